@@ -1,0 +1,2 @@
+// Public surface of the bytes module.
+export * from './bytes.js';

@@ -1,0 +1,2 @@
+// Public surface of the error base classes.
+export * from './vsc-error.js';
