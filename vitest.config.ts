@@ -1,0 +1,28 @@
+// Two projects: fast unit tests, and end-to-end tests that drive real pcscd and OpenSC.
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/e2e/**'],
+          testTimeout: 20_000,
+        },
+      },
+      {
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          globalSetup: ['test/e2e/global-setup.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          // The tests share one pcscd and its vpcd ports: run the files one after another.
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
