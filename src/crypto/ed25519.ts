@@ -1,0 +1,58 @@
+// Ed25519 signing keys (RFC 8032) on node:crypto, which signs several times faster than pure JS.
+// Tests cross-check every operation here against @noble/curves.
+import { createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
+import { concatBytes, fromHex } from '../bytes/index.js';
+
+// DER prefixes that wrap a raw 32-byte seed (PKCS#8) or public key (SPKI) for OID 1.3.101.112.
+const PKCS8_PREFIX = fromHex('302e020100300506032b657004220420');
+const SPKI_PREFIX = fromHex('302a300506032b6570032100');
+
+export const ED25519_SEED_LENGTH = 32;
+export const ED25519_PUBLIC_KEY_LENGTH = 32;
+export const ED25519_SIGNATURE_LENGTH = 64;
+
+/** A private signing key held as an opaque KeyObject; the seed it came from is not kept. */
+export interface Ed25519SigningKey {
+  readonly publicKey: Uint8Array;
+  sign(message: Uint8Array): Uint8Array;
+}
+
+function checkLength(what: string, bytes: Uint8Array, length: number): void {
+  if (!(bytes instanceof Uint8Array) || bytes.length !== length) {
+    const got = bytes instanceof Uint8Array ? `${bytes.length} bytes` : typeof bytes;
+    throw new TypeError(`expected a ${length}-byte Ed25519 ${what}, got ${got}`);
+  }
+}
+
+export function generateEd25519Seed(): Uint8Array {
+  return Uint8Array.from(randomBytes(ED25519_SEED_LENGTH));
+}
+
+/** Imports a 32-byte seed. The caller still owns (and should wipe) its copy of the seed. */
+export function ed25519KeyFromSeed(seed: Uint8Array): Ed25519SigningKey {
+  checkLength('seed', seed, ED25519_SEED_LENGTH);
+  const der = concatBytes(PKCS8_PREFIX, seed);
+  const privateKey: KeyObject = createPrivateKey({ key: Buffer.from(der), format: 'der', type: 'pkcs8' });
+  der.fill(0);
+  const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
+  const publicKey = Uint8Array.from(spki.subarray(SPKI_PREFIX.length));
+  return Object.freeze({
+    publicKey,
+    sign: (message: Uint8Array): Uint8Array => Uint8Array.from(sign(null, message, privateKey)),
+  });
+}
+
+export function ed25519PublicKeyObject(publicKey: Uint8Array): KeyObject {
+  checkLength('public key', publicKey, ED25519_PUBLIC_KEY_LENGTH);
+  return createPublicKey({ key: Buffer.from(concatBytes(SPKI_PREFIX, publicKey)), format: 'der', type: 'spki' });
+}
+
+/** Verifies a signature; malformed keys or signatures give false, never an exception. */
+export function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  if (signature.length !== ED25519_SIGNATURE_LENGTH) return false;
+  try {
+    return verify(null, message, ed25519PublicKeyObject(publicKey), signature);
+  } catch {
+    return false;
+  }
+}

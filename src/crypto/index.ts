@@ -1,0 +1,3 @@
+// The project's crypto facade: the only place that picks an implementation for a primitive.
+export * from './ed25519.js';
+export * from './sha256.js';
