@@ -1,0 +1,84 @@
+// `vsc card emulate`: a standalone software card (no server) served to pcscd through vpcd.
+import { resolve } from 'node:path';
+import { once } from 'node:events';
+import type { Command, OptionValues } from '../command.js';
+import { requireOption } from '../command.js';
+import { UsageError, ExitCode } from '../../errors/index.js';
+import { openEmulatedCard, checkSerial } from '../../card-emulator/index.js';
+import { VpcdBridge, parseHostPort, DEFAULT_VPCD_HOST, DEFAULT_VPCD_PORT, type VpcdBridgeEvent } from '../../reader-driver/vpcd-bridge.js';
+
+function describeEvent(event: VpcdBridgeEvent): string | undefined {
+  switch (event.type) {
+    case 'connected':
+      return undefined;
+    case 'disconnected':
+      return event.willReconnect ? `vpcd connection lost (${event.reason}); reconnecting` : undefined;
+    case 'error':
+      return `vpcd: ${event.error.message}`;
+  }
+}
+
+async function run(options: OptionValues): Promise<number> {
+  const statePath = resolve(requireOption(options, 'state'));
+  const endpoint = parseHostPort(typeof options['vpcd'] === 'string' ? options['vpcd'] : `${DEFAULT_VPCD_HOST}:${DEFAULT_VPCD_PORT}`);
+  let serial: string | undefined;
+  if (typeof options['serial'] === 'string') {
+    try {
+      serial = checkSerial(options['serial']);
+    } catch (error) {
+      throw new UsageError(`--serial: ${(error as Error).message}`);
+    }
+  }
+  const keyMode = options['universal'] === true ? 'universal' : undefined;
+  const json = options['json'] === true;
+
+  const card = openEmulatedCard(statePath, { serial, keyMode });
+  try {
+    if (!card.created && ((serial !== undefined && serial !== card.serial) || (keyMode !== undefined && keyMode !== card.keyMode))) {
+      throw new UsageError(`--serial and --universal apply only when the state file is created; ${statePath} holds card ${card.serial} (${card.keyMode} key)`);
+    }
+    const bridge = new VpcdBridge(card.os, {
+      host: endpoint.host,
+      port: endpoint.port,
+      onEvent: (event) => {
+        const line = describeEvent(event);
+        if (line !== undefined) console.error(line);
+      },
+    });
+    const stopSignals = new AbortController();
+    const signalled = Promise.race([once(process, 'SIGTERM', stopSignals), once(process, 'SIGINT', stopSignals)]).catch(() => undefined);
+    const connected = bridge.start();
+    const first = await Promise.race([connected.then(() => 'connected' as const), signalled.then(() => 'signal' as const)]);
+    if (first === 'connected') {
+      const facts = { event: 'inserted', serial: card.serial, keyMode: card.keyMode, vpcd: `${endpoint.host}:${endpoint.port}`, state: statePath, created: card.created };
+      console.log(json ? JSON.stringify(facts) : `card ${card.serial} inserted into vpcd at ${facts.vpcd}${card.created ? ' (new card, state created)' : ''}; SIGTERM or Ctrl-C removes it`);
+      await signalled;
+    }
+    stopSignals.abort();
+    await bridge.stop();
+    console.log(json ? JSON.stringify({ event: 'removed', serial: card.serial }) : `card ${card.serial} removed`);
+    return ExitCode.ok;
+  } finally {
+    card.close();
+  }
+}
+
+export const cardEmulateCommand: Command = {
+  kind: 'command',
+  name: 'emulate',
+  summary: 'serve a standalone software card (VSC applet) to pcscd through its vpcd driver',
+  details: [
+    'The card connects to vpcd (pcscd with vsmartcard-vpcd) and stays inserted until SIGTERM or Ctrl-C.',
+    'Its keys and counter live in the state file, created on first use and updated before every',
+    'signature leaves the card. The file holds the private key in clear: protect it like a key file.',
+    'vpcd accepts cards from any host without authentication: firewall its ports (35963, 35964).',
+  ].join('\n'),
+  options: {
+    vpcd: { type: 'string', value: 'HOST:PORT', description: 'where pcscd\'s vpcd listens', default: `${DEFAULT_VPCD_HOST}:${DEFAULT_VPCD_PORT}` },
+    state: { type: 'string', value: 'FILE', description: 'state file of the card (created if missing); required' },
+    serial: { type: 'string', value: 'SERIAL', description: 'serial number of a new card (default: random)' },
+    universal: { type: 'boolean', description: 'a new card signs with the universal-key variant (P1 01)' },
+    json: { type: 'boolean', description: 'print events as JSON lines' },
+  },
+  run,
+};

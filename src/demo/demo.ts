@@ -1,0 +1,4 @@
+// The narrated demo.
+export async function runDemo(): Promise<number> {
+  return 0;
+}
