@@ -1,9 +1,10 @@
 // A standalone software card for application developers (the job of vsmartcard's vicc): a card OS
 // with the VSC applet whose state lives in a file and survives restarts.
+import { resolve } from 'node:path';
 import { CardOs, type CardOsOptions } from '../apdu/card-os.js';
 import { SoftwareVscCard, VscApplet } from '../apdu/vsc/index.js';
 import { ed25519KeyFromSeed } from '../crypto/index.js';
-import { acquirePidLock, type PidLock } from '../files/index.js';
+import { acquireProcessLock } from '../files/index.js';
 import type { VscKeyMode } from '../apdu/vsc/index.js';
 import {
   newEmulatedCardState,
@@ -25,7 +26,7 @@ export interface EmulatedCard {
   readonly keyMode: VscKeyMode;
   readonly created: boolean;
   /** Releases the state file's lock. */
-  close(): void;
+  close(): Promise<void>;
 }
 
 export class StateConflictError extends Error {}
@@ -35,8 +36,8 @@ export class StateConflictError extends Error {}
  * can sign with the same key and counter. Every counter advance is written before the signature
  * leaves the card.
  */
-export function openEmulatedCard(statePath: string, options: OpenEmulatedCardOptions = {}): EmulatedCard {
-  const lock: PidLock = acquirePidLock(`${statePath}.lock`);
+export async function openEmulatedCard(statePath: string, options: OpenEmulatedCardOptions = {}): Promise<EmulatedCard> {
+  const lock = await acquireProcessLock(`emulated card state ${resolve(statePath)}`);
   try {
     let state: EmulatedCardState | undefined = readEmulatedCardState(statePath);
     const created = state === undefined;
@@ -59,7 +60,7 @@ export function openEmulatedCard(statePath: string, options: OpenEmulatedCardOpt
     const os = new CardOs([new VscApplet(card)], options.cardOs);
     return { os, serial: current.vsc.serial, keyMode: current.vsc.keyMode, created, close: () => lock.release() };
   } catch (error) {
-    lock.release();
+    await lock.release();
     throw error;
   }
 }

@@ -1,3 +1,3 @@
 // Public surface of the file helpers: durable replacement and process-owned locks.
 export * from './atomic-write.js';
-export * from './pid-lock.js';
+export * from './process-lock.js';

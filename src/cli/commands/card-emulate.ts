@@ -32,7 +32,7 @@ async function run(options: OptionValues): Promise<number> {
   const keyMode = options['universal'] === true ? 'universal' : undefined;
   const json = options['json'] === true;
 
-  const card = openEmulatedCard(statePath, { serial, keyMode });
+  const card = await openEmulatedCard(statePath, { serial, keyMode });
   try {
     if (!card.created && ((serial !== undefined && serial !== card.serial) || (keyMode !== undefined && keyMode !== card.keyMode))) {
       throw new UsageError(`--serial and --universal apply only when the state file is created; ${statePath} holds card ${card.serial} (${card.keyMode} key)`);
@@ -59,7 +59,7 @@ async function run(options: OptionValues): Promise<number> {
     console.log(json ? JSON.stringify({ event: 'removed', serial: card.serial }) : `card ${card.serial} removed`);
     return ExitCode.ok;
   } finally {
-    card.close();
+    await card.close();
   }
 }
 
