@@ -124,7 +124,8 @@ export function encodeConstructed(tag: number, children: readonly Uint8Array[]):
     try {
       decodeTlvList(child);
     } catch (error) {
-      throw new TlvFormatError(`child ${index} is not BER-TLV: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new TlvFormatError(`child ${index} is not BER-TLV: ${reason}`, { cause: error });
     }
     value.set(child, offset);
     offset += child.length;

@@ -53,14 +53,20 @@ const MEANINGS: ReadonlyMap<number, string> = new Map<number, string>([
   [SW.NO_PRECISE_DIAGNOSIS, 'no precise diagnosis'],
 ]);
 
+function checkByteCount(count: number): void {
+  if (!Number.isInteger(count) || count < 1) throw new RangeError(`expected a byte count of at least 1, got ${count}`);
+}
+
 /** 61xx: response bytes still available; xx = 00 means 256 or more. */
 export function swBytesRemaining(count: number): number {
+  checkByteCount(count);
   return 0x6100 | (count >= 256 ? 0 : count);
 }
 
-/** 6Cxx: wrong Le; xx is the exact number of available bytes. */
+/** 6Cxx: wrong Le; xx is the exact number of available bytes, 00 meaning 256 (more cannot be said). */
 export function swWrongLe(count: number): number {
-  return 0x6c00 | (count & 0xff);
+  checkByteCount(count);
+  return 0x6c00 | (count >= 256 ? 0 : count);
 }
 
 /** 63Cx: verification failed, x tries left (SP 800-73-4 3.2.1 uses it for the PIN). */
@@ -85,7 +91,7 @@ export function describeStatusWord(sw: number): string {
   const sw1 = sw >> 8;
   const sw2 = sw & 0xff;
   if (sw1 === 0x61) return `${formatStatusWord(sw)} ${sw2 === 0 ? '256 or more' : sw2} response bytes still available`;
-  if (sw1 === 0x6c) return `${formatStatusWord(sw)} wrong Le, ${sw2} bytes available`;
+  if (sw1 === 0x6c) return `${formatStatusWord(sw)} wrong Le, ${sw2 === 0 ? 256 : sw2} bytes available`;
   if ((sw & 0xfff0) === 0x63c0) return `${formatStatusWord(sw)} verification failed, ${sw2 & 0x0f} tries left`;
   return `${formatStatusWord(sw)} unknown status`;
 }

@@ -50,6 +50,7 @@ export function wipe(...buffers: readonly Uint8Array[]): void {
 
 /** Unsigned big-endian encoding of `value` in exactly `length` bytes. */
 export function uintToBytes(value: bigint, length: number): Uint8Array {
+  if (!Number.isInteger(length) || length < 0) throw new RangeError(`expected a byte count, got ${length}`);
   if (value < 0n || value >= 1n << BigInt(8 * length)) {
     throw new RangeError(`expected an unsigned integer that fits ${length} bytes, got ${value}`);
   }
@@ -78,7 +79,8 @@ export function utf8(text: string): Uint8Array {
   return new TextEncoder().encode(text);
 }
 
-const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM keeps a leading U+FEFF: a codec must not drop bytes (utf8(fromUtf8(b)) equals b).
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Decodes UTF-8, throwing on malformed input rather than substituting U+FFFD. */
 export function fromUtf8(bytes: Uint8Array): string {

@@ -14,7 +14,7 @@ class PatternApplet implements Applet {
   selects = 0;
   deselects = 0;
   received: CommandApdu[] = [];
-  constructor(readonly aid: Uint8Array, private readonly fci = Uint8Array.of(0x6f, 0x00)) {
+  constructor(readonly aid: Uint8Array, private readonly fci: Uint8Array = Uint8Array.of(0x6f, 0x00)) {
     this.name = toHex(aid);
   }
   select(): Uint8Array {
