@@ -1,4 +1,192 @@
-// The narrated demo.
-export async function runDemo(): Promise<number> {
+// `npm run demo`: the story of a virtual card, narrated step by step. It needs nothing beyond
+// `npm ci`: the in-process reader shows everything; the pcscd part runs only where pcscd does.
+import { execFile } from 'node:child_process';
+import { CardOs, SoftwareVscCard, VscApplet, parseResponseApdu, describeStatusWord, signedDigest, type ResponseApdu } from '../apdu/index.js';
+import { bytesToUint, fromHex, toHex, utf8 } from '../bytes/index.js';
+import { ed25519KeyFromSeed, ed25519Verify, generateEd25519Seed, sha256 } from '../crypto/index.js';
+import {
+  ReaderSystem,
+  establishContext,
+  PcscError,
+  VpcdBridge,
+  SCARD_PROTOCOL_T1,
+  SCARD_SHARE_SHARED,
+  SCARD_STATE_EMPTY,
+  SCARD_STATE_PRESENT,
+  SCARD_STATE_UNAWARE,
+  SCARD_LEAVE_CARD,
+  type CardHandle,
+  type PcscContext,
+  type ReaderState,
+} from '../reader-driver/index.js';
+
+const READER = 'VSC Virtual Reader 00';
+const VPCD_PORT = 35964; // Debian's second vpcd reader, so a card the user emulates on 35963 stays put
+
+/** Where the demo writes; a hook so that tests can capture it. */
+export type Narrator = (line: string) => void;
+
+function spaced(bytes: Uint8Array, max = 24): string {
+  const hex = toHex(bytes.length > max ? bytes.subarray(0, max) : bytes).toUpperCase().replace(/(..)(?!$)/g, '$1 ');
+  return bytes.length > max ? `${hex} … (${bytes.length} bytes)` : hex;
+}
+
+function stateName(eventState: number): string {
+  if ((eventState & SCARD_STATE_PRESENT) !== 0) return 'card present';
+  if ((eventState & SCARD_STATE_EMPTY) !== 0) return 'empty';
+  return `state ${eventState.toString(16)}`;
+}
+
+class Story {
+  private step = 0;
+  constructor(private readonly say: Narrator) {}
+
+  heading(title: string): void {
+    this.step++;
+    this.say('');
+    this.say(`${this.step}. ${title}`);
+  }
+
+  line(text: string): void {
+    this.say(`   ${text}`);
+  }
+
+  async apdu(handle: CardHandle, hex: string, what: string): Promise<ResponseApdu> {
+    const command = fromHex(hex);
+    this.line(`→ ${spaced(command)}   ${what}`);
+    const response = parseResponseApdu(await handle.transmit(command));
+    const data = response.data.length > 0 ? `${spaced(response.data)}  ` : '';
+    this.line(`← ${data}${describeStatusWord(response.sw)}`);
+    return response;
+  }
+}
+
+async function waitForState(context: PcscContext, known: number, timeoutMs: number): Promise<ReaderState> {
+  const [state] = await context.getStatusChange([{ readerName: READER, currentState: known }], timeoutMs);
+  if (state === undefined) throw new Error('expected one reader state');
+  return state;
+}
+
+function runTool(file: string, args: string[]): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    execFile(file, args, { timeout: 15_000 }, (error, stdout) => resolve(error === null ? stdout : undefined));
+  });
+}
+
+/** Shows the card system-wide through pcscd, if pcscd with vpcd runs here. */
+async function throughPcscd(story: Story, card: CardOs): Promise<void> {
+  story.heading('The same card, system-wide through pcscd');
+  const bridge = new VpcdBridge(card, { port: VPCD_PORT });
+  const connected = await Promise.race([
+    bridge.start().then(() => true, () => false),
+    new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 1_500)),
+  ]);
+  if (!connected) {
+    await bridge.stop();
+    story.line(`pcscd's vpcd driver is not listening on 127.0.0.1:${VPCD_PORT}: this part is skipped.`);
+    story.line('To see it: apt-get install pcscd vsmartcard-vpcd opensc; pcscd; npm run demo');
+    return;
+  }
+  story.line(`the card connected to vpcd on 127.0.0.1:${VPCD_PORT}: pcscd now shows it in its reader`);
+  // pcscd polls its readers: give it a moment to notice the card.
+  let list: string | undefined;
+  for (let attempt = 0; attempt < 25; attempt++) {
+    list = await runTool('opensc-tool', ['-l']);
+    if (list === undefined || /^\d+\s+Yes\s.*Virtual PCD.*01\s*$/m.test(list)) break;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  if (list === undefined) {
+    story.line('(install opensc to see it with opensc-tool)');
+  } else {
+    story.line('$ opensc-tool -l');
+    for (const row of list.trim().split('\n')) story.line(`  ${row}`);
+    const reader = /^\d+\s+Yes\s+\S*\s*(Virtual PCD.*01)\s*$/m.exec(list)?.[1]?.trim();
+    if (reader !== undefined) {
+      const out = await runTool('opensc-tool', ['-r', reader, '-s', '00A4040006F05653430001', '-s', '8022000010']);
+      story.line(`$ opensc-tool -r '${reader}' -s <SELECT VSC> -s <GET COUNTER>`);
+      for (const row of (out ?? '(opensc-tool failed)').trim().split('\n')) story.line(`  ${row}`);
+    }
+  }
+  await bridge.stop();
+  story.line('the card closed its vpcd connection (that is how a vpcd card is removed)');
+  if (list !== undefined) {
+    for (let attempt = 0; attempt < 25; attempt++) {
+      list = await runTool('opensc-tool', ['-l']);
+      if (list === undefined || /^\d+\s+No\s.*Virtual PCD.*01\s*$/m.test(list)) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    const row = list?.split('\n').find((line) => /Virtual PCD.*01\s*$/.test(line));
+    story.line(`$ opensc-tool -l   →   ${row?.trim() ?? '(reader not listed)'}`);
+  }
+}
+
+export interface DemoOptions {
+  say?: Narrator;
+  /** Show the pcscd part: 'auto' (default) where vpcd answers, false never. */
+  pcscd?: 'auto' | false;
+}
+
+export async function runDemo(options: DemoOptions = {}): Promise<number> {
+  const say = options.say ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const story = new Story(say);
+  say('Virtual smart card demo: a software card, a virtual reader, and an application using them.');
+
+  story.heading('A virtual reader appears');
+  const system = new ReaderSystem();
+  system.addReader(READER);
+  const context = establishContext(system);
+  story.line(`SCardEstablishContext, then SCardListReaders → ${JSON.stringify(await context.listReaders())}`);
+  const first = await waitForState(context, SCARD_STATE_UNAWARE, 1_000);
+  story.line(`SCardGetStatusChange → "${READER}": ${stateName(first.eventState)}`);
+
+  story.heading('A card is inserted');
+  const seed = generateEd25519Seed();
+  const key = ed25519KeyFromSeed(seed);
+  seed.fill(0);
+  const vscCard = new SoftwareVscCard({ serial: 'DEMO-0001', keyMode: 'individual', key, counter: 0n });
+  const card = new CardOs([new VscApplet(vscCard)]);
+  story.line('made a software card: serial DEMO-0001, a fresh Ed25519 key, counter 0, the VSC applet');
+  const inserted = waitForState(context, first.eventState, 5_000);
+  system.getReader(READER)?.insert(card);
+  const present = await inserted;
+  story.line(`an application waiting in SCardGetStatusChange wakes up: ${stateName(present.eventState)}, ATR ${spaced(present.atr, 32)}`);
+
+  story.heading('An application connects (T=1, shared) and uses the card');
+  const handle = await context.connect(READER, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1);
+  await story.apdu(handle, '00A4040006F05653430001', 'SELECT the VSC applet by its AID');
+  const serial = await story.apdu(handle, '8020000000', 'GET SERIAL NUMBER');
+  story.line(`  serial: "${new TextDecoder().decode(serial.data)}"`);
+  const publicKey = (await story.apdu(handle, '8026000020', 'GET PUBLIC KEY')).data;
+  await story.apdu(handle, '8022000010', 'GET COUNTER');
+  for (const message of ['m1', 'm2']) {
+    const h = sha256(utf8(message));
+    const signed = await story.apdu(handle, `8024000020${toHex(h)}00`, `SIGN AND INCREMENT of h = SHA-256("${message}")`);
+    const counter = bytesToUint(signed.data.subarray(0, 16));
+    const valid = ed25519Verify(publicKey, signedDigest(h, counter, 'individual', vscCard.serial), signed.data.subarray(16));
+    story.line(`  counter used ${counter}; the signature over SHA-256(h ‖ ${counter}) ${valid ? 'verifies' : 'DOES NOT verify'} with the card's public key`);
+  }
+  const after = await story.apdu(handle, '8022000010', 'GET COUNTER');
+  story.line(`  counter is now ${bytesToUint(after.data)}: every signature used its own value, and it never goes back`);
+  await story.apdu(handle, '8024010020' + '00'.repeat(32) + '00', 'SIGN AND INCREMENT with the universal-key P1 on an individual-key card');
+
+  story.heading('The card is removed');
+  // Connecting marked the reader in use; wait from the state as it is now.
+  const inUse = await waitForState(context, SCARD_STATE_UNAWARE, 1_000);
+  const removed = waitForState(context, inUse.eventState, 5_000);
+  system.getReader(READER)?.remove();
+  story.line(`SCardGetStatusChange wakes up again: ${stateName((await removed).eventState)}`);
+  try {
+    await handle.transmit(fromHex('8022000010'));
+    story.line('the old handle still answered: this should not happen');
+  } catch (error) {
+    story.line(`SCardTransmit on the old handle → ${error instanceof PcscError ? error.pcscName : String(error)}`);
+  }
+  await handle.disconnect(SCARD_LEAVE_CARD).catch(() => undefined);
+  await context.release();
+
+  if (options.pcscd !== false) await throughPcscd(story, card);
+
+  say('');
+  say('Done. Next: `vsc card emulate --state FILE` serves such a card to pcscd until you stop it.');
   return 0;
 }

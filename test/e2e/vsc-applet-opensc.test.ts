@@ -134,3 +134,15 @@ describe('vsc card emulate through pcscd and OpenSC', () => {
     await remove(second);
   });
 });
+
+describe('npm run demo with pcscd running', () => {
+  it('shows the card in pcscd\'s second vpcd reader and the reader empty afterwards', async () => {
+    const { runDemo } = await import('../../src/demo/demo.js');
+    const lines: string[] = [];
+    expect(await runDemo({ say: (line) => lines.push(line) })).toBe(0);
+    const text = lines.join('\n');
+    expect(text).toMatch(/^\s+1\s+Yes\s+Virtual PCD 00 01$/m);
+    expect(text).toMatch(/Received \(SW1=0x90, SW2=0x00\):\n\s+00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 02/);
+    expect(text).toMatch(/opensc-tool -l {3}→ {3}1\s+No\s+Virtual PCD 00 01/);
+  });
+});
