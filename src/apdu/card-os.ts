@@ -85,8 +85,9 @@ export class CardOs implements CardSource {
   private chain: PendingChain | undefined;
   private pendingResponse: Uint8Array | undefined;
   private powered = false;
-  /** Tail of the queue that runs commands one after another. */
+  /** Tail of the queue that runs commands one after another, and whether it has settled. */
   private queue: Promise<unknown> = Promise.resolve();
+  private idle = true;
 
   constructor(applets: readonly Applet[], options: CardOsOptions = {}) {
     const aids = new Set<string>();
@@ -127,9 +128,25 @@ export class CardOs implements CardSource {
   transmit(command: Uint8Array): Promise<Uint8Array> {
     // Copy at once: the caller may reuse its buffer while the command waits in the queue.
     const bytes = Uint8Array.from(command);
+    if (this.idle) {
+      // Fast path: nothing queued. A command that completes synchronously needs no queue at all.
+      const result = this.execute(bytes);
+      if (!(result instanceof Promise)) return Promise.resolve(result);
+      this.enqueue(result);
+      return result;
+    }
     const run = this.queue.then(() => this.execute(bytes));
-    this.queue = run;
+    this.enqueue(run);
     return run;
+  }
+
+  /** Makes `run` the tail of the queue; the card is idle again once the tail settles. */
+  private enqueue(run: Promise<Uint8Array>): void {
+    this.idle = false;
+    this.queue = run;
+    void run.then(() => {
+      if (this.queue === run) this.idle = true;
+    });
   }
 
   private clearVolatileState(): void {
@@ -140,27 +157,43 @@ export class CardOs implements CardSource {
     if (previous !== undefined) this.safely(() => previous.deselect());
   }
 
+  /** Runs an applet callback; what it throws goes to the hook, never to the caller. */
   private safely(action: () => void): void {
     try {
       action();
     } catch (error) {
-      this.onInternalError?.(error);
+      this.report(error);
     }
   }
 
-  private async execute(bytes: Uint8Array): Promise<Uint8Array> {
+  private report(error: unknown): void {
     try {
-      return encodeReply(await this.dispatch(bytes));
-    } catch (error) {
-      if (error instanceof SwError) return encodeReply({ data: EMPTY, sw: error.sw });
       this.onInternalError?.(error);
-      this.chain = undefined;
-      this.pendingResponse = undefined;
-      return encodeReply({ data: EMPTY, sw: SW.NO_PRECISE_DIAGNOSIS });
+    } catch {
+      // A logging hook that throws must not take the card down.
     }
   }
 
-  private async dispatch(bytes: Uint8Array): Promise<Reply> {
+  /** Runs one command; never throws and never rejects. */
+  private execute(bytes: Uint8Array): Uint8Array | Promise<Uint8Array> {
+    try {
+      const reply = this.dispatch(bytes);
+      if (reply instanceof Promise) return reply.then(encodeReply, (error: unknown) => this.failure(error));
+      return encodeReply(reply);
+    } catch (error) {
+      return this.failure(error);
+    }
+  }
+
+  private failure(error: unknown): Uint8Array {
+    if (error instanceof SwError) return encodeReply({ data: EMPTY, sw: error.sw });
+    this.report(error);
+    this.chain = undefined;
+    this.pendingResponse = undefined;
+    return encodeReply({ data: EMPTY, sw: SW.NO_PRECISE_DIAGNOSIS });
+  }
+
+  private dispatch(bytes: Uint8Array): Reply | Promise<Reply> {
     if (!this.powered) throw new SwError(SW.CONDITIONS_NOT_SATISFIED, 'card is not powered');
     let command: CommandApdu;
     try {
@@ -184,7 +217,8 @@ export class CardOs implements CardSource {
     const complete = this.assembleChain(command, cls);
     if (complete === undefined) return { data: EMPTY, sw: SW.OK };
 
-    const data = !cls.proprietary && complete.ins === INS_SELECT ? await this.select(complete) : await this.toApplet(complete, cls);
+    const data = !cls.proprietary && complete.ins === INS_SELECT ? this.select(complete) : this.toApplet(complete, cls);
+    if (data instanceof Promise) return data.then((bytes) => this.limitToNe(bytes, complete.ne));
     return this.limitToNe(data, complete.ne);
   }
 
@@ -222,7 +256,7 @@ export class CardOs implements CardSource {
     return Object.freeze({ ...command, cla: baseCla, data });
   }
 
-  private async toApplet(command: CommandApdu, cls: ClassByte): Promise<Uint8Array> {
+  private toApplet(command: CommandApdu, cls: ClassByte): Uint8Array | Promise<Uint8Array> {
     const applet = this.selected;
     if (applet === undefined) {
       // Without a selected application the OS itself only knows SELECT and GET RESPONSE.
@@ -232,7 +266,7 @@ export class CardOs implements CardSource {
   }
 
   /** SELECT by DF name (P1 04): full or partial AID, first or next occurrence. */
-  private async select(command: CommandApdu): Promise<Uint8Array> {
+  private select(command: CommandApdu): Uint8Array | Promise<Uint8Array> {
     if (command.p1 !== SELECT_BY_DF_NAME) {
       // Selection by file identifier or path: this card has no file system.
       if (command.p1 <= 0x03 || command.p1 === 0x08 || command.p1 === 0x09) throw new SwError(SW.FILE_NOT_FOUND);
@@ -261,9 +295,13 @@ export class CardOs implements CardSource {
       this.selected = undefined;
       this.safely(() => previous.deselect());
     }
-    const fci = await target.select();
-    this.selected = target;
-    return answer === 0x0c ? EMPTY : fci;
+    const chosen = target;
+    const finish = (fci: Uint8Array): Uint8Array => {
+      this.selected = chosen;
+      return answer === 0x0c ? EMPTY : fci;
+    };
+    const fci = chosen.select();
+    return fci instanceof Promise ? fci.then(finish) : finish(fci);
   }
 
   /** GET RESPONSE (ISO/IEC 7816-4 7.6.1): the next part of a response that did not fit Le. */

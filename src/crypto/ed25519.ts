@@ -38,7 +38,10 @@ export function ed25519KeyFromSeed(seed: Uint8Array): Ed25519SigningKey {
   const publicKey = Uint8Array.from(spki.subarray(SPKI_PREFIX.length));
   return Object.freeze({
     publicKey,
-    sign: (message: Uint8Array): Uint8Array => Uint8Array.from(sign(null, message, privateKey)),
+    sign: (message: Uint8Array): Uint8Array => {
+      const signature = sign(null, message, privateKey);
+      return new Uint8Array(signature.buffer, signature.byteOffset, signature.byteLength);
+    },
   });
 }
 

@@ -253,3 +253,24 @@ describe('card OS: construction and ATR', () => {
     expect(toHex(atr)).toBe('3b898131fe45805356534373c0018025');
   });
 });
+
+describe('card OS: robustness of hooks', () => {
+  it('a throwing error hook does not escape transmit', async () => {
+    const a = new PatternApplet(AID_A);
+    const os = new CardOs([a], {
+      onInternalError: () => {
+        throw new Error('hook broken');
+      },
+    });
+    os.powerOn();
+    await os.transmit(fromHex('00A4040C08A000000001010101'));
+    expect(Array.from(await os.transmit(fromHex('0003000000')))).toEqual([0x6f, 0x00]);
+  });
+
+  it('commands from many callers run one at a time, in arrival order', async () => {
+    const { os, send } = card();
+    await send('00A4040C08A000000001010101');
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => os.transmit(fromHex(`00020000010${i % 10}00`))));
+    expect(answers.map((r) => r[0])).toEqual(Array.from({ length: 20 }, (_, i) => i % 10));
+  });
+});

@@ -4,7 +4,7 @@ import { concatBytes, utf8 } from '../../bytes/index.js';
 import type { Applet } from '../applet.js';
 import type { CommandApdu } from '../command-apdu.js';
 import { SW, SwError } from '../status-words.js';
-import { SignRefusedError, type VscCard } from './vsc-card.js';
+import { SignRefusedError, type SignAndIncrementResult, type VscCard } from './vsc-card.js';
 import { HASH_LENGTH, encodeCounter } from './vsc-digest.js';
 
 /** F0 (proprietary RID range) 56 53 43 ("VSC") 00 01 (application 1). */
@@ -45,7 +45,7 @@ export class VscApplet implements Applet {
 
   deselect(): void {}
 
-  async process(command: CommandApdu): Promise<Uint8Array> {
+  process(command: CommandApdu): Uint8Array | Promise<Uint8Array> {
     if (command.cla !== VSC_CLA) throw new SwError(SW.CLA_NOT_SUPPORTED);
     switch (command.ins) {
       case VscIns.GET_SERIAL_NUMBER:
@@ -67,20 +67,33 @@ export class VscApplet implements Applet {
     }
   }
 
-  private async signAndIncrement(command: CommandApdu): Promise<Uint8Array> {
+  private signAndIncrement(command: CommandApdu): Uint8Array | Promise<Uint8Array> {
     const expectedP1 = this.card.keyMode === 'universal' ? P1_UNIVERSAL_KEY : P1_INDIVIDUAL_KEY;
     if (command.p1 !== expectedP1 || command.p2 !== 0) throw new SwError(SW.INCORRECT_P1P2);
     if (command.data.length !== HASH_LENGTH) {
       throw new SwError(SW.WRONG_LENGTH, `expected a ${HASH_LENGTH}-byte hash, got ${command.data.length} bytes`);
     }
+    let result: SignAndIncrementResult | Promise<SignAndIncrementResult>;
     try {
-      const { counter, signature } = await this.card.signAndIncrement(command.data);
-      return concatBytes(encodeCounter(counter), signature);
+      result = this.card.signAndIncrement(command.data);
     } catch (error) {
-      if (error instanceof SignRefusedError) {
-        throw new SwError(error.reason === 'storage-failed' ? SW.MEMORY_FAILURE : SW.CONDITIONS_NOT_SATISFIED, error.message);
-      }
-      throw error;
+      throw refusalToSw(error);
     }
+    if (result instanceof Promise) {
+      return result.then(formatSignature, (error: unknown) => {
+        throw refusalToSw(error);
+      });
+    }
+    return formatSignature(result);
   }
+}
+
+function formatSignature({ counter, signature }: SignAndIncrementResult): Uint8Array {
+  return concatBytes(encodeCounter(counter), signature);
+}
+
+/** A refusal from the card becomes its status word; anything else stays an internal error. */
+function refusalToSw(error: unknown): unknown {
+  if (!(error instanceof SignRefusedError)) return error;
+  return new SwError(error.reason === 'storage-failed' ? SW.MEMORY_FAILURE : SW.CONDITIONS_NOT_SATISFIED, error.message);
 }

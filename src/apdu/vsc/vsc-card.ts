@@ -29,7 +29,8 @@ export interface VscCard {
   readonly keyMode: VscKeyMode;
   readonly publicKey: Uint8Array;
   counter(): bigint;
-  signAndIncrement(h: Uint8Array): Promise<SignAndIncrementResult>;
+  /** May answer synchronously when nothing has to be waited for (the hot path stays promise-free). */
+  signAndIncrement(h: Uint8Array): SignAndIncrementResult | Promise<SignAndIncrementResult>;
 }
 
 /**
@@ -74,25 +75,35 @@ export class SoftwareVscCard implements VscCard {
     return this.current;
   }
 
-  signAndIncrement(h: Uint8Array): Promise<SignAndIncrementResult> {
-    const run = this.tail.then(() => this.signOnce(h));
+  signAndIncrement(h: Uint8Array): SignAndIncrementResult | Promise<SignAndIncrementResult> {
+    const commit = this.commit;
+    // Nothing to wait for: one synchronous step is atomic in JavaScript, no queue needed.
+    if (commit === undefined) return this.sign(h, this.nextCounter());
+    const run = this.tail.then(async () => {
+      const counter = this.nextCounter();
+      try {
+        await commit(counter + 1n);
+      } catch (error) {
+        throw new SignRefusedError('storage-failed', 'the counter advance could not be recorded', { cause: error });
+      }
+      return this.sign(h, counter);
+    });
     this.tail = run.catch(() => undefined);
     return run;
   }
 
-  private async signOnce(h: Uint8Array): Promise<SignAndIncrementResult> {
+  /** The counter value to sign with; refuses at 2^128-1, which would need 2^128 afterwards. */
+  private nextCounter(): bigint {
     const counter = this.current;
     if (counter >= COUNTER_MAX) {
       throw new SignRefusedError('counter-exhausted', 'the counter reached 2^128-1 and never rolls over');
     }
+    return counter;
+  }
+
+  /** Signs h' for `counter` and moves the counter past it; the advance is already recorded. */
+  private sign(h: Uint8Array, counter: bigint): SignAndIncrementResult {
     const digest = signedDigest(h, counter, this.keyMode, this.serial);
-    if (this.commit !== undefined) {
-      try {
-        await this.commit(counter + 1n);
-      } catch (error) {
-        throw new SignRefusedError('storage-failed', 'the counter advance could not be recorded', { cause: error });
-      }
-    }
     this.current = counter + 1n;
     return { counter, signature: this.key.sign(digest) };
   }

@@ -149,6 +149,16 @@ describe('VSC applet: interface', () => {
     expect(committed).toEqual([2n, 3n]);
   });
 
+  it('a GET COUNTER sent while a slow SIGN AND INCREMENT runs waits for it and sees the new value', async () => {
+    const { os, send } = vscFixture({ counter: 7n, commit: () => new Promise((r) => setTimeout(r, 20)) });
+    await send(SELECT_VSC);
+    const sign = os.transmit(fromHex(`8024000020${hashHex('slow')}00`));
+    const counter = os.transmit(fromHex('8022000010'));
+    const [signed, after] = await Promise.all([sign, counter]);
+    expect(bytesToUint(signed.subarray(0, 16))).toBe(7n);
+    expect(bytesToUint(after.subarray(0, 16))).toBe(8n);
+  });
+
   it('concurrent SIGN AND INCREMENTs each get their own counter value', async () => {
     const { send, card } = vscFixture({ counter: 100n, commit: () => new Promise((r) => setTimeout(r, Math.random() * 3)) });
     await send(SELECT_VSC);
