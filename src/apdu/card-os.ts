@@ -5,6 +5,7 @@ import type { Applet } from './applet.js';
 import { buildAtr } from './atr.js';
 import { ApduFormatError, parseCommandApdu, type CommandApdu } from './command-apdu.js';
 import { SW, SwError, swBytesRemaining } from './status-words.js';
+import { encodeResponseApdu, type ResponseApdu } from './response-apdu.js';
 import { bytesEqual } from '../bytes/index.js';
 
 const INS_SELECT = 0xa4;
@@ -57,20 +58,9 @@ interface PendingChain {
   length: number;
 }
 
-interface Reply {
-  data: Uint8Array;
-  sw: number;
-}
+
 
 const EMPTY = new Uint8Array(0);
-
-function encodeReply(reply: Reply): Uint8Array {
-  const out = new Uint8Array(reply.data.length + 2);
-  out.set(reply.data, 0);
-  out[reply.data.length] = reply.sw >> 8;
-  out[reply.data.length + 1] = reply.sw & 0xff;
-  return out;
-}
 
 /**
  * A card: applets selected by AID, one command at a time across all its users. `transmit` never
@@ -178,22 +168,22 @@ export class CardOs implements CardSource {
   private execute(bytes: Uint8Array): Uint8Array | Promise<Uint8Array> {
     try {
       const reply = this.dispatch(bytes);
-      if (reply instanceof Promise) return reply.then(encodeReply, (error: unknown) => this.failure(error));
-      return encodeReply(reply);
+      if (reply instanceof Promise) return reply.then(encodeResponseApdu, (error: unknown) => this.failure(error));
+      return encodeResponseApdu(reply);
     } catch (error) {
       return this.failure(error);
     }
   }
 
   private failure(error: unknown): Uint8Array {
-    if (error instanceof SwError) return encodeReply({ data: EMPTY, sw: error.sw });
+    if (error instanceof SwError) return encodeResponseApdu({ data: EMPTY, sw: error.sw });
     this.report(error);
     this.chain = undefined;
     this.pendingResponse = undefined;
-    return encodeReply({ data: EMPTY, sw: SW.NO_PRECISE_DIAGNOSIS });
+    return encodeResponseApdu({ data: EMPTY, sw: SW.NO_PRECISE_DIAGNOSIS });
   }
 
-  private dispatch(bytes: Uint8Array): Reply | Promise<Reply> {
+  private dispatch(bytes: Uint8Array): ResponseApdu | Promise<ResponseApdu> {
     if (!this.powered) throw new SwError(SW.CONDITIONS_NOT_SATISFIED, 'card is not powered');
     let command: CommandApdu;
     try {
@@ -305,7 +295,7 @@ export class CardOs implements CardSource {
   }
 
   /** GET RESPONSE (ISO/IEC 7816-4 7.6.1): the next part of a response that did not fit Le. */
-  private getResponse(command: CommandApdu): Reply {
+  private getResponse(command: CommandApdu): ResponseApdu {
     const pending = this.pendingResponse;
     this.pendingResponse = undefined;
     if (command.p1 !== 0 || command.p2 !== 0) throw new SwError(SW.INCORRECT_P1P2);
@@ -315,7 +305,7 @@ export class CardOs implements CardSource {
   }
 
   /** Sends what fits Ne and keeps the rest for GET RESPONSE, announcing it with 61xx. */
-  private limitToNe(data: Uint8Array, ne: number): Reply {
+  private limitToNe(data: Uint8Array, ne: number): ResponseApdu {
     if (data.length <= ne || data.length === 0) return { data, sw: SW.OK };
     const rest = data.subarray(ne);
     this.pendingResponse = rest;
