@@ -152,7 +152,7 @@ export async function runBenchmarks(_argv: string[]): Promise<number> {
     '',
     `- In-process: ${inProcess.reader.n.toLocaleString('en-US')} GET COUNTER commands one after another through \`CardHandle.transmit\` (the in-process PC/SC-style reader), each timed with \`process.hrtime\`, after 5,000 untimed ones.`,
     '- pcscd: `bench/pcsc-roundtrip.c` (libpcsclite, SCardTransmit timed with CLOCK_MONOTONIC) against a card served by this project\'s vpcd bridge on pcscd\'s second vpcd reader.',
-    `- SIGN AND INCREMENT: 5 interleaved rounds of 1.5 s each of raw \`sign\` on a node:crypto Ed25519 key and of SIGN AND INCREMENT APDUs (SHA-256(h ‖ counter), sign, counter + 1, response) through the PC/SC-style API; medians compared. The card keeps its counter in memory here: a durable store adds its own write per signature (the emulated card's state file fsyncs). For reference, @noble/curves signs ${rate(sign.noblePerSecond)} on this machine, which is why the crypto facade uses node:crypto.`,
+    `- SIGN AND INCREMENT: 15 interleaved rounds of 0.4 s each of raw \`sign\` on a node:crypto Ed25519 key and of SIGN AND INCREMENT APDUs (SHA-256(h ‖ counter), sign, counter + 1, response) through the PC/SC-style API; medians compared. The card keeps its counter in memory here: a durable store adds its own write per signature (the emulated card's state file fsyncs). For reference, @noble/curves signs ${rate(sign.noblePerSecond)} on this machine, which is why the crypto facade uses node:crypto.`,
     '',
     '## Notes',
     '',

@@ -17,7 +17,7 @@ export interface SignRateResult {
 const SELECT = fromHex('00A4040006F05653430001');
 const SIGN = fromHex(`8024000020${'5a'.repeat(32)}00`);
 
-export async function measureSignRate(transmitThroughReader: (card: CardOs) => Promise<(apdu: Uint8Array) => Promise<Uint8Array>>, roundMs = 1_500, rounds = 5): Promise<SignRateResult> {
+export async function measureSignRate(transmitThroughReader: (card: CardOs) => Promise<(apdu: Uint8Array) => Promise<Uint8Array>>, roundMs = 400, rounds = 15): Promise<SignRateResult> {
   const seed = generateEd25519Seed();
   const key = ed25519KeyFromSeed(seed);
   const message = new Uint8Array(32).fill(0x5a);

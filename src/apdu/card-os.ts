@@ -116,15 +116,16 @@ export class CardOs implements CardSource {
   }
 
   transmit(command: Uint8Array): Promise<Uint8Array> {
-    // Copy at once: the caller may reuse its buffer while the command waits in the queue.
-    const bytes = Uint8Array.from(command);
     if (this.idle) {
-      // Fast path: nothing queued. A command that completes synchronously needs no queue at all.
-      const result = this.execute(bytes);
+      // Fast path: nothing queued, so the command is parsed (and its data copied) right now; one
+      // that completes synchronously needs no queue at all.
+      const result = this.execute(command);
       if (!(result instanceof Promise)) return Promise.resolve(result);
       this.enqueue(result);
       return result;
     }
+    // Copy at once: the caller may reuse its buffer while the command waits in the queue.
+    const bytes = Uint8Array.from(command);
     const run = this.queue.then(() => this.execute(bytes));
     this.enqueue(run);
     return run;

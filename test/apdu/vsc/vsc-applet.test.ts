@@ -159,6 +159,17 @@ describe('VSC applet: interface', () => {
     expect(bytesToUint(after.subarray(0, 16))).toBe(8n);
   });
 
+  it('a queued command is copied at once: reusing the caller\'s buffer changes nothing', async () => {
+    const { os, send } = vscFixture({ serial: 'SN-7', commit: () => new Promise((r) => setTimeout(r, 10)) });
+    await send(SELECT_VSC);
+    const sign = os.transmit(fromHex(`8024000020${hashHex('x')}00`));
+    const buffer = fromHex('8020000000');
+    const serial = os.transmit(buffer);
+    buffer.set([0x80, 0x22, 0x00, 0x00, 0x10]);
+    await sign;
+    expect(new TextDecoder().decode((await serial).subarray(0, -2))).toBe('SN-7');
+  });
+
   it('concurrent SIGN AND INCREMENTs each get their own counter value', async () => {
     const { send, card } = vscFixture({ counter: 100n, commit: () => new Promise((r) => setTimeout(r, Math.random() * 3)) });
     await send(SELECT_VSC);
