@@ -3,7 +3,7 @@
 import type { CardSource } from '../reader-driver/card-source.js';
 import type { Applet } from './applet.js';
 import { buildAtr } from './atr.js';
-import { ApduFormatError, parseCommandApdu, type CommandApdu } from './command-apdu.js';
+import { ApduFormatError, MAX_SHORT_NE, parseCommandApdu, type CommandApdu } from './command-apdu.js';
 import { SW, SwError, swBytesRemaining } from './status-words.js';
 import { encodeResponseApdu, type ResponseApdu } from './response-apdu.js';
 import { bytesEqual } from '../bytes/index.js';
@@ -305,11 +305,17 @@ export class CardOs implements CardSource {
     return this.limitToNe(pending, command.ne);
   }
 
-  /** Sends what fits Ne and keeps the rest for GET RESPONSE, announcing it with 61xx. */
+  /**
+   * Sends what fits Ne and keeps the rest for GET RESPONSE, announcing it with 61xx. A command
+   * without Le gets up to 256 bytes, as JavaCard runtimes answer over T=1 (the protocol in our ATR):
+   * tools such as yubico-piv-tool send SELECT without Le and expect the FCI with 9000.
+   */
   private limitToNe(data: Uint8Array, ne: number): ResponseApdu {
-    if (data.length <= ne || data.length === 0) return { data, sw: SW.OK };
-    const rest = data.subarray(ne);
+    const limit = ne === 0 ? MAX_SHORT_NE : ne;
+    if (data.length <= limit) return { data, sw: SW.OK };
+    const rest = data.subarray(limit);
     this.pendingResponse = rest;
-    return { data: data.subarray(0, ne), sw: swBytesRemaining(rest.length) };
+    return { data: data.subarray(0, limit), sw: swBytesRemaining(rest.length) };
   }
+
 }

@@ -1,0 +1,541 @@
+// The PIV card application, the NIST SP 800-73-4 Part 2 subset that OpenSC's piv driver and
+// yubico-piv-tool use: SELECT (3.1.1), GET DATA (3.1.2), VERIFY (3.2.1), CHANGE REFERENCE DATA
+// (3.2.2), RESET RETRY COUNTER (3.2.3), GENERAL AUTHENTICATE (3.2.4), PUT DATA (3.3.1) and
+// GENERATE ASYMMETRIC KEY PAIR (3.3.2), with P-256 keys and a 3DES or AES-128 management key.
+import { randomBytes } from 'node:crypto';
+import { constantTimeEqual, wipe } from '../../bytes/index.js';
+import { blockCipherBlockLength, blockCipherKeyLength, encryptBlock, type BlockCipherAlgorithm, isValidP256PublicKey, p256GenerateKey, p256SharedSecret, p256Sign } from '../../crypto/index.js';
+import type { Applet } from '../applet.js';
+import { TlvFormatError, decodeTlvList, type Tlv } from '../ber-tlv.js';
+import type { CommandApdu } from '../command-apdu.js';
+import { SW, SwError, swRetriesLeft } from '../status-words.js';
+import {
+  PIV_AID,
+  PivTag,
+  buildApplicationPropertyTemplate,
+  encodeDynamicAuthenticationTemplate,
+  encodeEcPublicKeyTemplate,
+  parseDynamicAuthenticationTemplate,
+  wrapDataObject,
+} from './piv-data-objects.js';
+import {
+  MAX_DATA_OBJECT_LENGTH,
+  PIN_MAX_RETRIES,
+  PUK_MAX_RETRIES,
+  REFERENCE_DATA_LENGTH,
+  clonePivState,
+  isPivKeySlot,
+  isValidPinReference,
+  isValidPukReference,
+  isWholeDiscoveryObject,
+  type PivKeySlot,
+  type PivState,
+} from './piv-state.js';
+
+/** Instructions of SP 800-73-4 Part 2 table 2 that this applet implements. */
+export const PivIns = {
+  VERIFY: 0x20,
+  CHANGE_REFERENCE_DATA: 0x24,
+  RESET_RETRY_COUNTER: 0x2c,
+  GENERATE_ASYMMETRIC_KEY_PAIR: 0x47,
+  GENERAL_AUTHENTICATE: 0x87,
+  GET_DATA: 0xcb,
+  PUT_DATA: 0xdb,
+  /**
+   * SET MANAGEMENT KEY: SP 800-73-4 leaves changing the card management key to the vendor; this is
+   * the YubiKey command that yubico-piv-tool --action set-mgm-key sends (P1 FF, P2 FF or FE for
+   * "touch", ignored here; data: algorithm, 9B, key length, key).
+   */
+  SET_MANAGEMENT_KEY: 0xff,
+} as const;
+
+/** Key references (Part 1 table 4b). */
+const PIN_REF = 0x80;
+const PUK_REF = 0x81;
+const MANAGEMENT_KEY_REF = 0x9b;
+
+/** Algorithm identifiers (SP 800-78-4 table 6-2). */
+const ALG_3DES_LEGACY = 0x00;
+const ALG_3DES = 0x03;
+const ALG_AES128 = 0x08;
+const ALG_P256 = 0x11;
+
+/** Dynamic authentication template tags (Part 2 table 7). */
+const TAG_WITNESS = 0x80;
+const TAG_CHALLENGE = 0x81;
+const TAG_RESPONSE = 0x82;
+const TAG_EXPONENTIATION = 0x85;
+
+/** GET DATA / PUT DATA: P1 P2 = 3F FF, 5C tag list, 53 data (Part 2 3.1.2, 3.3.1). */
+const DATA_P1P2 = 0x3fff;
+const TAG_LIST = 0x5c;
+const DATA_FIELD = 0x53;
+/** GENERATE ASYMMETRIC KEY PAIR control reference template and its algorithm (Part 2 table 10). */
+const TAG_CONTROL_TEMPLATE = 0xac;
+const TAG_ALGORITHM = 0x80;
+
+/** Longest digest GENERAL AUTHENTICATE signs (SHA-512); longer input is not a digest. */
+const MAX_DIGEST_LENGTH = 64;
+
+/** Objects that only a verified PIN may read (Part 1 table 3); the rest are always readable. */
+const PIN_PROTECTED_OBJECTS: ReadonlySet<number> = new Set([
+  PivTag.FINGERPRINTS,
+  PivTag.FACIAL,
+  PivTag.PRINTED_INFO,
+  PivTag.IRIS,
+  0x5fc123, // pairing code reference data container
+]);
+
+const EMPTY = new Uint8Array(0);
+
+export interface PivAppletOptions {
+  /**
+   * Stores the new state durably. Called before the answer of every command that changed persistent
+   * state (retry counters included); when it throws, the command answers 6581 and nothing changes.
+   */
+  commit?: (state: PivState) => void | Promise<void>;
+}
+
+type ReferenceName = 'pin' | 'puk';
+
+/** A management-key challenge the card sent and waits to see answered (Part 2 appendix A.1). */
+interface PendingChallenge {
+  kind: 'witness' | 'challenge';
+  algorithm: BlockCipherAlgorithm;
+  plaintext: Uint8Array;
+}
+
+function wrongData(message: string): SwError {
+  return new SwError(SW.WRONG_DATA, message);
+}
+
+/** BER-TLV from the command data; what does not parse is 6A80. */
+function decodeData(data: Uint8Array): Tlv[] {
+  try {
+    return decodeTlvList(data);
+  } catch (error) {
+    if (error instanceof TlvFormatError) throw wrongData(error.message);
+    throw error;
+  }
+}
+
+function parseTemplate(data: Uint8Array): Map<number, Uint8Array> {
+  try {
+    return parseDynamicAuthenticationTemplate(data);
+  } catch (error) {
+    if (error instanceof TlvFormatError) throw wrongData(error.message);
+    throw error;
+  }
+}
+
+function tagFromBytes(bytes: Uint8Array): number {
+  if (bytes.length < 1 || bytes.length > 3) throw wrongData(`expected a tag of 1 to 3 bytes in 5C, got ${bytes.length}`);
+  let tag = 0;
+  for (const byte of bytes) tag = (tag << 8) | byte;
+  return tag;
+}
+
+/** Containers PUT DATA may write: the PIV range 5FC101-5FC123, discovery, BIT group, vendor 5FFFxx. */
+function isWritableTag(tag: number): boolean {
+  return (
+    tag === PivTag.DISCOVERY || tag === 0x7f61 || (tag >= 0x5fc101 && tag <= 0x5fc123) || (tag >= 0x5fff00 && tag <= 0x5fff15)
+  );
+}
+
+function managementAlgorithmOf(p1: number): BlockCipherAlgorithm | undefined {
+  if (p1 === ALG_3DES || p1 === ALG_3DES_LEGACY) return '3des';
+  if (p1 === ALG_AES128) return 'aes128';
+  return undefined;
+}
+
+export class PivApplet implements Applet {
+  readonly aid = PIV_AID;
+  readonly name = 'PIV';
+  private readonly commit: PivAppletOptions['commit'];
+  private readonly applicationProperties = buildApplicationPropertyTemplate();
+  /** The last committed state; replaced only after a successful commit. */
+  private state: PivState;
+  // Security status (Part 2 3.2): volatile, cleared when the application is deselected.
+  private pinVerified = false;
+  private pukVerified = false;
+  /** 9C is "PIN always" (Part 1 table 4b): one signature per VERIFY. */
+  private signatureAllowed = false;
+  private managementAuthenticated = false;
+  private pending: PendingChallenge | undefined;
+
+  constructor(state: PivState, options: PivAppletOptions = {}) {
+    this.state = clonePivState(state);
+    this.commit = options.commit;
+  }
+
+  select(): Uint8Array {
+    return this.applicationProperties;
+  }
+
+  deselect(): void {
+    this.pinVerified = false;
+    this.pukVerified = false;
+    this.signatureAllowed = false;
+    this.managementAuthenticated = false;
+    this.dropPending();
+  }
+
+  process(command: CommandApdu): Uint8Array | Promise<Uint8Array> {
+    if (command.cla !== 0x00) throw new SwError(SW.CLA_NOT_SUPPORTED);
+    // A management challenge is answered by the very next command, or not at all.
+    if (command.ins !== PivIns.GENERAL_AUTHENTICATE || command.p2 !== MANAGEMENT_KEY_REF) this.dropPending();
+    switch (command.ins) {
+      case PivIns.GET_DATA:
+        return this.getData(command);
+      case PivIns.VERIFY:
+        return this.verify(command);
+      case PivIns.CHANGE_REFERENCE_DATA:
+        return this.changeReferenceData(command);
+      case PivIns.RESET_RETRY_COUNTER:
+        return this.resetRetryCounter(command);
+      case PivIns.GENERAL_AUTHENTICATE:
+        return this.generalAuthenticate(command);
+      case PivIns.GENERATE_ASYMMETRIC_KEY_PAIR:
+        return this.generateKeyPair(command);
+      case PivIns.PUT_DATA:
+        return this.putData(command);
+      case PivIns.SET_MANAGEMENT_KEY:
+        return this.setManagementKey(command);
+      default:
+        // Vendor probes (YubiKey FD version, F8 serial, ...) land here too.
+        throw new SwError(SW.INS_NOT_SUPPORTED);
+    }
+  }
+
+  // ---- persistence -----------------------------------------------------------------------------
+
+  /** Commits `next` and makes it current; on failure the current state stays as it was (6581). */
+  private async store(next: PivState): Promise<void> {
+    if (this.commit !== undefined) {
+      try {
+        await this.commit(clonePivState(next));
+      } catch {
+        throw new SwError(SW.MEMORY_FAILURE, 'the PIV state could not be stored');
+      }
+    }
+    this.state = next;
+  }
+
+  private dropPending(): void {
+    if (this.pending !== undefined) wipe(this.pending.plaintext);
+    this.pending = undefined;
+  }
+
+  // ---- GET DATA / PUT DATA ---------------------------------------------------------------------
+
+  private getData(command: CommandApdu): Uint8Array {
+    if (((command.p1 << 8) | command.p2) !== DATA_P1P2) throw new SwError(SW.INCORRECT_P1P2);
+    const objects = decodeData(command.data);
+    const list = objects[0];
+    if (objects.length !== 1 || list === undefined || list.tag !== TAG_LIST) throw wrongData('expected one 5C tag list');
+    const tag = tagFromBytes(list.value);
+    // Absence is answered first, as for the free objects: tools probe for objects before any VERIFY.
+    const content = this.state.dataObjects.get(tag);
+    if (content === undefined) throw new SwError(SW.FILE_NOT_FOUND);
+    if (PIN_PROTECTED_OBJECTS.has(tag) && !this.pinVerified) throw new SwError(SW.SECURITY_STATUS_NOT_SATISFIED);
+    return wrapDataObject(tag, content);
+  }
+
+  private async putData(command: CommandApdu): Promise<Uint8Array> {
+    if (((command.p1 << 8) | command.p2) !== DATA_P1P2) throw new SwError(SW.INCORRECT_P1P2);
+    if (!this.managementAuthenticated) throw new SwError(SW.SECURITY_STATUS_NOT_SATISFIED);
+    const objects = decodeData(command.data);
+    const [list, object] = objects;
+    if (objects.length !== 2 || list === undefined || object === undefined || list.tag !== TAG_LIST) {
+      throw wrongData('expected a 5C tag list and one data object');
+    }
+    const tag = tagFromBytes(list.value);
+    if (!isWritableTag(tag)) throw wrongData('expected the tag of a PIV data object');
+    // The discovery object is written whole (7E ...); every other container as 53 content.
+    let content: Uint8Array;
+    if (tag === PivTag.DISCOVERY) {
+      content = command.data.slice(list.end);
+      if (!isWholeDiscoveryObject(content)) throw wrongData('expected a 7E data object');
+    } else {
+      if (object.tag !== DATA_FIELD) throw wrongData('expected the data in tag 53');
+      content = object.value.slice();
+    }
+    if (content.length > MAX_DATA_OBJECT_LENGTH) throw new SwError(SW.NOT_ENOUGH_MEMORY);
+    const dataObjects = new Map(this.state.dataObjects);
+    // An empty 53 deletes the object, as on YubiKeys.
+    if (tag !== PivTag.DISCOVERY && content.length === 0) dataObjects.delete(tag);
+    else dataObjects.set(tag, content);
+    await this.store({ ...this.state, dataObjects });
+    return EMPTY;
+  }
+
+  private async setManagementKey(command: CommandApdu): Promise<Uint8Array> {
+    try {
+      if (command.p1 !== 0xff || (command.p2 !== 0xff && command.p2 !== 0xfe)) throw new SwError(SW.INCORRECT_P1P2);
+      if (!this.managementAuthenticated) throw new SwError(SW.SECURITY_STATUS_NOT_SATISFIED);
+      const [algorithmId, reference, length] = command.data;
+      const algorithm = managementAlgorithmOf(algorithmId ?? -1);
+      if (algorithm === undefined || reference !== MANAGEMENT_KEY_REF) throw wrongData('expected algorithm 03 or 08, key reference 9B, and the key');
+      const keyLength = blockCipherKeyLength(algorithm);
+      if (length !== keyLength || command.data.length !== 3 + keyLength) throw wrongData(`expected a ${keyLength}-byte key`);
+      const key = command.data.slice(3);
+      const old = this.state.managementKey.key;
+      try {
+        await this.store({ ...this.state, managementKey: { algorithm, key } });
+      } catch (error) {
+        wipe(key);
+        throw error;
+      }
+      wipe(old);
+      // The session stays authenticated, as on YubiKeys: tools chain set-mgm-key with further steps.
+      return EMPTY;
+    } finally {
+      wipe(command.data);
+    }
+  }
+
+  // ---- PIN and PUK -----------------------------------------------------------------------------
+
+  private referenceOf(p2: number): ReferenceName {
+    if (p2 === PIN_REF) return 'pin';
+    if (p2 === PUK_REF) return 'puk';
+    throw new SwError(SW.INCORRECT_P1P2);
+  }
+
+  private retriesLeft(reference: ReferenceName): number {
+    return reference === 'pin' ? this.state.pinRetriesLeft : this.state.pukRetriesLeft;
+  }
+
+  private setVerified(reference: ReferenceName, verified: boolean): void {
+    if (reference === 'pin') {
+      this.pinVerified = verified;
+      if (!verified) this.signatureAllowed = false;
+    } else {
+      this.pukVerified = verified;
+    }
+  }
+
+  /**
+   * Checks reference data against `candidate` in constant time. The try is counted and committed
+   * before the comparison, so a failing commit (or a power cut) never yields a free guess; a match
+   * then commits `onMatch` of the state with the counter reset. A mismatch throws 63Cx.
+   */
+  private async checkReference(reference: ReferenceName, candidate: Uint8Array, onMatch: (state: PivState) => PivState): Promise<void> {
+    const left = this.retriesLeft(reference);
+    if (left === 0) throw new SwError(SW.AUTH_METHOD_BLOCKED);
+    const counted = reference === 'pin' ? { ...this.state, pinRetriesLeft: left - 1 } : { ...this.state, pukRetriesLeft: left - 1 };
+    await this.store(counted);
+    if (!constantTimeEqual(candidate, this.state[reference])) {
+      this.setVerified(reference, false);
+      throw new SwError(swRetriesLeft(left - 1), `wrong ${reference.toUpperCase()}`);
+    }
+    const reset = reference === 'pin' ? { ...this.state, pinRetriesLeft: PIN_MAX_RETRIES } : { ...this.state, pukRetriesLeft: PUK_MAX_RETRIES };
+    await this.store(onMatch(reset));
+  }
+
+  private isValidReference(reference: ReferenceName, value: Uint8Array): boolean {
+    return reference === 'pin' ? isValidPinReference(value) : isValidPukReference(value);
+  }
+
+  private verify(command: CommandApdu): Uint8Array | Promise<Uint8Array> {
+    if (command.p1 !== 0x00 && command.p1 !== 0xff) throw new SwError(SW.INCORRECT_P1P2);
+    const reference = this.referenceOf(command.p2);
+    const data = command.data;
+    if (command.p1 === 0xff) {
+      // Part 2 3.2.1: P1 = FF resets the security status of the key reference.
+      if (data.length !== 0) throw new SwError(SW.WRONG_LENGTH, 'expected no data with P1 = FF');
+      this.setVerified(reference, false);
+      return EMPTY;
+    }
+    const left = this.retriesLeft(reference);
+    if (data.length === 0) {
+      // Status query: verified, blocked, or the tries left.
+      if (reference === 'pin' ? this.pinVerified : this.pukVerified) return EMPTY;
+      throw new SwError(left === 0 ? SW.AUTH_METHOD_BLOCKED : swRetriesLeft(left));
+    }
+    if (data.length !== REFERENCE_DATA_LENGTH) throw new SwError(SW.WRONG_LENGTH, `expected ${REFERENCE_DATA_LENGTH} bytes of reference data`);
+    if (left === 0) throw new SwError(SW.AUTH_METHOD_BLOCKED);
+    // A value no PIN can have is refused without costing a try (its format is not secret).
+    if (!this.isValidReference(reference, data)) throw wrongData(`expected ${reference === 'pin' ? '6 to 8 digits' : '6 to 8 bytes'} padded with FF`);
+    return this.checkReference(reference, data, (state) => state).then(() => {
+      this.setVerified(reference, true);
+      if (reference === 'pin') this.signatureAllowed = true;
+      return EMPTY;
+    });
+  }
+
+  private async changeReferenceData(command: CommandApdu): Promise<Uint8Array> {
+    if (command.p1 !== 0x00) throw new SwError(SW.INCORRECT_P1P2);
+    const reference = this.referenceOf(command.p2);
+    if (command.data.length !== 2 * REFERENCE_DATA_LENGTH) throw new SwError(SW.WRONG_LENGTH, 'expected old and new reference data, 8 bytes each');
+    if (this.retriesLeft(reference) === 0) throw new SwError(SW.AUTH_METHOD_BLOCKED);
+    const current = command.data.subarray(0, REFERENCE_DATA_LENGTH);
+    const next = command.data.slice(REFERENCE_DATA_LENGTH);
+    try {
+      if (!this.isValidReference(reference, next)) throw wrongData(`expected a new ${reference.toUpperCase()} of ${reference === 'pin' ? '6 to 8 digits' : '6 to 8 bytes'}`);
+      const old = this.state[reference];
+      await this.checkReference(reference, current, (state) => (reference === 'pin' ? { ...state, pin: next } : { ...state, puk: next }));
+      wipe(old);
+    } catch (error) {
+      if (this.state[reference] !== next) wipe(next);
+      throw error;
+    } finally {
+      wipe(command.data);
+    }
+    // Part 2 3.2.2: success sets the security status of the key reference.
+    this.setVerified(reference, true);
+    return EMPTY;
+  }
+
+  private async resetRetryCounter(command: CommandApdu): Promise<Uint8Array> {
+    if (command.p1 !== 0x00 || command.p2 !== PIN_REF) throw new SwError(SW.INCORRECT_P1P2);
+    if (command.data.length !== 2 * REFERENCE_DATA_LENGTH) throw new SwError(SW.WRONG_LENGTH, 'expected the PUK and a new PIN, 8 bytes each');
+    if (this.state.pukRetriesLeft === 0) throw new SwError(SW.AUTH_METHOD_BLOCKED);
+    const puk = command.data.subarray(0, REFERENCE_DATA_LENGTH);
+    const pin = command.data.slice(REFERENCE_DATA_LENGTH);
+    try {
+      if (!isValidPinReference(pin)) throw wrongData('expected a new PIN of 6 to 8 digits');
+      const old = this.state.pin;
+      await this.checkReference('puk', puk, (state) => ({ ...state, pin, pinRetriesLeft: PIN_MAX_RETRIES }));
+      wipe(old);
+    } catch (error) {
+      if (this.state.pin !== pin) wipe(pin);
+      throw error;
+    } finally {
+      wipe(command.data);
+    }
+    this.setVerified('pin', false);
+    return EMPTY;
+  }
+
+  // ---- GENERAL AUTHENTICATE --------------------------------------------------------------------
+
+  private generalAuthenticate(command: CommandApdu): Uint8Array {
+    if (command.p2 === MANAGEMENT_KEY_REF) return this.managementAuthenticate(command);
+    const slot = command.p2;
+    if (!isPivKeySlot(slot)) throw new SwError(SW.INCORRECT_P1P2);
+    if (command.p1 !== ALG_P256) throw new SwError(SW.INCORRECT_P1P2, 'expected algorithm 11 (ECC P-256)');
+    const pair = this.state.keys.get(slot);
+    if (pair === undefined) throw new SwError(SW.REFERENCED_DATA_NOT_FOUND);
+
+    const template = parseTemplate(command.data);
+    const response = template.get(TAG_RESPONSE);
+    const challenge = template.get(TAG_CHALLENGE);
+    const point = template.get(TAG_EXPONENTIATION);
+    if (response === undefined || response.length !== 0 || template.size !== 2 || (challenge === undefined) === (point === undefined)) {
+      throw wrongData('expected 7C { 82 00, and 81 digest or 85 point }');
+    }
+    if (challenge !== undefined && (challenge.length === 0 || challenge.length > MAX_DIGEST_LENGTH)) {
+      throw wrongData(`expected a digest of 1 to ${MAX_DIGEST_LENGTH} bytes`);
+    }
+    if (point !== undefined && !isValidP256PublicKey(point)) throw wrongData('expected an uncompressed P-256 point on the curve');
+    this.authorizeKeyUse(slot);
+
+    if (challenge !== undefined) return encodeDynamicAuthenticationTemplate([[TAG_RESPONSE, p256Sign(pair.privateKey, challenge)]]);
+    const shared = p256SharedSecret(pair.privateKey, point!);
+    const answer = encodeDynamicAuthenticationTemplate([[TAG_RESPONSE, shared]]);
+    wipe(shared);
+    return answer;
+  }
+
+  /** PIN policies of Part 1 table 4b: 9E none, 9A and 9D once per session, 9C before every use. */
+  private authorizeKeyUse(slot: PivKeySlot): void {
+    if (slot === 0x9e) return;
+    if (!this.pinVerified) throw new SwError(SW.SECURITY_STATUS_NOT_SATISFIED);
+    if (slot === 0x9c) {
+      if (!this.signatureAllowed) throw new SwError(SW.SECURITY_STATUS_NOT_SATISFIED, 'the digital signature key needs a VERIFY before each use');
+      this.signatureAllowed = false;
+    }
+  }
+
+  /**
+   * Card management key authentication (Part 2 appendix A.1-A.2): mutual (7C{80 00} → encrypted
+   * witness; 7C{80 witness, 81 challenge} → 7C{82 encrypted challenge}) and external
+   * (7C{81 00} → challenge; 7C{82 encrypted challenge}).
+   */
+  private managementAuthenticate(command: CommandApdu): Uint8Array {
+    const pending = this.pending;
+    this.pending = undefined;
+    try {
+      const { algorithm, key } = this.state.managementKey;
+      if (managementAlgorithmOf(command.p1) !== algorithm) throw new SwError(SW.INCORRECT_P1P2, 'expected the algorithm of the management key');
+      const blockLength = blockCipherBlockLength(algorithm);
+      const template = parseTemplate(command.data);
+      const witness = template.get(TAG_WITNESS);
+      const challenge = template.get(TAG_CHALLENGE);
+      const response = template.get(TAG_RESPONSE);
+
+      if (template.size === 1 && witness?.length === 0) {
+        const plaintext = Uint8Array.from(randomBytes(blockLength));
+        this.pending = { kind: 'witness', algorithm, plaintext };
+        return encodeDynamicAuthenticationTemplate([[TAG_WITNESS, encryptBlock(algorithm, key, plaintext)]]);
+      }
+      if (template.size === 1 && challenge?.length === 0) {
+        const plaintext = Uint8Array.from(randomBytes(blockLength));
+        this.pending = { kind: 'challenge', algorithm, plaintext: plaintext.slice() };
+        return encodeDynamicAuthenticationTemplate([[TAG_CHALLENGE, plaintext]]);
+      }
+      const isMutual = witness !== undefined && challenge !== undefined && (template.size === 2 || (template.size === 3 && response?.length === 0));
+      if (isMutual) {
+        if (witness.length !== blockLength || challenge.length !== blockLength) throw wrongData(`expected a ${blockLength}-byte witness and challenge`);
+        if (pending?.kind !== 'witness' || pending.algorithm !== algorithm) throw new SwError(SW.CONDITIONS_NOT_SATISFIED, 'no witness was requested');
+        this.expectManagementProof(constantTimeEqual(witness, pending.plaintext));
+        return encodeDynamicAuthenticationTemplate([[TAG_RESPONSE, encryptBlock(algorithm, key, challenge)]]);
+      }
+      if (template.size === 1 && response !== undefined && response.length > 0) {
+        if (response.length !== blockLength) throw wrongData(`expected a ${blockLength}-byte response`);
+        if (pending?.kind !== 'challenge' || pending.algorithm !== algorithm) throw new SwError(SW.CONDITIONS_NOT_SATISFIED, 'no challenge was requested');
+        const expected = encryptBlock(algorithm, key, pending.plaintext);
+        try {
+          this.expectManagementProof(constantTimeEqual(response, expected));
+        } finally {
+          wipe(expected);
+        }
+        return EMPTY;
+      }
+      throw wrongData('expected a management key witness or challenge request, or the answer to one');
+    } catch (error) {
+      this.managementAuthenticated = false;
+      throw error;
+    } finally {
+      if (pending !== undefined) wipe(pending.plaintext);
+    }
+  }
+
+  private expectManagementProof(matches: boolean): void {
+    if (!matches) throw new SwError(SW.SECURITY_STATUS_NOT_SATISFIED, 'management key authentication failed');
+    this.managementAuthenticated = true;
+  }
+
+  // ---- GENERATE ASYMMETRIC KEY PAIR ------------------------------------------------------------
+
+  private async generateKeyPair(command: CommandApdu): Promise<Uint8Array> {
+    const slot = command.p2;
+    if (command.p1 !== 0x00 || !isPivKeySlot(slot)) throw new SwError(SW.INCORRECT_P1P2);
+    if (!this.managementAuthenticated) throw new SwError(SW.SECURITY_STATUS_NOT_SATISFIED);
+    const objects = decodeData(command.data);
+    const template = objects[0];
+    if (objects.length !== 1 || template === undefined || template.tag !== TAG_CONTROL_TEMPLATE) {
+      throw wrongData('expected one AC control reference template');
+    }
+    const inner = decodeData(template.value);
+    const algorithm = inner[0];
+    if (inner.length !== 1 || algorithm === undefined || algorithm.tag !== TAG_ALGORITHM || algorithm.value.length !== 1) {
+      throw wrongData('expected AC { 80 01 algorithm }');
+    }
+    if (algorithm.value[0] !== ALG_P256) throw wrongData('expected algorithm 11 (ECC P-256)');
+
+    const pair = p256GenerateKey();
+    const previous = this.state.keys.get(slot);
+    const keys = new Map(this.state.keys).set(slot, { privateKey: pair.privateKey, publicKey: pair.publicKey });
+    try {
+      // The slot's certificate stays until PUT DATA replaces it, as on real cards.
+      await this.store({ ...this.state, keys });
+    } catch (error) {
+      wipe(pair.privateKey);
+      throw error;
+    }
+    if (previous !== undefined) wipe(previous.privateKey);
+    return encodeEcPublicKeyTemplate(pair.publicKey);
+  }
+}

@@ -1,0 +1,187 @@
+// The PIV state: personalisation (DESIGN.md "The PIV applet"), JSON round trip and malformed input.
+import { X509Certificate } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { decodeTlv, decodeTlvList } from '../../../src/apdu/ber-tlv.js';
+import { CERT_TAG_OF_SLOT, PivTag } from '../../../src/apdu/piv/piv-data-objects.js';
+import {
+  DEFAULT_MANAGEMENT_KEY_HEX,
+  PivStateError,
+  clonePivState,
+  decodePivState,
+  encodePivState,
+  isValidPinReference,
+  isValidPukReference,
+  padReferenceData,
+  personalisePiv,
+  type EncodedPivState,
+} from '../../../src/apdu/piv/piv-state.js';
+import { fromHex, toHex } from '../../../src/bytes/index.js';
+import { p256GenerateKey } from '../../../src/crypto/p256.js';
+import { testPivState } from '../../support/piv-fixture.js';
+
+describe('personalisePiv', () => {
+  it('makes a card with the default PIN, PUK and management key and keys with certificates in 9A and 9C', () => {
+    const state = personalisePiv();
+    expect(toHex(state.pin)).toBe(toHex(fromHex('313233343536ffff'))); // "123456" FF FF
+    expect(toHex(state.puk)).toBe('3132333435363738'); // "12345678"
+    expect(state.pinRetriesLeft).toBe(3);
+    expect(state.pukRetriesLeft).toBe(3);
+    expect(state.managementKey.algorithm).toBe('3des');
+    expect(toHex(state.managementKey.key)).toBe(DEFAULT_MANAGEMENT_KEY_HEX);
+    expect([...state.keys.keys()].sort()).toEqual([0x9a, 0x9c]);
+    for (const [slot, name] of [[0x9a, 'PIV Authentication'], [0x9c, 'Digital Signature']] as const) {
+      const container = decodeTlvList(state.dataObjects.get(CERT_TAG_OF_SLOT.get(slot)!)!);
+      expect(container.map((tlv) => tlv.tag)).toEqual([0x70, 0x71, 0xfe]);
+      const certificate = new X509Certificate(container[0]!.value);
+      expect(certificate.subject).toContain(`CN=${name}`);
+      // The certificate holds the slot's key and is signed by it.
+      const jwk = certificate.publicKey.export({ format: 'jwk' });
+      const point = state.keys.get(slot)!.publicKey;
+      expect(Buffer.from(jwk.x!, 'base64url').toString('hex')).toBe(toHex(point.subarray(1, 33)));
+      expect(certificate.verify(certificate.publicKey)).toBe(true);
+    }
+    for (const tag of [PivTag.CHUID, PivTag.CCC, PivTag.DISCOVERY, PivTag.KEY_HISTORY]) expect(state.dataObjects.has(tag)).toBe(true);
+  });
+
+  it('gives every card its own keys and GUID', () => {
+    const a = personalisePiv();
+    const b = personalisePiv();
+    expect(toHex(a.keys.get(0x9a)!.privateKey)).not.toBe(toHex(b.keys.get(0x9a)!.privateKey));
+    const guid = (state: typeof a) => toHex(decodeTlvList(state.dataObjects.get(PivTag.CHUID)!).find((t) => t.tag === 0x34)!.value);
+    expect(guid(a)).not.toBe(guid(b));
+  });
+
+  it('takes a PIN, PUK, management key and expiry, and refuses invalid ones', () => {
+    const state = personalisePiv({ pin: '87654321', puk: 'abcdef', managementKey: { algorithm: 'aes128', key: new Uint8Array(16).fill(7) }, expiry: '20300101' });
+    expect(toHex(state.pin)).toBe('3837363534333231');
+    expect(toHex(state.puk)).toBe('616263646566ffff');
+    expect(state.managementKey.algorithm).toBe('aes128');
+    const expiry = decodeTlvList(state.dataObjects.get(PivTag.CHUID)!).find((t) => t.tag === 0x35)!.value;
+    expect(Buffer.from(expiry).toString()).toBe('20300101');
+    expect(() => personalisePiv({ pin: '12a456' })).toThrow(PivStateError);
+    expect(() => personalisePiv({ pin: '123456789' })).toThrow(PivStateError);
+    expect(() => personalisePiv({ puk: '12345' })).toThrow(PivStateError);
+    expect(() => personalisePiv({ managementKey: { algorithm: 'aes128', key: new Uint8Array(24) } })).toThrow(/aes128 with 24 bytes/);
+  });
+});
+
+describe('reference data rules (SP 800-73-4 Part 2 3.2.1)', () => {
+  it.each([
+    ['123456', true],
+    ['12345678', true],
+    ['12345', false],
+    ['12a456', false],
+    ['', false],
+  ])('PIN %j valid: %s', (pin, valid) => {
+    expect(isValidPinReference(padReferenceData(pin))).toBe(valid);
+  });
+
+  it('PUKs are 6 to 8 bytes of any value', () => {
+    expect(isValidPukReference(padReferenceData('abc def'))).toBe(true);
+    expect(isValidPukReference(fromHex('0001020304ffffff'))).toBe(false);
+    expect(isValidPukReference(fromHex('000102030405ffff'))).toBe(true);
+    expect(isValidPukReference(fromHex('000102030405'))).toBe(false);
+  });
+});
+
+describe('PIV state codec', () => {
+  it('round-trips through JSON, byte for byte', () => {
+    const state = clonePivState(testPivState());
+    state.pinRetriesLeft = 1;
+    state.dataObjects.set(PivTag.CERT_9E, new Uint8Array(0));
+    const json = JSON.parse(JSON.stringify(encodePivState(state))) as unknown;
+    const decoded = decodePivState(json);
+    expect(encodePivState(decoded)).toEqual(encodePivState(state));
+    expect(decoded.keys.get(0x9d)!.publicKey).toEqual(state.keys.get(0x9d)!.publicKey);
+    expect(decoded.dataObjects.get(PivTag.DISCOVERY)).toEqual(state.dataObjects.get(PivTag.DISCOVERY));
+    expect(decoded.pinRetriesLeft).toBe(1);
+  });
+
+  it('clones deeply', () => {
+    const state = testPivState();
+    const copy = clonePivState(state);
+    copy.pin[0] = 0x39;
+    copy.keys.get(0x9a)!.privateKey[0]! ^= 1;
+    copy.dataObjects.delete(PivTag.CHUID);
+    expect(state.pin[0]).toBe(0x31);
+    expect(toHex(state.keys.get(0x9a)!.privateKey)).not.toBe(toHex(copy.keys.get(0x9a)!.privateKey));
+    expect(state.dataObjects.has(PivTag.CHUID)).toBe(true);
+  });
+
+  const good = (): EncodedPivState => encodePivState(testPivState());
+  const other = p256GenerateKey();
+  const cases: Array<[string, (json: EncodedPivState) => unknown, RegExp]> = [
+    ['not an object', () => 'state', /expected PIV state to be an object, got a string/],
+    ['an array', () => [], /expected PIV state to be an object, got an array/],
+    ['a missing field', (j) => Object.fromEntries(Object.entries(j).filter(([k]) => k !== 'pin')), /expected PIV state.pin, got none/],
+    ['an unknown field', (j) => ({ ...j, extra: 1 }), /expected only .* got "extra"/],
+    ['a short PIN', (j) => ({ ...j, pin: '313233343536' }), /expected pin to be 8 bytes, got 6/],
+    ['a PIN with letters', (j) => ({ ...j, pin: '3132333435366162' }), /expected pin to be 6 to 8 digits/],
+    ['upper-case hex', (j) => ({ ...j, pin: '313233343536FFFF' }), /expected pin to be lower-case hex/],
+    ['a PIN as a number', (j) => ({ ...j, pin: 123456 }), /expected pin to be lower-case hex, got a number/],
+    ['a short PUK', (j) => ({ ...j, puk: '3132333435ffffff' }), /expected puk to be 6 to 8 bytes/],
+    ['retries above the maximum', (j) => ({ ...j, pinRetriesLeft: 4 }), /expected pinRetriesLeft to be an integer 0..3, got 4/],
+    ['negative retries', (j) => ({ ...j, pukRetriesLeft: -1 }), /expected pukRetriesLeft to be an integer 0..3, got -1/],
+    ['fractional retries', (j) => ({ ...j, pinRetriesLeft: 1.5 }), /got 1.5/],
+    ['retries as a string', (j) => ({ ...j, pinRetriesLeft: '3' }), /got a string of 1 characters/],
+    ['an unknown algorithm', (j) => ({ ...j, managementKey: { ...j.managementKey, algorithm: 'des' } }), /expected managementKey.algorithm "3des" or "aes128", got "des"/],
+    ['a key of the wrong length', (j) => ({ ...j, managementKey: { algorithm: 'aes128', key: j.managementKey.key } }), /expected managementKey.key to be 16 bytes, got 24/],
+    ['an extra management key field', (j) => ({ ...j, managementKey: { ...j.managementKey, iv: '00' } }), /expected only algorithm, key in managementKey/],
+    ['an unknown slot', (j) => ({ ...j, keys: { ...j.keys, '9b': j.keys['9a'] } }), /expected keys to be named 9a, 9c, 9d or 9e, got "9b"/],
+    ['an upper-case slot', (j) => ({ ...j, keys: { '9A': j.keys['9a'] } }), /got "9A"/],
+    ['a zero private key', (j) => ({ ...j, keys: { '9a': { ...j.keys['9a']!, privateKey: '00'.repeat(32) } } }), /keys.9a.privateKey to be a P-256 scalar/],
+    ['a mismatched public key', (j) => ({ ...j, keys: { '9a': { ...j.keys['9a']!, publicKey: toHex(other.publicKey) } } }), /keys.9a.publicKey to be the public key of keys.9a.privateKey/],
+    ['a short public key', (j) => ({ ...j, keys: { '9a': { ...j.keys['9a']!, publicKey: '04' } } }), /expected keys.9a.publicKey to be 65 bytes, got 1/],
+    ['a key pair missing a field', (j) => ({ ...j, keys: { '9a': { privateKey: j.keys['9a']!.privateKey } } }), /expected keys.9a.publicKey, got none/],
+    ['keys as an array', (j) => ({ ...j, keys: [] }), /expected keys to be an object, got an array/],
+    ['an invalid tag', (j) => ({ ...j, dataObjects: { ...j.dataObjects, '00': '' } }), /expected dataObjects to be named by BER-TLV tags/],
+    ['a tag that is not hex', (j) => ({ ...j, dataObjects: { zz: '' } }), /got "zz"/],
+    ['a tag with a leading zero byte', (j) => ({ ...j, dataObjects: { '005fc102': '' } }), /got "005fc102"/],
+    ['odd hex content', (j) => ({ ...j, dataObjects: { '5fc102': 'abc' } }), /expected dataObjects.5fc102 to be lower-case hex/],
+    ['oversized content', (j) => ({ ...j, dataObjects: { '5fc102': '00'.repeat(16_385) } }), /expected dataObjects.5fc102 to be 0 to 16384 bytes, got 16385/],
+    ['a discovery object without its 7E', (j) => ({ ...j, dataObjects: { '7e': '4f00' } }), /dataObjects.7e to be one whole 7E data object/],
+    ['null', () => null, /got null/],
+  ];
+
+  it.each(cases)('refuses %s', (_name, mutate, message) => {
+    const json = mutate(good());
+    expect(() => decodePivState(json)).toThrow(PivStateError);
+    expect(() => decodePivState(json)).toThrow(message);
+  });
+
+  it('never puts secret bytes in its error messages', () => {
+    const json = good();
+    const secrets = [json.pin, json.puk, json.managementKey.key, json.keys['9a']!.privateKey];
+    const broken: unknown[] = [
+      { ...json, pin: json.pin.toUpperCase() },
+      { ...json, pin: json.pin.slice(2) },
+      { ...json, puk: json.puk + 'zz' },
+      { ...json, managementKey: { algorithm: json.managementKey.key, key: json.managementKey.key } },
+      { ...json, managementKey: { algorithm: 'aes128', key: json.managementKey.key } },
+      { ...json, keys: { '9a': { ...json.keys['9a']!, privateKey: json.keys['9a']!.privateKey.slice(2) } } },
+      { ...json, keys: { [json.keys['9a']!.privateKey]: json.keys['9a'] } },
+      { ...json, [json.pin]: 1 },
+    ];
+    for (const input of broken) {
+      let message = '';
+      try {
+        decodePivState(input);
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      expect(message).not.toBe('');
+      for (const secret of secrets) {
+        expect(message.toLowerCase()).not.toContain(secret.slice(0, 12));
+        expect(message.toLowerCase()).not.toContain(secret.slice(2, 14));
+      }
+    }
+  });
+
+  it('encodes to plain JSON values', () => {
+    const json = good();
+    expect(typeof json.pinRetriesLeft).toBe('number');
+    expect(Object.keys(json.keys).sort()).toEqual(['9a', '9c', '9d']);
+    expect(json.dataObjects['5fc105']).toMatch(/^70/);
+    expect(decodeTlv(fromHex(json.dataObjects['7e']!)).tag).toBe(0x7e);
+  });
+});
