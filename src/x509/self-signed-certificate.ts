@@ -1,9 +1,8 @@
 // Self-signed X.509 v3 certificates for P-256 keys (RFC 5280 section 4.1, ECDSA per RFC 5480 and
 // RFC 5758 section 3.2): what a new PIV card holds in 9A and 9C so OpenSC shows its keys.
 import { randomBytes } from 'node:crypto';
-import { p256 } from '@noble/curves/nist.js';
 import { VscError } from '../errors/index.js';
-import { sha256 } from '../crypto/index.js';
+import { isValidP256PrivateKey, p256DerivePublicKey, p256Sign, sha256 } from '../crypto/index.js';
 import {
   derBitString,
   derBoolean,
@@ -57,7 +56,7 @@ function checkPrivateKey(privateKey: Uint8Array): void {
     const got = privateKey instanceof Uint8Array ? `${privateKey.length} bytes` : typeof privateKey;
     throw new CertificateInitError(`expected a 32-byte P-256 private key, got ${got}`);
   }
-  if (!p256.utils.isValidSecretKey(privateKey)) {
+  if (!isValidP256PrivateKey(privateKey)) {
     throw new CertificateInitError('expected a P-256 private key in 1..n-1, got a value out of range');
   }
 }
@@ -65,7 +64,7 @@ function checkPrivateKey(privateKey: Uint8Array): void {
 /** The 65-byte uncompressed public point 04 || X || Y (SEC 1 2.3.3) of a P-256 private key. */
 export function p256PublicKey(privateKey: Uint8Array): Uint8Array {
   checkPrivateKey(privateKey);
-  return p256.getPublicKey(privateKey, false);
+  return p256DerivePublicKey(privateKey);
 }
 
 /** AlgorithmIdentifier ecdsa-with-SHA256, parameters absent (RFC 5758 3.2). */
@@ -153,6 +152,6 @@ export function selfSignedCertificate(init: SelfSignedCertificateInit): Uint8Arr
     extensions(),
   ]);
   // ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER } (RFC 5480 appendix A) over SHA-256(TBS).
-  const signature = p256.sign(sha256(tbsCertificate), init.privateKey, { prehash: false, format: 'der', lowS: true });
+  const signature = p256Sign(init.privateKey, sha256(tbsCertificate));
   return derSequence([tbsCertificate, ecdsaWithSha256(), derBitString(signature)]);
 }
