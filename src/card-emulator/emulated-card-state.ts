@@ -1,5 +1,6 @@
 // The state file of `vsc card emulate`: everything a standalone software card keeps across
-// restarts, as versioned JSON written atomically. It holds the card's private key in clear,
+// restarts (VSC key and counter; PIV keys, certificates, PIN and PUK state), as versioned JSON
+// written atomically. It holds the card's private keys and PIN in clear,
 // like any software token's key file: mode 0600, and the docs say to protect it.
 import { readFileSync } from 'node:fs';
 import { fromHex, toHex, wipe } from '../bytes/index.js';
@@ -7,6 +8,7 @@ import { VscError, ExitCode } from '../errors/index.js';
 import { writeFileAtomic } from '../files/index.js';
 import { generateEd25519Seed } from '../crypto/index.js';
 import { COUNTER_MAX, type VscKeyMode } from '../apdu/vsc/index.js';
+import { decodePivState, encodePivState, personalisePiv, type PivState } from '../apdu/piv/index.js';
 import { randomBytes } from 'node:crypto';
 
 export const STATE_FORMAT = 'vsc-emulated-card/1';
@@ -20,6 +22,7 @@ export interface VscAppletState {
 
 export interface EmulatedCardState {
   vsc: VscAppletState;
+  piv: PivState;
 }
 
 export class StateFileError extends VscError {
@@ -50,6 +53,7 @@ export function newEmulatedCardState(options: { serial?: string; keyMode?: VscKe
       counter: 0n,
       signingKeySeed: generateEd25519Seed(),
     },
+    piv: personalisePiv(),
   };
 }
 
@@ -98,7 +102,15 @@ export function readEmulatedCardState(path: string): EmulatedCardState | undefin
   if (root['format'] !== STATE_FORMAT) {
     throw new StateFileError(path, `expected "format": "${STATE_FORMAT}", got ${JSON.stringify(root['format'])}`);
   }
-  return { vsc: parseVsc(path, root['vsc']) };
+  const vsc = parseVsc(path, root['vsc']);
+  let piv: PivState;
+  try {
+    // A file written before the card had a PIV applet gets a freshly personalised one.
+    piv = root['piv'] === undefined ? personalisePiv() : decodePivState(root['piv']);
+  } catch (error) {
+    throw new StateFileError(path, `"piv": ${(error as Error).message}`, { cause: error });
+  }
+  return { vsc, piv };
 }
 
 /** Writes the whole state durably (see writeFileAtomic). */
@@ -108,6 +120,7 @@ export function writeEmulatedCardState(path: string, state: EmulatedCardState): 
     {
       format: STATE_FORMAT,
       vsc: { serial: vsc.serial, keyMode: vsc.keyMode, counter: vsc.counter.toString(), signingKeySeed: toHex(vsc.signingKeySeed) },
+      piv: encodePivState(state.piv),
     },
     null,
     2,

@@ -3,6 +3,7 @@
 import { resolve } from 'node:path';
 import { CardOs, type CardOsOptions } from '../apdu/card-os.js';
 import { SoftwareVscCard, VscApplet } from '../apdu/vsc/index.js';
+import { PivApplet, clonePivState } from '../apdu/piv/index.js';
 import { ed25519KeyFromSeed } from '../crypto/index.js';
 import { acquireProcessLock } from '../files/index.js';
 import type { VscKeyMode } from '../apdu/vsc/index.js';
@@ -29,35 +30,35 @@ export interface EmulatedCard {
   close(): Promise<void>;
 }
 
-export class StateConflictError extends Error {}
-
 /**
  * Opens (or creates) the card stored in `statePath`, locking the file so that no second process
- * can sign with the same key and counter. Every counter advance is written before the signature
- * leaves the card.
+ * can use the same keys, counter and PIN state. Every change (a counter advance, a PIN try, a new
+ * key) is written before the card answers.
  */
 export async function openEmulatedCard(statePath: string, options: OpenEmulatedCardOptions = {}): Promise<EmulatedCard> {
   const lock = await acquireProcessLock(`emulated card state ${resolve(statePath)}`);
   try {
     let state: EmulatedCardState | undefined = readEmulatedCardState(statePath);
     const created = state === undefined;
-    if (state === undefined) {
-      state = newEmulatedCardState({ serial: options.serial, keyMode: options.keyMode });
-      writeEmulatedCardState(statePath, state);
-    }
+    // Written at once, new or not: a file from before the PIV applet gets its personalisation
+    // stored now, so that its keys stay the same across restarts.
+    state ??= newEmulatedCardState({ serial: options.serial, keyMode: options.keyMode });
+    writeEmulatedCardState(statePath, state);
     const current = state;
+    const persist = (next: EmulatedCardState): void => {
+      writeEmulatedCardState(statePath, next);
+      Object.assign(current, next);
+    };
     const key = ed25519KeyFromSeed(current.vsc.signingKeySeed);
     const card = new SoftwareVscCard({
       serial: current.vsc.serial,
       keyMode: current.vsc.keyMode,
       key,
       counter: current.vsc.counter,
-      commit: (next) => {
-        writeEmulatedCardState(statePath, { ...current, vsc: { ...current.vsc, counter: next } });
-        current.vsc.counter = next;
-      },
+      commit: (next) => persist({ ...current, vsc: { ...current.vsc, counter: next } }),
     });
-    const os = new CardOs([new VscApplet(card)], options.cardOs);
+    const piv = new PivApplet(clonePivState(current.piv), { commit: (next) => persist({ ...current, piv: clonePivState(next) }) });
+    const os = new CardOs([new VscApplet(card), piv], options.cardOs);
     return { os, serial: current.vsc.serial, keyMode: current.vsc.keyMode, created, close: () => lock.release() };
   } catch (error) {
     await lock.release();

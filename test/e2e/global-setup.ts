@@ -1,11 +1,12 @@
-// vitest globalSetup of the e2e project: checks that pcscd, vpcd and OpenSC are installed, and makes
+// vitest globalSetup of the e2e project: checks that pcscd, vpcd, OpenSC, SoftHSM2 and openssl are installed, and makes
 // sure a pcscd with the vpcd readers runs (reusing one that already answers, else starting its own).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, openSync, closeSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { INSTALL_COMMAND, listReaders, runTool, type ReaderState } from './support/opensc.js';
+import { listReaders, runTool, type ReaderState } from './support/opensc.js';
+import { E2E_INSTALL_COMMAND, findOpenscModule, findSoftHsmModule } from './support/pkcs11.js';
 
 const VPCD_DRIVER = '/usr/lib/pcsc/drivers/serial/libifdvpcd.so';
 const VPCD_READER_CONF = '/etc/reader.conf.d/vpcd';
@@ -72,8 +73,14 @@ export async function setup(): Promise<void> {
   if (findExecutable('pcsc_scan') === undefined) missing.push('pcsc_scan (package pcsc-tools)');
   if (!isReadable(VPCD_DRIVER)) missing.push(`${VPCD_DRIVER} (package vsmartcard-vpcd)`);
   if (!isReadable(VPCD_READER_CONF)) missing.push(`${VPCD_READER_CONF} (package vsmartcard-vpcd)`);
+  // The PIV tests: PKCS#11 through OpenSC's module and SoftHSM2's, piv-tool for the card's admin side, openssl to verify.
+  for (const [tool, pkg] of [['pkcs11-tool', 'opensc'], ['piv-tool', 'opensc'], ['yubico-piv-tool', 'yubico-piv-tool'], ['softhsm2-util', 'softhsm2'], ['openssl', 'openssl']] as const) {
+    if (findExecutable(tool) === undefined) missing.push(`${tool} (package ${pkg})`);
+  }
+  if (findOpenscModule() === undefined) missing.push('opensc-pkcs11.so (package opensc-pkcs11)');
+  if (findSoftHsmModule() === undefined) missing.push('libsofthsm2.so (package softhsm2)');
   if (missing.length > 0 || pcscdPath === undefined) {
-    throw new Error(`the end-to-end tests need real pcscd, vpcd and OpenSC; missing: ${missing.join(', ')}. Install them with: ${INSTALL_COMMAND}`);
+    throw new Error(`the end-to-end tests need real pcscd, vpcd, OpenSC, SoftHSM2 and openssl; missing: ${missing.join(', ')}. Install them with: ${E2E_INSTALL_COMMAND}`);
   }
 
   const existing = await vpcdReaders();

@@ -66,11 +66,14 @@ async function run(options: OptionValues): Promise<number> {
 export const cardEmulateCommand: Command = {
   kind: 'command',
   name: 'emulate',
-  summary: 'serve a standalone software card (VSC applet) to pcscd through its vpcd driver',
+  summary: 'serve a standalone software card (VSC and PIV applets) to pcscd through its vpcd driver',
   details: [
     'The card connects to vpcd (pcscd with vsmartcard-vpcd) and stays inserted until SIGTERM or Ctrl-C.',
-    'Its keys and counter live in the state file, created on first use and updated before every',
-    'signature leaves the card. The file holds the private key in clear: protect it like a key file.',
+    'A new card is personalised for PIV with PIN 123456, PUK 12345678 and the default management key:',
+    'change them before you rely on the card, e.g. yubico-piv-tool -a change-pin, -a change-puk and',
+    '-a set-mgm-key (pkcs11-tool --change-pin works for the PIN too).',
+    'Its keys, counter, certificates and PIN state live in the state file, created on first use and',
+    'updated before the card answers. The file holds the private keys in clear: protect it like a key file.',
     'vpcd accepts cards from any host without authentication: firewall its ports (35963, 35964).',
   ].join('\n'),
   options: {

@@ -3,7 +3,8 @@ import { execFile } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fromHex } from '../../../src/bytes/index.js';
 
-export const INSTALL_COMMAND = 'apt-get install -y pcscd vsmartcard-vpcd opensc pcsc-tools';
+/** Everything the end-to-end tests drive, as one Debian 12 command (README and .ci/run carry the same packages). */
+export const E2E_INSTALL_COMMAND = 'apt-get install -y pcscd vsmartcard-vpcd opensc pcsc-tools yubico-piv-tool softhsm2 openssl iproute2';
 
 export interface ToolOutput {
   readonly stdout: string;
@@ -21,7 +22,7 @@ export function runTool(file: string, args: readonly string[], timeoutMs = 15_00
       const errno = (error as NodeJS.ErrnoException).code;
       const why =
         errno === 'ENOENT'
-          ? `${file} is not installed (${INSTALL_COMMAND})`
+          ? `${file} is not installed (${E2E_INSTALL_COMMAND})`
           : error.killed
             ? `timed out after ${timeoutMs} ms`
             : `exit code ${String(error.code ?? error.signal)}`;
@@ -57,10 +58,11 @@ export function parseOpenscApduOutput(stdout: string): ApduResult[] {
       continue;
     }
     if (current === undefined) continue;
-    // Never trim: the ASCII column may end with a space. Each byte takes 3 hex-column + 1 ASCII-column characters.
-    const count = line.length / 4;
+    // Never trim: the ASCII column may end with a space. A line is a 48-character hex column (16 bytes
+    // of "XX ", a short last line padded with spaces) followed by one ASCII character per byte.
+    const count = line.length - 48;
     const hex = line.slice(0, 3 * count);
-    if (!Number.isInteger(count) || !/^(?:[0-9A-Fa-f]{2} )+$/.test(hex)) {
+    if (count < 1 || count > 16 || !/^(?:[0-9A-Fa-f]{2} )+$/.test(hex) || line.slice(3 * count, 48).trim() !== '') {
       throw new Error(`expected an opensc-tool hex dump line ("XX XX ... ascii"), got ${JSON.stringify(line)}`);
     }
     current.data.push(...fromHex(hex));
