@@ -11,6 +11,7 @@ import { setup as startPcscd, teardown as stopPcscd } from '../test/e2e/global-s
 import { waitForCard } from '../test/e2e/support/opensc.js';
 import { describeMachine } from './machine.js';
 import { measurePcscdRoundTrip, type PcscdRoundTrip } from './pcscd-roundtrip.js';
+import { measurePivVersusSoftHsm, type PivVersusSoftHsm } from './piv-vs-softhsm.js';
 import { measureSignRate } from './sign-rate.js';
 import { measureLatency, type LatencySummary } from './stats.js';
 
@@ -114,6 +115,14 @@ export async function runBenchmarks(_argv: string[]): Promise<number> {
   const sign = await measureSignRate(async (card) => (await inProcessReader(card)).transmit);
   console.log('benchmark: APDU round trips through pcscd…');
   const pcscd = await pcscdFigures();
+  console.log('benchmark: ECDSA through pkcs11-tool, PIV card against SoftHSM2…');
+  let piv: PivVersusSoftHsm | undefined;
+  const pivNotes: string[] = [];
+  try {
+    piv = await measurePivVersusSoftHsm({ iterations: 200 });
+  } catch (error) {
+    pivNotes.push(`PIV against SoftHSM2 not measured: ${(error as Error).message.split('\n')[0]}`);
+  }
 
   const rows = [
     '| figure | measured | goal | ratio to the goal |',
@@ -134,6 +143,18 @@ export async function runBenchmarks(_argv: string[]): Promise<number> {
   rows.push(
     `| SIGN AND INCREMENT through the PC/SC-style API | ${rate(sign.cardPerSecond)} | ≥ 80 % of raw Ed25519 signing | ${(sign.ratio * 100).toFixed(1)} % of ${rate(sign.rawPerSecond)} (node:crypto, same run) |`,
   );
+
+  if (piv !== undefined) {
+    const ms = (value: number): string => `${value.toFixed(1)} ms`;
+    rows.push(
+      `| ECDSA P-256 signatures through pkcs11-tool (one process each), SoftHSM2 | ${piv.softhsm.perSecond.toFixed(1)}/s (p50 ${ms(piv.softhsm.p50Ms)}, p99 ${ms(piv.softhsm.p99Ms)}) | – | – |`,
+      `| the same against the PIV card (OpenSC → pcscd → vpcd on ${piv.vpcdHost}${piv.quickack ? ', quickack route' : ''}) | ${piv.piv.perSecond.toFixed(1)}/s (p50 ${ms(piv.piv.p50Ms)}, p99 ${ms(piv.piv.p99Ms)}) | within 2x of SoftHSM2 | ${piv.slowdown.toFixed(2)}x slower (${(piv.goalSlowdown / piv.slowdown).toFixed(2)} of the goal; ${piv.withinGoal ? 'met' : 'not met'}) |`,
+    );
+    pivNotes.push(
+      `pkcs11-tool signs once per process. Start-up without signing (\`--list-mechanisms\`): SoftHSM2 p50 ${ms(piv.softhsm.startupP50Ms)}, OpenSC with the card p50 ${ms(piv.piv.startupP50Ms)}; OpenSC's module with **no card in any reader** already takes p50 ${ms(piv.openscNoCardP50Ms)} (\`pkcs11-tool -L\`), i.e. ${(piv.openscNoCardP50Ms / piv.softhsm.p50Ms).toFixed(2)}x a whole SoftHSM2 signing process, before the card is touched. Binding the card costs OpenSC's PIV driver about 28 APDUs (it reads the discovery object five times and every certificate), login and signing two more.`,
+      ...piv.notes.slice(0, -1),
+    );
+  }
 
   const text = [
     '# Benchmarks',
@@ -158,6 +179,7 @@ export async function runBenchmarks(_argv: string[]): Promise<number> {
     '',
     '- Debian 12\'s vpcd writes each message\'s 2-byte length and its payload with two separate `send` calls, with Nagle\'s algorithm on. The payload then waits for the card side\'s delayed ACK (40 ms on Linux), so every APDU through stock pcscd + vpcd costs about 40 ms whatever the card does. Node cannot set TCP_QUICKACK on a socket; a loopback route with `quickack 1` for an address of its own removes the stall without touching other traffic: `ip route add local 127.0.0.2/32 dev lo table local quickack 1`, then `vsc card emulate --vpcd 127.0.0.2:35963`. The second pcscd row shows what pcscd itself costs with that route.',
     ...pcscd.notes.map((note) => `- ${note}`),
+    ...pivNotes.map((note) => `- ${note}`),
     '',
   ].join('\n');
   writeFileSync(OUTPUT, text);
