@@ -1,0 +1,68 @@
+-- The VSC server's database (DESIGN.md "Data"): one schema for SQLite and PostgreSQL.
+-- Portable subset only: TEXT, INTEGER/BIGINT, BLOB/BYTEA are spelled per dialect by the loader
+-- (it replaces the type names in braces), every statement ends with a semicolon on its own line end.
+-- The server never stores a secret it could use: sealed information is ciphertext under the
+-- owner's protection key, the owner is represented by a verifier, tokens and holder secrets by hashes.
+
+CREATE TABLE IF NOT EXISTS schema_version (
+  version INTEGER NOT NULL
+);
+
+-- One row per serial number. Copies and replacements share card_id (DESIGN.md "Keys and secrets").
+CREATE TABLE IF NOT EXISTS cards (
+  serial            TEXT PRIMARY KEY,
+  card_id           {BYTES} NOT NULL,
+  -- 'idle' | 'in-use' | 'destroyed' (patent 004 [0034], Fig. 4)
+  state             TEXT NOT NULL CHECK (state IN ('idle', 'in-use', 'destroyed')),
+  -- SHA-256 of the one-time enrollment token; NULL once the owner has enrolled
+  enrollment_token  {BYTES},
+  enrolled          INTEGER NOT NULL DEFAULT 0,
+  -- Argon2id parameters of the owner's password (per card, so they can be raised later)
+  kdf_salt          {BYTES},
+  kdf_memory_kib    INTEGER,
+  kdf_iterations    INTEGER,
+  kdf_parallelism   INTEGER,
+  auth_verifier     {BYTES},
+  auth_failures     INTEGER NOT NULL DEFAULT 0,
+  blocked           INTEGER NOT NULL DEFAULT 0,
+  -- the card's protected information, sealed by the client, and its version
+  sealed            {BYTES},
+  sealed_version    {BIGINT} NOT NULL DEFAULT 0,
+  -- Ed25519 public key of the card's signing key (public, for verifiers)
+  public_key        {BYTES},
+  -- the MUK of the machine holding the card: set only by the statement that moves idle to in-use
+  muk               {BYTES},
+  -- SHA-256 of the per-insert holder secret, for remove on a new session
+  holder_hash       {BYTES},
+  -- counter window granted at insert: [window_start, window_end)
+  window_start      TEXT,
+  window_end        TEXT,
+  -- per-serial exclusion ([0081]): the running operation and when its lease ends (ms since epoch)
+  busy_operation    TEXT,
+  busy_until        {BIGINT},
+  created_at        {BIGINT} NOT NULL,
+  updated_at        {BIGINT} NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS cards_card_id ON cards (card_id);
+
+-- Counter values are allocated per card id, so copies sharing one signing key never sign the
+-- same value (DESIGN.md "Counters that never roll back"). Decimal text: values are 128-bit.
+CREATE TABLE IF NOT EXISTS counter_ranges (
+  card_id           {BYTES} PRIMARY KEY,
+  next_unallocated  TEXT NOT NULL
+);
+
+-- Append-only: every transition writes one row in the same transaction.
+CREATE TABLE IF NOT EXISTS events (
+  id                {SERIAL},
+  serial            TEXT NOT NULL,
+  at                {BIGINT} NOT NULL,
+  operation         TEXT NOT NULL,
+  outcome           TEXT NOT NULL,
+  from_state        TEXT,
+  to_state          TEXT,
+  detail            TEXT
+);
+
+CREATE INDEX IF NOT EXISTS events_serial ON events (serial, id);

@@ -1,0 +1,141 @@
+// The VSC server's database through kysely: SQLite (better-sqlite3, WAL, durable commits) by
+// default, PostgreSQL for `--db postgres://...`, both from the one schema.sql.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import SQLite from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect, sql, type Generated } from 'kysely';
+import pg from 'pg';
+import { VscError } from '../errors/index.js';
+
+export const SCHEMA_VERSION = 1;
+const SCHEMA_PATH = fileURLToPath(new URL('../../schema.sql', import.meta.url));
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface CardsTable {
+  serial: string;
+  card_id: Uint8Array;
+  state: 'idle' | 'in-use' | 'destroyed';
+  enrollment_token: Uint8Array | null;
+  enrolled: number;
+  kdf_salt: Uint8Array | null;
+  kdf_memory_kib: number | null;
+  kdf_iterations: number | null;
+  kdf_parallelism: number | null;
+  auth_verifier: Uint8Array | null;
+  auth_failures: number;
+  blocked: number;
+  sealed: Uint8Array | null;
+  sealed_version: number | string | bigint;
+  public_key: Uint8Array | null;
+  muk: Uint8Array | null;
+  holder_hash: Uint8Array | null;
+  window_start: string | null;
+  window_end: string | null;
+  busy_operation: string | null;
+  busy_until: number | string | bigint | null;
+  created_at: number | string | bigint;
+  updated_at: number | string | bigint;
+}
+
+export interface CounterRangesTable {
+  card_id: Uint8Array;
+  next_unallocated: string;
+}
+
+export interface EventsTable {
+  id: Generated<number>;
+  serial: string;
+  at: number | string | bigint;
+  operation: string;
+  outcome: string;
+  from_state: string | null;
+  to_state: string | null;
+  detail: string | null;
+}
+
+export interface VscDatabaseSchema {
+  schema_version: { version: number };
+  cards: CardsTable;
+  counter_ranges: CounterRangesTable;
+  events: EventsTable;
+}
+
+export interface VscDatabase {
+  readonly db: Kysely<VscDatabaseSchema>;
+  readonly dialect: Dialect;
+  close(): Promise<void>;
+}
+
+export class DatabaseError extends VscError {
+  override readonly name = 'DatabaseError';
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('server.database', message, options);
+  }
+}
+
+const TYPES: Record<Dialect, Record<string, string>> = {
+  sqlite: { BYTES: 'BLOB', BIGINT: 'INTEGER', SERIAL: 'INTEGER PRIMARY KEY AUTOINCREMENT' },
+  postgres: { BYTES: 'BYTEA', BIGINT: 'BIGINT', SERIAL: 'BIGSERIAL PRIMARY KEY' },
+};
+
+/** schema.sql with its type placeholders spelled for `dialect`, split into statements. */
+export function schemaStatements(dialect: Dialect, text = readFileSync(SCHEMA_PATH, 'utf8')): string[] {
+  const spelled = text
+    .split('\n')
+    .filter((line) => !line.trimStart().startsWith('--'))
+    .join('\n')
+    .replace(/\{([A-Z]+)\}/g, (_, name: string) => {
+      const type = TYPES[dialect][name];
+      if (type === undefined) throw new DatabaseError(`schema.sql names an unknown type {${name}}`);
+      return type;
+    });
+  return spelled
+    .split(';')
+    .map((statement) => statement.trim())
+    .filter((statement) => statement.length > 0);
+}
+
+/**
+ * Opens `url` (`postgres://...` or `postgresql://...`, else a SQLite file path) and applies the
+ * schema. SQLite runs in WAL mode with synchronous=FULL, so a commit survives a power cut.
+ */
+export async function openDatabase(url: string): Promise<VscDatabase> {
+  const dialect: Dialect = /^postgres(ql)?:\/\//.test(url) ? 'postgres' : 'sqlite';
+  let db: Kysely<VscDatabaseSchema>;
+  if (dialect === 'postgres') {
+    db = new Kysely<VscDatabaseSchema>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 10 }) }) });
+  } else {
+    let sqlite: SQLite.Database;
+    try {
+      sqlite = new SQLite(url);
+    } catch (error) {
+      throw new DatabaseError(`cannot open the SQLite database ${url}: ${(error as Error).message}`, { cause: error });
+    }
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = FULL');
+    sqlite.pragma('foreign_keys = ON');
+    sqlite.pragma('busy_timeout = 5000');
+    db = new Kysely<VscDatabaseSchema>({ dialect: new SqliteDialect({ database: sqlite }) });
+  }
+  try {
+    await applySchema(db, dialect);
+  } catch (error) {
+    await db.destroy();
+    if (error instanceof DatabaseError) throw error;
+    throw new DatabaseError(`cannot apply schema.sql to ${dialect === 'postgres' ? 'the PostgreSQL database' : url}: ${(error as Error).message}`, { cause: error });
+  }
+  return { db, dialect, close: () => db.destroy() };
+}
+
+async function applySchema(db: Kysely<VscDatabaseSchema>, dialect: Dialect): Promise<void> {
+  await db.transaction().execute(async (tx) => {
+    for (const statement of schemaStatements(dialect)) await sql.raw(statement).execute(tx);
+    const rows = await tx.selectFrom('schema_version').select('version').execute();
+    if (rows.length === 0) {
+      await tx.insertInto('schema_version').values({ version: SCHEMA_VERSION }).execute();
+    } else if (rows.length !== 1 || rows[0]!.version !== SCHEMA_VERSION) {
+      throw new DatabaseError(`expected schema version ${SCHEMA_VERSION}, the database has ${rows.map((row) => row.version).join(', ')}`);
+    }
+  });
+}

@@ -1,0 +1,72 @@
+// The server database: schema.sql applied on SQLite (WAL, durable commits), spelled for PostgreSQL.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { DatabaseError, SCHEMA_VERSION, openDatabase, schemaStatements } from '../../src/vsc-server/database.js';
+
+const dirs: string[] = [];
+function tempDb(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'vsc-db-test-'));
+  dirs.push(dir);
+  return join(dir, 'vsc.db');
+}
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('schema.sql', () => {
+  it('is spelled per dialect: BLOB/INTEGER on SQLite, BYTEA/BIGINT/BIGSERIAL on PostgreSQL', () => {
+    const sqlite = schemaStatements('sqlite').join('\n');
+    const postgres = schemaStatements('postgres').join('\n');
+    expect(sqlite).toContain('card_id           BLOB NOT NULL');
+    expect(sqlite).toContain('id                INTEGER PRIMARY KEY AUTOINCREMENT');
+    expect(postgres).toContain('card_id           BYTEA NOT NULL');
+    expect(postgres).toContain('id                BIGSERIAL PRIMARY KEY');
+    for (const text of [sqlite, postgres]) {
+      expect(text).not.toMatch(/[{}]/);
+      expect(text).not.toContain('--');
+    }
+  });
+
+  it('refuses an unknown type placeholder', () => {
+    expect(() => schemaStatements('sqlite', 'CREATE TABLE t (x {NOPE});')).toThrow(DatabaseError);
+  });
+});
+
+describe('openDatabase on SQLite', () => {
+  it('applies the schema once, in WAL mode with synchronous FULL, and reopens the same file', async () => {
+    const path = tempDb();
+    const first = await openDatabase(path);
+    expect(first.dialect).toBe('sqlite');
+    const mode = await sql<{ journal_mode: string }>`PRAGMA journal_mode`.execute(first.db);
+    expect(mode.rows[0]?.journal_mode).toBe('wal');
+    const sync = await sql<{ synchronous: number }>`PRAGMA synchronous`.execute(first.db);
+    expect(sync.rows[0]?.synchronous).toBe(2); // FULL
+    await first.db.insertInto('events').values({ serial: 'S1', at: 1, operation: 'enroll', outcome: 'ok', from_state: null, to_state: 'idle', detail: null }).execute();
+    await first.close();
+
+    const second = await openDatabase(path);
+    expect(await second.db.selectFrom('schema_version').select('version').execute()).toEqual([{ version: SCHEMA_VERSION }]);
+    const events = await second.db.selectFrom('events').selectAll().execute();
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ id: 1, serial: 'S1', operation: 'enroll' });
+    await second.close();
+  });
+
+  it('refuses a state outside idle, in-use, destroyed', async () => {
+    const database = await openDatabase(tempDb());
+    const row = {
+      serial: 'S1', card_id: new Uint8Array(16), state: 'lost' as never, enrollment_token: null, enrolled: 0, kdf_salt: null, kdf_memory_kib: null,
+      kdf_iterations: null, kdf_parallelism: null, auth_verifier: null, auth_failures: 0, blocked: 0, sealed: null, sealed_version: 0,
+      public_key: null, muk: null, holder_hash: null, window_start: null, window_end: null, busy_operation: null, busy_until: null, created_at: 1, updated_at: 1,
+    };
+    await expect(database.db.insertInto('cards').values(row).execute()).rejects.toThrow(/CHECK constraint/);
+    await database.close();
+  });
+
+  it('says which file it could not open', async () => {
+    await expect(openDatabase('/nonexistent-dir/vsc.db')).rejects.toThrow(/cannot open the SQLite database \/nonexistent-dir\/vsc.db/);
+  });
+});
