@@ -1,0 +1,4 @@
+// Public surface of the protected channel: Noise NK primitives and the WebSocket session.
+export * from './channel-error.js';
+export * from './noise-nk.js';
+export * from './session.js';

@@ -1,0 +1,262 @@
+// One Noise NK session per WebSocket connection (DESIGN.md "Protected channel"): one Noise
+// message per binary WebSocket message, prologue "vsc-channel/1", empty handshake payloads.
+import WebSocket from 'ws';
+import { toHex, utf8 } from '../bytes/index.js';
+import { ChannelError } from './channel-error.js';
+import { MAX_MESSAGE_LENGTH, NoiseHandshake, type NoiseTransport, type X25519KeyPair } from './noise-nk.js';
+
+export const CHANNEL_PROLOGUE = utf8('vsc-channel/1');
+/**
+ * ws `maxPayload` for both sides: a little above the Noise limit, so that a frame just over 65535
+ * bytes reaches the session and is refused with 1008; ws itself closes with 1009 beyond this.
+ * A WebSocketServer that hands sockets to acceptSession must be created with this option.
+ */
+export const CHANNEL_WS_MAX_PAYLOAD = MAX_MESSAGE_LENGTH + 1024;
+export const DEFAULT_CHANNEL_TIMEOUT_MS = 10_000;
+
+/** RFC 6455 section 7.4.1 close codes. */
+const CLOSE_NORMAL = 1000;
+const CLOSE_POLICY_VIOLATION = 1008;
+
+export interface ChannelSession {
+  send(plaintext: Uint8Array): Promise<void>;
+  /** Next plaintext in order; rejects with ChannelError once the session is closed or broken. */
+  receive(timeoutMs?: number): Promise<Uint8Array>;
+  close(): void;
+  readonly handshakeHash: Uint8Array;
+}
+
+export interface SessionOptions {
+  /** Handshake timeout and default receive timeout, in milliseconds. */
+  timeoutMs?: number;
+}
+
+function resolveTimeout(options: SessionOptions | undefined): number {
+  const timeoutMs = options?.timeoutMs ?? DEFAULT_CHANNEL_TIMEOUT_MS;
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+    throw new ChannelError('channel.state', `expected a positive timeout in milliseconds, got ${timeoutMs}`);
+  }
+  return timeoutMs;
+}
+
+function frameBytes(data: WebSocket.RawData): Uint8Array {
+  if (Array.isArray(data)) return Uint8Array.from(Buffer.concat(data));
+  if (data instanceof ArrayBuffer) return new Uint8Array(data.slice(0));
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
+}
+
+interface Waiter {
+  resolve(plaintext: Uint8Array): void;
+  reject(error: ChannelError): void;
+  timer: NodeJS.Timeout;
+}
+
+/** Drives one socket: the handshake first, then the transport. */
+class SocketSession implements ChannelSession {
+  readonly #socket: WebSocket;
+  readonly #timeoutMs: number;
+  #handshake: NoiseHandshake | undefined;
+  #transport: NoiseTransport | undefined;
+  #handshakeHash: Uint8Array | undefined;
+  #failure: ChannelError | undefined;
+  readonly #queue: Uint8Array[] = [];
+  readonly #waiters: Waiter[] = [];
+  #onHandshake: ((error: ChannelError | undefined) => void) | undefined;
+
+  constructor(socket: WebSocket, handshake: NoiseHandshake, timeoutMs: number) {
+    this.#socket = socket;
+    this.#handshake = handshake;
+    this.#timeoutMs = timeoutMs;
+    socket.binaryType = 'nodebuffer';
+    socket.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
+    socket.on('close', (code) => this.#fail(this.#closedError(code)));
+    socket.on('error', (cause) => this.#fail(new ChannelError('channel.closed', 'the WebSocket failed', { cause })));
+  }
+
+  get handshakeHash(): Uint8Array {
+    if (this.#handshakeHash === undefined) throw new ChannelError('channel.state', 'the handshake is not complete');
+    return this.#handshakeHash.slice();
+  }
+
+  #closedError(code: number): ChannelError {
+    // In NK the server checks message 1 against its static key, so a wrong pinned key shows up
+    // on the client as the server refusing the handshake.
+    if (this.#handshake !== undefined && code === CLOSE_POLICY_VIOLATION) {
+      return new ChannelError('channel.handshake', 'the server refused the handshake (close code 1008); check the pinned server public key');
+    }
+    return new ChannelError('channel.closed', `the peer closed the channel (WebSocket close code ${code})`);
+  }
+
+  /** Resolves when the handshake completes, rejects on failure or after the timeout. */
+  handshakeDone(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.#failure !== undefined) return reject(this.#failure);
+      const timer = setTimeout(() => this.#violation(new ChannelError('channel.timeout', `no handshake within ${this.#timeoutMs} ms`), CLOSE_NORMAL), this.#timeoutMs);
+      this.#onHandshake = (error) => {
+        clearTimeout(timer);
+        this.#onHandshake = undefined;
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+    });
+  }
+
+  /** Initiator: sends message 1 once the socket is open. */
+  start(): void {
+    const handshake = this.#handshake;
+    if (handshake === undefined) return;
+    this.#sendFrame(handshake.writeMessage(new Uint8Array(0)));
+  }
+
+  async send(plaintext: Uint8Array): Promise<void> {
+    if (this.#failure !== undefined) throw this.#failure;
+    const transport = this.#transport;
+    if (transport === undefined) throw new ChannelError('channel.state', 'the handshake is not complete');
+    const message = transport.encrypt(plaintext);
+    await new Promise<void>((resolve, reject) => {
+      this.#socket.send(message, { binary: true }, (error) => {
+        if (error === undefined || error === null) resolve();
+        else reject(new ChannelError('channel.closed', 'the WebSocket could not send', { cause: error }));
+      });
+    });
+  }
+
+  receive(timeoutMs: number = this.#timeoutMs): Promise<Uint8Array> {
+    const queued = this.#queue.shift();
+    if (queued !== undefined) return Promise.resolve(queued);
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => this.#violation(new ChannelError('channel.timeout', `no message within ${timeoutMs} ms`), CLOSE_NORMAL),
+        timeoutMs,
+      );
+      this.#waiters.push({ resolve, reject, timer });
+    });
+  }
+
+  close(): void {
+    this.#violation(new ChannelError('channel.closed', 'the channel was closed locally'), CLOSE_NORMAL, false);
+  }
+
+  #onMessage(data: WebSocket.RawData, isBinary: boolean): void {
+    if (this.#failure !== undefined) return;
+    if (!isBinary) return this.#violation(new ChannelError('channel.protocol', 'expected a binary WebSocket message, got text'));
+    const message = frameBytes(data);
+    if (message.length > MAX_MESSAGE_LENGTH) {
+      return this.#violation(new ChannelError('channel.oversized', `expected a message of at most ${MAX_MESSAGE_LENGTH} bytes, got ${message.length}`));
+    }
+    try {
+      if (this.#transport !== undefined) this.#deliver(this.#transport.decrypt(message));
+      else this.#handshakeStep(message);
+    } catch (error) {
+      const failure = error instanceof ChannelError ? error : new ChannelError('channel.protocol', 'the channel failed', { cause: error });
+      this.#violation(failure);
+    }
+  }
+
+  #handshakeStep(message: Uint8Array): void {
+    const handshake = this.#handshake;
+    if (handshake === undefined) throw new ChannelError('channel.state', 'no handshake in progress');
+    const payload = handshake.readMessage(message);
+    if (payload.length !== 0) throw new ChannelError('channel.protocol', `expected an empty handshake payload, got ${payload.length} bytes`);
+    // The responder answers message 1; the initiator is done after message 2.
+    if (!handshake.complete) this.#sendFrame(handshake.writeMessage(new Uint8Array(0)));
+    this.#handshakeHash = handshake.handshakeHash;
+    this.#transport = handshake.split();
+    this.#handshake = undefined;
+    this.#onHandshake?.(undefined);
+  }
+
+  #deliver(plaintext: Uint8Array): void {
+    const waiter = this.#waiters.shift();
+    if (waiter === undefined) {
+      this.#queue.push(plaintext);
+      return;
+    }
+    clearTimeout(waiter.timer);
+    waiter.resolve(plaintext);
+  }
+
+  #sendFrame(message: Uint8Array): void {
+    this.#socket.send(message, { binary: true }, (error) => {
+      if (error) this.#fail(new ChannelError('channel.closed', 'the WebSocket could not send', { cause: error }));
+    });
+  }
+
+  /** A broken or abandoned session: drop what was queued, close the socket, reject everyone. */
+  #violation(error: ChannelError, code = CLOSE_POLICY_VIOLATION, dropQueue = true): void {
+    if (dropQueue) this.#queue.length = 0;
+    this.#fail(error);
+    if (this.#socket.readyState === WebSocket.OPEN || this.#socket.readyState === WebSocket.CONNECTING) {
+      try {
+        this.#socket.close(code, error.code);
+      } catch {
+        this.#socket.terminate();
+      }
+    }
+  }
+
+  /** Records the first failure; later ones (the close that follows) keep the original cause. */
+  #fail(error: ChannelError): void {
+    if (this.#failure !== undefined) return;
+    this.#failure = error;
+    this.#transport?.destroy();
+    this.#onHandshake?.(error);
+    for (const waiter of this.#waiters.splice(0)) {
+      clearTimeout(waiter.timer);
+      waiter.reject(error);
+    }
+  }
+}
+
+/** Client side: opens `url`, runs the handshake against the pinned server key. */
+export async function connectSession(url: string, serverPublicKey: Uint8Array, options?: SessionOptions): Promise<ChannelSession> {
+  const timeoutMs = resolveTimeout(options);
+  const handshake = NoiseHandshake.initiator({ remoteStatic: serverPublicKey, prologue: CHANNEL_PROLOGUE });
+  const socket = new WebSocket(url, { maxPayload: CHANNEL_WS_MAX_PAYLOAD, handshakeTimeout: timeoutMs });
+  const session = new SocketSession(socket, handshake, timeoutMs);
+  const done = session.handshakeDone();
+  socket.once('open', () => {
+    try {
+      session.start();
+    } catch {
+      socket.terminate();
+    }
+  });
+  try {
+    await done;
+  } catch (error) {
+    // A socket that closed or failed before message 2 never reached the server's Noise layer.
+    if (error instanceof ChannelError && error.code === 'channel.closed') {
+      throw new ChannelError('channel.connect', `could not open a channel to ${url}`, { cause: error });
+    }
+    throw error;
+  }
+  return session;
+}
+
+/** Server side: runs the handshake on a socket that is already open. Call it on 'connection'. */
+export async function acceptSession(socket: WebSocket, keyPair: X25519KeyPair, options?: SessionOptions): Promise<ChannelSession> {
+  const timeoutMs = resolveTimeout(options);
+  const handshake = NoiseHandshake.responder({ staticKeyPair: keyPair, prologue: CHANNEL_PROLOGUE });
+  const session = new SocketSession(socket, handshake, timeoutMs);
+  await session.handshakeDone();
+  return session;
+}
+
+/** 64 lower-case hex digits, the form operators paste into client configuration. */
+export function encodeServerPublicKey(publicKey: Uint8Array): string {
+  if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) {
+    throw new ChannelError('channel.key', `expected a 32-byte X25519 public key, got ${publicKey instanceof Uint8Array ? `${publicKey.length} bytes` : typeof publicKey}`);
+  }
+  return toHex(publicKey);
+}
+
+export function parseServerPublicKey(text: string): Uint8Array {
+  const clean = typeof text === 'string' ? text.trim() : '';
+  if (!/^[0-9a-fA-F]{64}$/.test(clean)) {
+    const got = typeof text !== 'string' ? typeof text : /^[0-9a-fA-F]*$/.test(clean) ? `${clean.length} hex digits` : `${clean.length} characters, not all hex digits`;
+    throw new ChannelError('channel.key', `expected the server public key as 64 hex digits, got ${got}`);
+  }
+  return Uint8Array.from(Buffer.from(clean, 'hex'));
+}
