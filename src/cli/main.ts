@@ -4,6 +4,7 @@ import { VscError, UsageError, ExitCode } from '../errors/index.js';
 import { commandHelp, groupHelp, parseCommandOptions, type Command, type CommandGroup } from './command.js';
 import { cardEmulateCommand } from './commands/card-emulate.js';
 import { demoCommand } from './commands/demo.js';
+import { adminCommands, serverInitCommand } from './commands/server-admin.js';
 
 export const ROOT: CommandGroup = {
   kind: 'group',
@@ -11,6 +12,8 @@ export const ROOT: CommandGroup = {
   summary: 'Virtual smart cards: software cards served to PC/SC applications through a virtual reader.',
   children: [
     { kind: 'group', name: 'card', summary: 'use a virtual card on this machine', children: [cardEmulateCommand] },
+    { kind: 'group', name: 'server', summary: 'run a VSC server', children: [serverInitCommand] },
+    { kind: 'group', name: 'admin', summary: 'administer the cards of a VSC server', children: adminCommands },
     demoCommand,
   ],
 };

@@ -1,0 +1,120 @@
+// `vsc server init` and `vsc admin ...`: the operator's side of the VSC server, working on the
+// server's data directory (keys and, by default, the SQLite database).
+import { encodeServerPublicKey } from '../../channel/index.js';
+import { ExitCode } from '../../errors/index.js';
+import { CardStore, type CardEvent, type CardSummary } from '../../vsc-server/card-store.js';
+import { initServerData, openServerDatabase } from '../../vsc-server/server-data.js';
+import { requireOption, type Command, type OptionSpec, type OptionValues } from '../command.js';
+
+const DATA: Record<string, OptionSpec> = {
+  data: { type: 'string', value: 'DIR', description: 'the server\'s data directory (keys, SQLite database)' },
+  db: { type: 'string', value: 'URL', description: 'database: a SQLite file or postgres://... (default DIR/vsc.db)' },
+  json: { type: 'boolean', description: 'machine-readable output' },
+};
+const SERIAL: Record<string, OptionSpec> = { serial: { type: 'string', value: 'S', description: 'the card\'s serial number' } };
+
+const optional = (values: OptionValues, name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+
+function cardJson(card: CardSummary): Record<string, unknown> {
+  return {
+    serial: card.serial,
+    state: card.state,
+    enrolled: card.enrolled,
+    blocked: card.blocked,
+    authFailures: card.authFailures,
+    sealedVersion: card.sealedVersion.toString(),
+    counterWindow: card.counterWindow === null ? null : card.counterWindow.map(String),
+    createdAt: card.createdAt.toISOString(),
+    updatedAt: card.updatedAt.toISOString(),
+  };
+}
+
+function cardLine(card: CardSummary): string {
+  const flags = [card.enrolled ? undefined : 'awaiting enrollment', card.blocked ? 'blocked' : undefined].filter((flag) => flag !== undefined);
+  return `${card.serial}\t${card.state}${flags.length > 0 ? `\t(${flags.join(', ')})` : ''}`;
+}
+
+function eventLine(event: CardEvent): string {
+  const move = event.fromState === null ? '' : ` ${event.fromState} -> ${event.toState ?? ''}`;
+  return `${event.at.toISOString()}  ${event.operation.padEnd(8)} ${event.outcome}${move}${event.detail === null ? '' : `  (${event.detail})`}`;
+}
+
+/** Opens the store of `--data`/`--db`, runs `body`, closes. */
+async function withStore(values: OptionValues, body: (store: CardStore) => Promise<number>): Promise<number> {
+  const database = await openServerDatabase(requireOption(values, 'data'), optional(values, 'db'));
+  try {
+    return await body(new CardStore(database));
+  } finally {
+    await database.close();
+  }
+}
+
+const print = (values: OptionValues, json: unknown, text: string): void => console.log(values['json'] === true ? JSON.stringify(json) : text);
+
+export const serverInitCommand: Command = {
+  kind: 'command',
+  name: 'init',
+  summary: 'create a server data directory: channel key pair, keyfile keys, master key, database',
+  details: 'Prints the server public key last: clients pin it with --server-key. The key file is mode 0600; back it up.',
+  options: DATA,
+  async run(values) {
+    const dir = requireOption(values, 'data');
+    const keys = await initServerData(dir, optional(values, 'db'));
+    const publicKey = encodeServerPublicKey(keys.channelPublicKey);
+    print(values, { data: dir, serverKey: publicKey }, `initialised VSC server in ${dir}\nserver public key:\n${publicKey}`);
+    return ExitCode.ok;
+  },
+};
+
+function adminCommand(name: string, summary: string, withSerial: boolean, body: (store: CardStore, values: OptionValues) => Promise<number>, details?: string): Command {
+  return {
+    kind: 'command',
+    name,
+    summary,
+    ...(details === undefined ? {} : { details }),
+    options: withSerial ? { ...DATA, ...SERIAL } : DATA,
+    run: (values) => withStore(values, (store) => body(store, values)),
+  };
+}
+
+export const adminCommands: Command[] = [
+  adminCommand('enroll', 'create a card record and print its one-time enrollment token (last line)', true, async (store, values) => {
+    const serial = requireOption(values, 'serial');
+    const token = await store.create(serial);
+    print(values, { serial, token }, `card ${serial} created; give its owner this one-time enrollment token:\n${token}`);
+    return ExitCode.ok;
+  }, 'The owner then runs "vsc card enroll ... --token T", which chooses the password and generates the card\'s keys on the owner\'s machine.'),
+  adminCommand('list', 'list the cards and their states', false, async (store, values) => {
+    const cards = await store.list();
+    print(values, cards.map(cardJson), cards.length === 0 ? 'no cards' : cards.map(cardLine).join('\n'));
+    return ExitCode.ok;
+  }),
+  adminCommand('show', 'show one card: state (idle, in-use, destroyed), enrollment, failures', true, async (store, values) => {
+    const card = await store.show(requireOption(values, 'serial'));
+    const json = cardJson(card);
+    print(values, json, Object.entries(json).map(([key, value]) => `${key}: ${Array.isArray(value) ? value.join('..') : String(value)}`).join('\n'));
+    return ExitCode.ok;
+  }),
+  adminCommand('events', 'the append-only history of one card', true, async (store, values) => {
+    const events = await store.events(requireOption(values, 'serial'));
+    print(values, events.map((event) => ({ ...event, at: event.at.toISOString() })), events.map(eventLine).join('\n'));
+    return ExitCode.ok;
+  }),
+  adminCommand('destroy', 'destroy a card for good (idle or in use); its holder is refused at the next contact', true, async (store, values) => {
+    const serial = requireOption(values, 'serial');
+    const lease = await store.begin(serial, 'destroy');
+    try {
+      await store.destroy(lease, 'admin');
+    } finally {
+      await store.end(lease);
+    }
+    print(values, { serial, state: 'destroyed' }, `card ${serial} destroyed`);
+    return ExitCode.ok;
+  }),
+  adminCommand('unblock', 'clear the failure count of a card blocked after 10 wrong passwords', true, async (store, values) => {
+    const serial = requireOption(values, 'serial');
+    await store.unblock(serial);
+    print(values, { serial, blocked: false }, `card ${serial} unblocked`);
+    return ExitCode.ok;
+  }),
+];
