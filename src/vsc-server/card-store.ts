@@ -9,30 +9,20 @@ import type { Transaction } from 'kysely';
 import { constantTimeEqual } from '../bytes/index.js';
 import { sha256 } from '../crypto/index.js';
 import { ExitCode, VscError } from '../errors/index.js';
+import { refusalExitCode, type Refusal } from '../vsc-protocol/messages.js';
 import type { CardsTable, VscDatabase, VscDatabaseSchema } from './database.js';
 
 export type CardState = CardsTable['state'];
 export type CardOperation = 'enroll' | 'insert' | 'remove' | 'recover' | 'destroy';
 
-/** Why the server refused, and the exit code the client shows for it (DESIGN.md "Command line"). */
-export type RefusalReason = 'unknown-card' | 'busy' | 'wrong-state' | 'not-enrolled' | 'blocked' | 'authentication' | 'muk-mismatch' | 'holder-mismatch';
-
-const EXIT_CODES: Record<RefusalReason, ExitCode> = {
-  'unknown-card': ExitCode.refusedByState,
-  busy: ExitCode.refusedByState,
-  'wrong-state': ExitCode.refusedByState,
-  'not-enrolled': ExitCode.refusedByState,
-  blocked: ExitCode.authenticationFailed,
-  authentication: ExitCode.authenticationFailed,
-  'muk-mismatch': ExitCode.mukMismatch,
-  'holder-mismatch': ExitCode.mukMismatch,
-};
+/** Why the server refused; the exit code follows from it (DESIGN.md "Command line"). */
+export type RefusalReason = Refusal;
 
 export class CardRefusal extends VscError {
   override readonly name = 'CardRefusal';
   readonly reason: RefusalReason;
   constructor(reason: RefusalReason, message: string) {
-    super(`card.${reason}`, message, { exitCode: EXIT_CODES[reason] });
+    super(`card.${reason}`, message, { exitCode: refusalExitCode(reason) });
     this.reason = reason;
   }
 }
@@ -218,6 +208,11 @@ export class CardStore {
   }
 
   // ---- owner authentication ----------------------------------------------------------------------
+
+  /** The card id, which sealed information is bound to (the client needs it at enrollment). */
+  async cardId(lease: Lease): Promise<Uint8Array> {
+    return asBytes((await this.row(lease.serial)).card_id);
+  }
 
   /** The Argon2id parameters the client needs before it can authenticate. */
   async kdfParameters(lease: Lease): Promise<{ salt: Uint8Array; memoryKiB: number; iterations: number; parallelism: number }> {

@@ -1,0 +1,173 @@
+// The client's side of the five operations (patent 004 [0035]-[0060], [0095]-[0098]): each opens
+// its own protected-channel session, says which operation on which serial, answers the server's
+// challenge with the owner's auth key and the implementation proofs, and reads the result.
+import { randomBytes } from 'node:crypto';
+import { wipe } from '../bytes/index.js';
+import { connectSession } from '../channel/index.js';
+import { ed25519KeyFromSeed, sha256 } from '../crypto/index.js';
+import { VscError } from '../errors/index.js';
+import { keyfileProof, masterProof, newChallengeNonce } from '../vsc-protocol/index.js';
+import { Fields, REFUSALS, encodeMessage, refusalExitCode, type Operation, type Refusal, type WireValue } from '../vsc-protocol/messages.js';
+import { checkKdfParams, deriveOwnerKeys, type KdfParams, type OwnerKeys } from './key-derivation.js';
+import { encodeProtectedInformation, newProtectedInformation } from './protected-information.js';
+import { openProtectedInformation, sealProtectedInformation } from './sealing.js';
+
+/** How this client reaches and proves itself to its server. */
+export interface ServerEndpoint {
+  readonly url: string;
+  /** The server's pinned channel key. */
+  readonly serverKey: Uint8Array;
+  /** Implementation master key ([0042]); present when the deployment uses it. */
+  readonly masterKey?: Uint8Array;
+  /** This install's keyfile contents ([0044]); present when the deployment uses keyfiles. */
+  readonly keyfile?: { readonly installId: string; readonly as1: Uint8Array };
+  readonly timeoutMs?: number;
+}
+
+/** The server said no; the exit code follows from the reason. */
+export class OperationRefused extends VscError {
+  override readonly name = 'OperationRefused';
+  constructor(
+    readonly reason: Refusal,
+    message: string,
+  ) {
+    super(`server.${reason}`, message, { exitCode: refusalExitCode(reason) });
+  }
+}
+
+interface Exchange {
+  /** Fields of the proof message beyond the authentication ones; may use the owner's keys. */
+  proof(keys: OwnerKeys, cardId: Uint8Array | undefined): Record<string, WireValue>;
+}
+
+/** The owner's password, or keys already derived from it (a running card keeps those, not the password). */
+export type OwnerCredentials = { readonly password: Uint8Array } | { readonly keys: OwnerKeys };
+
+/** One operation in one session. Returns the result fields; refusals throw OperationRefused. */
+async function operate(endpoint: ServerEndpoint, operation: Operation, serial: string, credentials: OwnerCredentials, exchange: Exchange): Promise<Fields> {
+  const session = await connectSession(endpoint.url, endpoint.serverKey, { timeoutMs: endpoint.timeoutMs ?? 30_000 });
+  try {
+    await session.send(encodeMessage({ type: 'hello', operation, serial }));
+    const challenge = Fields.parse(await session.receive(), 'challenge');
+    if (challenge.string('type') === 'refused') throw refusal(challenge);
+    const kdf: KdfParams = {
+      algorithm: 'argon2id',
+      salt: challenge.bytes('salt', 16, 16),
+      memoryKiB: challenge.integer('memoryKiB', 1, 2 ** 32),
+      iterations: challenge.integer('iterations', 1, 1024),
+      parallelism: challenge.integer('parallelism', 1, 255),
+    };
+    const ri1 = challenge.bytes('ri1', 32, 32);
+    const cardId = challenge.optionalBytes('cardId', 16, 16);
+    challenge.done();
+    let keys: OwnerKeys;
+    if ('password' in credentials) {
+      checkKdfParams(kdf); // a hostile server must not make us burn unbounded memory
+      keys = await deriveOwnerKeys(credentials.password, kdf);
+    } else {
+      keys = { authKey: credentials.keys.authKey.slice(), protectionKey: credentials.keys.protectionKey.slice() };
+    }
+    try {
+      const ri2 = newChallengeNonce();
+      const proofs: Record<string, WireValue> = { ri2 };
+      if (endpoint.masterKey !== undefined) proofs['masterProof'] = masterProof(endpoint.masterKey, ri1, ri2, serial);
+      if (endpoint.keyfile !== undefined) {
+        proofs['installId'] = endpoint.keyfile.installId;
+        proofs['keyfileProof'] = keyfileProof(endpoint.keyfile.as1, ri1, ri2, serial);
+      }
+      await session.send(encodeMessage({ type: 'proof', authKey: keys.authKey, ...proofs, ...exchange.proof(keys, cardId) }));
+    } finally {
+      wipe(keys.authKey, keys.protectionKey);
+    }
+    const result = Fields.parse(await session.receive(), 'result');
+    if (result.string('type') === 'refused') throw refusal(result);
+    return result;
+  } finally {
+    session.close();
+  }
+}
+
+function refusal(fields: Fields): OperationRefused {
+  return new OperationRefused(fields.oneOf('reason', REFUSALS), fields.string('message', /^[^\n]{1,400}$/));
+}
+
+/** Enrollment: this machine generates the card's keys, seals them under the password, uploads. */
+export async function enrollCard(endpoint: ServerEndpoint, serial: string, token: string, password: Uint8Array): Promise<{ publicKey: Uint8Array }> {
+  const info = newProtectedInformation();
+  const publicKey = ed25519KeyFromSeed(info.signingSeed).publicKey;
+  const plaintext = encodeProtectedInformation(info);
+  try {
+    const result = await operate(endpoint, 'enroll', serial, { password }, {
+      proof: (keys, cardId) => {
+        if (cardId === undefined) throw new OperationRefused('protocol', 'the server did not name the card id to seal under');
+        return { token, sealed: sealProtectedInformation(keys.protectionKey, cardId, 1n, plaintext), publicKey };
+      },
+    });
+    result.done();
+    return { publicKey };
+  } finally {
+    wipe(plaintext, info.signingSeed);
+  }
+}
+
+/** What an insert hands to the card process; `protectionKey` and `authKey` are the caller's to keep sealed. */
+export interface InsertedCard {
+  readonly cardId: Uint8Array;
+  /** The opened protected information (plaintext: wipe after moving it into encrypted memory). */
+  readonly plaintext: Uint8Array;
+  readonly sealedVersion: bigint;
+  readonly counterWindow: readonly [bigint, bigint];
+  /** Proves at remove that this process inserted the card. */
+  readonly holderSecret: Uint8Array;
+  readonly keys: OwnerKeys;
+}
+
+/** Insert ([0035]): the server moves idle → in-use for this MUK and downloads the sealed information. */
+export async function insertCard(endpoint: ServerEndpoint, serial: string, password: Uint8Array, muk: Uint8Array): Promise<InsertedCard> {
+  const holderSecret = new Uint8Array(randomBytes(32));
+  let kept: OwnerKeys | undefined;
+  const result = await operate(endpoint, 'insert', serial, { password }, {
+    proof: (keys) => {
+      kept = { authKey: keys.authKey.slice(), protectionKey: keys.protectionKey.slice() };
+      return { muk, holderHash: sha256(holderSecret) };
+    },
+  });
+  const cardId = result.bytes('cardId', 16, 16);
+  const sealed = result.bytes('sealed', 1, 1 << 20);
+  const sealedVersion = result.bigint('sealedVersion');
+  const counterWindow = [result.bigint('windowStart'), result.bigint('windowEnd')] as const;
+  result.done();
+  const keys = kept!;
+  const plaintext = openProtectedInformation(keys.protectionKey, cardId, sealedVersion, sealed);
+  wipe(sealed);
+  return { cardId, plaintext, sealedVersion, counterWindow, holderSecret, keys };
+}
+
+/** Remove ([0057], [0095]) on a session of its own, proving the holder by MUK and holder secret. */
+export async function removeCard(
+  endpoint: ServerEndpoint,
+  serial: string,
+  credentials: OwnerCredentials,
+  upload: { muk: Uint8Array; holderSecret: Uint8Array; cardId: Uint8Array; plaintext: Uint8Array; sealedVersion: bigint; nextCounter: bigint },
+): Promise<void> {
+  const result = await operate(endpoint, 'remove', serial, credentials, {
+    proof: (keys) => ({
+      muk: upload.muk,
+      holderSecret: upload.holderSecret,
+      sealed: sealProtectedInformation(keys.protectionKey, upload.cardId, upload.sealedVersion, upload.plaintext),
+      sealedVersion: upload.sealedVersion,
+      nextCounter: upload.nextCounter,
+    }),
+  });
+  result.done();
+}
+
+/** Recover ([0058]-[0060]): only from the machine whose MUK the server recorded at insert. */
+export async function recoverCard(endpoint: ServerEndpoint, serial: string, password: Uint8Array, muk: Uint8Array): Promise<void> {
+  (await operate(endpoint, 'recover', serial, { password }, { proof: () => ({ muk }) })).done();
+}
+
+/** Destroy ([0098]): owner-authenticated, terminal. */
+export async function destroyCard(endpoint: ServerEndpoint, serial: string, credentials: OwnerCredentials): Promise<void> {
+  (await operate(endpoint, 'destroy', serial, credentials, { proof: () => ({}) })).done();
+}

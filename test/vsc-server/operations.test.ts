@@ -1,0 +1,102 @@
+// Client and server operations end to end in one process: a real WebSocket server on SQLite, the
+// protected channel, Argon2id, sealing. Every row of Fig. 4 and the refusals with their exit codes.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { utf8 } from '../../src/bytes/index.js';
+import { ExitCode } from '../../src/errors/index.js';
+import { mukFromOverride } from '../../src/vsc-client/muk.js';
+import { decodeProtectedInformation } from '../../src/vsc-client/protected-information.js';
+import { OperationRefused, destroyCard, enrollCard, insertCard, recoverCard, removeCard, type ServerEndpoint } from '../../src/vsc-client/server-operations.js';
+import { CardStore } from '../../src/vsc-server/card-store.js';
+import { openDatabase, type VscDatabase } from '../../src/vsc-server/database.js';
+import { initServerData, loadServerKeys } from '../../src/vsc-server/server-data.js';
+import { startVscServer, type RunningVscServer } from '../../src/vsc-server/vsc-server.js';
+
+const PASSWORD = utf8('correct horse battery staple');
+const MUK_A = mukFromOverride('machine-a');
+const MUK_B = mukFromOverride('machine-b');
+let dir: string;
+let database: VscDatabase;
+let server: RunningVscServer;
+let store: CardStore;
+let endpoint: ServerEndpoint;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'vsc-ops-test-'));
+  await initServerData(join(dir, 'server'));
+  const keys = loadServerKeys(join(dir, 'server'));
+  database = await openDatabase(join(dir, 'server', 'vsc.db'));
+  store = new CardStore(database);
+  server = await startVscServer({ keys, database });
+  endpoint = { url: server.url, serverKey: keys.channelPublicKey, masterKey: keys.masterKey };
+});
+afterAll(async () => {
+  await server.close();
+  await database.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function refused(promise: Promise<unknown>): Promise<OperationRefused> {
+  const error = await promise.then(() => undefined, (caught: unknown) => caught);
+  expect(error).toBeInstanceOf(OperationRefused);
+  return error as OperationRefused;
+}
+
+describe('operations through the protected channel', { timeout: 60_000 }, () => {
+  it('enroll, insert, refuse a second machine, recover only from the holder, insert again, remove, destroy', async () => {
+    const token = await store.create('OPS-1');
+    const { publicKey } = await enrollCard(endpoint, 'OPS-1', token, PASSWORD);
+    expect((await refused(enrollCard(endpoint, 'OPS-1', token, PASSWORD))).exitCode).toBe(ExitCode.refusedByState);
+
+    const inserted = await insertCard(endpoint, 'OPS-1', PASSWORD, MUK_A);
+    const info = decodeProtectedInformation(inserted.plaintext);
+    expect(info.counter).toBe(0n);
+    expect(inserted.counterWindow[0]).toBe(0n);
+    expect((await store.show('OPS-1')).state).toBe('in-use');
+    expect(publicKey).toHaveLength(32);
+
+    const second = await refused(insertCard(endpoint, 'OPS-1', PASSWORD, MUK_B));
+    expect(second.exitCode).toBe(ExitCode.refusedByState);
+    // The refused machine did not become the holder: it cannot recover, the holder can.
+    expect((await refused(recoverCard(endpoint, 'OPS-1', PASSWORD, MUK_B))).exitCode).toBe(ExitCode.mukMismatch);
+    await recoverCard(endpoint, 'OPS-1', PASSWORD, MUK_A);
+    expect((await store.show('OPS-1')).state).toBe('idle');
+
+    const again = await insertCard(endpoint, 'OPS-1', PASSWORD, MUK_B);
+    expect(again.counterWindow[0]).toBe(inserted.counterWindow[1]); // the recovered window counts as used
+    const upload = { muk: MUK_B, holderSecret: again.holderSecret, cardId: again.cardId, plaintext: again.plaintext, sealedVersion: again.sealedVersion + 1n, nextCounter: again.counterWindow[0] + 3n };
+    // Another process on the same machine, with the password but not the holder secret, cannot remove it.
+    expect((await refused(removeCard(endpoint, 'OPS-1', { keys: again.keys }, { ...upload, holderSecret: new Uint8Array(32) }))).exitCode).toBe(ExitCode.mukMismatch);
+    await removeCard(endpoint, 'OPS-1', { keys: again.keys }, upload);
+    expect(await store.show('OPS-1')).toMatchObject({ state: 'idle', sealedVersion: 2n });
+
+    const third = await insertCard(endpoint, 'OPS-1', PASSWORD, MUK_A);
+    expect(third.sealedVersion).toBe(2n);
+    expect(third.counterWindow[0]).toBe(again.counterWindow[0] + 3n);
+    await destroyCard(endpoint, 'OPS-1', { password: PASSWORD });
+    expect((await store.show('OPS-1')).state).toBe('destroyed');
+    for (const attempt of [() => insertCard(endpoint, 'OPS-1', PASSWORD, MUK_A), () => recoverCard(endpoint, 'OPS-1', PASSWORD, MUK_A), () => destroyCard(endpoint, 'OPS-1', { password: PASSWORD })]) {
+      const refusal = await refused(attempt());
+      expect(refusal.reason).toBe('wrong-state');
+      expect(refusal.exitCode).toBe(ExitCode.refusedByState);
+    }
+  });
+
+  it('a wrong password exits 4 and counts; a client without the master key exits 4 and does not count', async () => {
+    const token = await store.create('OPS-2');
+    await enrollCard(endpoint, 'OPS-2', token, PASSWORD);
+    expect((await refused(insertCard(endpoint, 'OPS-2', utf8('wrong'), MUK_A))).exitCode).toBe(ExitCode.authenticationFailed);
+    expect((await store.show('OPS-2')).authFailures).toBe(1);
+    const rogue = await refused(insertCard({ ...endpoint, masterKey: new Uint8Array(32) }, 'OPS-2', PASSWORD, MUK_A));
+    expect(rogue.reason).toBe('implementation');
+    expect(rogue.exitCode).toBe(ExitCode.authenticationFailed);
+    expect(await store.show('OPS-2')).toMatchObject({ state: 'idle', authFailures: 1 });
+  });
+
+  it('an unknown card exits 3; a wrong server key gets no session at all', async () => {
+    expect((await refused(insertCard(endpoint, 'NOPE', PASSWORD, MUK_A))).exitCode).toBe(ExitCode.refusedByState);
+    await expect(insertCard({ ...endpoint, serverKey: new Uint8Array(32).fill(9) }, 'OPS-2', PASSWORD, MUK_A)).rejects.toMatchObject({ code: 'channel.handshake' });
+  });
+});
