@@ -5,14 +5,15 @@ import { commandHelp, groupHelp, parseCommandOptions, type Command, type Command
 import { cardEmulateCommand } from './commands/card-emulate.js';
 import { demoCommand } from './commands/demo.js';
 import { adminCommands, serverInitCommand } from './commands/server-admin.js';
+import { cardClientCommands, serverStartCommand } from './commands/card-client.js';
 
 export const ROOT: CommandGroup = {
   kind: 'group',
   name: 'vsc',
   summary: 'Virtual smart cards: software cards served to PC/SC applications through a virtual reader.',
   children: [
-    { kind: 'group', name: 'card', summary: 'use a virtual card on this machine', children: [cardEmulateCommand] },
-    { kind: 'group', name: 'server', summary: 'run a VSC server', children: [serverInitCommand] },
+    { kind: 'group', name: 'card', summary: 'use a virtual card on this machine', children: [cardEmulateCommand, ...cardClientCommands] },
+    { kind: 'group', name: 'server', summary: 'run a VSC server', children: [serverInitCommand, serverStartCommand] },
     { kind: 'group', name: 'admin', summary: 'administer the cards of a VSC server', children: adminCommands },
     demoCommand,
   ],

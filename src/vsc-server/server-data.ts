@@ -12,6 +12,8 @@ import { openDatabase, type VscDatabase } from './database.js';
 const KEYS_FORMAT = 'vsc-server-keys/1';
 const KEYS_FILE = 'server-keys.json';
 const DATABASE_FILE = 'vsc.db';
+/** The master key alone, for distribution to client installs (--master-key-file). */
+export const MASTER_KEY_FILE = 'master.key';
 
 export interface ServerKeys {
   /** X25519 static key of the protected channel; clients pin its public half. */
@@ -62,6 +64,8 @@ export async function initServerData(dir: string, databaseUrl = defaultDatabaseU
     2,
   );
   writeFileAtomic(keysPath, new TextEncoder().encode(`${text}\n`), 0o600);
+  // The implementation key genuine clients carry ([0042]): handed to client installs as a file.
+  writeFileAtomic(join(dir, MASTER_KEY_FILE), new TextEncoder().encode(`${toHex(keys.masterKey)}\n`), 0o600);
   return keys;
 }
 

@@ -1,0 +1,147 @@
+// `vsc card enroll|insert|remove|recover|destroy` (server-backed cards) and `vsc server start`.
+import { once } from 'node:events';
+import { createConnection } from 'node:net';
+import { ExitCode, UsageError, VscError } from '../../errors/index.js';
+import { parseHostPort } from '../../reader-driver/vpcd-bridge.js';
+import { runCardProcess } from '../../vsc-client/card-process.js';
+import { acquireProcessLock } from '../../files/index.js';
+import { controlSocketPath, machineLockName, machineUniqueKey, readPassword, serverEndpoint, stateDirectory, type ClientFlags } from '../../vsc-client/client-config.js';
+import { destroyCard, enrollCard, recoverCard } from '../../vsc-client/server-operations.js';
+import { openDatabase } from '../../vsc-server/database.js';
+import { defaultDatabaseUrl, loadServerKeys } from '../../vsc-server/server-data.js';
+import { startVscServer, type ImplementationProofs } from '../../vsc-server/vsc-server.js';
+import { requireOption, type Command, type OptionSpec, type OptionValues } from '../command.js';
+
+const text = (values: OptionValues, name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+
+const MACHINE: Record<string, OptionSpec> = {
+  'state-dir': { type: 'string', value: 'DIR', description: 'where this machine keeps its card lock (default $VSC_STATE_DIR or ~/.vsc)' },
+  'machine-id': { type: 'string', value: 'ID', description: 'simulate a machine: the MUK comes from ID (default $VSC_MACHINE_ID, else this machine)' },
+  json: { type: 'boolean', description: 'machine-readable output' },
+};
+const SERVER: Record<string, OptionSpec> = {
+  server: { type: 'string', value: 'URL', description: 'the VSC server, ws://HOST:PORT' },
+  'server-key': { type: 'string', value: 'KEY', description: 'the server public key "vsc server init" printed (pinned)' },
+  'master-key-file': { type: 'string', value: 'FILE', description: 'this deployment\'s implementation key (default $VSC_MASTER_KEY_FILE)' },
+  serial: { type: 'string', value: 'S', description: 'the card\'s serial number' },
+  'password-file': { type: 'string', value: 'FILE', description: 'read the password from the first line of FILE instead of asking' },
+};
+
+function flags(values: OptionValues): ClientFlags {
+  return {
+    ...(text(values, 'server') === undefined ? {} : { server: text(values, 'server')! }),
+    ...(text(values, 'server-key') === undefined ? {} : { serverKey: text(values, 'server-key')! }),
+    ...(text(values, 'master-key-file') === undefined ? {} : { masterKeyFile: text(values, 'master-key-file')! }),
+    ...(text(values, 'state-dir') === undefined ? {} : { stateDir: text(values, 'state-dir')! }),
+    ...(text(values, 'machine-id') === undefined ? {} : { machineId: text(values, 'machine-id')! }),
+  };
+}
+
+const say = (values: OptionValues) => (event: Record<string, unknown>, line: string) => console.log(values['json'] === true ? JSON.stringify(event) : line);
+
+function command(name: string, summary: string, options: Record<string, OptionSpec>, run: (values: OptionValues) => Promise<number>, details?: string): Command {
+  return { kind: 'command', name, summary, options, run, ...(details === undefined ? {} : { details }) };
+}
+
+export const cardClientCommands: Command[] = [
+  command('enroll', 'enroll a card with its one-time token: choose the password, generate and upload the sealed keys', { ...SERVER, token: { type: 'string', value: 'T', description: 'the enrollment token from "vsc admin enroll"' }, ...MACHINE }, async (values) => {
+    const endpoint = serverEndpoint(flags(values));
+    const serial = requireOption(values, 'serial');
+    const token = requireOption(values, 'token');
+    const password = await readPassword(text(values, 'password-file'), 'New card password: ');
+    const { publicKey } = await enrollCard(endpoint, serial, token, password);
+    say(values)({ event: 'enrolled', serial, publicKey: Buffer.from(publicKey).toString('hex') }, `card ${serial} enrolled; signing public key ${Buffer.from(publicKey).toString('hex')}`);
+    return ExitCode.ok;
+  }),
+  command(
+    'insert',
+    'insert a server-backed card on this machine and serve it until removed',
+    { ...SERVER, vpcd: { type: 'string', value: 'HOST:PORT', description: 'show the card in pcscd through vpcd (e.g. 127.0.0.1:35963)' }, 'poll-interval': { type: 'string', value: 'MS', description: 'machine polling interval in ms (default 60000)' }, ...MACHINE },
+    async (values) => {
+      const machine = flags(values);
+      const endpoint = serverEndpoint(machine);
+      const serial = requireOption(values, 'serial');
+      const vpcd = text(values, 'vpcd') === undefined ? undefined : parseHostPort(text(values, 'vpcd')!);
+      const poll = text(values, 'poll-interval');
+      if (poll !== undefined && !/^[1-9][0-9]{2,8}$/.test(poll)) throw new UsageError('--poll-interval: expected milliseconds, at least 100');
+      const password = await readPassword(text(values, 'password-file'));
+      const muk = await machineUniqueKey(machine);
+      const end = await runCardProcess({
+        endpoint, serial, password, muk, readMuk: () => machineUniqueKey(machine), stateDir: stateDirectory(machine), ...(vpcd === undefined ? {} : { vpcd }),
+        ...(poll === undefined ? {} : { pollIntervalMs: Number(poll) }), say: say(values),
+      });
+      if (end.removed) return ExitCode.ok;
+      throw end.error instanceof VscError ? end.error : new VscError('card.remove', (end.error as Error).message);
+    },
+    'Stays running while the card is inserted. The server refuses every other machine until this one removes the card.',
+  ),
+  command('remove', 'remove the card the running "vsc card insert" on this machine holds', { ...MACHINE }, async (values) => {
+    const stateDir = stateDirectory(flags(values));
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = createConnection(controlSocketPath(stateDir));
+      let received = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => (received += chunk));
+      socket.on('end', () => resolve(received.trim()));
+      socket.on('error', (error: NodeJS.ErrnoException) =>
+        reject(error.code === 'ECONNREFUSED' || error.code === 'ENOENT' ? new VscError('card.not-inserted', `no card is inserted on this machine (${stateDir}); after a crash use "vsc card recover"`, { exitCode: ExitCode.refusedByState }) : error),
+      );
+      socket.write('remove\n');
+    });
+    if (answer !== 'removed') throw new VscError('card.remove', answer.replace(/^error /, ''));
+    say(values)({ event: 'removed' }, 'card removed');
+    return ExitCode.ok;
+  }),
+  command('recover', 'after a crash: return the card this machine lost to idle ([0058]-[0060])', { ...SERVER, ...MACHINE }, async (values) => {
+    const machine = flags(values);
+    const endpoint = serverEndpoint(machine);
+    const serial = requireOption(values, 'serial');
+    const password = await readPassword(text(values, 'password-file'));
+    // The machine lock proves no card process runs here ([0060]).
+    const lock = await acquireProcessLock(machineLockName(stateDirectory(machine))).catch(() => {
+      throw new VscError('card.running', 'a card process runs on this machine: remove that card instead of recovering', { exitCode: ExitCode.refusedByState });
+    });
+    try {
+      await recoverCard(endpoint, serial, password, await machineUniqueKey(machine));
+    } finally {
+      await lock.release();
+    }
+    say(values)({ event: 'recovered', serial }, `card ${serial} recovered: idle again`);
+    return ExitCode.ok;
+  }),
+  command('destroy', 'destroy the card for good (owner-authenticated)', { ...SERVER, ...MACHINE }, async (values) => {
+    const endpoint = serverEndpoint(flags(values));
+    const serial = requireOption(values, 'serial');
+    await destroyCard(endpoint, serial, { password: await readPassword(text(values, 'password-file')) });
+    say(values)({ event: 'destroyed', serial }, `card ${serial} destroyed`);
+    return ExitCode.ok;
+  }),
+];
+
+export const serverStartCommand: Command = command(
+  'start',
+  'serve the cards of a data directory over the protected channel',
+  {
+    data: { type: 'string', value: 'DIR', description: 'the server\'s data directory' },
+    db: { type: 'string', value: 'URL', description: 'database: a SQLite file or postgres://... (default DIR/vsc.db)' },
+    listen: { type: 'string', value: 'HOST:PORT', description: 'where to listen (default 127.0.0.1:7443)' },
+    'implementation-proofs': { type: 'string', value: 'KIND', description: 'master, keyfile or both (default master)' },
+    json: { type: 'boolean', description: 'machine-readable output' },
+  },
+  async (values) => {
+    const dir = requireOption(values, 'data');
+    const keys = loadServerKeys(dir);
+    const listen = parseHostPort(text(values, 'listen') ?? '127.0.0.1:7443');
+    const proofs = text(values, 'implementation-proofs') ?? 'master';
+    if (!['master', 'keyfile', 'both'].includes(proofs)) throw new UsageError('--implementation-proofs: expected master, keyfile or both');
+    const database = await openDatabase(text(values, 'db') ?? defaultDatabaseUrl(dir));
+    const server = await startVscServer({ keys, database, host: listen.host, port: listen.port, implementationProofs: proofs as ImplementationProofs, log: (line) => console.error(line) });
+    say(values)({ event: 'listening', url: server.url, serverKey: server.publicKey }, `VSC server listening on ${server.url}\nserver public key:\n${server.publicKey}`);
+    const stop = new AbortController();
+    await Promise.race([once(process, 'SIGTERM', stop), once(process, 'SIGINT', stop)]).catch(() => undefined);
+    stop.abort();
+    await server.close();
+    await database.close();
+    return ExitCode.ok;
+  },
+);
