@@ -54,7 +54,6 @@ export async function runCardProcess(options: CardProcessOptions): Promise<CardP
       bridge = new VpcdBridge(card.os, { host: options.vpcd.host, port: options.vpcd.port });
       await bridge.start();
     }
-    say({ event: 'inserted', serial, vpcd: options.vpcd === undefined ? null : `${options.vpcd.host}:${options.vpcd.port}`, pid: process.pid }, `card ${serial} inserted${options.vpcd === undefined ? '' : ` into vpcd at ${options.vpcd.host}:${options.vpcd.port}`}; SIGTERM, Ctrl-C or "vsc card remove" removes it`);
 
     const ended = new Promise<CardProcessEnd>((resolveEnd) => {
       let removing: Promise<CardProcessEnd> | undefined;
@@ -106,6 +105,8 @@ export async function runCardProcess(options: CardProcessOptions): Promise<CardP
         });
       });
       control.listen(controlSocketPath(stateDir));
+      // Announced only once every way to remove it is in place.
+      say({ event: 'inserted', serial, vpcd: options.vpcd === undefined ? null : `${options.vpcd.host}:${options.vpcd.port}`, pid: process.pid }, `card ${serial} inserted${options.vpcd === undefined ? '' : ` into vpcd at ${options.vpcd.host}:${options.vpcd.port}`}; SIGTERM, Ctrl-C or "vsc card remove" removes it`);
     });
     return await ended;
   } finally {

@@ -1,0 +1,157 @@
+// Scenarios through the CLI only (patent 004 Fig. 4, [0074]): a real `vsc server start` on SQLite,
+// clients as separate processes simulating machines with --state-dir/--machine-id, the inserted
+// card driven by opensc-tool through real pcscd. Every refusal is checked by its exit code.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sendApdus, waitForCard } from './support/opensc.js';
+import { REPO_ROOT } from './support/vsc-process.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'vsc-scenarios-'));
+const data = join(dir, 'server');
+const PORT = 17_000 + (process.pid % 2000);
+const READER = 'Virtual PCD 00 00';
+let server: ChildProcess | undefined;
+let serverKey = '';
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function vsc(args: readonly string[]): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['bin/vsc.js', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+function passwordFile(name: string, password: string): string {
+  const path = join(dir, `${name}.pw`);
+  writeFileSync(path, `${password}\n`, { mode: 0o600 });
+  return path;
+}
+
+const client = (serial: string, password: string) => ['--server', `ws://127.0.0.1:${PORT}`, '--server-key', serverKey, '--master-key-file', join(data, 'master.key'), '--serial', serial, '--password-file', passwordFile(serial + password.length, password)];
+const machine = (name: string) => ['--state-dir', join(dir, `machine-${name}`), '--machine-id', name];
+
+/** A running `vsc card insert`; resolves once it says "inserted" (or exited). */
+async function startInsert(serial: string, password: string, name: string, extra: string[] = []): Promise<{ child: ChildProcess; exited: Promise<Result> }> {
+  const child = spawn(process.execPath, ['bin/vsc.js', 'card', 'insert', ...client(serial, password), ...machine(name), ...extra], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const exited = new Promise<Result>((resolve) => child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr })));
+  await new Promise<void>((resolve) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      if (stdout.includes('inserted')) resolve();
+    });
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    void exited.then(() => resolve());
+  });
+  return { child, exited };
+}
+
+async function enroll(serial: string, password: string): Promise<void> {
+  const token = (await vsc(['admin', 'enroll', '--data', data, '--serial', serial])).stdout.trim().split('\n').at(-1)!;
+  const enrolled = await vsc(['card', 'enroll', ...client(serial, password), '--token', token]);
+  expect(enrolled.code, enrolled.stderr).toBe(0);
+}
+
+async function state(serial: string): Promise<string> {
+  return (JSON.parse((await vsc(['admin', 'show', '--data', data, '--serial', serial, '--json'])).stdout) as { state: string }).state;
+}
+
+beforeAll(async () => {
+  expect((await vsc(['server', 'init', '--data', data])).code).toBe(0);
+  server = spawn(process.execPath, ['bin/vsc.js', 'server', 'start', '--data', data, '--listen', `127.0.0.1:${PORT}`], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    server!.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const key = /server public key:\n([0-9a-f]{64})/.exec(out);
+      if (key !== null) {
+        serverKey = key[1]!;
+        resolve();
+      }
+    });
+    server!.on('exit', (code) => reject(new Error(`vsc server start exited with ${String(code)}`)));
+  });
+}, 60_000);
+
+afterAll(() => {
+  server?.kill('SIGTERM');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('VSC server and client through the CLI', { timeout: 120_000 }, () => {
+  it('insert on A shows the card in pcscd; B is refused (3) and cannot recover (5); remove; B inserts', async () => {
+    await enroll('S1', 'first password');
+    const a = await startInsert('S1', 'first password', 'A', ['--vpcd', '127.0.0.1:35963']);
+    expect(await state('S1')).toBe('in-use');
+    await waitForCard(READER, true);
+    const [select, sign] = await sendApdus(READER, ['00A4040006F05653430001', `8024000020${'00'.repeat(32)}`]);
+    expect(select!.sw).toBe(0x9000);
+    expect(sign!.sw).toBe(0x9000);
+    expect(sign!.data).toHaveLength(16 + 64);
+
+    expect((await vsc(['card', 'insert', ...client('S1', 'first password'), ...machine('B')])).code).toBe(3);
+    expect((await vsc(['card', 'recover', ...client('S1', 'first password'), ...machine('B')])).code).toBe(5);
+    const second = await vsc(['card', 'insert', ...client('S1', 'first password'), ...machine('A2'), '--state-dir', join(dir, 'machine-A')]);
+    expect(second.code, 'a second card process on machine A').toBe(3);
+    expect(second.stderr).toMatch(/another virtual card already runs on this machine/);
+
+    expect((await vsc(['card', 'remove', ...machine('A')])).code).toBe(0);
+    expect((await a.exited).code).toBe(0);
+    await waitForCard(READER, false);
+    expect(await state('S1')).toBe('idle');
+    const b = await startInsert('S1', 'first password', 'B');
+    expect(await state('S1')).toBe('in-use');
+    b.child.kill('SIGTERM');
+    expect((await b.exited).code).toBe(0);
+    expect(await state('S1')).toBe('idle');
+  });
+
+  it('a crash (kill -9) leaves the card in use; only the machine that lost it recovers it', async () => {
+    await enroll('S2', 'second password');
+    const b = await startInsert('S2', 'second password', 'B');
+    b.child.kill('SIGKILL');
+    await b.exited;
+    expect(await state('S2')).toBe('in-use');
+    expect((await vsc(['card', 'remove', ...machine('B')])).code).toBe(3);
+    expect((await vsc(['card', 'recover', ...client('S2', 'second password'), ...machine('A')])).code).toBe(5);
+    expect((await vsc(['card', 'recover', ...client('S2', 'second password'), ...machine('B')])).code).toBe(0);
+    expect(await state('S2')).toBe('idle');
+  });
+
+  it('wrong password exits 4 and counts; 10 failures block until admin unblock', async () => {
+    await enroll('S3', 'third password');
+    for (let i = 1; i <= 10; i++) expect((await vsc(['card', 'insert', ...client('S3', `wrong ${i}`), ...machine('A')])).code).toBe(4);
+    expect(JSON.parse((await vsc(['admin', 'show', '--data', data, '--serial', 'S3', '--json'])).stdout)).toMatchObject({ blocked: true, authFailures: 10 });
+    expect((await vsc(['card', 'insert', ...client('S3', 'third password'), ...machine('A')])).code).toBe(4);
+    expect((await vsc(['admin', 'unblock', '--data', data, '--serial', 'S3'])).code).toBe(0);
+    const a = await startInsert('S3', 'third password', 'A');
+    a.child.kill('SIGTERM');
+    expect((await a.exited).code).toBe(0);
+  });
+
+  it('destroy is owner-authenticated and terminal', async () => {
+    await enroll('S4', 'fourth password');
+    expect((await vsc(['card', 'destroy', ...client('S4', 'not it'), ...machine('A')])).code).toBe(4);
+    expect((await vsc(['card', 'destroy', ...client('S4', 'fourth password'), ...machine('A')])).code).toBe(0);
+    expect(await state('S4')).toBe('destroyed');
+    for (const operation of ['insert', 'recover', 'destroy']) expect((await vsc(['card', operation, ...client('S4', 'fourth password'), ...machine('A')])).code).toBe(3);
+  });
+
+  it('the server database holds neither the password nor any key the client derived or generated', () => {
+    const dump = readFileSync(join(data, 'vsc.db'));
+    for (const secret of ['first password', 'second password', 'third password', 'fourth password']) expect(dump.includes(Buffer.from(secret))).toBe(false);
+  });
+});
