@@ -2,10 +2,15 @@
 // clients as separate processes simulating machines with --state-dir/--machine-id, the inserted
 // card driven by opensc-tool through real pcscd. Every refusal is checked by its exit code.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { utf8 } from '../../src/bytes/index.js';
+import { deriveOwnerKeys } from '../../src/vsc-client/key-derivation.js';
+import { decodeProtectedInformation } from '../../src/vsc-client/protected-information.js';
+import { openProtectedInformation } from '../../src/vsc-client/sealing.js';
 import { sendApdus, waitForCard } from './support/opensc.js';
 import { REPO_ROOT } from './support/vsc-process.js';
 
@@ -150,8 +155,28 @@ describe('VSC server and client through the CLI', { timeout: 120_000 }, () => {
     for (const operation of ['insert', 'recover', 'destroy']) expect((await vsc(['card', operation, ...client('S4', 'fourth password'), ...machine('A')])).code).toBe(3);
   });
 
-  it('the server database holds neither the password nor any key the client derived or generated', () => {
-    const dump = readFileSync(join(data, 'vsc.db'));
-    for (const secret of ['first password', 'second password', 'third password', 'fourth password']) expect(dump.includes(Buffer.from(secret))).toBe(false);
+  it('the server database holds neither the password, nor the auth or protection key, nor any card private key', async () => {
+    const files = [join(data, 'vsc.db'), join(data, 'vsc.db-wal')].filter((path) => existsSync(path));
+    const dump = Buffer.concat(files.map((path) => readFileSync(path)));
+    const database = new Database(join(data, 'vsc.db'), { readonly: true });
+    const rows = database.prepare('SELECT serial, card_id, kdf_salt, kdf_memory_kib, kdf_iterations, kdf_parallelism, sealed, sealed_version FROM cards').all() as {
+      serial: string; card_id: Buffer; kdf_salt: Buffer; kdf_memory_kib: number; kdf_iterations: number; kdf_parallelism: number; sealed: Buffer | null; sealed_version: number;
+    }[];
+    database.close();
+    const passwords: Record<string, string> = { S1: 'first password', S2: 'second password', S3: 'third password', S4: 'fourth password' };
+    let opened = 0;
+    for (const row of rows) {
+      const password = passwords[row.serial]!;
+      expect(dump.includes(Buffer.from(password))).toBe(false);
+      const keys = await deriveOwnerKeys(utf8(password), { algorithm: 'argon2id', salt: new Uint8Array(row.kdf_salt), memoryKiB: row.kdf_memory_kib, iterations: row.kdf_iterations, parallelism: row.kdf_parallelism });
+      expect(dump.includes(Buffer.from(keys.authKey)), `auth key of ${row.serial}`).toBe(false);
+      expect(dump.includes(Buffer.from(keys.protectionKey)), `protection key of ${row.serial}`).toBe(false);
+      if (row.sealed === null) continue; // destroyed
+      const info = decodeProtectedInformation(openProtectedInformation(keys.protectionKey, new Uint8Array(row.card_id), BigInt(row.sealed_version), new Uint8Array(row.sealed)));
+      expect(dump.includes(Buffer.from(info.signingSeed)), `signing key of ${row.serial}`).toBe(false);
+      for (const pair of info.piv.keys.values()) expect(dump.includes(Buffer.from(pair.privateKey)), `PIV key of ${row.serial}`).toBe(false);
+      opened++;
+    }
+    expect(opened).toBe(3);
   });
 });
