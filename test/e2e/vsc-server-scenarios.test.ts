@@ -155,6 +155,21 @@ describe('VSC server and client through the CLI', { timeout: 120_000 }, () => {
     for (const operation of ['insert', 'recover', 'destroy']) expect((await vsc(['card', operation, ...client('S4', 'fourth password'), ...machine('A')])).code).toBe(3);
   });
 
+  it('race: 16 machines insert one idle card at once, 50 rounds: exactly one winner each round, the others exit 3', { timeout: 900_000 }, async () => {
+    await enroll('RACE', 'race password');
+    for (let round = 0; round < 50; round++) {
+      const contenders = Array.from({ length: 16 }, (_, i) => startInsert('RACE', 'race password', `race-${i}`));
+      const started = await Promise.all(contenders);
+      const outcomes = await Promise.all(started.map(async ({ child, exited }) => (child.exitCode === null && child.signalCode === null ? 'running' : (await exited).code)));
+      const winners = started.filter((_, i) => outcomes[i] === 'running');
+      expect(winners, `round ${round}: ${JSON.stringify(outcomes)}`).toHaveLength(1);
+      expect(outcomes.filter((outcome) => outcome !== 'running' && outcome !== 3), `round ${round}`).toEqual([]);
+      winners[0]!.child.kill('SIGTERM');
+      expect((await winners[0]!.exited).code).toBe(0);
+    }
+    expect(await state('RACE')).toBe('idle');
+  });
+
   it('the server database holds neither the password, nor the auth or protection key, nor any card private key', async () => {
     const files = [join(data, 'vsc.db'), join(data, 'vsc.db-wal')].filter((path) => existsSync(path));
     const dump = Buffer.concat(files.map((path) => readFileSync(path)));
@@ -163,7 +178,7 @@ describe('VSC server and client through the CLI', { timeout: 120_000 }, () => {
       serial: string; card_id: Buffer; kdf_salt: Buffer; kdf_memory_kib: number; kdf_iterations: number; kdf_parallelism: number; sealed: Buffer | null; sealed_version: number;
     }[];
     database.close();
-    const passwords: Record<string, string> = { S1: 'first password', S2: 'second password', S3: 'third password', S4: 'fourth password' };
+    const passwords: Record<string, string> = { S1: 'first password', S2: 'second password', S3: 'third password', S4: 'fourth password', RACE: 'race password' };
     let opened = 0;
     for (const row of rows) {
       const password = passwords[row.serial]!;
@@ -177,6 +192,6 @@ describe('VSC server and client through the CLI', { timeout: 120_000 }, () => {
       for (const pair of info.piv.keys.values()) expect(dump.includes(Buffer.from(pair.privateKey)), `PIV key of ${row.serial}`).toBe(false);
       opened++;
     }
-    expect(opened).toBe(3);
+    expect(opened).toBe(4);
   });
 });
