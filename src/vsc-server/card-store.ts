@@ -9,7 +9,7 @@ import type { Transaction } from 'kysely';
 import { constantTimeEqual } from '../bytes/index.js';
 import { sha256 } from '../crypto/index.js';
 import { ExitCode, VscError } from '../errors/index.js';
-import { refusalExitCode, type Refusal } from '../vsc-protocol/messages.js';
+import { SERIAL_PATTERN, refusalExitCode, type Refusal } from '../vsc-protocol/messages.js';
 import type { CardsTable, VscDatabase, VscDatabaseSchema } from './database.js';
 
 export type CardState = CardsTable['state'];
@@ -107,7 +107,7 @@ function summarise(row: CardsTable): CardSummary {
 }
 
 function checkSerial(serial: string): void {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(serial)) {
+  if (!SERIAL_PATTERN.test(serial)) {
     throw new VscError('card.serial', `expected a serial of 1 to 64 letters, digits, '.', '_' or '-', got ${JSON.stringify(serial.slice(0, 80))}`, { exitCode: ExitCode.usage });
   }
 }

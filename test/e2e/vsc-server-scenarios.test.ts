@@ -12,7 +12,7 @@ import { deriveOwnerKeys } from '../../src/vsc-client/key-derivation.js';
 import { decodeProtectedInformation } from '../../src/vsc-client/protected-information.js';
 import { openProtectedInformation } from '../../src/vsc-client/sealing.js';
 import { sendApdus, waitForCard } from './support/opensc.js';
-import { REPO_ROOT } from './support/vsc-process.js';
+import { REPO_ROOT, runVsc, type VscRun } from './support/vsc-process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vsc-scenarios-'));
 const data = join(dir, 'server');
@@ -21,22 +21,7 @@ const READER = 'Virtual PCD 00 00';
 let server: ChildProcess | undefined;
 let serverKey = '';
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function vsc(args: readonly string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/vsc.js', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const vsc = runVsc;
 
 function passwordFile(name: string, password: string): string {
   const path = join(dir, `${name}.pw`);
@@ -48,11 +33,11 @@ const client = (serial: string, password: string) => ['--server', `ws://127.0.0.
 const machine = (name: string) => ['--state-dir', join(dir, `machine-${name}`), '--machine-id', name];
 
 /** A running `vsc card insert`; resolves once it says "inserted" (or exited). */
-async function startInsert(serial: string, password: string, name: string, extra: string[] = []): Promise<{ child: ChildProcess; exited: Promise<Result> }> {
+async function startInsert(serial: string, password: string, name: string, extra: string[] = []): Promise<{ child: ChildProcess; exited: Promise<VscRun> }> {
   const child = spawn(process.execPath, ['bin/vsc.js', 'card', 'insert', ...client(serial, password), ...machine(name), ...extra], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  const exited = new Promise<Result>((resolve) => child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr })));
+  const exited = new Promise<VscRun>((resolve) => child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr })));
   await new Promise<void>((resolve) => {
     child.stdout!.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();

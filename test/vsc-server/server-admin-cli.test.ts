@@ -1,22 +1,15 @@
 // `vsc server init` and `vsc admin ...` as an operator runs them: separate processes, real SQLite.
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../e2e/support/vsc-process.js';
+import { runVsc } from '../e2e/support/vsc-process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vsc-admin-cli-'));
 const data = join(dir, 'server');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function vsc(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['bin/vsc.js', ...args], { cwd: REPO_ROOT, timeout: 30_000 }, (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr });
-    });
-  });
-}
+const vsc = (...args: string[]) => runVsc(args);
 
 describe('vsc server init and vsc admin', { timeout: 60_000 }, () => {
   it('initialises once, prints the public key last, keeps the key file private', async () => {

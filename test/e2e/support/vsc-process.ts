@@ -92,3 +92,22 @@ export async function startEmulator(options: EmulatorOptions): Promise<EmulatorP
   }
   return handle;
 }
+
+export interface VscRun {
+  /** Exit code; -1 when a signal ended the process. */
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `node bin/vsc.js ...args` to its end, as a user runs one command, and collects its output. */
+export function runVsc(args: readonly string[]): Promise<VscRun> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['bin/vsc.js', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = { text: '' };
+    const err = { text: '' };
+    capture(child.stdout, out);
+    capture(child.stderr, err);
+    child.once('close', (code) => resolve({ code: code ?? -1, stdout: out.text, stderr: err.text }));
+  });
+}
