@@ -10,7 +10,7 @@ import { EncryptedMemory } from './encrypted-memory.js';
 import type { OwnerKeys } from './key-derivation.js';
 import { startPolling } from './polling.js';
 import { ServerBackedCard } from './server-backed-card.js';
-import { insertCard, removeCard, type ServerEndpoint } from './server-operations.js';
+import { extendCounterWindow, insertCard, removeCard, type ServerEndpoint } from './server-operations.js';
 
 export interface CardProcessOptions {
   readonly endpoint: ServerEndpoint;
@@ -48,7 +48,25 @@ export async function runCardProcess(options: CardProcessOptions): Promise<CardP
     ownerKeys.set(inserted.keys.protectionKey, 32);
     wipe(inserted.keys.authKey, inserted.keys.protectionKey);
     keys = EncryptedMemory.seal(ownerKeys);
-    card = new ServerBackedCard({ serial, plaintext: inserted.plaintext, counterWindow: inserted.counterWindow });
+    const ownerCredentials = (): OwnerKeys => keys!.use((bytes) => ({ authKey: bytes.slice(0, 32), protectionKey: bytes.slice(32) }));
+    let removing = false;
+    const extendWindow = async (): Promise<void> => {
+      if (removing) return;
+      const credentials = ownerCredentials();
+      try {
+        card!.grantCounterWindow(await extendCounterWindow(endpoint, serial, { keys: credentials }, { muk: options.muk, holderSecret: inserted.holderSecret }));
+      } catch (error) {
+        card!.counterWindowRefused();
+        say({ event: 'warning', serial, message: `no further counter window: ${(error as Error).message}` }, `warning: no further counter window: ${(error as Error).message}`);
+      } finally {
+        wipe(credentials.authKey, credentials.protectionKey);
+      }
+    };
+    let extending: Promise<void> | undefined;
+    card = new ServerBackedCard({
+      serial, plaintext: inserted.plaintext, counterWindow: inserted.counterWindow,
+      onCounterWindowLow: () => void (extending = extendWindow().finally(() => (extending = undefined))),
+    });
     wipe(inserted.plaintext);
     if (options.vpcd !== undefined) {
       bridge = new VpcdBridge(card.os, { host: options.vpcd.host, port: options.vpcd.port });
@@ -56,15 +74,17 @@ export async function runCardProcess(options: CardProcessOptions): Promise<CardP
     }
 
     const ended = new Promise<CardProcessEnd>((resolveEnd) => {
-      let removing: Promise<CardProcessEnd> | undefined;
+      let removal: Promise<CardProcessEnd> | undefined;
       const remove = (why: string): Promise<CardProcessEnd> =>
-        (removing ??= (async () => {
+        (removal ??= (async () => {
+          removing = true;
           polling.stop();
           card!.disable(); // [0057]: refuse service first
           await bridge?.stop();
+          await extending; // the server serialises operations on the serial: let a window request finish
           const plaintext = card!.snapshot();
           try {
-            const credentials = keys!.use((bytes) => ({ authKey: bytes.slice(0, 32), protectionKey: bytes.slice(32) }) satisfies OwnerKeys);
+            const credentials = ownerCredentials();
             try {
               await removeCard(endpoint, serial, { keys: credentials }, {
                 muk: options.muk, holderSecret: inserted.holderSecret, cardId: inserted.cardId, plaintext, sealedVersion: inserted.sealedVersion + 1n, nextCounter: card!.nextCounter,

@@ -15,20 +15,32 @@ export interface ServerBackedCardInit {
   /** The opened protected information; moved into encrypted memory and wiped. */
   readonly plaintext: Uint8Array;
   readonly counterWindow: readonly [bigint, bigint];
+  /** Called once when the window runs low; answer with grant() or askAgain(). */
+  readonly onCounterWindowLow?: () => void;
 }
 
-/** The VSC side of an inserted card: key and counter opened per signature only. */
+/**
+ * The VSC side of an inserted card: key and counter opened per signature only. Signs inside the
+ * granted window; asks for the next window once a quarter of the current one is left, and moves to
+ * it when the current one runs out.
+ */
 class WindowedVscCard implements VscCard {
   readonly keyMode = 'individual' as const;
   readonly publicKey: Uint8Array;
   disabled = false;
+  private readonly lowWater: bigint;
+  private pending: readonly [bigint, bigint] | undefined;
+  private asked = false;
 
   constructor(
     readonly serial: string,
     private readonly memory: EncryptedMemory,
     private next: bigint,
-    private readonly windowEnd: bigint,
+    private windowEnd: bigint,
+    windowSize: bigint,
+    private readonly onLow: () => void,
   ) {
+    this.lowWater = windowSize / 4n;
     this.publicKey = memory.use((plaintext) => {
       const info = decodeProtectedInformation(plaintext);
       try {
@@ -43,11 +55,36 @@ class WindowedVscCard implements VscCard {
     return this.next;
   }
 
+  /** The next value the server may count as unused: inside the newest window it granted. */
+  reportedNext(): bigint {
+    return this.pending === undefined ? this.next : this.pending[0];
+  }
+
+  /** A further window from the server; it must lie wholly past the current one. */
+  grant(window: readonly [bigint, bigint]): void {
+    if (window[0] < this.windowEnd || window[1] <= window[0]) throw new RangeError(`the server granted window ${window[0]}..${window[1]}, which overlaps values this card may already have signed`);
+    this.pending = window;
+    this.asked = false;
+  }
+
+  /** An extension request failed; the next signature may ask again. */
+  askAgain(): void {
+    this.asked = false;
+  }
+
   signAndIncrement(h: Uint8Array): SignAndIncrementResult {
     if (this.disabled) throw new SignRefusedError('disabled', 'the card is being removed');
+    if (this.next >= this.windowEnd && this.pending !== undefined) {
+      [this.next, this.windowEnd] = this.pending;
+      this.pending = undefined;
+    }
     const counter = this.next;
-    if (counter >= this.windowEnd || counter >= COUNTER_MAX) throw new SignRefusedError('counter-exhausted', 'the counter window granted at insert is used up; remove and insert again');
+    if (counter >= this.windowEnd || counter >= COUNTER_MAX) throw new SignRefusedError('counter-exhausted', 'the counter window is used up and the server has not granted the next one yet');
     this.next = counter + 1n; // moved on before the signature exists
+    if (this.windowEnd - this.next <= this.lowWater && this.pending === undefined && !this.asked) {
+      this.asked = true;
+      this.onLow();
+    }
     return this.memory.use((plaintext) => {
       const info = decodeProtectedInformation(plaintext);
       try {
@@ -70,14 +107,23 @@ export class ServerBackedCard {
     const start = info.counter > init.counterWindow[0] ? info.counter : init.counterWindow[0];
     wipe(info.signingSeed);
     this.memory = EncryptedMemory.seal(init.plaintext);
-    this.vsc = new WindowedVscCard(init.serial, this.memory, start, init.counterWindow[1]);
+    const [windowStart, windowEnd] = init.counterWindow;
+    this.vsc = new WindowedVscCard(init.serial, this.memory, start, windowEnd, windowEnd - windowStart, init.onCounterWindowLow ?? (() => undefined));
     const piv = new PivApplet(clonePivState(info.piv), { commit: (next) => this.storePiv(next) });
     this.os = new CardOs([new VscApplet(this.vsc), piv]);
   }
 
-  /** The next counter value, reported at remove. */
+  /** The next counter value, reported at remove: inside the newest window the server granted. */
   get nextCounter(): bigint {
-    return this.vsc.counter();
+    return this.vsc.reportedNext();
+  }
+
+  grantCounterWindow(window: readonly [bigint, bigint]): void {
+    this.vsc.grant(window);
+  }
+
+  counterWindowRefused(): void {
+    this.vsc.askAgain();
   }
 
   /** [0057], [0095]: from now on the card refuses service. */
@@ -89,7 +135,7 @@ export class ServerBackedCard {
   snapshot(): Uint8Array {
     return this.memory.use((plaintext) => {
       const info = decodeProtectedInformation(plaintext);
-      const encoded = encodeProtectedInformation({ ...info, counter: this.vsc.counter() });
+      const encoded = encodeProtectedInformation({ ...info, counter: this.vsc.reportedNext() });
       wipe(info.signingSeed);
       return encoded;
     });

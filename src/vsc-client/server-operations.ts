@@ -143,6 +143,20 @@ export async function insertCard(endpoint: ServerEndpoint, serial: string, passw
   return { cardId, plaintext, sealedVersion, counterWindow, holderSecret, keys };
 }
 
+/** Holder-only: a further counter window while the card is in use. */
+export async function extendCounterWindow(
+  endpoint: ServerEndpoint,
+  serial: string,
+  credentials: OwnerCredentials,
+  holder: { muk: Uint8Array; holderSecret: Uint8Array },
+): Promise<readonly [bigint, bigint]> {
+  const result = await operate(endpoint, 'extend', serial, credentials, { proof: () => ({ muk: holder.muk, holderSecret: holder.holderSecret }) });
+  const window = [result.bigint('windowStart'), result.bigint('windowEnd')] as const;
+  result.done();
+  if (window[1] <= window[0]) throw new OperationRefused('protocol', 'the server granted an empty counter window');
+  return window;
+}
+
 /** Remove ([0057], [0095]) on a session of its own, proving the holder by MUK and holder secret. */
 export async function removeCard(
   endpoint: ServerEndpoint,

@@ -5,7 +5,7 @@
 // does not parse exactly is refused and the session closed.
 import { ExitCode, VscError } from '../errors/index.js';
 
-export const OPERATIONS = ['enroll', 'insert', 'remove', 'recover', 'destroy'] as const;
+export const OPERATIONS = ['enroll', 'insert', 'extend', 'remove', 'recover', 'destroy'] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
 export class ProtocolError extends VscError {

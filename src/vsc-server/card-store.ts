@@ -6,14 +6,14 @@
 // and given back when the operation ends, or lapsing if its server died.
 import { randomBytes } from 'node:crypto';
 import type { Transaction } from 'kysely';
-import { constantTimeEqual } from '../bytes/index.js';
+import { constantTimeEqual, utf8 } from '../bytes/index.js';
 import { sha256 } from '../crypto/index.js';
 import { ExitCode, VscError } from '../errors/index.js';
 import { SERIAL_PATTERN, refusalExitCode, type Refusal } from '../vsc-protocol/messages.js';
 import type { CardsTable, VscDatabase, VscDatabaseSchema } from './database.js';
 
 export type CardState = CardsTable['state'];
-export type CardOperation = 'enroll' | 'insert' | 'remove' | 'recover' | 'destroy';
+export type CardOperation = 'enroll' | 'insert' | 'remove' | 'recover' | 'destroy' | 'replace' | 'copy' | 'extend';
 
 /** Why the server refused; the exit code follows from it (DESIGN.md "Command line"). */
 export type RefusalReason = Refusal;
@@ -88,6 +88,11 @@ export interface InsertGrant {
 }
 
 const hash = (bytes: Uint8Array): Uint8Array => sha256(bytes);
+const newEnrollmentToken = (): string => randomBytes(24).toString('base64url');
+/** Columns of a card nobody holds. */
+const IDLE = { muk: null, holder_hash: null, window_start: null, window_end: null, busy_operation: null, busy_until: null } as const;
+/** Columns of a destroyed card: no holder, no window, no sealed information. */
+const DESTROYED = { state: 'destroyed', muk: null, holder_hash: null, window_start: null, window_end: null, sealed: null } as const;
 const toBigInt = (value: number | string | bigint): bigint => BigInt(value);
 /** Drivers hand back Buffers (views into pools); callers get plain Uint8Array copies. */
 const asBytes = (value: Uint8Array): Uint8Array => Uint8Array.from(value);
@@ -135,24 +140,49 @@ export class CardStore {
   /** A new card record awaiting its owner; returns the one-time enrollment token (shown once). */
   async create(serial: string, cardId: Uint8Array = new Uint8Array(randomBytes(16))): Promise<string> {
     checkSerial(serial);
-    const token = randomBytes(24).toString('base64url');
-    const at = this.now();
-    await this.db.transaction().execute(async (tx) => {
-      const existing = await tx.selectFrom('cards').select('serial').where('serial', '=', serial).executeTakeFirst();
-      if (existing !== undefined) throw new CardRefusal('wrong-state', `card ${serial} already exists`);
-      await tx
-        .insertInto('cards')
-        .values({
-          serial, card_id: cardId, state: 'idle', enrollment_token: hash(new TextEncoder().encode(token)), enrolled: 0,
-          kdf_salt: null, kdf_memory_kib: null, kdf_iterations: null, kdf_parallelism: null, auth_verifier: null, auth_failures: 0, blocked: 0,
-          sealed: null, sealed_version: 0, public_key: null, muk: null, holder_hash: null, window_start: null, window_end: null,
-          busy_operation: null, busy_until: null, created_at: at, updated_at: at,
-        })
-        .execute();
-      await tx.insertInto('counter_ranges').values({ card_id: cardId, next_unallocated: '0' }).onConflict((conflict) => conflict.column('card_id').doNothing()).execute();
-      await tx.insertInto('events').values({ serial, at, operation: 'create', outcome: 'ok', from_state: null, to_state: 'idle', detail: null }).execute();
-    });
+    const token = newEnrollmentToken();
+    await this.db.transaction().execute((tx) => this.insertFresh(tx, serial, cardId, token, null));
     return token;
+  }
+
+  /**
+   * Replace ([0007], [0062]): the card under `serial` is destroyed and `newSerial` takes its place.
+   * `exact` is an identical copy (same card id, sealed information, owner verifier and counter
+   * range, so the old password opens it and its counter goes on past every value ever granted);
+   * `complete` is a fresh card with a new card id that the owner enrolls anew (token returned).
+   * A card in use on a lost machine can be replaced; whatever that machine did not upload is lost.
+   */
+  async replace(lease: Lease, newSerial: string, mode: 'exact' | 'complete'): Promise<{ token?: string }> {
+    checkSerial(newSerial);
+    let token: string | undefined;
+    await this.transition(lease.serial, 'replace', async (tx, row) => {
+      if (row.state === 'destroyed') throw new CardRefusal('wrong-state', `card ${lease.serial} is destroyed; its information is gone: enroll a new card`);
+      if (mode === 'exact' && row.enrolled !== 1) throw new CardRefusal('not-enrolled', `card ${lease.serial} was never enrolled: there is nothing to duplicate`);
+      const at = this.now();
+      if (mode === 'exact') {
+        await this.insertCopy(tx, row, newSerial, `exact duplicate of ${lease.serial}`);
+      } else {
+        token = newEnrollmentToken();
+        await this.insertFresh(tx, newSerial, new Uint8Array(randomBytes(16)), token, `complete replacement of ${lease.serial}`);
+      }
+      await tx.updateTable('cards').set({ ...DESTROYED, updated_at: at }).where('serial', '=', lease.serial).execute();
+      return { from: row.state, to: 'destroyed', detail: `replaced by ${newSerial} (${mode})` };
+    });
+    return token === undefined ? {} : { token };
+  }
+
+  /**
+   * Copy ([0102]): a new serial with the same information; both stay usable. Copies share the card
+   * id and so one counter range: no counter value is ever granted to two of them.
+   */
+  async copy(lease: Lease, newSerial: string): Promise<void> {
+    checkSerial(newSerial);
+    await this.transition(lease.serial, 'copy', async (tx, row) => {
+      if (row.state === 'destroyed') throw new CardRefusal('wrong-state', `card ${lease.serial} is destroyed`);
+      if (row.enrolled !== 1) throw new CardRefusal('not-enrolled', `card ${lease.serial} was never enrolled: there is nothing to copy`);
+      await this.insertCopy(tx, row, newSerial, `copy of ${lease.serial}`);
+      return { from: row.state, to: row.state, detail: `copied to ${newSerial}` };
+    });
   }
 
   async list(): Promise<CardSummary[]> {
@@ -248,7 +278,7 @@ export class CardStore {
   async enroll(lease: Lease, token: string, enrollment: Enrollment): Promise<void> {
     await this.transition(lease.serial, 'enroll', async (tx, row) => {
       if (row.enrolled === 1 || row.enrollment_token === null) throw new CardRefusal('wrong-state', `card ${lease.serial} is already enrolled`);
-      if (!constantTimeEqual(hash(new TextEncoder().encode(token)), row.enrollment_token)) throw new CardRefusal('authentication', 'wrong enrollment token');
+      if (!constantTimeEqual(hash(utf8(token)), row.enrollment_token)) throw new CardRefusal('authentication', 'wrong enrollment token');
       await tx
         .updateTable('cards')
         .set({
@@ -271,9 +301,7 @@ export class CardStore {
     let grant: InsertGrant | undefined;
     await this.transition(lease.serial, 'insert', async (tx, row) => {
       if (row.state !== 'idle') throw new CardRefusal('wrong-state', `card ${lease.serial} is ${row.state}, not idle`);
-      const range = await tx.selectFrom('counter_ranges').select('next_unallocated').where('card_id', '=', row.card_id).executeTakeFirstOrThrow();
-      const start = BigInt(range.next_unallocated);
-      const end = start + this.counterWindow;
+      const [start, end] = await this.allocateWindow(tx, row.card_id);
       const moved = await tx
         .updateTable('cards')
         .set({ state: 'in-use', muk, holder_hash: holderHash, window_start: start.toString(), window_end: end.toString(), updated_at: this.now() })
@@ -281,7 +309,6 @@ export class CardStore {
         .where('state', '=', 'idle')
         .executeTakeFirst();
       if (moved.numUpdatedRows !== 1n) throw new CardRefusal('wrong-state', `card ${lease.serial} is no longer idle`);
-      await tx.updateTable('counter_ranges').set({ next_unallocated: end.toString() }).where('card_id', '=', row.card_id).where('next_unallocated', '=', range.next_unallocated).execute();
       grant = Object.freeze({ cardId: asBytes(row.card_id), sealed: asBytes(row.sealed!), sealedVersion: toBigInt(row.sealed_version), counterWindow: [start, end] as const });
       return { from: 'idle', to: 'in-use', detail: `window ${start}..${end}` };
     });
@@ -295,9 +322,7 @@ export class CardStore {
    */
   async remove(lease: Lease, proof: { muk: Uint8Array; holderHash: Uint8Array }, upload: { sealed: Uint8Array; sealedVersion: bigint; nextCounter: bigint }): Promise<void> {
     await this.transition(lease.serial, 'remove', async (tx, row) => {
-      if (row.state !== 'in-use') throw new CardRefusal('wrong-state', `card ${lease.serial} is ${row.state}, not in use`);
-      if (row.muk === null || !constantTimeEqual(proof.muk, row.muk)) throw new CardRefusal('muk-mismatch', `card ${lease.serial} is held by another machine`);
-      if (row.holder_hash === null || !constantTimeEqual(proof.holderHash, row.holder_hash)) throw new CardRefusal('holder-mismatch', `this process did not insert card ${lease.serial}`);
+      this.checkHolder(lease.serial, row, proof);
       const start = BigInt(row.window_start!);
       const end = BigInt(row.window_end!);
       if (upload.nextCounter < start || upload.nextCounter > end) throw new CardRefusal('wrong-state', `the reported counter ${upload.nextCounter} is outside the granted window`);
@@ -311,6 +336,22 @@ export class CardStore {
       await tx.updateTable('counter_ranges').set({ next_unallocated: upload.nextCounter.toString() }).where('card_id', '=', row.card_id).where('next_unallocated', '=', end.toString()).execute();
       return { from: 'in-use', to: 'idle', detail: `next counter ${upload.nextCounter}` };
     });
+  }
+
+  /**
+   * A further counter window while the card is in use (DESIGN.md "Counters that never roll back"),
+   * for the holder only. The card moves to it when its current window runs out, and reports a value
+   * inside it at remove; whatever it leaves of the old window is never granted again.
+   */
+  async extend(lease: Lease, proof: { muk: Uint8Array; holderHash: Uint8Array }): Promise<readonly [bigint, bigint]> {
+    let window: readonly [bigint, bigint] | undefined;
+    await this.transition(lease.serial, 'extend', async (tx, row) => {
+      this.checkHolder(lease.serial, row, proof);
+      window = await this.allocateWindow(tx, row.card_id);
+      await tx.updateTable('cards').set({ window_start: window[0].toString(), window_end: window[1].toString(), updated_at: this.now() }).where('serial', '=', lease.serial).where('state', '=', 'in-use').execute();
+      return { from: 'in-use', to: 'in-use', detail: `window ${window[0]}..${window[1]}` };
+    });
+    return window!;
   }
 
   /** Recover ([0059]-[0060]): in-use → idle from the machine that lost the card; the whole window counts as used. */
@@ -327,12 +368,69 @@ export class CardStore {
   async destroy(lease: Lease | { serial: string }, by: 'owner' | 'admin'): Promise<void> {
     await this.transition(lease.serial, 'destroy', async (tx, row) => {
       if (row.state === 'destroyed') throw new CardRefusal('wrong-state', `card ${lease.serial} is already destroyed`);
-      await tx.updateTable('cards').set({ state: 'destroyed', muk: null, holder_hash: null, window_start: null, window_end: null, sealed: null, updated_at: this.now() }).where('serial', '=', lease.serial).execute();
+      await tx.updateTable('cards').set({ ...DESTROYED, updated_at: this.now() }).where('serial', '=', lease.serial).execute();
       return { from: row.state, to: 'destroyed', detail: `by ${by}` };
     });
   }
 
   // ---- plumbing ----------------------------------------------------------------------------------
+
+  /** The holder of an in-use card: the machine recorded at insert, and the process that inserted it. */
+  private checkHolder(serial: string, row: CardsTable, proof: { muk: Uint8Array; holderHash: Uint8Array }): void {
+    if (row.state !== 'in-use') throw new CardRefusal('wrong-state', `card ${serial} is ${row.state}, not in use`);
+    if (row.muk === null || !constantTimeEqual(proof.muk, row.muk)) throw new CardRefusal('muk-mismatch', `card ${serial} is held by another machine`);
+    if (row.holder_hash === null || !constantTimeEqual(proof.holderHash, row.holder_hash)) throw new CardRefusal('holder-mismatch', `this process did not insert card ${serial}`);
+  }
+
+  /**
+   * The next window of the card id's counter range. The conditional update makes a concurrent
+   * allocation for a copy (another serial, same card id) fail instead of granting the same values.
+   */
+  private async allocateWindow(tx: Transaction<VscDatabaseSchema>, cardId: Uint8Array): Promise<readonly [bigint, bigint]> {
+    const range = await tx.selectFrom('counter_ranges').select('next_unallocated').where('card_id', '=', cardId).executeTakeFirstOrThrow();
+    const start = BigInt(range.next_unallocated);
+    const end = start + this.counterWindow;
+    const moved = await tx.updateTable('counter_ranges').set({ next_unallocated: end.toString() }).where('card_id', '=', cardId).where('next_unallocated', '=', range.next_unallocated).executeTakeFirst();
+    if (moved.numUpdatedRows !== 1n) throw new CardRefusal('busy', 'a copy of this card drew counter values at the same moment; try again');
+    return [start, end] as const;
+  }
+
+  private async checkNewSerial(tx: Transaction<VscDatabaseSchema>, serial: string): Promise<void> {
+    const existing = await tx.selectFrom('cards').select('serial').where('serial', '=', serial).executeTakeFirst();
+    if (existing !== undefined) throw new CardRefusal('wrong-state', `card ${serial} already exists`);
+  }
+
+  /** A row awaiting enrollment, with its counter range and creation event. */
+  private async insertFresh(tx: Transaction<VscDatabaseSchema>, serial: string, cardId: Uint8Array, token: string, detail: string | null): Promise<void> {
+    await this.checkNewSerial(tx, serial);
+    const at = this.now();
+    await tx
+      .insertInto('cards')
+      .values({
+        serial, card_id: cardId, state: 'idle', enrollment_token: hash(utf8(token)), enrolled: 0,
+        kdf_salt: null, kdf_memory_kib: null, kdf_iterations: null, kdf_parallelism: null, auth_verifier: null, auth_failures: 0, blocked: 0,
+        sealed: null, sealed_version: 0, public_key: null, ...IDLE, created_at: at, updated_at: at,
+      })
+      .execute();
+    await tx.insertInto('counter_ranges').values({ card_id: cardId, next_unallocated: '0' }).onConflict((conflict) => conflict.column('card_id').doNothing()).execute();
+    await tx.insertInto('events').values({ serial, at, operation: 'create', outcome: 'ok', from_state: null, to_state: 'idle', detail }).execute();
+  }
+
+  /** An idle row carrying `source`'s card id, owner verifier and sealed information. */
+  private async insertCopy(tx: Transaction<VscDatabaseSchema>, source: CardsTable, serial: string, detail: string): Promise<void> {
+    await this.checkNewSerial(tx, serial);
+    const at = this.now();
+    await tx
+      .insertInto('cards')
+      .values({
+        serial, card_id: source.card_id, state: 'idle', enrollment_token: null, enrolled: 1,
+        kdf_salt: source.kdf_salt, kdf_memory_kib: source.kdf_memory_kib, kdf_iterations: source.kdf_iterations, kdf_parallelism: source.kdf_parallelism,
+        auth_verifier: source.auth_verifier, auth_failures: 0, blocked: 0, sealed: source.sealed, sealed_version: source.sealed_version, public_key: source.public_key,
+        ...IDLE, created_at: at, updated_at: at,
+      })
+      .execute();
+    await tx.insertInto('events').values({ serial, at, operation: 'create', outcome: 'ok', from_state: null, to_state: 'idle', detail }).execute();
+  }
 
   private async row(serial: string): Promise<CardsTable> {
     const row = await this.db.selectFrom('cards').selectAll().where('serial', '=', serial).executeTakeFirst();

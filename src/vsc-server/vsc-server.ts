@@ -127,6 +127,15 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
         const grant = await store.insert(lease, muk, holderHash);
         return { cardId: grant.cardId, sealed: grant.sealed, sealedVersion: grant.sealedVersion, windowStart: grant.counterWindow[0], windowEnd: grant.counterWindow[1] };
       }
+      case 'extend': {
+        const muk = proof.bytes('muk', 32, 32);
+        const holderSecret = proof.bytes('holderSecret', 32, 32);
+        proof.done();
+        await store.authenticateOwner(lease, verifier);
+        const [windowStart, windowEnd] = await store.extend(lease, { muk, holderHash: sha256(holderSecret) });
+        wipe(holderSecret);
+        return { windowStart, windowEnd };
+      }
       case 'remove': {
         const muk = proof.bytes('muk', 32, 32);
         const holderSecret = proof.bytes('holderSecret', 32, 32);
@@ -136,6 +145,7 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
         proof.done();
         await store.authenticateOwner(lease, verifier);
         await store.remove(lease, { muk, holderHash: sha256(holderSecret) }, { sealed, sealedVersion, nextCounter });
+        wipe(holderSecret);
         return {};
       }
       case 'recover': {
@@ -151,6 +161,9 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
         await store.destroy(lease, 'owner');
         return {};
       }
+      case 'replace':
+      case 'copy':
+        throw new ProtocolError(`${lease.operation} is an administrator's operation`);
     }
   }
 

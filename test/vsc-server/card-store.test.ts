@@ -214,3 +214,83 @@ describe('card store: events', () => {
     ]);
   });
 });
+
+describe('card store: replace ([0007], [0062]) and copy ([0102])', () => {
+  const remove = (serial: string, nextCounter: bigint, sealedVersion = 2n) =>
+    run(serial, 'remove', (lease) => store.remove(lease, { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(5, 64), sealedVersion, nextCounter }));
+  const row = (serial: string) => database.db.selectFrom('cards').selectAll().where('serial', '=', serial).executeTakeFirstOrThrow();
+
+  it('exact replace: same card id, verifier and sealed information under the new serial; the old one is destroyed; the counter goes on past every granted value', async () => {
+    await enrolledCard('OLD');
+    await insert(MUK_A, 'OLD'); // lost on a dead machine with window 0..100
+    expect(await run('OLD', 'replace', (lease) => store.replace(lease, 'NEW', 'exact'))).toEqual({});
+    const [before, after] = [await row('OLD'), await row('NEW')];
+    expect(before.state).toBe('destroyed');
+    expect(before.sealed).toBeNull();
+    expect(after).toMatchObject({ state: 'idle', enrolled: 1, muk: null, auth_failures: 0 });
+    expect(new Uint8Array(after.card_id)).toEqual(new Uint8Array(before.card_id));
+    expect(new Uint8Array(after.auth_verifier!)).toEqual(VERIFIER);
+    expect(new Uint8Array(after.sealed!)).toEqual(ENROLLMENT.sealed);
+    expect((await insert(MUK_B, 'NEW')).counterWindow).toEqual([100n, 200n]);
+    // The lost machine comes back: its card is destroyed, its remove is refused.
+    expect((await refusal(remove('OLD', 5n))).reason).toBe('wrong-state');
+    expect((await store.events('OLD')).at(-2)).toMatchObject({ operation: 'replace', outcome: 'ok', fromState: 'in-use', toState: 'destroyed', detail: 'replaced by NEW (exact)' });
+    expect((await store.events('NEW'))[0]).toMatchObject({ operation: 'create', detail: 'exact duplicate of OLD' });
+  });
+
+  it('complete replace: a fresh card id awaiting enrollment with a new token; the old one is destroyed', async () => {
+    await enrolledCard('OLD');
+    const { token } = await run('OLD', 'replace', (lease) => store.replace(lease, 'NEW', 'complete'));
+    expect(token).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    const [before, after] = [await row('OLD'), await row('NEW')];
+    expect(before.state).toBe('destroyed');
+    expect(after).toMatchObject({ state: 'idle', enrolled: 0, sealed: null, auth_verifier: null });
+    expect(new Uint8Array(after.card_id)).not.toEqual(new Uint8Array(before.card_id));
+    await run('NEW', 'enroll', (lease) => store.enroll(lease, token!, ENROLLMENT));
+    expect((await insert(MUK_A, 'NEW')).counterWindow).toEqual([0n, 100n]);
+  });
+
+  it('refuses to replace or copy onto an existing serial, from a destroyed card, or an exact duplicate of a card never enrolled, and changes nothing', async () => {
+    await enrolledCard('A');
+    await enrolledCard('B');
+    await store.create('BLANK');
+    expect((await refusal(run('A', 'replace', (lease) => store.replace(lease, 'B', 'exact')))).reason).toBe('wrong-state');
+    expect((await refusal(run('A', 'copy', (lease) => store.copy(lease, 'B')))).reason).toBe('wrong-state');
+    expect((await refusal(run('BLANK', 'replace', (lease) => store.replace(lease, 'C', 'exact')))).reason).toBe('not-enrolled');
+    expect((await refusal(run('BLANK', 'copy', (lease) => store.copy(lease, 'C')))).reason).toBe('not-enrolled');
+    expect((await store.list()).map((card) => `${card.serial}:${card.state}`)).toEqual(['A:idle', 'B:idle', 'BLANK:idle']);
+    await run('A', 'destroy', (lease) => store.destroy(lease, 'admin'));
+    expect((await refusal(run('A', 'replace', (lease) => store.replace(lease, 'C', 'complete')))).reason).toBe('wrong-state');
+    expect((await refusal(run('A', 'copy', (lease) => store.copy(lease, 'C')))).reason).toBe('wrong-state');
+    expect((await store.list()).map((card) => card.serial)).toEqual(['A', 'B', 'BLANK']);
+  });
+
+  it('copies share one counter range: windows never overlap, and unused values go back only when nobody drew after them', async () => {
+    await enrolledCard('ORIG');
+    await run('ORIG', 'copy', (lease) => store.copy(lease, 'COPY'));
+    expect((await store.show('ORIG')).state).toBe('idle');
+    expect((await insert(MUK_A, 'ORIG')).counterWindow).toEqual([0n, 100n]);
+    expect((await insert(MUK_A, 'COPY')).counterWindow).toEqual([100n, 200n]);
+    await remove('ORIG', 10n); // COPY drew after it: 10..99 are not handed out again
+    expect((await insert(MUK_A, 'ORIG')).counterWindow).toEqual([200n, 300n]);
+    await remove('ORIG', 250n, 3n); // ORIG drew last: 250..299 go back
+    expect((await insert(MUK_A, 'ORIG')).counterWindow).toEqual([250n, 350n]);
+  });
+
+  it('extend grants the holder the next window of the shared range and moves the recorded window; others are refused', async () => {
+    await enrolledCard('ORIG');
+    await run('ORIG', 'copy', (lease) => store.copy(lease, 'COPY'));
+    await insert(MUK_A, 'ORIG');
+    await insert(MUK_B, 'COPY');
+    expect((await refusal(run('ORIG', 'extend', (lease) => store.extend(lease, { muk: MUK_B, holderHash: HOLDER })))).reason).toBe('muk-mismatch');
+    expect((await refusal(run('ORIG', 'extend', (lease) => store.extend(lease, { muk: MUK_A, holderHash: bytes(0xd) })))).reason).toBe('holder-mismatch');
+    expect(await run('ORIG', 'extend', (lease) => store.extend(lease, { muk: MUK_A, holderHash: HOLDER }))).toEqual([200n, 300n]);
+    expect((await store.show('ORIG')).counterWindow).toEqual([200n, 300n]);
+    // Remove reports a value inside the newest window; one from the old window is refused.
+    expect((await refusal(remove('ORIG', 50n))).reason).toBe('wrong-state');
+    await remove('ORIG', 200n);
+    await run('COPY', 'recover', (lease) => store.recover(lease, MUK_B));
+    expect((await insert(MUK_A, 'COPY')).counterWindow).toEqual([200n, 300n]);
+    expect((await refusal(run('ORIG', 'extend', (lease) => store.extend(lease, { muk: MUK_A, holderHash: HOLDER })))).reason).toBe('wrong-state');
+  });
+});

@@ -126,6 +126,7 @@ export const serverStartCommand: Command = command(
     db: { type: 'string', value: 'URL', description: 'database: a SQLite file or postgres://... (default DIR/vsc.db)' },
     listen: { type: 'string', value: 'HOST:PORT', description: 'where to listen (default 127.0.0.1:7443)' },
     'implementation-proofs': { type: 'string', value: 'KIND', description: 'master, keyfile or both (default master)' },
+    'counter-window': { type: 'string', value: 'N', description: 'SIGN AND INCREMENT values granted per insert or extension (default 1048576)' },
     json: { type: 'boolean', description: 'machine-readable output' },
   },
   async (values) => {
@@ -134,8 +135,13 @@ export const serverStartCommand: Command = command(
     const listen = parseHostPort(text(values, 'listen') ?? '127.0.0.1:7443');
     const proofs = text(values, 'implementation-proofs') ?? 'master';
     if (!['master', 'keyfile', 'both'].includes(proofs)) throw new UsageError('--implementation-proofs: expected master, keyfile or both');
+    const window = text(values, 'counter-window');
+    if (window !== undefined && !/^[1-9][0-9]{0,30}$/.test(window)) throw new UsageError('--counter-window: expected a positive whole number');
     const database = await openDatabase(text(values, 'db') ?? defaultDatabaseUrl(dir));
-    const server = await startVscServer({ keys, database, host: listen.host, port: listen.port, implementationProofs: proofs as ImplementationProofs, log: (line) => console.error(line) });
+    const server = await startVscServer({
+      keys, database, host: listen.host, port: listen.port, implementationProofs: proofs as ImplementationProofs, log: (line) => console.error(line),
+      ...(window === undefined ? {} : { counterWindow: BigInt(window) }),
+    });
     say(values)({ event: 'listening', url: server.url, serverKey: server.publicKey }, `VSC server listening on ${server.url}\nserver public key:\n${server.publicKey}`);
     const stop = new AbortController();
     await Promise.race([once(process, 'SIGTERM', stop), once(process, 'SIGINT', stop)]).catch(() => undefined);

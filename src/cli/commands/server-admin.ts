@@ -2,7 +2,7 @@
 // server's data directory (keys and, by default, the SQLite database).
 import { encodeServerPublicKey } from '../../channel/index.js';
 import { ExitCode } from '../../errors/index.js';
-import { CardStore, type CardEvent, type CardSummary } from '../../vsc-server/card-store.js';
+import { CardStore, type CardEvent, type CardOperation, type CardSummary, type Lease } from '../../vsc-server/card-store.js';
 import { initServerData, openServerDatabase } from '../../vsc-server/server-data.js';
 import { requireOption, type Command, type OptionSpec, type OptionValues } from '../command.js';
 
@@ -12,6 +12,7 @@ const DATA: Record<string, OptionSpec> = {
   json: { type: 'boolean', description: 'machine-readable output' },
 };
 const SERIAL: Record<string, OptionSpec> = { serial: { type: 'string', value: 'S', description: 'the card\'s serial number' } };
+const NEW_SERIAL: Record<string, OptionSpec> = { 'new-serial': { type: 'string', value: 'N', description: 'the serial number of the new card' } };
 
 const optional = (values: OptionValues, name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
 
@@ -46,6 +47,16 @@ async function withStore(values: OptionValues, body: (store: CardStore) => Promi
     return await body(new CardStore(database));
   } finally {
     await database.close();
+  }
+}
+
+/** Runs an administrator's operation under the serial's lease, like any client operation ([0081]). */
+async function withLease<T>(store: CardStore, serial: string, operation: CardOperation, body: (lease: Lease) => Promise<T>): Promise<T> {
+  const lease = await store.begin(serial, operation);
+  try {
+    return await body(lease);
+  } finally {
+    await store.end(lease);
   }
 }
 
@@ -102,15 +113,35 @@ export const adminCommands: Command[] = [
   }),
   adminCommand('destroy', 'destroy a card for good (idle or in use); its holder is refused at the next contact', true, async (store, values) => {
     const serial = requireOption(values, 'serial');
-    const lease = await store.begin(serial, 'destroy');
-    try {
-      await store.destroy(lease, 'admin');
-    } finally {
-      await store.end(lease);
-    }
+    await withLease(store, serial, 'destroy', (lease) => store.destroy(lease, 'admin'));
     print(values, { serial, state: 'destroyed' }, `card ${serial} destroyed`);
     return ExitCode.ok;
   }),
+  {
+    ...adminCommand('replace', 'replace a lost card under a new serial; the old serial is destroyed', true, async (store, values) => {
+      const serial = requireOption(values, 'serial');
+      const newSerial = requireOption(values, 'new-serial');
+      const mode = values['complete'] === true ? 'complete' : 'exact';
+      const { token } = await withLease(store, serial, 'replace', (lease) => store.replace(lease, newSerial, mode));
+      if (token === undefined) {
+        print(values, { serial, newSerial, mode }, `card ${serial} destroyed; ${newSerial} is its exact duplicate: the owner's password opens it`);
+      } else {
+        print(values, { serial, newSerial, mode, token }, `card ${serial} destroyed; ${newSerial} is a fresh card; give its owner this one-time enrollment token:\n${token}`);
+      }
+      return ExitCode.ok;
+    }, 'By default the new card is an exact duplicate ([0007], [0062]): same keys and password, and its counter goes on past every value the old one was granted. With --complete it is a fresh card (new keys) that the owner enrolls anew with the printed token. A card still in use on a lost machine can be replaced: what that machine never uploaded is lost, and the machine is refused at its next contact.'),
+    options: { ...DATA, ...SERIAL, ...NEW_SERIAL, complete: { type: 'boolean', description: 'a fresh card with new keys instead of an exact duplicate' } },
+  },
+  {
+    ...adminCommand('copy', 'make another card with the same keys and password under a new serial ([0102])', true, async (store, values) => {
+      const serial = requireOption(values, 'serial');
+      const newSerial = requireOption(values, 'new-serial');
+      await withLease(store, serial, 'copy', (lease) => store.copy(lease, newSerial));
+      print(values, { serial, newSerial }, `card ${newSerial} is a copy of ${serial}; both can be inserted, each on one machine at a time`);
+      return ExitCode.ok;
+    }, 'Copies share one signing key, so they draw their SIGN AND INCREMENT counter windows from one range: no counter value is ever signed by two copies.'),
+    options: { ...DATA, ...SERIAL, ...NEW_SERIAL },
+  },
   adminCommand('unblock', 'clear the failure count of a card blocked after 10 wrong passwords', true, async (store, values) => {
     const serial = requireOption(values, 'serial');
     await store.unblock(serial);
