@@ -14,6 +14,7 @@ export interface ClientFlags {
   readonly server?: string;
   readonly serverKey?: string;
   readonly masterKeyFile?: string;
+  readonly keyfile?: string;
   readonly stateDir?: string;
   readonly machineId?: string;
 }
@@ -54,7 +55,16 @@ export function serverEndpoint(flags: ClientFlags): ServerEndpoint {
     throw new UsageError(`--master-key-file: cannot read ${masterKeyFile}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
   }
   if (!/^[0-9a-f]{64}$/.test(text)) throw new UsageError(`--master-key-file: expected 64 hex digits in ${masterKeyFile}`);
-  return { url: flags.server, serverKey, masterKey: fromHex(text) };
+  const keyfilePath = flags.keyfile ?? process.env['VSC_KEYFILE'];
+  let keyfile: Uint8Array | undefined;
+  if (keyfilePath !== undefined && keyfilePath !== '') {
+    try {
+      keyfile = new Uint8Array(readFileSync(keyfilePath));
+    } catch (error) {
+      throw new UsageError(`--keyfile: cannot read ${keyfilePath}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  }
+  return { url: flags.server, serverKey, masterKey: fromHex(text), ...(keyfile === undefined ? {} : { keyfile }) };
 }
 
 /** The first line of --password-file, or a no-echo prompt on a terminal ([0019]). */

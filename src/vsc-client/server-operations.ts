@@ -5,8 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { wipe } from '../bytes/index.js';
 import { connectSession } from '../channel/index.js';
 import { ed25519KeyFromSeed, sha256 } from '../crypto/index.js';
-import { VscError } from '../errors/index.js';
-import { keyfileProof, masterProof, newChallengeNonce } from '../vsc-protocol/index.js';
+import { ExitCode, VscError } from '../errors/index.js';
+import { keyfileProof, masterProof, newChallengeNonce, openKeyfile } from '../vsc-protocol/index.js';
 import { Fields, REFUSALS, encodeMessage, refusalExitCode, type Operation, type Refusal, type WireValue } from '../vsc-protocol/messages.js';
 import { checkKdfParams, deriveOwnerKeys, type KdfParams, type OwnerKeys } from './key-derivation.js';
 import { encodeProtectedInformation, newProtectedInformation } from './protected-information.js';
@@ -19,8 +19,8 @@ export interface ServerEndpoint {
   readonly serverKey: Uint8Array;
   /** Implementation master key ([0042]); present when the deployment uses it. */
   readonly masterKey?: Uint8Array;
-  /** This install's keyfile contents ([0044]); present when the deployment uses keyfiles. */
-  readonly keyfile?: { readonly installId: string; readonly as1: Uint8Array };
+  /** This install's keyfile as issued by `vsc admin keyfile` ([0044]); opened per operation. */
+  readonly keyfile?: Uint8Array;
   readonly timeoutMs?: number;
 }
 
@@ -59,6 +59,7 @@ async function operate(endpoint: ServerEndpoint, operation: Operation, serial: s
     };
     const ri1 = challenge.bytes('ri1', 32, 32);
     const cardId = challenge.optionalBytes('cardId', 16, 16);
+    const keyfileKey = challenge.optionalBytes('keyfileKey', 32, 32);
     challenge.done();
     let keys: OwnerKeys;
     if ('password' in credentials) {
@@ -72,8 +73,11 @@ async function operate(endpoint: ServerEndpoint, operation: Operation, serial: s
       const proofs: Record<string, WireValue> = { ri2 };
       if (endpoint.masterKey !== undefined) proofs['masterProof'] = masterProof(endpoint.masterKey, ri1, ri2, serial);
       if (endpoint.keyfile !== undefined) {
-        proofs['installId'] = endpoint.keyfile.installId;
-        proofs['keyfileProof'] = keyfileProof(endpoint.keyfile.as1, ri1, ri2, serial);
+        if (endpoint.masterKey === undefined || keyfileKey === undefined) throw new VscError('keyfile.unusable', 'a keyfile needs the master key and a server that signs keyfiles', { exitCode: ExitCode.authenticationFailed });
+        const keyfile = openKeyfile(endpoint.keyfile, { masterKey: endpoint.masterKey, serverSigningPublicKey: keyfileKey });
+        proofs['installId'] = keyfile.installId;
+        proofs['keyfileProof'] = keyfileProof(keyfile.as1, ri1, ri2, serial);
+        wipe(keyfile.as1);
       }
       await session.send(encodeMessage({ type: 'proof', authKey: keys.authKey, ...proofs, ...exchange.proof(keys, cardId) }));
     } finally {

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { acceptSession, CHANNEL_WS_MAX_PAYLOAD, encodeServerPublicKey, type ChannelSession } from '../channel/index.js';
 import { wipe } from '../bytes/index.js';
-import { sha256 } from '../crypto/index.js';
+import { ed25519KeyFromSeed, sha256 } from '../crypto/index.js';
 import { checkKdfParams, newKdfParams } from '../vsc-client/key-derivation.js';
 import { authVerifier, keyfileProof, keyfileSecretFor, masterProof, newChallengeNonce, verifyProof } from '../vsc-protocol/index.js';
 import { Fields, OPERATIONS, ProtocolError, SERIAL_PATTERN, encodeMessage, type Operation, type Refusal, type WireValue } from '../vsc-protocol/messages.js';
@@ -52,6 +52,8 @@ class Refused extends Error {
 
 export async function startVscServer(options: VscServerOptions): Promise<RunningVscServer> {
   const { keys, host = '127.0.0.1', port = 0, implementationProofs = 'master', now = Date.now, log = () => undefined } = options;
+  // Clients check their keyfile's signature against this key, received over the pinned channel.
+  const keyfileKey = ed25519KeyFromSeed(keys.signingSeed).publicKey;
   const store = new CardStore(options.database, { now, ...(options.counterWindow === undefined ? {} : { counterWindow: options.counterWindow }) });
   const http: Server = createServer((_, response) => response.writeHead(426).end('WebSocket only\n'));
   const wss = new WebSocketServer({ server: http, maxPayload: CHANNEL_WS_MAX_PAYLOAD });
@@ -99,7 +101,7 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
     const issuedAt = now();
     // Enrollment seals under the card id, which the server fixed when the card was created.
     const cardId = lease.operation === 'enroll' ? await store.cardId(lease) : undefined;
-    await session.send(encodeMessage({ type: 'challenge', salt: kdf.salt, memoryKiB: kdf.memoryKiB, iterations: kdf.iterations, parallelism: kdf.parallelism, ri1, cardId }));
+    await session.send(encodeMessage({ type: 'challenge', salt: kdf.salt, memoryKiB: kdf.memoryKiB, iterations: kdf.iterations, parallelism: kdf.parallelism, ri1, cardId, keyfileKey }));
 
     const proof = Fields.parse(await session.receive(CHALLENGE_LIFETIME_MS), 'proof');
     if (proof.string('type') !== 'proof') throw new ProtocolError('expected the proof');

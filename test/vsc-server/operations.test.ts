@@ -8,7 +8,8 @@ import { utf8 } from '../../src/bytes/index.js';
 import { ExitCode } from '../../src/errors/index.js';
 import { mukFromOverride } from '../../src/vsc-client/muk.js';
 import { decodeProtectedInformation } from '../../src/vsc-client/protected-information.js';
-import { OperationRefused, destroyCard, enrollCard, insertCard, recoverCard, removeCard, type ServerEndpoint } from '../../src/vsc-client/server-operations.js';
+import { OperationRefused, destroyCard, enrollCard, extendCounterWindow, insertCard, recoverCard, removeCard, type ServerEndpoint } from '../../src/vsc-client/server-operations.js';
+import { issueKeyfile } from '../../src/vsc-protocol/index.js';
 import { CardStore } from '../../src/vsc-server/card-store.js';
 import { openDatabase, type VscDatabase } from '../../src/vsc-server/database.js';
 import { initServerData, loadServerKeys } from '../../src/vsc-server/server-data.js';
@@ -98,5 +99,44 @@ describe('operations through the protected channel', { timeout: 60_000 }, () => 
   it('an unknown card exits 3; a wrong server key gets no session at all', async () => {
     expect((await refused(insertCard(endpoint, 'NOPE', PASSWORD, MUK_A))).exitCode).toBe(ExitCode.refusedByState);
     await expect(insertCard({ ...endpoint, serverKey: new Uint8Array(32).fill(9) }, 'OPS-2', PASSWORD, MUK_A)).rejects.toMatchObject({ code: 'channel.handshake' });
+  });
+
+  it('the holder extends its counter window while online; the same machine without the holder secret cannot', async () => {
+    const token = await store.create('OPS-3');
+    await enrollCard(endpoint, 'OPS-3', token, PASSWORD);
+    const inserted = await insertCard(endpoint, 'OPS-3', PASSWORD, MUK_A);
+    const holder = { muk: MUK_A, holderSecret: inserted.holderSecret };
+    expect((await refused(extendCounterWindow(endpoint, 'OPS-3', { keys: inserted.keys }, { ...holder, holderSecret: new Uint8Array(32) }))).exitCode).toBe(ExitCode.mukMismatch);
+    expect((await refused(extendCounterWindow(endpoint, 'OPS-3', { keys: inserted.keys }, { ...holder, muk: MUK_B }))).exitCode).toBe(ExitCode.mukMismatch);
+    const window = await extendCounterWindow(endpoint, 'OPS-3', { keys: inserted.keys }, holder);
+    expect(window).toEqual([inserted.counterWindow[1], 2n * inserted.counterWindow[1] - inserted.counterWindow[0]]);
+    expect((await store.show('OPS-3')).counterWindow).toEqual(window);
+    await removeCard(endpoint, 'OPS-3', { keys: inserted.keys }, { ...holder, cardId: inserted.cardId, plaintext: inserted.plaintext, sealedVersion: 2n, nextCounter: window[0] });
+  });
+});
+
+describe('a deployment that demands keyfiles ([0044])', { timeout: 60_000 }, () => {
+  let strict: RunningVscServer;
+  let strictEndpoint: ServerEndpoint;
+  beforeAll(async () => {
+    const keys = loadServerKeys(join(dir, 'server'));
+    strict = await startVscServer({ keys, database, implementationProofs: 'both' });
+    const keyfile = issueKeyfile({ signingSeed: keys.signingSeed, keyfileSecret: keys.keyfileSecret, masterKey: keys.masterKey, installId: 'install-7' });
+    strictEndpoint = { ...endpoint, url: strict.url, keyfile };
+  });
+  afterAll(() => strict.close());
+
+  it('refuses a client without a keyfile or with another server\'s keyfile (exit 4), and serves one with its own', async () => {
+    const token = await store.create('KF-1');
+    const refusedEnroll = await refused(enrollCard({ ...endpoint, url: strict.url }, 'KF-1', token, PASSWORD));
+    expect(refusedEnroll.reason).toBe('implementation');
+    expect(refusedEnroll.exitCode).toBe(ExitCode.authenticationFailed);
+    const foreign = issueKeyfile({ signingSeed: new Uint8Array(32).fill(5), keyfileSecret: new Uint8Array(32).fill(6), masterKey: endpoint.masterKey!, installId: 'install-7' });
+    await expect(enrollCard({ ...strictEndpoint, keyfile: foreign }, 'KF-1', token, PASSWORD)).rejects.toMatchObject({ code: 'keyfile.invalid', exitCode: ExitCode.authenticationFailed });
+    await enrollCard(strictEndpoint, 'KF-1', token, PASSWORD);
+    const inserted = await insertCard(strictEndpoint, 'KF-1', PASSWORD, MUK_A);
+    expect((await store.show('KF-1')).state).toBe('in-use');
+    await recoverCard(strictEndpoint, 'KF-1', PASSWORD, MUK_A);
+    expect(inserted.counterWindow[0]).toBe(0n);
   });
 });

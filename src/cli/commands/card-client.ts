@@ -23,6 +23,7 @@ const SERVER: Record<string, OptionSpec> = {
   server: { type: 'string', value: 'URL', description: 'the VSC server, ws://HOST:PORT' },
   'server-key': { type: 'string', value: 'KEY', description: 'the server public key "vsc server init" printed (pinned)' },
   'master-key-file': { type: 'string', value: 'FILE', description: 'this deployment\'s implementation key (default $VSC_MASTER_KEY_FILE)' },
+  keyfile: { type: 'string', value: 'FILE', description: 'this install\'s keyfile from "vsc admin keyfile" (default $VSC_KEYFILE)' },
   serial: { type: 'string', value: 'S', description: 'the card\'s serial number' },
   'password-file': { type: 'string', value: 'FILE', description: 'read the password from the first line of FILE instead of asking' },
 };
@@ -32,6 +33,7 @@ function flags(values: OptionValues): ClientFlags {
     ...(text(values, 'server') === undefined ? {} : { server: text(values, 'server')! }),
     ...(text(values, 'server-key') === undefined ? {} : { serverKey: text(values, 'server-key')! }),
     ...(text(values, 'master-key-file') === undefined ? {} : { masterKeyFile: text(values, 'master-key-file')! }),
+    ...(text(values, 'keyfile') === undefined ? {} : { keyfile: text(values, 'keyfile')! }),
     ...(text(values, 'state-dir') === undefined ? {} : { stateDir: text(values, 'state-dir')! }),
     ...(text(values, 'machine-id') === undefined ? {} : { machineId: text(values, 'machine-id')! }),
   };

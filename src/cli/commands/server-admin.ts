@@ -1,9 +1,12 @@
 // `vsc server init` and `vsc admin ...`: the operator's side of the VSC server, working on the
 // server's data directory (keys and, by default, the SQLite database).
 import { encodeServerPublicKey } from '../../channel/index.js';
-import { ExitCode } from '../../errors/index.js';
+import { existsSync } from 'node:fs';
+import { ExitCode, UsageError, VscError } from '../../errors/index.js';
+import { writeFileAtomic } from '../../files/index.js';
+import { issueKeyfile } from '../../vsc-protocol/index.js';
 import { CardStore, type CardEvent, type CardOperation, type CardSummary, type Lease } from '../../vsc-server/card-store.js';
-import { initServerData, openServerDatabase } from '../../vsc-server/server-data.js';
+import { initServerData, loadServerKeys, openServerDatabase } from '../../vsc-server/server-data.js';
 import { requireOption, type Command, type OptionSpec, type OptionValues } from '../command.js';
 
 const DATA: Record<string, OptionSpec> = {
@@ -141,6 +144,29 @@ export const adminCommands: Command[] = [
       return ExitCode.ok;
     }, 'Copies share one signing key, so they draw their SIGN AND INCREMENT counter windows from one range: no counter value is ever signed by two copies.'),
     options: { ...DATA, ...SERIAL, ...NEW_SERIAL },
+  },
+  {
+    kind: 'command',
+    name: 'keyfile',
+    summary: 'issue a keyfile for one client install ([0044]): its secret, encrypted and signed by this server',
+    details: 'Deployments started with --implementation-proofs keyfile or both accept a client only with a keyfile this server issued. The install id names the install in the keyfile; give each install its own. The server stores nothing per install.',
+    options: {
+      data: DATA['data']!,
+      'install-id': { type: 'string', value: 'ID', description: 'the install this keyfile is for (1 to 128 printable characters)' },
+      out: { type: 'string', value: 'FILE', description: 'where to write the keyfile (not overwritten)' },
+      json: DATA['json']!,
+    },
+    async run(values) {
+      const installId = requireOption(values, 'install-id');
+      if (!/^[\x21-\x7e]{1,128}$/.test(installId)) throw new UsageError('--install-id: expected 1 to 128 printable characters without spaces');
+      const out = requireOption(values, 'out');
+      if (existsSync(out)) throw new VscError('keyfile.exists', `${out} already exists; it is not overwritten`, { exitCode: ExitCode.refusedByState });
+      const keys = loadServerKeys(requireOption(values, 'data'));
+      const keyfile = issueKeyfile({ signingSeed: keys.signingSeed, keyfileSecret: keys.keyfileSecret, masterKey: keys.masterKey, installId });
+      writeFileAtomic(out, keyfile);
+      print(values, { installId, keyfile: out }, `keyfile for install ${installId} written to ${out}`);
+      return ExitCode.ok;
+    },
   },
   adminCommand('unblock', 'clear the failure count of a card blocked after 10 wrong passwords', true, async (store, values) => {
     const serial = requireOption(values, 'serial');
