@@ -117,7 +117,12 @@ export async function runCardProcess(options: CardProcessOptions): Promise<CardP
       process.once('SIGINT', onSignal);
       control = createServer((socket) => {
         socket.once('data', (data) => {
-          if (data.toString('utf8').trim() !== 'remove') return void socket.end('error unknown request\n');
+          const request = data.toString('utf8').trim();
+          if (request === 'status') {
+            const status = { serial, pid: process.pid, nextCounter: card!.nextCounter.toString(), vpcd: options.vpcd === undefined ? null : `${options.vpcd.host}:${options.vpcd.port}`, removing };
+            return void socket.end(`status ${JSON.stringify(status)}\n`);
+          }
+          if (request !== 'remove') return void socket.end('error unknown request\n');
           void remove('vsc card remove').then((end) => {
             socket.end(end.removed ? 'removed\n' : `error ${(end.error as Error).message.split('\n')[0]}\n`);
             resolveEnd(end);

@@ -7,7 +7,7 @@ import { fromHex, toHex } from '../bytes/index.js';
 import { generateX25519KeyPair, x25519PublicKey } from '../channel/index.js';
 import { ExitCode, VscError } from '../errors/index.js';
 import { writeFileAtomic } from '../files/index.js';
-import { openDatabase, type VscDatabase } from './database.js';
+import type { VscDatabase } from './database.js';
 
 const KEYS_FORMAT = 'vsc-server-keys/1';
 const KEYS_FILE = 'server-keys.json';
@@ -50,7 +50,7 @@ export async function initServerData(dir: string, databaseUrl = defaultDatabaseU
     keyfileSecret: new Uint8Array(randomBytes(32)),
     masterKey: new Uint8Array(randomBytes(32)),
   };
-  const database = await openDatabase(databaseUrl);
+  const database = await openDatabaseLazily(databaseUrl);
   await database.close();
   const text = JSON.stringify(
     {
@@ -101,5 +101,14 @@ export function loadServerKeys(dir: string): ServerKeys {
 /** The database of an initialised data directory (checked by loading its keys first). */
 export async function openServerDatabase(dir: string, databaseUrl?: string): Promise<VscDatabase> {
   loadServerKeys(dir);
-  return openDatabase(databaseUrl ?? defaultDatabaseUrl(dir));
+  return openDatabaseLazily(databaseUrl ?? defaultDatabaseUrl(dir));
+}
+
+/**
+ * The database code (kysely, drivers) loads only when a database is opened: client commands, which
+ * run once per card operation, never pay for it.
+ */
+async function openDatabaseLazily(url: string): Promise<VscDatabase> {
+  const { openDatabase } = await import('./database.js');
+  return openDatabase(url);
 }

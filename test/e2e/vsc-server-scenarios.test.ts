@@ -1,9 +1,7 @@
 // Scenarios through the CLI only (patent 004 Fig. 4, [0074]): a real `vsc server start` on SQLite,
 // clients as separate processes simulating machines with --state-dir/--machine-id, the inserted
 // card driven by opensc-tool through real pcscd. Every refusal is checked by its exit code.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,74 +10,25 @@ import { deriveOwnerKeys } from '../../src/vsc-client/key-derivation.js';
 import { decodeProtectedInformation } from '../../src/vsc-client/protected-information.js';
 import { openProtectedInformation } from '../../src/vsc-client/sealing.js';
 import { sendApdus, waitForCard } from './support/opensc.js';
-import { REPO_ROOT, runVsc, type VscRun } from './support/vsc-process.js';
+import { startServerHarness, type ServerHarness } from './support/vsc-server-harness.js';
+import { runVsc as vsc } from './support/vsc-process.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'vsc-scenarios-'));
-const data = join(dir, 'server');
-const PORT = 17_000 + (process.pid % 2000);
 const READER = 'Virtual PCD 00 00';
-let server: ChildProcess | undefined;
-let serverKey = '';
-
-const vsc = runVsc;
-
-function passwordFile(name: string, password: string): string {
-  const path = join(dir, `${name}.pw`);
-  writeFileSync(path, `${password}\n`, { mode: 0o600 });
-  return path;
-}
-
-const client = (serial: string, password: string) => ['--server', `ws://127.0.0.1:${PORT}`, '--server-key', serverKey, '--master-key-file', join(data, 'master.key'), '--serial', serial, '--password-file', passwordFile(serial + password.length, password)];
-const machine = (name: string) => ['--state-dir', join(dir, `machine-${name}`), '--machine-id', name];
-
-/** A running `vsc card insert`; resolves once it says "inserted" (or exited). */
-async function startInsert(serial: string, password: string, name: string, extra: string[] = []): Promise<{ child: ChildProcess; exited: Promise<VscRun> }> {
-  const child = spawn(process.execPath, ['bin/vsc.js', 'card', 'insert', ...client(serial, password), ...machine(name), ...extra], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  const exited = new Promise<VscRun>((resolve) => child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr })));
-  await new Promise<void>((resolve) => {
-    child.stdout!.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      if (stdout.includes('inserted')) resolve();
-    });
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    void exited.then(() => resolve());
-  });
-  return { child, exited };
-}
-
-async function enroll(serial: string, password: string): Promise<void> {
-  const token = (await vsc(['admin', 'enroll', '--data', data, '--serial', serial])).stdout.trim().split('\n').at(-1)!;
-  const enrolled = await vsc(['card', 'enroll', ...client(serial, password), '--token', token]);
-  expect(enrolled.code, enrolled.stderr).toBe(0);
-}
-
-async function state(serial: string): Promise<string> {
-  return (JSON.parse((await vsc(['admin', 'show', '--data', data, '--serial', serial, '--json'])).stdout) as { state: string }).state;
-}
+let harness: ServerHarness;
+let data = '';
+let dir = '';
+const client = (serial: string, password: string) => harness.client(serial, password);
+const machine = (name: string) => harness.machine(name);
+const startInsert = (serial: string, password: string, name: string, extra: string[] = []) => harness.startInsert(serial, password, name, extra);
+const enroll = async (serial: string, password: string): Promise<void> => void (await harness.enroll(serial, password));
+const state = (serial: string) => harness.state(serial);
 
 beforeAll(async () => {
-  expect((await vsc(['server', 'init', '--data', data])).code).toBe(0);
-  server = spawn(process.execPath, ['bin/vsc.js', 'server', 'start', '--data', data, '--listen', `127.0.0.1:${PORT}`], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    server!.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const key = /server public key:\n([0-9a-f]{64})/.exec(out);
-      if (key !== null) {
-        serverKey = key[1]!;
-        resolve();
-      }
-    });
-    server!.on('exit', (code) => reject(new Error(`vsc server start exited with ${String(code)}`)));
-  });
+  harness = await startServerHarness({ port: 17_000 + (process.pid % 2000) });
+  ({ data, dir } = harness);
 }, 60_000);
 
-afterAll(() => {
-  server?.kill('SIGTERM');
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => harness.close());
 
 describe('VSC server and client through the CLI', { timeout: 120_000 }, () => {
   it('insert on A shows the card in pcscd; B is refused (3) and cannot recover (5); remove; B inserts', async () => {

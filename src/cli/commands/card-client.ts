@@ -7,8 +7,7 @@ import { runCardProcess } from '../../vsc-client/card-process.js';
 import { acquireProcessLock } from '../../files/index.js';
 import { controlSocketPath, machineLockName, machineUniqueKey, readPassword, serverEndpoint, stateDirectory, type ClientFlags } from '../../vsc-client/client-config.js';
 import { destroyCard, enrollCard, recoverCard } from '../../vsc-client/server-operations.js';
-import { openDatabase } from '../../vsc-server/database.js';
-import { defaultDatabaseUrl, loadServerKeys } from '../../vsc-server/server-data.js';
+import { loadServerKeys, openServerDatabase } from '../../vsc-server/server-data.js';
 import { startVscServer, type ImplementationProofs } from '../../vsc-server/vsc-server.js';
 import { requireOption, type Command, type OptionSpec, type OptionValues } from '../command.js';
 
@@ -45,6 +44,21 @@ function command(name: string, summary: string, options: Record<string, OptionSp
   return { kind: 'command', name, summary, options, run, ...(details === undefined ? {} : { details }) };
 }
 
+/** One request to the running card of `stateDir` over its control socket; its one-line answer. */
+function askCardProcess(stateDir: string, request: 'remove' | 'status'): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const socket = createConnection(controlSocketPath(stateDir));
+    let received = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (received += chunk));
+    socket.on('end', () => resolve(received.trim()));
+    socket.on('error', (error: NodeJS.ErrnoException) =>
+      reject(error.code === 'ECONNREFUSED' || error.code === 'ENOENT' ? new VscError('card.not-inserted', `no card is inserted on this machine (${stateDir}); after a crash use "vsc card recover"`, { exitCode: ExitCode.refusedByState }) : error),
+    );
+    socket.write(`${request}\n`);
+  });
+}
+
 export const cardClientCommands: Command[] = [
   command('enroll', 'enroll a card with its one-time token: choose the password, generate and upload the sealed keys', { ...SERVER, token: { type: 'string', value: 'T', description: 'the enrollment token from "vsc admin enroll"' }, ...MACHINE }, async (values) => {
     const endpoint = serverEndpoint(flags(values));
@@ -78,22 +92,28 @@ export const cardClientCommands: Command[] = [
     'Stays running while the card is inserted. The server refuses every other machine until this one removes the card.',
   ),
   command('remove', 'remove the card the running "vsc card insert" on this machine holds', { ...MACHINE }, async (values) => {
-    const stateDir = stateDirectory(flags(values));
-    const answer = await new Promise<string>((resolve, reject) => {
-      const socket = createConnection(controlSocketPath(stateDir));
-      let received = '';
-      socket.setEncoding('utf8');
-      socket.on('data', (chunk: string) => (received += chunk));
-      socket.on('end', () => resolve(received.trim()));
-      socket.on('error', (error: NodeJS.ErrnoException) =>
-        reject(error.code === 'ECONNREFUSED' || error.code === 'ENOENT' ? new VscError('card.not-inserted', `no card is inserted on this machine (${stateDir}); after a crash use "vsc card recover"`, { exitCode: ExitCode.refusedByState }) : error),
-      );
-      socket.write('remove\n');
-    });
+    const answer = await askCardProcess(stateDirectory(flags(values)), 'remove');
     if (answer !== 'removed') throw new VscError('card.remove', answer.replace(/^error /, ''));
     say(values)({ event: 'removed' }, 'card removed');
     return ExitCode.ok;
   }),
+  command('status', 'show the card inserted on this machine, if any: serial, next counter value, reader', { ...MACHINE }, async (values) => {
+    let answer: string;
+    try {
+      answer = await askCardProcess(stateDirectory(flags(values)), 'status');
+    } catch (error) {
+      if (!(error instanceof VscError) || error.code !== 'card.not-inserted') throw error;
+      say(values)({ inserted: false }, 'no card is inserted on this machine');
+      return ExitCode.ok;
+    }
+    if (!answer.startsWith('status ')) throw new VscError('card.status', answer.replace(/^error /, ''));
+    const status = JSON.parse(answer.slice('status '.length)) as { serial: string; pid: number; nextCounter: string; vpcd: string | null; removing: boolean };
+    say(values)(
+      { inserted: true, ...status },
+      [`card ${status.serial} inserted (process ${status.pid})${status.removing ? ', being removed' : ''}`, `next counter value: ${status.nextCounter}`, `reader: ${status.vpcd === null ? 'none (not shown in pcscd)' : `vpcd at ${status.vpcd}`}`].join('\n'),
+    );
+    return ExitCode.ok;
+  }, 'Exits 0 whether or not a card is inserted; --json says which ("inserted": true or false).'),
   command('recover', 'after a crash: return the card this machine lost to idle ([0058]-[0060])', { ...SERVER, ...MACHINE }, async (values) => {
     const machine = flags(values);
     const endpoint = serverEndpoint(machine);
@@ -139,7 +159,7 @@ export const serverStartCommand: Command = command(
     if (!['master', 'keyfile', 'both'].includes(proofs)) throw new UsageError('--implementation-proofs: expected master, keyfile or both');
     const window = text(values, 'counter-window');
     if (window !== undefined && !/^[1-9][0-9]{0,30}$/.test(window)) throw new UsageError('--counter-window: expected a positive whole number');
-    const database = await openDatabase(text(values, 'db') ?? defaultDatabaseUrl(dir));
+    const database = await openServerDatabase(dir, text(values, 'db'));
     const server = await startVscServer({
       keys, database, host: listen.host, port: listen.port, implementationProofs: proofs as ImplementationProofs, log: (line) => console.error(line),
       ...(window === undefined ? {} : { counterWindow: BigInt(window) }),

@@ -1,0 +1,207 @@
+// Through the CLI only, against a real `vsc server start` on SQLite: counters that never roll back
+// across kill -9 and recover, replace ([0007], [0062]) and copy ([0102]) with the owner's password
+// opening the new serial, remove on a new session after the server dropped every connection, and a
+// deployment that demands keyfiles. Inserted cards are driven by opensc-tool through real pcscd.
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bytesToUint, toHex } from '../../src/bytes/index.js';
+import { sendApdus, waitForCard } from './support/opensc.js';
+import { startServerHarness, type RunningCard, type ServerHarness } from './support/vsc-server-harness.js';
+import { runVsc as vsc } from './support/vsc-process.js';
+
+const READER_A = 'Virtual PCD 00 00';
+const READER_B = 'Virtual PCD 00 01';
+const VPCD_A = ['--vpcd', '127.0.0.1:35963'];
+const VPCD_B = ['--vpcd', '127.0.0.1:35964'];
+const SELECT_VSC = '00A4040006F05653430001';
+const GET_PUBLIC_KEY = '8026000020';
+/** Counter values granted per insert or extension: small, so the tests cross window ends. */
+const WINDOW = 8n;
+
+let harness: ServerHarness;
+beforeAll(async () => {
+  harness = await startServerHarness({ port: 19_000 + (process.pid % 2000), serverArgs: ['--counter-window', String(WINDOW)] });
+}, 60_000);
+afterAll(() => harness.close());
+
+/** SIGN AND INCREMENT `count` times in one card session; the counters the card signed with. */
+async function sign(reader: string, count: number): Promise<bigint[]> {
+  const hashes = Array.from({ length: count }, (_, i) => `8024000020${(i + 1).toString(16).padStart(2, '0').repeat(32)}`);
+  const [select, ...signatures] = await sendApdus(reader, [SELECT_VSC, ...hashes]);
+  expect(select!.sw).toBe(0x9000);
+  return signatures.map((response) => {
+    expect(response.sw.toString(16)).toBe('9000');
+    return bytesToUint(response.data.subarray(0, 16));
+  });
+}
+
+async function publicKey(reader: string): Promise<string> {
+  const [, key] = await sendApdus(reader, [SELECT_VSC, GET_PUBLIC_KEY]);
+  expect(key!.sw).toBe(0x9000);
+  return toHex(key!.data);
+}
+
+async function status(machineName: string): Promise<{ inserted: boolean; serial?: string; nextCounter?: string }> {
+  const run = await vsc(['card', 'status', ...harness.machine(machineName), '--json']);
+  expect(run.code, run.stderr).toBe(0);
+  return JSON.parse(run.stdout) as { inserted: boolean; serial?: string; nextCounter?: string };
+}
+
+async function inserted(serial: string, password: string, machineName: string, vpcd: string[], reader: string): Promise<RunningCard> {
+  const card = await harness.startInsert(serial, password, machineName, vpcd);
+  if (card.child.exitCode !== null) throw new Error(`vsc card insert ${serial} exited ${card.child.exitCode}: ${(await card.exited).stderr}`);
+  await waitForCard(reader, true);
+  return card;
+}
+
+async function removed(card: RunningCard, reader: string): Promise<void> {
+  card.child.kill('SIGTERM');
+  const end = await card.exited;
+  expect(end.code, end.stderr).toBe(0);
+  await waitForCard(reader, false);
+}
+
+async function crashed(card: RunningCard, reader: string): Promise<void> {
+  card.child.kill('SIGKILL');
+  await card.exited;
+  await waitForCard(reader, false);
+}
+
+function expectStrictlyIncreasing(values: readonly bigint[]): void {
+  for (let i = 1; i < values.length; i++) expect(values[i]! > values[i - 1]!, `counter ${values[i]} after ${values[i - 1]}`).toBe(true);
+}
+
+describe('server-backed cards through the CLI', { timeout: 120_000 }, () => {
+  it('counters never roll back: windows extend while online, and kill -9 then recover from an older upload never signs a value twice', async () => {
+    await harness.enroll('CTR', 'counter password');
+    const seen: bigint[] = [];
+    const a = await inserted('CTR', 'counter password', 'A', VPCD_A, READER_A);
+    seen.push(...(await sign(READER_A, 7))); // 0..6: a quarter of the window is left, the card asks for the next one
+    for (let tries = 0; (await status('A')).nextCounter !== String(WINDOW); tries++) expect(tries).toBeLessThan(100);
+    seen.push(...(await sign(READER_A, 4))); // 7, then on into the extension
+    expect(seen).toEqual([0n, 1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n, 10n]);
+    await crashed(a, READER_A); // nothing uploaded: the server still holds the enrollment's counter 0
+    expect(await harness.state('CTR')).toBe('in-use');
+    expect((await vsc(['card', 'recover', ...harness.client('CTR', 'counter password'), ...harness.machine('A')])).code).toBe(0);
+
+    const b = await inserted('CTR', 'counter password', 'B', VPCD_B, READER_B);
+    seen.push(...(await sign(READER_B, 2)));
+    await removed(b, READER_B);
+    const again = await inserted('CTR', 'counter password', 'A', VPCD_A, READER_A);
+    seen.push(...(await sign(READER_A, 2)));
+    await removed(again, READER_A);
+
+    expectStrictlyIncreasing(seen);
+    expect(seen.slice(11)).toEqual([2n * WINDOW, 2n * WINDOW + 1n, 2n * WINDOW + 2n, 2n * WINDOW + 3n]);
+    const events = (await vsc(['admin', 'events', '--data', harness.data, '--serial', 'CTR'])).stdout;
+    expect(events).toMatch(/extend\s+ok in-use -> in-use\s+\(window 8\.\.16\)/);
+    expect(events).toMatch(/recover\s+ok in-use -> idle\s+\(counter floor 16\)/);
+  });
+
+  it('exact replace: the lost card\'s password opens the new serial, same key, counter past every value the old one was granted', async () => {
+    await harness.enroll('LOST', 'replace password');
+    const lost = await inserted('LOST', 'replace password', 'A', VPCD_A, READER_A);
+    const oldKey = await publicKey(READER_A);
+    const [oldCounter] = await sign(READER_A, 1);
+    await crashed(lost, READER_A); // the machine is gone for good
+
+    const replaced = await vsc(['admin', 'replace', '--data', harness.data, '--serial', 'LOST', '--new-serial', 'FOUND', '--json']);
+    expect(replaced.code, replaced.stderr).toBe(0);
+    expect(JSON.parse(replaced.stdout)).toEqual({ serial: 'LOST', newSerial: 'FOUND', mode: 'exact' });
+    expect(await harness.state('LOST')).toBe('destroyed');
+    expect((await vsc(['card', 'recover', ...harness.client('LOST', 'replace password'), ...harness.machine('A')])).code).toBe(3);
+    expect((await vsc(['admin', 'replace', '--data', harness.data, '--serial', 'LOST', '--new-serial', 'AGAIN'])).code).toBe(3);
+
+    const found = await inserted('FOUND', 'replace password', 'B', VPCD_B, READER_B);
+    expect(await publicKey(READER_B)).toBe(oldKey);
+    const [newCounter] = await sign(READER_B, 1);
+    expect(newCounter! >= WINDOW && newCounter! > oldCounter!).toBe(true);
+    await removed(found, READER_B);
+  });
+
+  it('complete replace: a fresh card the owner enrolls anew; the old password does not open it', async () => {
+    const first = await harness.enroll('OLD-C', 'old password');
+    const replaced = await vsc(['admin', 'replace', '--data', harness.data, '--serial', 'OLD-C', '--new-serial', 'NEW-C', '--complete']);
+    expect(replaced.code, replaced.stderr).toBe(0);
+    const token = replaced.stdout.trim().split('\n').at(-1)!;
+    expect(await harness.state('OLD-C')).toBe('destroyed');
+    expect((await vsc(['card', 'insert', ...harness.client('NEW-C', 'old password'), ...harness.machine('A')])).code).toBe(3); // not enrolled yet
+    const enrolled = await vsc(['card', 'enroll', ...harness.client('NEW-C', 'new password'), '--token', token, '--json']);
+    expect(enrolled.code, enrolled.stderr).toBe(0);
+    const { publicKey: newKey } = JSON.parse(enrolled.stdout) as { publicKey: string };
+    expect(newKey).toMatch(/^[0-9a-f]{64}$/);
+    expect(first.stdout).not.toContain(newKey); // new keys, generated on the owner's machine
+    expect((await vsc(['card', 'insert', ...harness.client('NEW-C', 'old password'), ...harness.machine('A')])).code).toBe(4);
+    const fresh = await harness.startInsert('NEW-C', 'new password', 'A');
+    expect(fresh.child.exitCode).toBeNull();
+    fresh.child.kill('SIGTERM');
+    expect((await fresh.exited).code).toBe(0);
+  });
+
+  it('copies ([0102]) run at once on two machines with one key and never sign the same counter value', async () => {
+    await harness.enroll('ORIG', 'copy password');
+    const copied = await vsc(['admin', 'copy', '--data', harness.data, '--serial', 'ORIG', '--new-serial', 'COPY']);
+    expect(copied.code, copied.stderr).toBe(0);
+    expect((await vsc(['admin', 'copy', '--data', harness.data, '--serial', 'ORIG', '--new-serial', 'COPY'])).code).toBe(3);
+    const original = await inserted('ORIG', 'copy password', 'A', VPCD_A, READER_A);
+    const copy = await inserted('COPY', 'copy password', 'B', VPCD_B, READER_B);
+    expect(await publicKey(READER_B)).toBe(await publicKey(READER_A));
+    const counters: bigint[] = [];
+    for (let round = 0; round < 3; round++) counters.push(...(await sign(READER_A, 3)), ...(await sign(READER_B, 3)));
+    expect(new Set(counters).size).toBe(counters.length);
+    await removed(original, READER_A);
+    await removed(copy, READER_B);
+    const again = await inserted('COPY', 'copy password', 'A', VPCD_A, READER_A);
+    const later = await sign(READER_A, 2);
+    await removed(again, READER_A);
+    for (const value of later) expect(counters).not.toContain(value);
+    expect(await harness.state('ORIG')).toBe('idle');
+  });
+
+  it('after the server dropped every connection, remove opens a new session and works for the holder only', async () => {
+    await harness.enroll('DROP', 'drop password');
+    const a = await harness.startInsert('DROP', 'drop password', 'A');
+    expect(a.child.exitCode).toBeNull();
+    await harness.stop();
+    await harness.start(); // every connection is gone; the card keeps working from memory
+    expect(await status('A')).toMatchObject({ inserted: true, serial: 'DROP' });
+    expect(await status('B')).toEqual({ inserted: false });
+    const other = await vsc(['card', 'remove', ...harness.machine('B')]);
+    expect(other.code).toBe(3);
+    expect(other.stderr).toMatch(/no card is inserted on this machine/);
+    expect((await vsc(['card', 'recover', ...harness.client('DROP', 'drop password'), ...harness.machine('B')])).code).toBe(5);
+    expect((await vsc(['card', 'recover', ...harness.client('DROP', 'drop password'), ...harness.machine('A')])).code).toBe(3); // the card process holds the machine lock
+    expect((await vsc(['card', 'remove', ...harness.machine('A')])).code).toBe(0);
+    expect((await a.exited).code).toBe(0);
+    expect(await harness.state('DROP')).toBe('idle');
+  });
+});
+
+describe('a deployment that demands a keyfile besides the master key', { timeout: 120_000 }, () => {
+  let strict: ServerHarness;
+  beforeAll(async () => {
+    strict = await startServerHarness({ port: 21_000 + (process.pid % 2000), serverArgs: ['--implementation-proofs', 'both'] });
+  }, 60_000);
+  afterAll(() => strict.close());
+
+  it('accepts only clients with a keyfile it issued (exit 4 otherwise)', async () => {
+    const keyfile = join(strict.dir, 'laptop-1.keyfile');
+    const issued = await vsc(['admin', 'keyfile', '--data', strict.data, '--install-id', 'laptop-1', '--out', keyfile]);
+    expect(issued.code, issued.stderr).toBe(0);
+    expect((await vsc(['admin', 'keyfile', '--data', strict.data, '--install-id', 'laptop-1', '--out', keyfile])).code).toBe(3);
+    const token = (await vsc(['admin', 'enroll', '--data', strict.data, '--serial', 'KF'])).stdout.trim().split('\n').at(-1)!;
+    const without = await vsc(['card', 'enroll', ...strict.client('KF', 'keyfile password'), '--token', token]);
+    expect(without.code).toBe(4);
+    expect(without.stderr).toMatch(/requires a keyfile/);
+    const foreign = join(harness.dir, 'foreign.keyfile');
+    expect((await vsc(['admin', 'keyfile', '--data', harness.data, '--install-id', 'laptop-1', '--out', foreign])).code).toBe(0);
+    const forged = await vsc(['card', 'enroll', ...strict.client('KF', 'keyfile password'), '--token', token, '--keyfile', foreign]);
+    expect(forged.code).toBe(4);
+    expect((await vsc(['card', 'enroll', ...strict.client('KF', 'keyfile password'), '--token', token, '--keyfile', keyfile])).code).toBe(0);
+    const card = await strict.startInsert('KF', 'keyfile password', 'A', ['--keyfile', keyfile]);
+    expect(card.child.exitCode).toBeNull();
+    expect(await strict.state('KF')).toBe('in-use');
+    card.child.kill('SIGTERM');
+    expect((await card.exited).code).toBe(0);
+  });
+});
