@@ -1,7 +1,7 @@
 // `npm run demo`: the story of a virtual card, narrated step by step. It needs nothing beyond
 // `npm ci`: the in-process reader shows everything; the pcscd part runs only where pcscd does.
 import { execFile } from 'node:child_process';
-import { CardOs, SoftwareVscCard, VscApplet, parseResponseApdu, describeStatusWord, signedDigest, type ResponseApdu } from '../apdu/index.js';
+import { CardOs, SoftwareVscCard, VscApplet, signedDigest } from '../apdu/index.js';
 import { bytesToUint, fromHex, toHex, utf8 } from '../bytes/index.js';
 import { ed25519KeyFromSeed, ed25519Verify, generateEd25519Seed, sha256 } from '../crypto/index.js';
 import {
@@ -15,50 +15,19 @@ import {
   SCARD_STATE_PRESENT,
   SCARD_STATE_UNAWARE,
   SCARD_LEAVE_CARD,
-  type CardHandle,
   type PcscContext,
   type ReaderState,
 } from '../reader-driver/index.js';
+import { serverStory } from './server-demo.js';
+import { Story, spaced, type Narrator } from './story.js';
 
 const READER = 'VSC Virtual Reader 00';
 const VPCD_PORT = 35964; // Debian's second vpcd reader, so a card the user emulates on 35963 stays put
-
-/** Where the demo writes; a hook so that tests can capture it. */
-export type Narrator = (line: string) => void;
-
-function spaced(bytes: Uint8Array, max = 24): string {
-  const hex = toHex(bytes.length > max ? bytes.subarray(0, max) : bytes).toUpperCase().replace(/(..)(?!$)/g, '$1 ');
-  return bytes.length > max ? `${hex} … (${bytes.length} bytes)` : hex;
-}
 
 function stateName(eventState: number): string {
   if ((eventState & SCARD_STATE_PRESENT) !== 0) return 'card present';
   if ((eventState & SCARD_STATE_EMPTY) !== 0) return 'empty';
   return `state ${eventState.toString(16)}`;
-}
-
-class Story {
-  private step = 0;
-  constructor(private readonly say: Narrator) {}
-
-  heading(title: string): void {
-    this.step++;
-    this.say('');
-    this.say(`${this.step}. ${title}`);
-  }
-
-  line(text: string): void {
-    this.say(`   ${text}`);
-  }
-
-  async apdu(handle: CardHandle, hex: string, what: string): Promise<ResponseApdu> {
-    const command = fromHex(hex);
-    this.line(`→ ${spaced(command)}   ${what}`);
-    const response = parseResponseApdu(await handle.transmit(command));
-    const data = response.data.length > 0 ? `${spaced(response.data)}  ` : '';
-    this.line(`← ${data}${describeStatusWord(response.sw)}`);
-    return response;
-  }
 }
 
 async function waitForState(context: PcscContext, known: number, timeoutMs: number): Promise<ReaderState> {
@@ -124,6 +93,8 @@ export interface DemoOptions {
   say?: Narrator;
   /** Show the pcscd part: 'auto' (default) where vpcd answers, false never. */
   pcscd?: 'auto' | false;
+  /** Tell the VSC server part (default true). */
+  server?: boolean;
 }
 
 export async function runDemo(options: DemoOptions = {}): Promise<number> {
@@ -184,9 +155,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   await handle.disconnect(SCARD_LEAVE_CARD).catch(() => undefined);
   await context.release();
 
+  if (options.server !== false) await serverStory(story);
   if (options.pcscd !== false) await throughPcscd(story, card);
 
   say('');
-  say('Done. Next: `vsc card emulate --state FILE` serves such a card to pcscd until you stop it.');
+  say('Done. Next: `vsc card emulate --state FILE` serves such a card to pcscd until you stop it;');
+  say('`vsc server init` and `vsc server start` run a VSC server, `vsc card enroll|insert|remove` use it.');
   return 0;
 }

@@ -5,7 +5,7 @@ import { runDemo } from '../../src/demo/demo.js';
 describe('demo', () => {
   it('inserts, uses and removes a card through the in-process reader, with verified signatures', async () => {
     const lines: string[] = [];
-    expect(await runDemo({ say: (line) => lines.push(line), pcscd: false })).toBe(0);
+    expect(await runDemo({ say: (line) => lines.push(line), pcscd: false, server: false })).toBe(0);
     const text = lines.join('\n');
     expect(text).toContain('SCardGetStatusChange → "VSC Virtual Reader 00": empty');
     expect(text).toMatch(/wakes up: card present, ATR 3B 89 81 31 FE 45/);
@@ -15,6 +15,26 @@ describe('demo', () => {
     expect(text).toContain('← 6A86 incorrect parameters P1-P2');
     expect(text).toContain('SCardGetStatusChange wakes up again: empty');
     expect(text).toContain('SCardTransmit on the old handle → SCARD_W_REMOVED_CARD');
+    expect(text).not.toContain('DOES NOT verify');
+  });
+
+  it('tells the VSC server story: enroll, insert on A, sign, remove, insert on B, crash, A refused, B recovers, destroy', { timeout: 60_000 }, async () => {
+    const lines: string[] = [];
+    expect(await runDemo({ say: (line) => lines.push(line), pcscd: false })).toBe(0);
+    const text = lines.join('\n');
+    expect(text).toMatch(/state: idle\n/);
+    expect(text).toContain('server: idle → in-use, held by machine A\'s MUK; counter window 0..1048576');
+    expect(text).toContain('counter 0; the signature verifies with the enrolled public key');
+    expect(text).toContain('machine A removes it: the client refuses service first, re-seals, uploads; server: idle');
+    expect(text).toContain('server: in-use on machine B, counter window 1..1048577');
+    expect(text).toContain('counter 1; the signature verifies with the enrolled public key');
+    expect(text).toContain('machine A tries to insert it: refused, exit code 3');
+    expect(text).toContain('machine A tries to recover it: refused, exit code 5');
+    expect(text).toContain('recovers it: server: idle');
+    expect(text).toContain('with a wrong password: refused, exit code 4');
+    expect(text).toContain('with the right one: server: destroyed, for good');
+    expect(text).toMatch(/insert\s+refused: wrong-state\n\s+recover\s+refused: muk-mismatch\n\s+recover\s+ok\s+in-use → idle/);
+    expect(text).not.toContain('should not happen');
     expect(text).not.toContain('DOES NOT verify');
   });
 });

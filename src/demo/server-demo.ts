@@ -1,0 +1,125 @@
+// The VSC server part of `npm run demo` (patent 004 Fig. 4): a server on an embedded SQLite in a
+// temp dir, one card enrolled, inserted on machine A and used through the in-process reader,
+// removed, inserted on machine B, lost in B's crash, refused to A's recover, recovered by B, and
+// destroyed. Every line reports what the server and the card really did.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bytesToUint, toHex, utf8, wipe } from '../bytes/index.js';
+import { ed25519Verify, sha256 } from '../crypto/index.js';
+import { signedDigest } from '../apdu/index.js';
+import { establishContext, ReaderSystem, SCARD_LEAVE_CARD, SCARD_PROTOCOL_T1, SCARD_SHARE_SHARED } from '../reader-driver/index.js';
+import { mukFromOverride } from '../vsc-client/muk.js';
+import { ServerBackedCard } from '../vsc-client/server-backed-card.js';
+import { OperationRefused, destroyCard, enrollCard, insertCard, recoverCard, removeCard, type InsertedCard, type ServerEndpoint } from '../vsc-client/server-operations.js';
+import { CardStore } from '../vsc-server/card-store.js';
+import { initServerData, loadServerKeys, openServerDatabase } from '../vsc-server/server-data.js';
+import { startVscServer } from '../vsc-server/vsc-server.js';
+import type { Story } from './story.js';
+
+const SERIAL = 'DEMO-SRV-1';
+const READER = 'VSC Virtual Reader 01';
+
+export async function serverStory(story: Story): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'vsc-demo-server-'));
+  const data = join(dir, 'server');
+  await initServerData(data);
+  const keys = loadServerKeys(data);
+  const database = await openServerDatabase(data);
+  const server = await startVscServer({ keys, database });
+  const store = new CardStore(database);
+  const endpoint: ServerEndpoint = { url: server.url, serverKey: keys.channelPublicKey, masterKey: keys.masterKey };
+  const password = () => utf8('correct horse battery staple');
+  const machines = { A: mukFromOverride('demo machine A'), B: mukFromOverride('demo machine B') };
+  const state = async () => (await store.show(SERIAL)).state;
+  const refusal = async (attempt: Promise<unknown>): Promise<string> => {
+    try {
+      await attempt;
+      return 'accepted (this should not happen)';
+    } catch (error) {
+      if (!(error instanceof OperationRefused)) throw error;
+      return `refused, exit code ${error.exitCode}: ${error.message}`;
+    }
+  };
+  const system = new ReaderSystem();
+  system.addReader(READER);
+  const context = establishContext(system);
+
+  try {
+    story.heading('A VSC server keeps cards for their owners');
+    story.line(`server keys and an SQLite database in ${data}; listening on ${server.url}`);
+    story.line(`clients pin its channel key (Noise NK): ${encodeKey(keys.channelPublicKey)}`);
+    const token = await store.create(SERIAL);
+    story.line(`the administrator creates card ${SERIAL} and hands its owner a one-time enrollment token`);
+    const { publicKey } = await enrollCard(endpoint, SERIAL, token, password());
+    story.line('the owner enrolls: the client derives keys from the password (Argon2id), generates the card\'s keys,');
+    story.line(`seals them and uploads only ciphertext. Card signing key: ${toHex(publicKey).slice(0, 32)}…; state: ${await state()}`);
+
+    story.heading('Machine A inserts the card and an application signs with it');
+    const onA = await insertCard(endpoint, SERIAL, password(), machines.A);
+    story.line(`server: idle → ${await state()}, held by machine A's MUK; counter window ${onA.counterWindow.join('..')}`);
+    const cardA = await useCard(story, onA, publicKey, 'A');
+    await remove(endpoint, onA, cardA, machines.A);
+    story.line(`machine A removes it: the client refuses service first, re-seals, uploads; server: ${await state()}`);
+
+    story.heading('Machine B inserts it, then crashes');
+    const onB = await insertCard(endpoint, SERIAL, password(), machines.B);
+    story.line(`server: ${await state()} on machine B, counter window ${onB.counterWindow.join('..')}`);
+    const cardB = await useCard(story, onB, publicKey, 'B');
+    cardB.destroy();
+    wipe(onB.plaintext, onB.holderSecret, onB.keys.authKey, onB.keys.protectionKey);
+    story.line(`machine B crashes before removing it: the card is gone from memory, the server still says ${await state()}`);
+    story.line(`machine A tries to insert it: ${await refusal(insertCard(endpoint, SERIAL, password(), machines.A))}`);
+    story.line(`machine A tries to recover it: ${await refusal(recoverCard(endpoint, SERIAL, password(), machines.A))}`);
+    await recoverCard(endpoint, SERIAL, password(), machines.B);
+    story.line(`machine B, the one that lost it, recovers it: server: ${await state()}; its counter window counts as used`);
+
+    story.heading('The owner destroys the card');
+    story.line(`with a wrong password: ${await refusal(destroyCard(endpoint, SERIAL, { password: utf8('not my password') }))}`);
+    await destroyCard(endpoint, SERIAL, { password: password() });
+    story.line(`with the right one: server: ${await state()}, for good`);
+    story.line(`machine A tries to insert it: ${await refusal(insertCard(endpoint, SERIAL, password(), machines.A))}`);
+    story.line('the server\'s event log of the card:');
+    for (const event of await store.events(SERIAL)) {
+      story.line(`  ${event.operation.padEnd(8)} ${event.outcome}${event.fromState === null ? '' : `  ${event.fromState} → ${event.toState ?? ''}`}`);
+    }
+  } finally {
+    await context.release();
+    await server.close();
+    await database.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  /** Shows the inserted card in the in-process reader and signs twice through PC/SC. */
+  async function useCard(s: Story, inserted: InsertedCard, publicKey: Uint8Array, machine: string): Promise<ServerBackedCard> {
+    const card = new ServerBackedCard({ serial: SERIAL, plaintext: inserted.plaintext, counterWindow: inserted.counterWindow });
+    wipe(inserted.plaintext);
+    s.line('the opened secrets now live in encrypted memory under a per-insert key; the card enters the reader');
+    system.getReader(READER)!.insert(card.os);
+    const handle = await context.connect(READER, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1);
+    await s.apdu(handle, '00A4040006F05653430001', 'SELECT the VSC applet');
+    const h = sha256(utf8(`a document signed on machine ${machine}`));
+    const signed = await s.apdu(handle, `8024000020${toHex(h)}00`, 'SIGN AND INCREMENT');
+    const counter = bytesToUint(signed.data.subarray(0, 16));
+    const valid = ed25519Verify(publicKey, signedDigest(h, counter, 'individual', SERIAL), signed.data.subarray(16));
+    s.line(`  counter ${counter}; the signature ${valid ? 'verifies' : 'DOES NOT verify'} with the enrolled public key`);
+    await handle.disconnect(SCARD_LEAVE_CARD);
+    system.getReader(READER)!.remove();
+    return card;
+  }
+}
+
+async function remove(endpoint: ServerEndpoint, inserted: InsertedCard, card: ServerBackedCard, muk: Uint8Array): Promise<void> {
+  card.disable();
+  const plaintext = card.snapshot();
+  try {
+    await removeCard(endpoint, SERIAL, { keys: inserted.keys }, {
+      muk, holderSecret: inserted.holderSecret, cardId: inserted.cardId, plaintext, sealedVersion: inserted.sealedVersion + 1n, nextCounter: card.nextCounter,
+    });
+  } finally {
+    wipe(plaintext, inserted.keys.authKey, inserted.keys.protectionKey);
+    card.destroy();
+  }
+}
+
+const encodeKey = (key: Uint8Array): string => `${toHex(key).slice(0, 16)}…`;
