@@ -2,8 +2,8 @@
 // the counter the card reached, and the PIV state (keys, objects, PIN/PUK and retry counters).
 // Serialised here, sealed by sealing.ts, opaque to the server.
 import { randomBytes } from 'node:crypto';
-import { fromHex, toHex } from '../bytes/index.js';
-import { decodePivState, encodePivState, personalisePiv, type PivState } from '../apdu/piv/index.js';
+import { fromHex, toHex, wipe } from '../bytes/index.js';
+import { decodePivState, encodePivState, personalisePiv, wipePivSecrets, type PivState } from '../apdu/piv/index.js';
 import { ExitCode, VscError } from '../errors/index.js';
 
 const FORMAT = 'vsc-protected/1';
@@ -21,6 +21,12 @@ export class ProtectedInformationError extends VscError {
   constructor(message: string, options: { cause?: unknown } = {}) {
     super('card.protected-information', message, { ...options, exitCode: ExitCode.other });
   }
+}
+
+/** Zeroes the secrets of decoded information nobody uses any more: signing seed and PIV secrets. */
+export function wipeProtectedInformation(info: ProtectedInformation): void {
+  wipe(info.signingSeed);
+  wipePivSecrets(info.piv);
 }
 
 /** A new card's information, generated on the owner's machine at enrollment. */

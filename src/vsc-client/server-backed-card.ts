@@ -4,11 +4,11 @@
 // is ever signed twice, even after a crash and a recover from an older upload.
 import { wipe } from '../bytes/index.js';
 import { CardOs } from '../apdu/card-os.js';
-import { PivApplet, clonePivState, type PivState } from '../apdu/piv/index.js';
+import { PivApplet, wipePivSecrets, type PivState } from '../apdu/piv/index.js';
 import { COUNTER_MAX, SignRefusedError, VscApplet, signedDigest, type SignAndIncrementResult, type VscCard } from '../apdu/vsc/index.js';
 import { ed25519KeyFromSeed } from '../crypto/index.js';
 import { EncryptedMemory } from './encrypted-memory.js';
-import { decodeProtectedInformation, encodeProtectedInformation } from './protected-information.js';
+import { decodeProtectedInformation, encodeProtectedInformation, wipeProtectedInformation } from './protected-information.js';
 
 export interface ServerBackedCardInit {
   readonly serial: string;
@@ -46,7 +46,7 @@ class WindowedVscCard implements VscCard {
       try {
         return ed25519KeyFromSeed(info.signingSeed).publicKey;
       } finally {
-        wipe(info.signingSeed);
+        wipeProtectedInformation(info);
       }
     });
   }
@@ -90,7 +90,7 @@ class WindowedVscCard implements VscCard {
       try {
         return { counter, signature: ed25519KeyFromSeed(info.signingSeed).sign(signedDigest(h, counter, this.keyMode, this.serial)) };
       } finally {
-        wipe(info.signingSeed);
+        wipeProtectedInformation(info);
       }
     });
   }
@@ -105,11 +105,12 @@ export class ServerBackedCard {
     const info = decodeProtectedInformation(init.plaintext);
     // The card starts past anything it signed before and inside the window granted now.
     const start = info.counter > init.counterWindow[0] ? info.counter : init.counterWindow[0];
-    wipe(info.signingSeed);
     this.memory = EncryptedMemory.seal(init.plaintext);
     const [windowStart, windowEnd] = init.counterWindow;
     this.vsc = new WindowedVscCard(init.serial, this.memory, start, windowEnd, windowEnd - windowStart, init.onCounterWindowLow ?? (() => undefined));
-    const piv = new PivApplet(clonePivState(info.piv), { commit: (next) => this.storePiv(next) });
+    // The PIV applet opens its state from encrypted memory for one command at a time.
+    const piv = new PivApplet(info.piv, { commit: (next) => this.storePiv(next), vault: () => this.openPiv() });
+    wipeProtectedInformation(info);
     this.os = new CardOs([new VscApplet(this.vsc), piv]);
   }
 
@@ -136,7 +137,7 @@ export class ServerBackedCard {
     return this.memory.use((plaintext) => {
       const info = decodeProtectedInformation(plaintext);
       const encoded = encodeProtectedInformation({ ...info, counter: this.vsc.reportedNext() });
-      wipe(info.signingSeed);
+      wipeProtectedInformation(info);
       return encoded;
     });
   }
@@ -148,9 +149,18 @@ export class ServerBackedCard {
   private storePiv(next: PivState): void {
     this.memory.update((plaintext) => {
       const info = decodeProtectedInformation(plaintext);
-      const encoded = encodeProtectedInformation({ ...info, piv: clonePivState(next) });
-      wipe(info.signingSeed);
+      const encoded = encodeProtectedInformation({ ...info, piv: next });
+      wipeProtectedInformation(info);
+      wipePivSecrets(next); // the applet's copy for this commit
       return encoded;
+    });
+  }
+
+  private openPiv(): PivState {
+    return this.memory.use((plaintext) => {
+      const info = decodeProtectedInformation(plaintext);
+      wipe(info.signingSeed);
+      return info.piv;
     });
   }
 }

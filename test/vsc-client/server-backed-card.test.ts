@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseResponseApdu } from '../../src/apdu/response-apdu.js';
 import { bytesToUint, fromHex } from '../../src/bytes/index.js';
-import { encodeProtectedInformation, newProtectedInformation } from '../../src/vsc-client/protected-information.js';
+import type { PivState } from '../../src/apdu/piv/index.js';
+import { decodeProtectedInformation, encodeProtectedInformation, newProtectedInformation } from '../../src/vsc-client/protected-information.js';
 import { ServerBackedCard } from '../../src/vsc-client/server-backed-card.js';
 import { SELECT_VSC } from '../support/card-fixture.js';
 
@@ -73,5 +74,30 @@ describe('server-backed card: counter windows', () => {
     const { card, sign } = insertedCard([0n, 8n]);
     card.disable();
     expect(await sign()).toBe('6985');
+  });
+});
+
+describe('server-backed card: PIV state from encrypted memory', () => {
+  const SELECT_PIV = '00A4040009A0000003080000100000';
+  const verifyPin = (pin: string) => `0020008008${Buffer.from(pin.padEnd(8, '\xff'), 'latin1').toString('hex')}`;
+
+  it('counts PIN tries into encrypted memory, so the upload at remove carries them, and holds no secret between commands', async () => {
+    const card = new ServerBackedCard({ serial: 'SB-PIV', plaintext: encodeProtectedInformation(newProtectedInformation()), counterWindow: [0n, 8n] });
+    card.os.powerOn();
+    const send = async (hex: string) => parseResponseApdu(await card.os.transmit(fromHex(hex)));
+    expect((await send(SELECT_PIV)).sw).toBe(0x9000);
+    expect((await send(verifyPin('999999'))).sw).toBe(0x63c2);
+    expect((await send(verifyPin('123456'))).sw).toBe(0x9000);
+    expect((await send(verifyPin('000000'))).sw).toBe(0x63c2);
+    const uploaded = decodeProtectedInformation(card.snapshot());
+    expect(uploaded.piv.pinRetriesLeft).toBe(2);
+    // Between commands the applet's working copy is zeroed: PIN, PUK, management key, private keys.
+    const applet = card.os['applets' as keyof typeof card.os] as unknown as { state: PivState }[];
+    const working = applet.map((candidate) => candidate.state).find((state) => state !== undefined)!;
+    for (const secret of [working.pin, working.puk, working.managementKey.key, ...[...working.keys.values()].map((pair) => pair.privateKey)]) {
+      expect(secret.every((byte) => byte === 0)).toBe(true);
+    }
+    expect(uploaded.piv.pin.some((byte) => byte !== 0)).toBe(true);
+    card.destroy();
   });
 });

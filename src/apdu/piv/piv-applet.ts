@@ -28,6 +28,7 @@ import {
   isValidPinReference,
   isValidPukReference,
   isWholeDiscoveryObject,
+  wipePivSecrets,
   type PivKeySlot,
   type PivState,
 } from './piv-state.js';
@@ -94,6 +95,11 @@ export interface PivAppletOptions {
    * state (retry counters included); when it throws, the command answers 6581 and nothing changes.
    */
   commit?: (state: PivState) => void | Promise<void>;
+  /**
+   * Where the state lives between commands ([0027]-[0030]). When given, every command opens a fresh
+   * copy, and its secrets are zeroed once the command has its answer; the applet keeps none.
+   */
+  vault?: () => PivState;
 }
 
 type ReferenceName = 'pin' | 'puk';
@@ -153,7 +159,8 @@ export class PivApplet implements Applet {
   readonly name = 'PIV';
   private readonly commit: PivAppletOptions['commit'];
   private readonly applicationProperties = buildApplicationPropertyTemplate();
-  /** The last committed state; replaced only after a successful commit. */
+  private readonly vault: PivAppletOptions['vault'];
+  /** The last committed state (opened from the vault for one command); replaced only after a successful commit. */
   private state: PivState;
   // Security status (Part 2 3.2): volatile, cleared when the application is deselected.
   private pinVerified = false;
@@ -166,6 +173,8 @@ export class PivApplet implements Applet {
   constructor(state: PivState, options: PivAppletOptions = {}) {
     this.state = clonePivState(state);
     this.commit = options.commit;
+    this.vault = options.vault;
+    if (this.vault !== undefined) wipePivSecrets(this.state);
   }
 
   select(): Uint8Array {
@@ -181,6 +190,22 @@ export class PivApplet implements Applet {
   }
 
   process(command: CommandApdu): Uint8Array | Promise<Uint8Array> {
+    if (this.vault === undefined) return this.dispatch(command);
+    this.state = this.vault();
+    const done = () => wipePivSecrets(this.state);
+    let answer: Uint8Array | Promise<Uint8Array>;
+    try {
+      answer = this.dispatch(command);
+    } catch (error) {
+      done();
+      throw error;
+    }
+    if (answer instanceof Promise) return answer.finally(done);
+    done();
+    return answer;
+  }
+
+  private dispatch(command: CommandApdu): Uint8Array | Promise<Uint8Array> {
     if (command.cla !== 0x00) throw new SwError(SW.CLA_NOT_SUPPORTED);
     // A management challenge is answered by the very next command, or not at all.
     if (command.ins !== PivIns.GENERAL_AUTHENTICATE || command.p2 !== MANAGEMENT_KEY_REF) this.dropPending();

@@ -2,7 +2,7 @@
 // retry counters (SP 800-73-4 Part 2 3.2.1-3.2.3), the card management key (9B), the P-256 keys
 // (Part 1 table 4b) and the data objects; its JSON codec, and the personalisation of a new card.
 import { randomBytes } from 'node:crypto';
-import { fromHex, toHex } from '../../bytes/index.js';
+import { fromHex, toHex, wipe } from '../../bytes/index.js';
 import { blockCipherKeyLength, isBlockCipherAlgorithm, type BlockCipherAlgorithm, isValidP256PrivateKey, p256DerivePublicKey, p256GenerateKey, P256_PRIVATE_KEY_LENGTH, P256_PUBLIC_KEY_LENGTH } from '../../crypto/index.js';
 import { VscError } from '../../errors/index.js';
 import { selfSignedCertificate } from '../../x509/self-signed-certificate.js';
@@ -108,6 +108,11 @@ export function clonePivState(state: PivState): PivState {
     keys: new Map([...state.keys].map(([slot, pair]) => [slot, { privateKey: pair.privateKey.slice(), publicKey: pair.publicKey.slice() }])),
     dataObjects: new Map([...state.dataObjects].map(([tag, content]) => [tag, content.slice()])),
   };
+}
+
+/** Zeroes the secrets of a state nobody uses any more: PIN, PUK, management key, private keys. */
+export function wipePivSecrets(state: PivState): void {
+  wipe(state.pin, state.puk, state.managementKey.key, ...[...state.keys.values()].map((pair) => pair.privateKey));
 }
 
 // ---- JSON codec ------------------------------------------------------------------------------
