@@ -240,14 +240,14 @@ export class CardStore {
   // ---- owner authentication ----------------------------------------------------------------------
 
   /** The card id, which sealed information is bound to (the client needs it at enrollment). */
-  async cardId(lease: Lease): Promise<Uint8Array> {
-    return asBytes((await this.row(lease.serial)).card_id);
+  async cardId(serial: string): Promise<Uint8Array> {
+    return asBytes((await this.row(serial)).card_id);
   }
 
   /** The Argon2id parameters the client needs before it can authenticate. */
-  async kdfParameters(lease: Lease): Promise<{ salt: Uint8Array; memoryKiB: number; iterations: number; parallelism: number }> {
-    const row = await this.row(lease.serial);
-    if (row.enrolled !== 1 || row.kdf_salt === null) throw new CardRefusal('not-enrolled', `card ${lease.serial} has not been enrolled by its owner`);
+  async kdfParameters(serial: string): Promise<{ salt: Uint8Array; memoryKiB: number; iterations: number; parallelism: number }> {
+    const row = await this.row(serial);
+    if (row.enrolled !== 1 || row.kdf_salt === null) throw new CardRefusal('not-enrolled', `card ${serial} has not been enrolled by its owner`);
     return { salt: asBytes(row.kdf_salt), memoryKiB: row.kdf_memory_kib!, iterations: row.kdf_iterations!, parallelism: row.kdf_parallelism! };
   }
 

@@ -81,8 +81,7 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
       operation = hello.oneOf('operation', OPERATIONS);
       serial = hello.string('serial', SERIAL_PATTERN);
       hello.done();
-      lease = await store.begin(serial, operation as Operation);
-      const result = await runOperation(session, lease);
+      const result = await runOperation(session, serial, operation as Operation, async () => (lease = await store.begin(serial, operation as Operation)));
       await session.send(encodeMessage({ type: 'result', ...result }));
       log(`${operation} ${serial}: ok`);
     } catch (error) {
@@ -95,21 +94,26 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
     }
   }
 
-  async function runOperation(session: ChannelSession, lease: Lease): Promise<Record<string, WireValue>> {
-    const kdf = lease.operation === 'enroll' ? newKdfParams() : { algorithm: 'argon2id' as const, ...(await store.kdfParameters(lease)) };
+  /**
+   * Challenge, proof, then the operation. The serial is taken ([0081]) only once the client has
+   * proved it is a genuine implementation, so a peer that merely opens a session blocks nobody.
+   */
+  async function runOperation(session: ChannelSession, serial: string, operation: Operation, takeSerial: () => Promise<Lease>): Promise<Record<string, WireValue>> {
+    const kdf = operation === 'enroll' ? newKdfParams() : { algorithm: 'argon2id' as const, ...(await store.kdfParameters(serial)) };
     const ri1 = newChallengeNonce();
     const issuedAt = now();
     // Enrollment seals under the card id, which the server fixed when the card was created.
-    const cardId = lease.operation === 'enroll' ? await store.cardId(lease) : undefined;
+    const cardId = operation === 'enroll' ? await store.cardId(serial) : undefined;
     await session.send(encodeMessage({ type: 'challenge', salt: kdf.salt, memoryKiB: kdf.memoryKiB, iterations: kdf.iterations, parallelism: kdf.parallelism, ri1, cardId, keyfileKey }));
 
     const proof = Fields.parse(await session.receive(CHALLENGE_LIFETIME_MS), 'proof');
     if (proof.string('type') !== 'proof') throw new ProtocolError('expected the proof');
     if (now() - issuedAt > CHALLENGE_LIFETIME_MS) throw new Refused('implementation', 'the challenge was not answered within 30 seconds');
-    checkImplementation(proof, lease.serial, ri1);
+    checkImplementation(proof, serial, ri1);
     const authKey = proof.bytes('authKey', 32, 32);
     const verifier = authVerifier(authKey);
     wipe(authKey);
+    const lease = await takeSerial();
 
     switch (lease.operation) {
       case 'enroll': {

@@ -9,7 +9,9 @@ import { ExitCode } from '../../src/errors/index.js';
 import { mukFromOverride } from '../../src/vsc-client/muk.js';
 import { decodeProtectedInformation } from '../../src/vsc-client/protected-information.js';
 import { OperationRefused, destroyCard, enrollCard, extendCounterWindow, insertCard, recoverCard, removeCard, type ServerEndpoint } from '../../src/vsc-client/server-operations.js';
+import { connectSession } from '../../src/channel/index.js';
 import { issueKeyfile } from '../../src/vsc-protocol/index.js';
+import { Fields, encodeMessage } from '../../src/vsc-protocol/messages.js';
 import { CardStore } from '../../src/vsc-server/card-store.js';
 import { openDatabase, type VscDatabase } from '../../src/vsc-server/database.js';
 import { initServerData, loadServerKeys } from '../../src/vsc-server/server-data.js';
@@ -99,6 +101,19 @@ describe('operations through the protected channel', { timeout: 60_000 }, () => 
   it('an unknown card exits 3; a wrong server key gets no session at all', async () => {
     expect((await refused(insertCard(endpoint, 'NOPE', PASSWORD, MUK_A))).exitCode).toBe(ExitCode.refusedByState);
     await expect(insertCard({ ...endpoint, serverKey: new Uint8Array(32).fill(9) }, 'OPS-2', PASSWORD, MUK_A)).rejects.toMatchObject({ code: 'channel.handshake' });
+  });
+
+  it('a peer that opens a session and stalls before proving anything keeps no one from the card', async () => {
+    const token = await store.create('OPS-4');
+    await enrollCard(endpoint, 'OPS-4', token, PASSWORD);
+    const stalled = await connectSession(endpoint.url, endpoint.serverKey, { timeoutMs: 30_000 });
+    await stalled.send(encodeMessage({ type: 'hello', operation: 'insert', serial: 'OPS-4' }));
+    expect(Fields.parse(await stalled.receive(), 'challenge').string('type')).toBe('challenge');
+    const inserted = await insertCard(endpoint, 'OPS-4', PASSWORD, MUK_A); // while the other one waits
+    expect((await store.show('OPS-4')).state).toBe('in-use');
+    stalled.close();
+    await recoverCard(endpoint, 'OPS-4', PASSWORD, MUK_A);
+    expect(inserted.counterWindow[0]).toBe(0n);
   });
 
   it('the holder extends its counter window while online; the same machine without the holder secret cannot', async () => {
