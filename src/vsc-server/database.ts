@@ -123,9 +123,21 @@ export async function openDatabase(url: string): Promise<VscDatabase> {
   } catch (error) {
     await db.destroy();
     if (error instanceof DatabaseError) throw error;
-    throw new DatabaseError(`cannot apply schema.sql to ${dialect === 'postgres' ? 'the PostgreSQL database' : url}: ${(error as Error).message}`, { cause: error });
+    throw new DatabaseError(`cannot open ${dialect === 'postgres' ? `the PostgreSQL database ${withoutCredentials(url)}` : url} and apply schema.sql: ${(error as Error).message}`, { cause: error });
   }
   return { db, dialect, close: () => db.destroy() };
+}
+
+/** A database URL fit for messages and logs: no user name or password. */
+export function withoutCredentials(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.username = '';
+    parsed.password = '';
+    return parsed.toString();
+  } catch {
+    return 'postgres://(unparsable URL)';
+  }
 }
 
 async function applySchema(db: Kysely<VscDatabaseSchema>, dialect: Dialect): Promise<void> {

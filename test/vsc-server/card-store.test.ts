@@ -2,10 +2,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { ExitCode } from '../../src/errors/index.js';
 import { CardRefusal, CardStore, MAX_AUTH_FAILURES, type Enrollment, type Lease } from '../../src/vsc-server/card-store.js';
 import { openDatabase, type VscDatabase } from '../../src/vsc-server/database.js';
+import { freshPostgresDatabase } from '../support/postgres-cluster.js';
 
 const bytes = (fill: number, length = 32): Uint8Array => new Uint8Array(length).fill(fill);
 const VERIFIER = bytes(1);
@@ -21,16 +22,6 @@ let database: VscDatabase;
 let clock: number;
 let store: CardStore;
 
-beforeEach(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'vsc-store-test-'));
-  database = await openDatabase(join(dir, 'vsc.db'));
-  clock = 1_700_000_000_000;
-  store = new CardStore(database, { now: () => clock, leaseMs: 1000, counterWindow: 100n });
-});
-afterEach(async () => {
-  await database.close();
-  rmSync(dir, { recursive: true, force: true });
-});
 
 async function refusal(promise: Promise<unknown>): Promise<CardRefusal> {
   const error = await promise.then(() => undefined, (caught: unknown) => caught);
@@ -55,242 +46,265 @@ async function enrolledCard(serial = 'CARD-1'): Promise<void> {
 
 const insert = (muk = MUK_A, serial = 'CARD-1') => run(serial, 'insert', (lease) => store.insert(lease, muk, HOLDER));
 
-describe('card store: the transitions of Fig. 4', () => {
-  it('idle → insert → in-use → remove → idle, with the holder\'s MUK only while in use', async () => {
-    await enrolledCard();
-    expect((await store.show('CARD-1')).state).toBe('idle');
-    const grant = await insert();
-    expect(grant.sealed).toEqual(ENROLLMENT.sealed);
-    expect(grant.sealedVersion).toBe(1n);
-    expect(grant.counterWindow).toEqual([0n, 100n]);
-    expect((await store.show('CARD-1')).state).toBe('in-use');
-    await run('CARD-1', 'remove', (lease) => store.remove(lease, { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(5, 64), sealedVersion: 2n, nextCounter: 7n }));
-    const card = await store.show('CARD-1');
-    expect(card).toMatchObject({ state: 'idle', sealedVersion: 2n, counterWindow: null });
-    const row = await database.db.selectFrom('cards').select(['muk', 'holder_hash', 'sealed']).where('serial', '=', 'CARD-1').executeTakeFirstOrThrow();
-    expect(row.muk).toBeNull();
-    expect(row.holder_hash).toBeNull();
-    expect(new Uint8Array(row.sealed!)).toEqual(bytes(5, 64));
-    // Values 7..99 were not used and nobody drew after: the next insert starts at 7.
-    expect((await insert()).counterWindow).toEqual([7n, 107n]);
+// The same store code on both databases the server supports.
+describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
+  let dropDatabase: (() => Promise<void>) | undefined;
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'vsc-store-test-'));
+    if (dialect === 'postgres') {
+      const fresh = await freshPostgresDatabase(inject('postgresUrl'));
+      dropDatabase = fresh.drop;
+      database = await openDatabase(fresh.url);
+    } else {
+      database = await openDatabase(join(dir, 'vsc.db'));
+    }
+    expect(database.dialect).toBe(dialect);
+    clock = 1_700_000_000_000;
+    store = new CardStore(database, { now: () => clock, leaseMs: 1000, counterWindow: 100n });
+  });
+  afterEach(async () => {
+    await database.close();
+    await dropDatabase?.();
+    rmSync(dir, { recursive: true, force: true });
   });
 
-  it('in-use → recover → idle only from the machine that holds it; the whole window counts as used', async () => {
-    await enrolledCard();
-    await insert(MUK_A);
-    const other = await refusal(run('CARD-1', 'recover', (lease) => store.recover(lease, MUK_B)));
-    expect(other.reason).toBe('muk-mismatch');
-    expect(other.exitCode).toBe(ExitCode.mukMismatch);
-    expect((await store.show('CARD-1')).state).toBe('in-use');
-    await run('CARD-1', 'recover', (lease) => store.recover(lease, MUK_A));
-    expect((await store.show('CARD-1')).state).toBe('idle');
-    expect((await insert(MUK_B)).counterWindow).toEqual([100n, 200n]);
-  });
+  describe('card store: the transitions of Fig. 4', () => {
+    it('idle → insert → in-use → remove → idle, with the holder\'s MUK only while in use', async () => {
+      await enrolledCard();
+      expect((await store.show('CARD-1')).state).toBe('idle');
+      const grant = await insert();
+      expect(grant.sealed).toEqual(ENROLLMENT.sealed);
+      expect(grant.sealedVersion).toBe(1n);
+      expect(grant.counterWindow).toEqual([0n, 100n]);
+      expect((await store.show('CARD-1')).state).toBe('in-use');
+      await run('CARD-1', 'remove', (lease) => store.remove(lease, { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(5, 64), sealedVersion: 2n, nextCounter: 7n }));
+      const card = await store.show('CARD-1');
+      expect(card).toMatchObject({ state: 'idle', sealedVersion: 2n, counterWindow: null });
+      const row = await database.db.selectFrom('cards').select(['muk', 'holder_hash', 'sealed']).where('serial', '=', 'CARD-1').executeTakeFirstOrThrow();
+      expect(row.muk).toBeNull();
+      expect(row.holder_hash).toBeNull();
+      expect(new Uint8Array(row.sealed!)).toEqual(bytes(5, 64));
+      // Values 7..99 were not used and nobody drew after: the next insert starts at 7.
+      expect((await insert()).counterWindow).toEqual([7n, 107n]);
+    });
 
-  it('idle → destroy and in-use → destroy are terminal: every later operation is refused with exit 3', async () => {
-    await enrolledCard('IDLE');
-    await enrolledCard('USED');
-    await insert(MUK_A, 'USED');
-    for (const serial of ['IDLE', 'USED']) {
-      await run(serial, 'destroy', (lease) => store.destroy(lease, 'owner'));
-      expect((await store.show(serial)).state).toBe('destroyed');
-      for (const attempt of [
-        () => run(serial, 'insert', (lease) => store.insert(lease, MUK_A, HOLDER)),
-        () => run(serial, 'recover', (lease) => store.recover(lease, MUK_A)),
-        () => run(serial, 'remove', (lease) => store.remove(lease, { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(9), sealedVersion: 2n, nextCounter: 1n })),
-        () => run(serial, 'destroy', (lease) => store.destroy(lease, 'owner')),
-      ]) {
-        const refused = await refusal(attempt());
-        expect(refused.reason).toBe('wrong-state');
-        expect(refused.exitCode).toBe(ExitCode.refusedByState);
+    it('in-use → recover → idle only from the machine that holds it; the whole window counts as used', async () => {
+      await enrolledCard();
+      await insert(MUK_A);
+      const other = await refusal(run('CARD-1', 'recover', (lease) => store.recover(lease, MUK_B)));
+      expect(other.reason).toBe('muk-mismatch');
+      expect(other.exitCode).toBe(ExitCode.mukMismatch);
+      expect((await store.show('CARD-1')).state).toBe('in-use');
+      await run('CARD-1', 'recover', (lease) => store.recover(lease, MUK_A));
+      expect((await store.show('CARD-1')).state).toBe('idle');
+      expect((await insert(MUK_B)).counterWindow).toEqual([100n, 200n]);
+    });
+
+    it('idle → destroy and in-use → destroy are terminal: every later operation is refused with exit 3', async () => {
+      await enrolledCard('IDLE');
+      await enrolledCard('USED');
+      await insert(MUK_A, 'USED');
+      for (const serial of ['IDLE', 'USED']) {
+        await run(serial, 'destroy', (lease) => store.destroy(lease, 'owner'));
+        expect((await store.show(serial)).state).toBe('destroyed');
+        for (const attempt of [
+          () => run(serial, 'insert', (lease) => store.insert(lease, MUK_A, HOLDER)),
+          () => run(serial, 'recover', (lease) => store.recover(lease, MUK_A)),
+          () => run(serial, 'remove', (lease) => store.remove(lease, { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(9), sealedVersion: 2n, nextCounter: 1n })),
+          () => run(serial, 'destroy', (lease) => store.destroy(lease, 'owner')),
+        ]) {
+          const refused = await refusal(attempt());
+          expect(refused.reason).toBe('wrong-state');
+          expect(refused.exitCode).toBe(ExitCode.refusedByState);
+        }
       }
-    }
-    const row = await database.db.selectFrom('cards').select('sealed').where('serial', '=', 'USED').executeTakeFirstOrThrow();
-    expect(row.sealed).toBeNull();
-  });
-
-  it('refuses the transitions Fig. 4 does not have: insert when in use, remove and recover when idle', async () => {
-    await enrolledCard();
-    expect((await refusal(run('CARD-1', 'remove', (lease) => store.remove(lease, { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(9), sealedVersion: 2n, nextCounter: 0n })))).reason).toBe('wrong-state');
-    expect((await refusal(run('CARD-1', 'recover', (lease) => store.recover(lease, MUK_A)))).reason).toBe('wrong-state');
-    await insert(MUK_A);
-    const second = await refusal(insert(MUK_B));
-    expect(second.reason).toBe('wrong-state');
-    // A refused insert never touches the holder's MUK: the holder can still recover, the refused machine cannot.
-    expect((await refusal(run('CARD-1', 'recover', (lease) => store.recover(lease, MUK_B)))).reason).toBe('muk-mismatch');
-    await run('CARD-1', 'recover', (lease) => store.recover(lease, MUK_A));
-  });
-
-  it('remove needs the holder: the same MUK with another holder secret is refused, and so is a counter outside the window', async () => {
-    await enrolledCard();
-    await insert(MUK_A);
-    const upload = { sealed: bytes(5), sealedVersion: 2n, nextCounter: 1n };
-    expect((await refusal(run('CARD-1', 'remove', (lease) => store.remove(lease, { muk: MUK_A, holderHash: bytes(0xd) }, upload)))).reason).toBe('holder-mismatch');
-    expect((await refusal(run('CARD-1', 'remove', (lease) => store.remove(lease, { muk: MUK_B, holderHash: HOLDER }, upload)))).reason).toBe('muk-mismatch');
-    expect((await refusal(run('CARD-1', 'remove', (lease) => store.remove(lease, { muk: MUK_A, holderHash: HOLDER }, { ...upload, nextCounter: 101n })))).reason).toBe('wrong-state');
-    expect((await refusal(run('CARD-1', 'remove', (lease) => store.remove(lease, { muk: MUK_A, holderHash: HOLDER }, { ...upload, sealedVersion: 1n })))).reason).toBe('wrong-state');
-    expect((await store.show('CARD-1')).state).toBe('in-use');
-  });
-});
-
-describe('card store: per-serial exclusion ([0081])', () => {
-  it('refuses any second operation on a serial while one runs, not on other serials; a dead holder\'s lease lapses', async () => {
-    await enrolledCard('A');
-    await enrolledCard('B');
-    const lease = await store.begin('A', 'insert');
-    for (const operation of ['insert', 'remove', 'recover', 'destroy'] as const) {
-      const busy = await refusal(store.begin('A', operation));
-      expect(busy.reason).toBe('busy');
-      expect(busy.exitCode).toBe(ExitCode.refusedByState);
-    }
-    await store.end(await store.begin('B', 'insert'));
-    clock += 1001; // the server holding A died: its lease ends
-    const next = await store.begin('A', 'recover');
-    await store.end(lease); // the stale holder cannot release the new lease
-    expect((await refusal(store.begin('A', 'insert'))).reason).toBe('busy');
-    await store.end(next);
-    await store.end(await store.begin('A', 'insert'));
-  });
-
-  it('16 concurrent inserts of one idle card: exactly one wins', async () => {
-    await enrolledCard();
-    const outcomes = await Promise.allSettled(Array.from({ length: 16 }, (_, i) => insert(bytes(i + 1))));
-    expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1);
-    for (const outcome of outcomes) {
-      if (outcome.status === 'rejected') expect((outcome.reason as CardRefusal).exitCode).toBe(ExitCode.refusedByState);
-    }
-  });
-
-  it('an unknown serial is refused with exit 3', async () => {
-    const unknown = await refusal(store.begin('NOPE', 'insert'));
-    expect(unknown.reason).toBe('unknown-card');
-    expect(unknown.exitCode).toBe(ExitCode.refusedByState);
-  });
-});
-
-describe('card store: owner authentication', () => {
-  it('counts failures, blocks after 10 until unblock, and resets the count on success', async () => {
-    await enrolledCard();
-    const wrong = bytes(0xee);
-    await run('CARD-1', 'insert', async (lease) => {
-      for (let i = 1; i < MAX_AUTH_FAILURES; i++) expect((await refusal(store.authenticateOwner(lease, wrong))).reason).toBe('authentication');
-      expect((await store.show('CARD-1')).authFailures).toBe(MAX_AUTH_FAILURES - 1);
-      const blocked = await refusal(store.authenticateOwner(lease, wrong));
-      expect(blocked.reason).toBe('blocked');
-      expect(blocked.exitCode).toBe(ExitCode.authenticationFailed);
-      expect((await refusal(store.authenticateOwner(lease, VERIFIER))).reason).toBe('blocked');
+      const row = await database.db.selectFrom('cards').select('sealed').where('serial', '=', 'USED').executeTakeFirstOrThrow();
+      expect(row.sealed).toBeNull();
     });
-    await store.unblock('CARD-1');
-    await run('CARD-1', 'insert', async (lease) => {
-      await refusal(store.authenticateOwner(lease, wrong));
-      await store.authenticateOwner(lease, VERIFIER);
+
+    it('refuses the transitions Fig. 4 does not have: insert when in use, remove and recover when idle', async () => {
+      await enrolledCard();
+      expect((await refusal(run('CARD-1', 'remove', (lease) => store.remove(lease, { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(9), sealedVersion: 2n, nextCounter: 0n })))).reason).toBe('wrong-state');
+      expect((await refusal(run('CARD-1', 'recover', (lease) => store.recover(lease, MUK_A)))).reason).toBe('wrong-state');
+      await insert(MUK_A);
+      const second = await refusal(insert(MUK_B));
+      expect(second.reason).toBe('wrong-state');
+      // A refused insert never touches the holder's MUK: the holder can still recover, the refused machine cannot.
+      expect((await refusal(run('CARD-1', 'recover', (lease) => store.recover(lease, MUK_B)))).reason).toBe('muk-mismatch');
+      await run('CARD-1', 'recover', (lease) => store.recover(lease, MUK_A));
     });
-    expect(await store.show('CARD-1')).toMatchObject({ blocked: false, authFailures: 0 });
+
+    it('remove needs the holder: the same MUK with another holder secret is refused, and so is a counter outside the window', async () => {
+      await enrolledCard();
+      await insert(MUK_A);
+      const upload = { sealed: bytes(5), sealedVersion: 2n, nextCounter: 1n };
+      expect((await refusal(run('CARD-1', 'remove', (lease) => store.remove(lease, { muk: MUK_A, holderHash: bytes(0xd) }, upload)))).reason).toBe('holder-mismatch');
+      expect((await refusal(run('CARD-1', 'remove', (lease) => store.remove(lease, { muk: MUK_B, holderHash: HOLDER }, upload)))).reason).toBe('muk-mismatch');
+      expect((await refusal(run('CARD-1', 'remove', (lease) => store.remove(lease, { muk: MUK_A, holderHash: HOLDER }, { ...upload, nextCounter: 101n })))).reason).toBe('wrong-state');
+      expect((await refusal(run('CARD-1', 'remove', (lease) => store.remove(lease, { muk: MUK_A, holderHash: HOLDER }, { ...upload, sealedVersion: 1n })))).reason).toBe('wrong-state');
+      expect((await store.show('CARD-1')).state).toBe('in-use');
+    });
   });
 
-  it('enrolls once with the one-time token; before that, authentication is refused as not enrolled', async () => {
-    const token = await store.create('CARD-1');
-    await run('CARD-1', 'insert', async (lease) => expect((await refusal(store.authenticateOwner(lease, VERIFIER))).reason).toBe('not-enrolled'));
-    expect((await refusal(run('CARD-1', 'enroll', (lease) => store.enroll(lease, `${token}x`, ENROLLMENT)))).reason).toBe('authentication');
-    await run('CARD-1', 'enroll', (lease) => store.enroll(lease, token, ENROLLMENT));
-    expect((await refusal(run('CARD-1', 'enroll', (lease) => store.enroll(lease, token, ENROLLMENT)))).reason).toBe('wrong-state');
-    expect((await store.kdfParameters('CARD-1')).salt).toEqual(ENROLLMENT.kdfSalt);
-  });
-});
+  describe('card store: per-serial exclusion ([0081])', () => {
+    it('refuses any second operation on a serial while one runs, not on other serials; a dead holder\'s lease lapses', async () => {
+      await enrolledCard('A');
+      await enrolledCard('B');
+      const lease = await store.begin('A', 'insert');
+      for (const operation of ['insert', 'remove', 'recover', 'destroy'] as const) {
+        const busy = await refusal(store.begin('A', operation));
+        expect(busy.reason).toBe('busy');
+        expect(busy.exitCode).toBe(ExitCode.refusedByState);
+      }
+      await store.end(await store.begin('B', 'insert'));
+      clock += 1001; // the server holding A died: its lease ends
+      const next = await store.begin('A', 'recover');
+      await store.end(lease); // the stale holder cannot release the new lease
+      expect((await refusal(store.begin('A', 'insert'))).reason).toBe('busy');
+      await store.end(next);
+      await store.end(await store.begin('A', 'insert'));
+    });
 
-describe('card store: events', () => {
-  it('writes one event per transition and per refusal, in order', async () => {
-    await enrolledCard();
-    await insert(MUK_A);
-    await refusal(insert(MUK_B));
-    await run('CARD-1', 'recover', (lease) => store.recover(lease, MUK_A));
-    const events = await store.events('CARD-1');
-    expect(events.map((event) => `${event.operation}:${event.outcome}:${event.fromState ?? ''}->${event.toState ?? ''}`)).toEqual([
-      'create:ok:->idle',
-      'enroll:ok:idle->idle',
-      'insert:ok:idle->in-use',
-      'insert:refused: wrong-state:->',
-      'recover:ok:in-use->idle',
-    ]);
-  });
-});
+    it('16 concurrent inserts of one idle card: exactly one wins', async () => {
+      await enrolledCard();
+      const outcomes = await Promise.allSettled(Array.from({ length: 16 }, (_, i) => insert(bytes(i + 1))));
+      expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1);
+      for (const outcome of outcomes) {
+        if (outcome.status === 'rejected') expect((outcome.reason as CardRefusal).exitCode).toBe(ExitCode.refusedByState);
+      }
+    });
 
-describe('card store: replace ([0007], [0062]) and copy ([0102])', () => {
-  const remove = (serial: string, nextCounter: bigint, sealedVersion = 2n) =>
-    run(serial, 'remove', (lease) => store.remove(lease, { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(5, 64), sealedVersion, nextCounter }));
-  const row = (serial: string) => database.db.selectFrom('cards').selectAll().where('serial', '=', serial).executeTakeFirstOrThrow();
-
-  it('exact replace: same card id, verifier and sealed information under the new serial; the old one is destroyed; the counter goes on past every granted value', async () => {
-    await enrolledCard('OLD');
-    await insert(MUK_A, 'OLD'); // lost on a dead machine with window 0..100
-    expect(await run('OLD', 'replace', (lease) => store.replace(lease, 'NEW', 'exact'))).toEqual({});
-    const [before, after] = [await row('OLD'), await row('NEW')];
-    expect(before.state).toBe('destroyed');
-    expect(before.sealed).toBeNull();
-    expect(after).toMatchObject({ state: 'idle', enrolled: 1, muk: null, auth_failures: 0 });
-    expect(new Uint8Array(after.card_id)).toEqual(new Uint8Array(before.card_id));
-    expect(new Uint8Array(after.auth_verifier!)).toEqual(VERIFIER);
-    expect(new Uint8Array(after.sealed!)).toEqual(ENROLLMENT.sealed);
-    expect((await insert(MUK_B, 'NEW')).counterWindow).toEqual([100n, 200n]);
-    // The lost machine comes back: its card is destroyed, its remove is refused.
-    expect((await refusal(remove('OLD', 5n))).reason).toBe('wrong-state');
-    expect((await store.events('OLD')).at(-2)).toMatchObject({ operation: 'replace', outcome: 'ok', fromState: 'in-use', toState: 'destroyed', detail: 'replaced by NEW (exact)' });
-    expect((await store.events('NEW'))[0]).toMatchObject({ operation: 'create', detail: 'exact duplicate of OLD' });
+    it('an unknown serial is refused with exit 3', async () => {
+      const unknown = await refusal(store.begin('NOPE', 'insert'));
+      expect(unknown.reason).toBe('unknown-card');
+      expect(unknown.exitCode).toBe(ExitCode.refusedByState);
+    });
   });
 
-  it('complete replace: a fresh card id awaiting enrollment with a new token; the old one is destroyed', async () => {
-    await enrolledCard('OLD');
-    const { token } = await run('OLD', 'replace', (lease) => store.replace(lease, 'NEW', 'complete'));
-    expect(token).toMatch(/^[A-Za-z0-9_-]{32}$/);
-    const [before, after] = [await row('OLD'), await row('NEW')];
-    expect(before.state).toBe('destroyed');
-    expect(after).toMatchObject({ state: 'idle', enrolled: 0, sealed: null, auth_verifier: null });
-    expect(new Uint8Array(after.card_id)).not.toEqual(new Uint8Array(before.card_id));
-    await run('NEW', 'enroll', (lease) => store.enroll(lease, token!, ENROLLMENT));
-    expect((await insert(MUK_A, 'NEW')).counterWindow).toEqual([0n, 100n]);
+  describe('card store: owner authentication', () => {
+    it('counts failures, blocks after 10 until unblock, and resets the count on success', async () => {
+      await enrolledCard();
+      const wrong = bytes(0xee);
+      await run('CARD-1', 'insert', async (lease) => {
+        for (let i = 1; i < MAX_AUTH_FAILURES; i++) expect((await refusal(store.authenticateOwner(lease, wrong))).reason).toBe('authentication');
+        expect((await store.show('CARD-1')).authFailures).toBe(MAX_AUTH_FAILURES - 1);
+        const blocked = await refusal(store.authenticateOwner(lease, wrong));
+        expect(blocked.reason).toBe('blocked');
+        expect(blocked.exitCode).toBe(ExitCode.authenticationFailed);
+        expect((await refusal(store.authenticateOwner(lease, VERIFIER))).reason).toBe('blocked');
+      });
+      await store.unblock('CARD-1');
+      await run('CARD-1', 'insert', async (lease) => {
+        await refusal(store.authenticateOwner(lease, wrong));
+        await store.authenticateOwner(lease, VERIFIER);
+      });
+      expect(await store.show('CARD-1')).toMatchObject({ blocked: false, authFailures: 0 });
+    });
+
+    it('enrolls once with the one-time token; before that, authentication is refused as not enrolled', async () => {
+      const token = await store.create('CARD-1');
+      await run('CARD-1', 'insert', async (lease) => expect((await refusal(store.authenticateOwner(lease, VERIFIER))).reason).toBe('not-enrolled'));
+      expect((await refusal(run('CARD-1', 'enroll', (lease) => store.enroll(lease, `${token}x`, ENROLLMENT)))).reason).toBe('authentication');
+      await run('CARD-1', 'enroll', (lease) => store.enroll(lease, token, ENROLLMENT));
+      expect((await refusal(run('CARD-1', 'enroll', (lease) => store.enroll(lease, token, ENROLLMENT)))).reason).toBe('wrong-state');
+      expect((await store.kdfParameters('CARD-1')).salt).toEqual(ENROLLMENT.kdfSalt);
+    });
   });
 
-  it('refuses to replace or copy onto an existing serial, from a destroyed card, or an exact duplicate of a card never enrolled, and changes nothing', async () => {
-    await enrolledCard('A');
-    await enrolledCard('B');
-    await store.create('BLANK');
-    expect((await refusal(run('A', 'replace', (lease) => store.replace(lease, 'B', 'exact')))).reason).toBe('wrong-state');
-    expect((await refusal(run('A', 'copy', (lease) => store.copy(lease, 'B')))).reason).toBe('wrong-state');
-    expect((await refusal(run('BLANK', 'replace', (lease) => store.replace(lease, 'C', 'exact')))).reason).toBe('not-enrolled');
-    expect((await refusal(run('BLANK', 'copy', (lease) => store.copy(lease, 'C')))).reason).toBe('not-enrolled');
-    expect((await store.list()).map((card) => `${card.serial}:${card.state}`)).toEqual(['A:idle', 'B:idle', 'BLANK:idle']);
-    await run('A', 'destroy', (lease) => store.destroy(lease, 'admin'));
-    expect((await refusal(run('A', 'replace', (lease) => store.replace(lease, 'C', 'complete')))).reason).toBe('wrong-state');
-    expect((await refusal(run('A', 'copy', (lease) => store.copy(lease, 'C')))).reason).toBe('wrong-state');
-    expect((await store.list()).map((card) => card.serial)).toEqual(['A', 'B', 'BLANK']);
+  describe('card store: events', () => {
+    it('writes one event per transition and per refusal, in order', async () => {
+      await enrolledCard();
+      await insert(MUK_A);
+      await refusal(insert(MUK_B));
+      await run('CARD-1', 'recover', (lease) => store.recover(lease, MUK_A));
+      const events = await store.events('CARD-1');
+      expect(events.map((event) => `${event.operation}:${event.outcome}:${event.fromState ?? ''}->${event.toState ?? ''}`)).toEqual([
+        'create:ok:->idle',
+        'enroll:ok:idle->idle',
+        'insert:ok:idle->in-use',
+        'insert:refused: wrong-state:->',
+        'recover:ok:in-use->idle',
+      ]);
+    });
   });
 
-  it('copies share one counter range: windows never overlap, and unused values go back only when nobody drew after them', async () => {
-    await enrolledCard('ORIG');
-    await run('ORIG', 'copy', (lease) => store.copy(lease, 'COPY'));
-    expect((await store.show('ORIG')).state).toBe('idle');
-    expect((await insert(MUK_A, 'ORIG')).counterWindow).toEqual([0n, 100n]);
-    expect((await insert(MUK_A, 'COPY')).counterWindow).toEqual([100n, 200n]);
-    await remove('ORIG', 10n); // COPY drew after it: 10..99 are not handed out again
-    expect((await insert(MUK_A, 'ORIG')).counterWindow).toEqual([200n, 300n]);
-    await remove('ORIG', 250n, 3n); // ORIG drew last: 250..299 go back
-    expect((await insert(MUK_A, 'ORIG')).counterWindow).toEqual([250n, 350n]);
-  });
+  describe('card store: replace ([0007], [0062]) and copy ([0102])', () => {
+    const remove = (serial: string, nextCounter: bigint, sealedVersion = 2n) =>
+      run(serial, 'remove', (lease) => store.remove(lease, { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(5, 64), sealedVersion, nextCounter }));
+    const row = (serial: string) => database.db.selectFrom('cards').selectAll().where('serial', '=', serial).executeTakeFirstOrThrow();
 
-  it('extend grants the holder the next window of the shared range and moves the recorded window; others are refused', async () => {
-    await enrolledCard('ORIG');
-    await run('ORIG', 'copy', (lease) => store.copy(lease, 'COPY'));
-    await insert(MUK_A, 'ORIG');
-    await insert(MUK_B, 'COPY');
-    expect((await refusal(run('ORIG', 'extend', (lease) => store.extend(lease, { muk: MUK_B, holderHash: HOLDER })))).reason).toBe('muk-mismatch');
-    expect((await refusal(run('ORIG', 'extend', (lease) => store.extend(lease, { muk: MUK_A, holderHash: bytes(0xd) })))).reason).toBe('holder-mismatch');
-    expect(await run('ORIG', 'extend', (lease) => store.extend(lease, { muk: MUK_A, holderHash: HOLDER }))).toEqual([200n, 300n]);
-    expect((await store.show('ORIG')).counterWindow).toEqual([200n, 300n]);
-    // Remove reports a value inside the newest window; one from the old window is refused.
-    expect((await refusal(remove('ORIG', 50n))).reason).toBe('wrong-state');
-    await remove('ORIG', 200n);
-    await run('COPY', 'recover', (lease) => store.recover(lease, MUK_B));
-    expect((await insert(MUK_A, 'COPY')).counterWindow).toEqual([200n, 300n]);
-    expect((await refusal(run('ORIG', 'extend', (lease) => store.extend(lease, { muk: MUK_A, holderHash: HOLDER })))).reason).toBe('wrong-state');
+    it('exact replace: same card id, verifier and sealed information under the new serial; the old one is destroyed; the counter goes on past every granted value', async () => {
+      await enrolledCard('OLD');
+      await insert(MUK_A, 'OLD'); // lost on a dead machine with window 0..100
+      expect(await run('OLD', 'replace', (lease) => store.replace(lease, 'NEW', 'exact'))).toEqual({});
+      const [before, after] = [await row('OLD'), await row('NEW')];
+      expect(before.state).toBe('destroyed');
+      expect(before.sealed).toBeNull();
+      expect(after).toMatchObject({ state: 'idle', enrolled: 1, muk: null, auth_failures: 0 });
+      expect(new Uint8Array(after.card_id)).toEqual(new Uint8Array(before.card_id));
+      expect(new Uint8Array(after.auth_verifier!)).toEqual(VERIFIER);
+      expect(new Uint8Array(after.sealed!)).toEqual(ENROLLMENT.sealed);
+      expect((await insert(MUK_B, 'NEW')).counterWindow).toEqual([100n, 200n]);
+      // The lost machine comes back: its card is destroyed, its remove is refused.
+      expect((await refusal(remove('OLD', 5n))).reason).toBe('wrong-state');
+      expect((await store.events('OLD')).at(-2)).toMatchObject({ operation: 'replace', outcome: 'ok', fromState: 'in-use', toState: 'destroyed', detail: 'replaced by NEW (exact)' });
+      expect((await store.events('NEW'))[0]).toMatchObject({ operation: 'create', detail: 'exact duplicate of OLD' });
+    });
+
+    it('complete replace: a fresh card id awaiting enrollment with a new token; the old one is destroyed', async () => {
+      await enrolledCard('OLD');
+      const { token } = await run('OLD', 'replace', (lease) => store.replace(lease, 'NEW', 'complete'));
+      expect(token).toMatch(/^[A-Za-z0-9_-]{32}$/);
+      const [before, after] = [await row('OLD'), await row('NEW')];
+      expect(before.state).toBe('destroyed');
+      expect(after).toMatchObject({ state: 'idle', enrolled: 0, sealed: null, auth_verifier: null });
+      expect(new Uint8Array(after.card_id)).not.toEqual(new Uint8Array(before.card_id));
+      await run('NEW', 'enroll', (lease) => store.enroll(lease, token!, ENROLLMENT));
+      expect((await insert(MUK_A, 'NEW')).counterWindow).toEqual([0n, 100n]);
+    });
+
+    it('refuses to replace or copy onto an existing serial, from a destroyed card, or an exact duplicate of a card never enrolled, and changes nothing', async () => {
+      await enrolledCard('A');
+      await enrolledCard('B');
+      await store.create('BLANK');
+      expect((await refusal(run('A', 'replace', (lease) => store.replace(lease, 'B', 'exact')))).reason).toBe('wrong-state');
+      expect((await refusal(run('A', 'copy', (lease) => store.copy(lease, 'B')))).reason).toBe('wrong-state');
+      expect((await refusal(run('BLANK', 'replace', (lease) => store.replace(lease, 'C', 'exact')))).reason).toBe('not-enrolled');
+      expect((await refusal(run('BLANK', 'copy', (lease) => store.copy(lease, 'C')))).reason).toBe('not-enrolled');
+      expect((await store.list()).map((card) => `${card.serial}:${card.state}`)).toEqual(['A:idle', 'B:idle', 'BLANK:idle']);
+      await run('A', 'destroy', (lease) => store.destroy(lease, 'admin'));
+      expect((await refusal(run('A', 'replace', (lease) => store.replace(lease, 'C', 'complete')))).reason).toBe('wrong-state');
+      expect((await refusal(run('A', 'copy', (lease) => store.copy(lease, 'C')))).reason).toBe('wrong-state');
+      expect((await store.list()).map((card) => card.serial)).toEqual(['A', 'B', 'BLANK']);
+    });
+
+    it('copies share one counter range: windows never overlap, and unused values go back only when nobody drew after them', async () => {
+      await enrolledCard('ORIG');
+      await run('ORIG', 'copy', (lease) => store.copy(lease, 'COPY'));
+      expect((await store.show('ORIG')).state).toBe('idle');
+      expect((await insert(MUK_A, 'ORIG')).counterWindow).toEqual([0n, 100n]);
+      expect((await insert(MUK_A, 'COPY')).counterWindow).toEqual([100n, 200n]);
+      await remove('ORIG', 10n); // COPY drew after it: 10..99 are not handed out again
+      expect((await insert(MUK_A, 'ORIG')).counterWindow).toEqual([200n, 300n]);
+      await remove('ORIG', 250n, 3n); // ORIG drew last: 250..299 go back
+      expect((await insert(MUK_A, 'ORIG')).counterWindow).toEqual([250n, 350n]);
+    });
+
+    it('extend grants the holder the next window of the shared range and moves the recorded window; others are refused', async () => {
+      await enrolledCard('ORIG');
+      await run('ORIG', 'copy', (lease) => store.copy(lease, 'COPY'));
+      await insert(MUK_A, 'ORIG');
+      await insert(MUK_B, 'COPY');
+      expect((await refusal(run('ORIG', 'extend', (lease) => store.extend(lease, { muk: MUK_B, holderHash: HOLDER })))).reason).toBe('muk-mismatch');
+      expect((await refusal(run('ORIG', 'extend', (lease) => store.extend(lease, { muk: MUK_A, holderHash: bytes(0xd) })))).reason).toBe('holder-mismatch');
+      expect(await run('ORIG', 'extend', (lease) => store.extend(lease, { muk: MUK_A, holderHash: HOLDER }))).toEqual([200n, 300n]);
+      expect((await store.show('ORIG')).counterWindow).toEqual([200n, 300n]);
+      // Remove reports a value inside the newest window; one from the old window is refused.
+      expect((await refusal(remove('ORIG', 50n))).reason).toBe('wrong-state');
+      await remove('ORIG', 200n);
+      await run('COPY', 'recover', (lease) => store.recover(lease, MUK_B));
+      expect((await insert(MUK_A, 'COPY')).counterWindow).toEqual([200n, 300n]);
+      expect((await refusal(run('ORIG', 'extend', (lease) => store.extend(lease, { muk: MUK_A, holderHash: HOLDER })))).reason).toBe('wrong-state');
+    });
   });
 });

@@ -1,10 +1,11 @@
-// The server database: schema.sql applied on SQLite (WAL, durable commits), spelled for PostgreSQL.
+// The server database: schema.sql applied on SQLite (WAL, durable commits) and on a real PostgreSQL.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, inject, it } from 'vitest';
 import { sql } from 'kysely';
 import { DatabaseError, SCHEMA_VERSION, openDatabase, schemaStatements } from '../../src/vsc-server/database.js';
+import { freshPostgresDatabase } from '../support/postgres-cluster.js';
 
 const dirs: string[] = [];
 function tempDb(): string {
@@ -68,5 +69,37 @@ describe('openDatabase on SQLite', () => {
 
   it('says which file it could not open', async () => {
     await expect(openDatabase('/nonexistent-dir/vsc.db')).rejects.toThrow(/cannot open the SQLite database \/nonexistent-dir\/vsc.db/);
+  });
+});
+
+describe('openDatabase on PostgreSQL', () => {
+  it('applies the same schema.sql to a real PostgreSQL once, reopens it, and enforces the state check', async () => {
+    const fresh = await freshPostgresDatabase(inject('postgresUrl'));
+    try {
+      const first = await openDatabase(fresh.url);
+      expect(first.dialect).toBe('postgres');
+      await first.db.insertInto('events').values({ serial: 'S1', at: 1, operation: 'enroll', outcome: 'ok', from_state: null, to_state: 'idle', detail: null }).execute();
+      const row = {
+        serial: 'S1', card_id: new Uint8Array(16), state: 'lost' as never, enrollment_token: null, enrolled: 0, kdf_salt: null, kdf_memory_kib: null,
+        kdf_iterations: null, kdf_parallelism: null, auth_verifier: null, auth_failures: 0, blocked: 0, sealed: null, sealed_version: 0,
+        public_key: null, muk: null, holder_hash: null, window_start: null, window_end: null, busy_operation: null, busy_until: null, created_at: 1, updated_at: 1,
+      };
+      await expect(first.db.insertInto('cards').values(row).execute()).rejects.toThrow(/check constraint/);
+      await first.close();
+
+      const second = await openDatabase(fresh.url);
+      expect(await second.db.selectFrom('schema_version').select('version').execute()).toEqual([{ version: SCHEMA_VERSION }]);
+      const events = await second.db.selectFrom('events').selectAll().execute();
+      expect(events).toHaveLength(1);
+      expect(events[0]).toMatchObject({ serial: 'S1', operation: 'enroll' });
+      await second.close();
+    } finally {
+      await fresh.drop();
+    }
+  });
+
+  it('says it could not reach the server, without the URL\'s password', async () => {
+    await expect(openDatabase('postgres://vsc:hunter2@127.0.0.1:1/postgres')).rejects.toThrow(DatabaseError);
+    await expect(openDatabase('postgres://vsc:hunter2@127.0.0.1:1/postgres')).rejects.not.toThrow(/hunter2/);
   });
 });

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fromHex } from '../../../src/bytes/index.js';
 
 /** Everything the end-to-end tests drive, as one Debian 12 command (README and .ci/run carry the same packages). */
-export const E2E_INSTALL_COMMAND = 'apt-get install -y pcscd vsmartcard-vpcd opensc pcsc-tools yubico-piv-tool softhsm2 openssl iproute2';
+export const E2E_INSTALL_COMMAND = 'apt-get install -y pcscd vsmartcard-vpcd opensc pcsc-tools yubico-piv-tool softhsm2 openssl iproute2 postgresql';
 
 export interface ToolOutput {
   readonly stdout: string;

@@ -1,4 +1,4 @@
-// End-to-end helper: a real `vsc server start` on SQLite in a temp dir, and clients as separate
+// End-to-end helper: a real `vsc server start` on SQLite in a temp dir (or on --db URL), and clients as separate
 // `vsc` processes that simulate machines with --state-dir/--machine-id.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,6 +16,8 @@ export interface ServerHarness {
   readonly dir: string;
   readonly data: string;
   readonly port: number;
+  /** --data DIR, and --db URL when the cards live elsewhere: what every admin command needs. */
+  readonly admin: string[];
   serverKey(): string;
   /** The flags every card command needs, for one card and password. */
   client(serial: string, password: string): string[];
@@ -34,8 +36,10 @@ export interface ServerHarness {
   close(): Promise<void>;
 }
 
-export async function startServerHarness(options: { port: number; serverArgs?: string[]; clientArgs?: string[] }): Promise<ServerHarness> {
+export async function startServerHarness(options: { port: number; serverArgs?: string[]; clientArgs?: string[]; db?: string }): Promise<ServerHarness> {
   const { port, serverArgs = [], clientArgs = [] } = options;
+  /** Where the server and the admin commands keep the cards: --db URL, or the data directory's SQLite. */
+  const db = options.db === undefined ? [] : ['--db', options.db];
   const dir = mkdtempSync(join(tmpdir(), 'vsc-e2e-server-'));
   const data = join(dir, 'server');
   let server: ChildProcess | undefined;
@@ -60,6 +64,7 @@ export async function startServerHarness(options: { port: number; serverArgs?: s
     dir,
     data,
     port,
+    admin: ['--data', data, ...db],
     serverKey: () => serverKey,
     client,
     machine,
@@ -79,7 +84,7 @@ export async function startServerHarness(options: { port: number; serverArgs?: s
       return { child, exited };
     },
     async enroll(serial, password, extra = []) {
-      const created = await runVsc(['admin', 'enroll', '--data', data, '--serial', serial]);
+      const created = await runVsc(['admin', 'enroll', ...harness.admin, '--serial', serial]);
       expect(created.code, created.stderr).toBe(0);
       const token = created.stdout.trim().split('\n').at(-1)!;
       const enrolled = await runVsc(['card', 'enroll', ...client(serial, password), '--token', token, ...extra]);
@@ -87,10 +92,10 @@ export async function startServerHarness(options: { port: number; serverArgs?: s
       return enrolled;
     },
     async state(serial) {
-      return (JSON.parse((await runVsc(['admin', 'show', '--data', data, '--serial', serial, '--json'])).stdout) as { state: string }).state;
+      return (JSON.parse((await runVsc(['admin', 'show', ...harness.admin, '--serial', serial, '--json'])).stdout) as { state: string }).state;
     },
     async start() {
-      const child = spawn(process.execPath, ['bin/vsc.js', 'server', 'start', '--data', data, '--listen', `127.0.0.1:${port}`, ...serverArgs], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['bin/vsc.js', 'server', 'start', '--data', data, ...db, '--listen', `127.0.0.1:${port}`, ...serverArgs], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
       server = child;
       let out = '';
       let err = '';
@@ -120,7 +125,7 @@ export async function startServerHarness(options: { port: number; serverArgs?: s
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  const init = await runVsc(['server', 'init', '--data', data]);
+  const init = await runVsc(['server', 'init', '--data', data, ...db]);
   expect(init.code, init.stderr).toBe(0);
   await harness.start();
   return harness;

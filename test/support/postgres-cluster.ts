@@ -1,0 +1,90 @@
+// A real PostgreSQL for the tests: a throw-away cluster in a temp dir, started by the test setup and
+// reachable only on 127.0.0.1. As root the cluster runs as the `postgres` user the Debian package
+// creates (PostgreSQL refuses to run as root). Nothing here skips: a missing PostgreSQL is an error.
+import { execFile, execFileSync } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import pg from 'pg';
+
+export const POSTGRES_INSTALL_COMMAND = 'apt-get install -y postgresql';
+
+export interface PostgresCluster {
+  /** postgres://vsc@127.0.0.1:PORT/postgres, superuser without password (trust, local only). */
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+function binDirectory(): string {
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root) ? readdirSync(root).filter((name) => /^\d+$/.test(name)).sort((a, b) => Number(b) - Number(a)) : [];
+  for (const version of versions) {
+    const bin = join(root, version, 'bin');
+    if (existsSync(join(bin, 'pg_ctl')) && existsSync(join(bin, 'initdb'))) return bin;
+  }
+  throw new Error(`the tests need a real PostgreSQL server (initdb, pg_ctl under ${root}/VERSION/bin); install it with: ${POSTGRES_INSTALL_COMMAND}`);
+}
+
+function run(file: string, args: readonly string[], asUser: string | undefined): Promise<string> {
+  const [command, commandArgs] = asUser === undefined ? [file, args] : ['runuser', ['-u', asUser, '--', file, ...args]];
+  return new Promise((resolve, reject) => {
+    execFile(command, commandArgs, { timeout: 60_000 }, (error, stdout, stderr) => {
+      if (error === null) resolve(stdout);
+      else reject(new Error(`${file} ${args.join(' ')} failed: ${String(error.code ?? error.signal)}\n${stderr.trim()}`, { cause: error }));
+    });
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startPostgresCluster(): Promise<PostgresCluster> {
+  const bin = binDirectory();
+  const asUser = process.getuid?.() === 0 ? 'postgres' : undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'vsc-postgres-'));
+  const data = join(dir, 'data');
+  if (asUser !== undefined) {
+    const id = (flag: string) => Number(execFileSync('id', [flag, asUser], { encoding: 'utf8' }).trim());
+    chownSync(dir, id('-u'), id('-g'));
+  }
+  // fsync off: a test cluster needs no durability, and it makes every test faster.
+  await run(join(bin, 'initdb'), ['-D', data, '-U', 'vsc', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale', 'C'], asUser);
+  const port = await freePort();
+  const options = `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
+  await run(join(bin, 'pg_ctl'), ['-D', data, '-l', join(dir, 'postgres.log'), '-o', options, '-w', '-t', '60', 'start'], asUser);
+  return {
+    url: `postgres://vsc@127.0.0.1:${port}/postgres`,
+    async stop() {
+      await run(join(bin, 'pg_ctl'), ['-D', data, '-m', 'fast', '-w', 'stop'], asUser).catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A fresh, empty database in the cluster for one test; drop() removes it (closing what still uses it). */
+export async function freshPostgresDatabase(clusterUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `vsc_test_${randomBytes(6).toString('hex')}`;
+  const admin = async (statement: string): Promise<void> => {
+    const client = new pg.Client({ connectionString: clusterUrl });
+    await client.connect();
+    try {
+      await client.query(statement);
+    } finally {
+      await client.end();
+    }
+  };
+  await admin(`CREATE DATABASE ${name}`);
+  const url = new URL(clusterUrl);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
