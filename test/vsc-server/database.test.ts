@@ -17,6 +17,13 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
+/** A card row in a state the schema does not have. */
+const LOST_CARD = {
+  serial: 'S1', card_id: new Uint8Array(16), state: 'lost' as never, enrollment_token: null, enrolled: 0, kdf_salt: null, kdf_memory_kib: null,
+  kdf_iterations: null, kdf_parallelism: null, auth_verifier: null, auth_failures: 0, blocked: 0, sealed: null, sealed_version: 0,
+  public_key: null, muk: null, holder_hash: null, window_start: null, window_end: null, busy_operation: null, busy_until: null, created_at: 1, updated_at: 1,
+};
+
 describe('schema.sql', () => {
   it('is spelled per dialect: BLOB/INTEGER on SQLite, BYTEA/BIGINT/BIGSERIAL on PostgreSQL', () => {
     const sqlite = schemaStatements('sqlite').join('\n');
@@ -58,12 +65,7 @@ describe('openDatabase on SQLite', () => {
 
   it('refuses a state outside idle, in-use, destroyed', async () => {
     const database = await openDatabase(tempDb());
-    const row = {
-      serial: 'S1', card_id: new Uint8Array(16), state: 'lost' as never, enrollment_token: null, enrolled: 0, kdf_salt: null, kdf_memory_kib: null,
-      kdf_iterations: null, kdf_parallelism: null, auth_verifier: null, auth_failures: 0, blocked: 0, sealed: null, sealed_version: 0,
-      public_key: null, muk: null, holder_hash: null, window_start: null, window_end: null, busy_operation: null, busy_until: null, created_at: 1, updated_at: 1,
-    };
-    await expect(database.db.insertInto('cards').values(row).execute()).rejects.toThrow(/CHECK constraint/);
+    await expect(database.db.insertInto('cards').values(LOST_CARD).execute()).rejects.toThrow(/CHECK constraint/);
     await database.close();
   });
 
@@ -79,12 +81,7 @@ describe('openDatabase on PostgreSQL', () => {
       const first = await openDatabase(fresh.url);
       expect(first.dialect).toBe('postgres');
       await first.db.insertInto('events').values({ serial: 'S1', at: 1, operation: 'enroll', outcome: 'ok', from_state: null, to_state: 'idle', detail: null }).execute();
-      const row = {
-        serial: 'S1', card_id: new Uint8Array(16), state: 'lost' as never, enrollment_token: null, enrolled: 0, kdf_salt: null, kdf_memory_kib: null,
-        kdf_iterations: null, kdf_parallelism: null, auth_verifier: null, auth_failures: 0, blocked: 0, sealed: null, sealed_version: 0,
-        public_key: null, muk: null, holder_hash: null, window_start: null, window_end: null, busy_operation: null, busy_until: null, created_at: 1, updated_at: 1,
-      };
-      await expect(first.db.insertInto('cards').values(row).execute()).rejects.toThrow(/check constraint/);
+      await expect(first.db.insertInto('cards').values(LOST_CARD).execute()).rejects.toThrow(/check constraint/);
       await first.close();
 
       const second = await openDatabase(fresh.url);
