@@ -119,7 +119,11 @@ export async function runCardProcess(options: CardProcessOptions): Promise<CardP
         socket.once('data', (data) => {
           const request = data.toString('utf8').trim();
           if (request === 'status') {
-            const status = { serial, pid: process.pid, nextCounter: card!.nextCounter.toString(), vpcd: options.vpcd === undefined ? null : `${options.vpcd.host}:${options.vpcd.port}`, removing };
+            const { next, nextWindow } = card!.counterStatus;
+            const status = {
+              serial, pid: process.pid, nextCounter: next.toString(), nextWindow: nextWindow === undefined ? null : nextWindow.map(String),
+              vpcd: options.vpcd === undefined ? null : `${options.vpcd.host}:${options.vpcd.port}`, removing,
+            };
             return void socket.end(`status ${JSON.stringify(status)}\n`);
           }
           if (request !== 'remove') return void socket.end('error unknown request\n');

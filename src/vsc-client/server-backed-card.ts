@@ -55,6 +55,11 @@ class WindowedVscCard implements VscCard {
     return this.next;
   }
 
+  /** A window granted while online that the card moves to when the current one runs out. */
+  nextWindow(): readonly [bigint, bigint] | undefined {
+    return this.pending;
+  }
+
   /** The next value the server may count as unused: inside the newest window it granted. */
   reportedNext(): bigint {
     return this.pending === undefined ? this.next : this.pending[0];
@@ -117,6 +122,11 @@ export class ServerBackedCard {
   /** The next counter value, reported at remove: inside the newest window the server granted. */
   get nextCounter(): bigint {
     return this.vsc.reportedNext();
+  }
+
+  /** What `vsc card status` shows: the value the next signature uses, and a window granted ahead. */
+  get counterStatus(): { next: bigint; nextWindow: readonly [bigint, bigint] | undefined } {
+    return { next: this.vsc.counter(), nextWindow: this.vsc.nextWindow() };
   }
 
   grantCounterWindow(window: readonly [bigint, bigint]): void {

@@ -41,10 +41,17 @@ async function publicKey(reader: string): Promise<string> {
   return toHex(key!.data);
 }
 
-async function status(machineName: string): Promise<{ inserted: boolean; serial?: string; nextCounter?: string }> {
+interface Status {
+  inserted: boolean;
+  serial?: string;
+  nextCounter?: string;
+  nextWindow?: [string, string] | null;
+}
+
+async function status(machineName: string): Promise<Status> {
   const run = await vsc(['card', 'status', ...harness.machine(machineName), '--json']);
   expect(run.code, run.stderr).toBe(0);
-  return JSON.parse(run.stdout) as { inserted: boolean; serial?: string; nextCounter?: string };
+  return JSON.parse(run.stdout) as Status;
 }
 
 async function inserted(serial: string, password: string, machineName: string, vpcd: string[], reader: string): Promise<RunningCard> {
@@ -77,7 +84,8 @@ describe('server-backed cards through the CLI', { timeout: 120_000 }, () => {
     const seen: bigint[] = [];
     const a = await inserted('CTR', 'counter password', 'A', VPCD_A, READER_A);
     seen.push(...(await sign(READER_A, 7))); // 0..6: a quarter of the window is left, the card asks for the next one
-    for (let tries = 0; (await status('A')).nextCounter !== String(WINDOW); tries++) expect(tries).toBeLessThan(100);
+    for (let tries = 0; (await status('A')).nextWindow === null; tries++) expect(tries).toBeLessThan(100);
+    expect(await status('A')).toMatchObject({ inserted: true, serial: 'CTR', nextCounter: '7', nextWindow: [String(WINDOW), String(2n * WINDOW)] });
     seen.push(...(await sign(READER_A, 4))); // 7, then on into the extension
     expect(seen).toEqual([0n, 1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n, 10n]);
     await crashed(a, READER_A); // nothing uploaded: the server still holds the enrollment's counter 0

@@ -50,8 +50,10 @@ describe('server-backed card: counter windows', () => {
     for (let expected = 0n; expected < 3n; expected++) expect(await sign()).toBe(expected);
     card.grantCounterWindow([10n, 14n]);
     expect(card.nextCounter).toBe(10n);
+    expect(card.counterStatus).toEqual({ next: 3n, nextWindow: [10n, 14n] });
     expect(await sign()).toBe(3n);
     expect(await sign()).toBe(10n);
+    expect(card.counterStatus).toEqual({ next: 11n, nextWindow: undefined });
   });
 
   it('refuses a granted window that overlaps values it may already have signed', () => {

@@ -107,10 +107,14 @@ export const cardClientCommands: Command[] = [
       return ExitCode.ok;
     }
     if (!answer.startsWith('status ')) throw new VscError('card.status', answer.replace(/^error /, ''));
-    const status = JSON.parse(answer.slice('status '.length)) as { serial: string; pid: number; nextCounter: string; vpcd: string | null; removing: boolean };
+    const status = JSON.parse(answer.slice('status '.length)) as { serial: string; pid: number; nextCounter: string; nextWindow: [string, string] | null; vpcd: string | null; removing: boolean };
     say(values)(
       { inserted: true, ...status },
-      [`card ${status.serial} inserted (process ${status.pid})${status.removing ? ', being removed' : ''}`, `next counter value: ${status.nextCounter}`, `reader: ${status.vpcd === null ? 'none (not shown in pcscd)' : `vpcd at ${status.vpcd}`}`].join('\n'),
+      [
+        `card ${status.serial} inserted (process ${status.pid})${status.removing ? ', being removed' : ''}`,
+        `next counter value: ${status.nextCounter}${status.nextWindow === null ? '' : `; then ${status.nextWindow.join('..')} (granted ahead)`}`,
+        `reader: ${status.vpcd === null ? 'none (not shown in pcscd)' : `vpcd at ${status.vpcd}`}`,
+      ].join('\n'),
     );
     return ExitCode.ok;
   }, 'Exits 0 whether or not a card is inserted; --json says which ("inserted": true or false).'),
