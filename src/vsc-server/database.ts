@@ -104,7 +104,11 @@ export async function openDatabase(url: string): Promise<VscDatabase> {
   const dialect: Dialect = /^postgres(ql)?:\/\//.test(url) ? 'postgres' : 'sqlite';
   let db: Kysely<VscDatabaseSchema>;
   if (dialect === 'postgres') {
-    db = new Kysely<VscDatabaseSchema>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 10 }) }) });
+    const pool = new pg.Pool({ connectionString: url, max: 10 });
+    // An idle connection the database closed (restart, failover): the pool drops it and connects
+    // anew when needed. Without a listener, Node would end the whole server on it.
+    pool.on('error', () => undefined);
+    db = new Kysely<VscDatabaseSchema>({ dialect: new PostgresDialect({ pool }) });
   } else {
     let sqlite: SQLite.Database;
     try {

@@ -6,16 +6,10 @@ import { startServerHarness, type ServerHarness } from './support/vsc-server-har
 import { runVsc as vsc } from './support/vsc-process.js';
 
 let harness: ServerHarness;
-let dropDatabase: () => Promise<void>;
 beforeAll(async () => {
-  const database = await freshPostgresDatabase(inject('postgresUrl'));
-  dropDatabase = database.drop;
-  harness = await startServerHarness({ port: 23_000 + (process.pid % 2000), db: database.url });
+  harness = await startServerHarness({ port: 23_000 + (process.pid % 2000), db: await freshPostgresDatabase(inject('postgresUrl')) });
 }, 60_000);
-afterAll(async () => {
-  await harness.close();
-  await dropDatabase();
-});
+afterAll(() => harness.close());
 
 describe('VSC server on PostgreSQL through the CLI', { timeout: 120_000 }, () => {
   it('enroll, insert on A, B refused (3) and cannot recover (5), crash, recover from A, copy, replace, destroy', async () => {

@@ -71,20 +71,20 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
   };
 }
 
-/** A fresh, empty database in the cluster for one test; drop() removes it (closing what still uses it). */
-export async function freshPostgresDatabase(clusterUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+/**
+ * A fresh, empty database in the cluster for one test. It is not dropped: the whole cluster goes at
+ * the end of the run, and dropping while the pool's connections are still closing would kill them.
+ */
+export async function freshPostgresDatabase(clusterUrl: string): Promise<string> {
   const name = `vsc_test_${randomBytes(6).toString('hex')}`;
-  const admin = async (statement: string): Promise<void> => {
-    const client = new pg.Client({ connectionString: clusterUrl });
-    await client.connect();
-    try {
-      await client.query(statement);
-    } finally {
-      await client.end();
-    }
-  };
-  await admin(`CREATE DATABASE ${name}`);
+  const client = new pg.Client({ connectionString: clusterUrl });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await client.end();
+  }
   const url = new URL(clusterUrl);
   url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+  return url.toString();
 }

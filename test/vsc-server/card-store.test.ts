@@ -48,13 +48,10 @@ const insert = (muk = MUK_A, serial = 'CARD-1') => run(serial, 'insert', (lease)
 
 // The same store code on both databases the server supports.
 describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
-  let dropDatabase: (() => Promise<void>) | undefined;
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'vsc-store-test-'));
     if (dialect === 'postgres') {
-      const fresh = await freshPostgresDatabase(inject('postgresUrl'));
-      dropDatabase = fresh.drop;
-      database = await openDatabase(fresh.url);
+      database = await openDatabase(await freshPostgresDatabase(inject('postgresUrl')));
     } else {
       database = await openDatabase(join(dir, 'vsc.db'));
     }
@@ -64,7 +61,6 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
   });
   afterEach(async () => {
     await database.close();
-    await dropDatabase?.();
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -76,23 +76,19 @@ describe('openDatabase on SQLite', () => {
 
 describe('openDatabase on PostgreSQL', () => {
   it('applies the same schema.sql to a real PostgreSQL once, reopens it, and enforces the state check', async () => {
-    const fresh = await freshPostgresDatabase(inject('postgresUrl'));
-    try {
-      const first = await openDatabase(fresh.url);
-      expect(first.dialect).toBe('postgres');
-      await first.db.insertInto('events').values({ serial: 'S1', at: 1, operation: 'enroll', outcome: 'ok', from_state: null, to_state: 'idle', detail: null }).execute();
-      await expect(first.db.insertInto('cards').values(LOST_CARD).execute()).rejects.toThrow(/check constraint/);
-      await first.close();
+    const url = await freshPostgresDatabase(inject('postgresUrl'));
+    const first = await openDatabase(url);
+    expect(first.dialect).toBe('postgres');
+    await first.db.insertInto('events').values({ serial: 'S1', at: 1, operation: 'enroll', outcome: 'ok', from_state: null, to_state: 'idle', detail: null }).execute();
+    await expect(first.db.insertInto('cards').values(LOST_CARD).execute()).rejects.toThrow(/check constraint/);
+    await first.close();
 
-      const second = await openDatabase(fresh.url);
-      expect(await second.db.selectFrom('schema_version').select('version').execute()).toEqual([{ version: SCHEMA_VERSION }]);
-      const events = await second.db.selectFrom('events').selectAll().execute();
-      expect(events).toHaveLength(1);
-      expect(events[0]).toMatchObject({ serial: 'S1', operation: 'enroll' });
-      await second.close();
-    } finally {
-      await fresh.drop();
-    }
+    const second = await openDatabase(url);
+    expect(await second.db.selectFrom('schema_version').select('version').execute()).toEqual([{ version: SCHEMA_VERSION }]);
+    const events = await second.db.selectFrom('events').selectAll().execute();
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ serial: 'S1', operation: 'enroll' });
+    await second.close();
   });
 
   it('says it could not reach the server, without the URL\'s password', async () => {
