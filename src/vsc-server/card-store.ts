@@ -89,10 +89,12 @@ export interface InsertGrant {
 
 const hash = (bytes: Uint8Array): Uint8Array => sha256(bytes);
 const newEnrollmentToken = (): string => randomBytes(24).toString('base64url');
-/** Columns of a card nobody holds. */
-const IDLE = { muk: null, holder_hash: null, window_start: null, window_end: null, busy_operation: null, busy_until: null } as const;
+/** Columns of a card no machine holds: no MUK, no holder secret, no counter window. */
+const NO_HOLDER = { muk: null, holder_hash: null, window_start: null, window_end: null } as const;
+/** Columns of a new card: nobody holds it, no operation runs on it. */
+const IDLE = { ...NO_HOLDER, busy_operation: null, busy_until: null } as const;
 /** Columns of a destroyed card: no holder, no window, no sealed information. */
-const DESTROYED = { state: 'destroyed', muk: null, holder_hash: null, window_start: null, window_end: null, sealed: null } as const;
+const DESTROYED = { state: 'destroyed', ...NO_HOLDER, sealed: null } as const;
 const toBigInt = (value: number | string | bigint): bigint => BigInt(value);
 /** Drivers hand back Buffers (views into pools); callers get plain Uint8Array copies. */
 const asBytes = (value: Uint8Array): Uint8Array => Uint8Array.from(value);
@@ -329,7 +331,7 @@ export class CardStore {
       if (upload.sealedVersion !== toBigInt(row.sealed_version) + 1n) throw new CardRefusal('wrong-state', `expected sealed version ${toBigInt(row.sealed_version) + 1n}, got ${upload.sealedVersion}`);
       await tx
         .updateTable('cards')
-        .set({ state: 'idle', muk: null, holder_hash: null, window_start: null, window_end: null, sealed: upload.sealed, sealed_version: upload.sealedVersion.toString(), updated_at: this.now() })
+        .set({ state: 'idle', ...NO_HOLDER, sealed: upload.sealed, sealed_version: upload.sealedVersion.toString(), updated_at: this.now() })
         .where('serial', '=', lease.serial)
         .where('state', '=', 'in-use')
         .execute();
@@ -359,7 +361,7 @@ export class CardStore {
     await this.transition(lease.serial, 'recover', async (tx, row) => {
       if (row.state !== 'in-use') throw new CardRefusal('wrong-state', `card ${lease.serial} is ${row.state}, not in use`);
       if (row.muk === null || !constantTimeEqual(muk, row.muk)) throw new CardRefusal('muk-mismatch', `card ${lease.serial} was not lost by this machine`);
-      await tx.updateTable('cards').set({ state: 'idle', muk: null, holder_hash: null, window_start: null, window_end: null, updated_at: this.now() }).where('serial', '=', lease.serial).where('state', '=', 'in-use').execute();
+      await tx.updateTable('cards').set({ state: 'idle', ...NO_HOLDER, updated_at: this.now() }).where('serial', '=', lease.serial).where('state', '=', 'in-use').execute();
       return { from: 'in-use', to: 'idle', detail: `counter floor ${row.window_end}` };
     });
   }
