@@ -56,20 +56,20 @@ export async function serverStory(story: Story): Promise<void> {
     story.line(`seals them and uploads only ciphertext. Card signing key: ${toHex(publicKey).slice(0, 32)}…; state: ${await state()}`);
 
     story.heading('Machine A inserts the card and an application signs with it');
-    const onA = await insertCard(endpoint, SERIAL, password(), machines.A);
+    const onA = await insertCard(endpoint, SERIAL, { password: password() }, machines.A);
     story.line(`server: idle → ${await state()}, held by machine A's MUK; counter window ${onA.counterWindow.join('..')}`);
     const cardA = await useCard(story, onA, publicKey, 'A');
     await remove(endpoint, onA, cardA, machines.A);
     story.line(`machine A removes it: the client refuses service first, re-seals, uploads; server: ${await state()}`);
 
     story.heading('Machine B inserts it, then crashes');
-    const onB = await insertCard(endpoint, SERIAL, password(), machines.B);
+    const onB = await insertCard(endpoint, SERIAL, { password: password() }, machines.B);
     story.line(`server: ${await state()} on machine B, counter window ${onB.counterWindow.join('..')}`);
     const cardB = await useCard(story, onB, publicKey, 'B');
     cardB.destroy();
     wipe(onB.plaintext, onB.holderSecret, onB.keys.authKey, onB.keys.protectionKey);
     story.line(`machine B crashes before removing it: the card is gone from memory, the server still says ${await state()}`);
-    story.line(`machine A tries to insert it: ${await refusal(insertCard(endpoint, SERIAL, password(), machines.A))}`);
+    story.line(`machine A tries to insert it: ${await refusal(insertCard(endpoint, SERIAL, { password: password() }, machines.A))}`);
     story.line(`machine A tries to recover it: ${await refusal(recoverCard(endpoint, SERIAL, password(), machines.A))}`);
     await recoverCard(endpoint, SERIAL, password(), machines.B);
     story.line(`machine B, the one that lost it, recovers it: server: ${await state()}; its counter window counts as used`);
@@ -78,7 +78,7 @@ export async function serverStory(story: Story): Promise<void> {
     story.line(`with a wrong password: ${await refusal(destroyCard(endpoint, SERIAL, { password: utf8('not my password') }))}`);
     await destroyCard(endpoint, SERIAL, { password: password() });
     story.line(`with the right one: server: ${await state()}, for good`);
-    story.line(`machine A tries to insert it: ${await refusal(insertCard(endpoint, SERIAL, password(), machines.A))}`);
+    story.line(`machine A tries to insert it: ${await refusal(insertCard(endpoint, SERIAL, { password: password() }, machines.A))}`);
     story.line('the server\'s event log of the card:');
     for (const event of await store.events(SERIAL)) {
       story.line(`  ${event.operation.padEnd(8)} ${event.outcome}${event.fromState === null ? '' : `  ${event.fromState} → ${event.toState ?? ''}`}`);

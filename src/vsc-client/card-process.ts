@@ -40,7 +40,7 @@ export async function runCardProcess(options: CardProcessOptions): Promise<CardP
   let control: Server | undefined;
   let keys: EncryptedMemory | undefined;
   try {
-    const inserted = await insertCard(endpoint, serial, options.password, options.muk);
+    const inserted = await insertCard(endpoint, serial, { password: options.password }, options.muk);
     wipe(options.password);
     // Only the owner keys are kept, sealed like the card's secrets; the password is gone.
     const ownerKeys = new Uint8Array(64);

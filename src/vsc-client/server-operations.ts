@@ -127,10 +127,10 @@ export interface InsertedCard {
 }
 
 /** Insert ([0035]): the server moves idle → in-use for this MUK and downloads the sealed information. */
-export async function insertCard(endpoint: ServerEndpoint, serial: string, password: Uint8Array, muk: Uint8Array): Promise<InsertedCard> {
+export async function insertCard(endpoint: ServerEndpoint, serial: string, credentials: OwnerCredentials, muk: Uint8Array): Promise<InsertedCard> {
   const holderSecret = new Uint8Array(randomBytes(32));
   let kept: OwnerKeys | undefined;
-  const result = await operate(endpoint, 'insert', serial, { password }, {
+  const result = await operate(endpoint, 'insert', serial, credentials, {
     proof: (keys) => {
       kept = { authKey: keys.authKey.slice(), protectionKey: keys.protectionKey.slice() };
       return { muk, holderHash: sha256(holderSecret) };

@@ -53,21 +53,21 @@ describe('operations through the protected channel', { timeout: 60_000 }, () => 
     const { publicKey } = await enrollCard(endpoint, 'OPS-1', token, PASSWORD);
     expect((await refused(enrollCard(endpoint, 'OPS-1', token, PASSWORD))).exitCode).toBe(ExitCode.refusedByState);
 
-    const inserted = await insertCard(endpoint, 'OPS-1', PASSWORD, MUK_A);
+    const inserted = await insertCard(endpoint, 'OPS-1', { password: PASSWORD }, MUK_A);
     const info = decodeProtectedInformation(inserted.plaintext);
     expect(info.counter).toBe(0n);
     expect(inserted.counterWindow[0]).toBe(0n);
     expect((await store.show('OPS-1')).state).toBe('in-use');
     expect(publicKey).toHaveLength(32);
 
-    const second = await refused(insertCard(endpoint, 'OPS-1', PASSWORD, MUK_B));
+    const second = await refused(insertCard(endpoint, 'OPS-1', { password: PASSWORD }, MUK_B));
     expect(second.exitCode).toBe(ExitCode.refusedByState);
     // The refused machine did not become the holder: it cannot recover, the holder can.
     expect((await refused(recoverCard(endpoint, 'OPS-1', PASSWORD, MUK_B))).exitCode).toBe(ExitCode.mukMismatch);
     await recoverCard(endpoint, 'OPS-1', PASSWORD, MUK_A);
     expect((await store.show('OPS-1')).state).toBe('idle');
 
-    const again = await insertCard(endpoint, 'OPS-1', PASSWORD, MUK_B);
+    const again = await insertCard(endpoint, 'OPS-1', { password: PASSWORD }, MUK_B);
     expect(again.counterWindow[0]).toBe(inserted.counterWindow[1]); // the recovered window counts as used
     const upload = { muk: MUK_B, holderSecret: again.holderSecret, cardId: again.cardId, plaintext: again.plaintext, sealedVersion: again.sealedVersion + 1n, nextCounter: again.counterWindow[0] + 3n };
     // Another process on the same machine, with the password but not the holder secret, cannot remove it.
@@ -75,12 +75,12 @@ describe('operations through the protected channel', { timeout: 60_000 }, () => 
     await removeCard(endpoint, 'OPS-1', { keys: again.keys }, upload);
     expect(await store.show('OPS-1')).toMatchObject({ state: 'idle', sealedVersion: 2n });
 
-    const third = await insertCard(endpoint, 'OPS-1', PASSWORD, MUK_A);
+    const third = await insertCard(endpoint, 'OPS-1', { password: PASSWORD }, MUK_A);
     expect(third.sealedVersion).toBe(2n);
     expect(third.counterWindow[0]).toBe(again.counterWindow[0] + 3n);
     await destroyCard(endpoint, 'OPS-1', { password: PASSWORD });
     expect((await store.show('OPS-1')).state).toBe('destroyed');
-    for (const attempt of [() => insertCard(endpoint, 'OPS-1', PASSWORD, MUK_A), () => recoverCard(endpoint, 'OPS-1', PASSWORD, MUK_A), () => destroyCard(endpoint, 'OPS-1', { password: PASSWORD })]) {
+    for (const attempt of [() => insertCard(endpoint, 'OPS-1', { password: PASSWORD }, MUK_A), () => recoverCard(endpoint, 'OPS-1', PASSWORD, MUK_A), () => destroyCard(endpoint, 'OPS-1', { password: PASSWORD })]) {
       const refusal = await refused(attempt());
       expect(refusal.reason).toBe('wrong-state');
       expect(refusal.exitCode).toBe(ExitCode.refusedByState);
@@ -90,17 +90,17 @@ describe('operations through the protected channel', { timeout: 60_000 }, () => 
   it('a wrong password exits 4 and counts; a client without the master key exits 4 and does not count', async () => {
     const token = await store.create('OPS-2');
     await enrollCard(endpoint, 'OPS-2', token, PASSWORD);
-    expect((await refused(insertCard(endpoint, 'OPS-2', utf8('wrong'), MUK_A))).exitCode).toBe(ExitCode.authenticationFailed);
+    expect((await refused(insertCard(endpoint, 'OPS-2', { password: utf8('wrong') }, MUK_A))).exitCode).toBe(ExitCode.authenticationFailed);
     expect((await store.show('OPS-2')).authFailures).toBe(1);
-    const rogue = await refused(insertCard({ ...endpoint, masterKey: new Uint8Array(32) }, 'OPS-2', PASSWORD, MUK_A));
+    const rogue = await refused(insertCard({ ...endpoint, masterKey: new Uint8Array(32) }, 'OPS-2', { password: PASSWORD }, MUK_A));
     expect(rogue.reason).toBe('implementation');
     expect(rogue.exitCode).toBe(ExitCode.authenticationFailed);
     expect(await store.show('OPS-2')).toMatchObject({ state: 'idle', authFailures: 1 });
   });
 
   it('an unknown card exits 3; a wrong server key gets no session at all', async () => {
-    expect((await refused(insertCard(endpoint, 'NOPE', PASSWORD, MUK_A))).exitCode).toBe(ExitCode.refusedByState);
-    await expect(insertCard({ ...endpoint, serverKey: new Uint8Array(32).fill(9) }, 'OPS-2', PASSWORD, MUK_A)).rejects.toMatchObject({ code: 'channel.handshake' });
+    expect((await refused(insertCard(endpoint, 'NOPE', { password: PASSWORD }, MUK_A))).exitCode).toBe(ExitCode.refusedByState);
+    await expect(insertCard({ ...endpoint, serverKey: new Uint8Array(32).fill(9) }, 'OPS-2', { password: PASSWORD }, MUK_A)).rejects.toMatchObject({ code: 'channel.handshake' });
   });
 
   it('a peer that opens a session and stalls before proving anything keeps no one from the card', async () => {
@@ -109,7 +109,7 @@ describe('operations through the protected channel', { timeout: 60_000 }, () => 
     const stalled = await connectSession(endpoint.url, endpoint.serverKey, { timeoutMs: 30_000 });
     await stalled.send(encodeMessage({ type: 'hello', operation: 'insert', serial: 'OPS-4' }));
     expect(Fields.parse(await stalled.receive(), 'challenge').string('type')).toBe('challenge');
-    const inserted = await insertCard(endpoint, 'OPS-4', PASSWORD, MUK_A); // while the other one waits
+    const inserted = await insertCard(endpoint, 'OPS-4', { password: PASSWORD }, MUK_A); // while the other one waits
     expect((await store.show('OPS-4')).state).toBe('in-use');
     stalled.close();
     await recoverCard(endpoint, 'OPS-4', PASSWORD, MUK_A);
@@ -119,7 +119,7 @@ describe('operations through the protected channel', { timeout: 60_000 }, () => 
   it('the holder extends its counter window while online; the same machine without the holder secret cannot', async () => {
     const token = await store.create('OPS-3');
     await enrollCard(endpoint, 'OPS-3', token, PASSWORD);
-    const inserted = await insertCard(endpoint, 'OPS-3', PASSWORD, MUK_A);
+    const inserted = await insertCard(endpoint, 'OPS-3', { password: PASSWORD }, MUK_A);
     const holder = { muk: MUK_A, holderSecret: inserted.holderSecret };
     expect((await refused(extendCounterWindow(endpoint, 'OPS-3', { keys: inserted.keys }, { ...holder, holderSecret: new Uint8Array(32) }))).exitCode).toBe(ExitCode.mukMismatch);
     expect((await refused(extendCounterWindow(endpoint, 'OPS-3', { keys: inserted.keys }, { ...holder, muk: MUK_B }))).exitCode).toBe(ExitCode.mukMismatch);
@@ -149,7 +149,7 @@ describe('a deployment that demands keyfiles ([0044])', { timeout: 60_000 }, () 
     const foreign = issueKeyfile({ signingSeed: new Uint8Array(32).fill(5), keyfileSecret: new Uint8Array(32).fill(6), masterKey: endpoint.masterKey!, installId: 'install-7' });
     await expect(enrollCard({ ...strictEndpoint, keyfile: foreign }, 'KF-1', token, PASSWORD)).rejects.toMatchObject({ code: 'keyfile.invalid', exitCode: ExitCode.authenticationFailed });
     await enrollCard(strictEndpoint, 'KF-1', token, PASSWORD);
-    const inserted = await insertCard(strictEndpoint, 'KF-1', PASSWORD, MUK_A);
+    const inserted = await insertCard(strictEndpoint, 'KF-1', { password: PASSWORD }, MUK_A);
     expect((await store.show('KF-1')).state).toBe('in-use');
     await recoverCard(strictEndpoint, 'KF-1', PASSWORD, MUK_A);
     expect(inserted.counterWindow[0]).toBe(0n);
