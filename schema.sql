@@ -34,12 +34,12 @@ CREATE TABLE IF NOT EXISTS cards (
   muk               {BYTES},
   -- SHA-256 of the per-insert holder secret, for remove on a new session
   holder_hash       {BYTES},
+  -- the holder_hash of the last remove, so that its holder repeating a remove whose answer was
+  -- lost (dropped connection, server crash) is told it succeeded
+  last_holder_hash  {BYTES},
   -- counter window granted at insert: [window_start, window_end)
   window_start      TEXT,
   window_end        TEXT,
-  -- per-serial exclusion ([0081]): the running operation and when its lease ends (ms since epoch)
-  busy_operation    TEXT,
-  busy_until        {BIGINT},
   created_at        {BIGINT} NOT NULL,
   updated_at        {BIGINT} NOT NULL
 );

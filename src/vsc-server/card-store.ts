@@ -1,9 +1,11 @@
 // The mediation state machine of patent 004 Fig. 4 over the server database: idle --insert-->
 // in-use --remove|recover--> idle, idle|in-use --destroy--> destroyed (terminal). Every
-// check-and-set is one conditional UPDATE inside a transaction that also appends the event row, so
-// it holds across server processes on one database. While an operation on a serial runs, every
-// other operation on it is refused ([0081]): a lease in the card row, taken by a conditional UPDATE
-// and given back when the operation ends, or lapsing if its server died.
+// operation is one transaction: it locks the card row, authenticates the owner, checks and sets the
+// state and appends the event row, so it holds across server processes on one database. While an
+// operation on a serial runs, every other operation on it is refused ([0081]): on PostgreSQL the row
+// lock is taken with NOWAIT, so a second server process is refused at once instead of queueing; a
+// server that dies mid-operation loses its connection and with it the lock, and its transaction
+// rolls back. SQLite serialises the transactions of its one server process.
 import { randomBytes } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import { constantTimeEqual, utf8 } from '../bytes/index.js';
@@ -29,8 +31,6 @@ export class CardRefusal extends VscError {
 
 /** Consecutive owner-authentication failures after which a card waits for `admin unblock`. */
 export const MAX_AUTH_FAILURES = 10;
-/** How long a per-serial lease lasts if the server holding it dies mid-operation. */
-export const DEFAULT_LEASE_MS = 60_000;
 /** Counter values granted to an insert ([DESIGN.md] "Counters that never roll back"). */
 export const DEFAULT_COUNTER_WINDOW = 1n << 20n;
 
@@ -57,17 +57,27 @@ export interface CardEvent {
   readonly detail: string | null;
 }
 
-/** A running operation's hold on one serial. */
-export interface Lease {
-  readonly serial: string;
-  readonly operation: CardOperation;
-  readonly token: string;
-}
-
 export interface CardStoreOptions {
   readonly now?: () => number;
-  readonly leaseMs?: number;
   readonly counterWindow?: bigint;
+  /**
+   * Called inside an operation's transaction once its changes are written, before the commit:
+   * crash injection names this step (`in-transaction`), see src/fault-injection.
+   */
+  readonly beforeCommit?: (operation: CardOperation) => void;
+}
+
+/** The holder of an in-use card: the machine recorded at insert, and the process that inserted it. */
+export interface HolderProof {
+  readonly muk: Uint8Array;
+  readonly holderHash: Uint8Array;
+}
+
+/** What remove uploads. */
+export interface Upload {
+  readonly sealed: Uint8Array;
+  readonly sealedVersion: bigint;
+  readonly nextCounter: bigint;
 }
 
 export interface Enrollment {
@@ -91,10 +101,12 @@ const hash = (bytes: Uint8Array): Uint8Array => sha256(bytes);
 const newEnrollmentToken = (): string => randomBytes(24).toString('base64url');
 /** Columns of a card no machine holds: no MUK, no holder secret, no counter window. */
 const NO_HOLDER = { muk: null, holder_hash: null, window_start: null, window_end: null } as const;
-/** Columns of a new card: nobody holds it, no operation runs on it. */
-const IDLE = { ...NO_HOLDER, busy_operation: null, busy_until: null } as const;
+/** Columns of a new card: nobody holds it, nobody removed it. */
+const IDLE = { ...NO_HOLDER, last_holder_hash: null } as const;
 /** Columns of a destroyed card: no holder, no window, no sealed information. */
-const DESTROYED = { state: 'destroyed', ...NO_HOLDER, sealed: null } as const;
+const DESTROYED = { state: 'destroyed', ...IDLE, sealed: null } as const;
+/** PostgreSQL's lock_not_available: the row is locked by another operation (FOR UPDATE NOWAIT). */
+const PG_LOCK_NOT_AVAILABLE = '55P03';
 const toBigInt = (value: number | string | bigint): bigint => BigInt(value);
 /** Drivers hand back Buffers (views into pools); callers get plain Uint8Array copies. */
 const asBytes = (value: Uint8Array): Uint8Array => Uint8Array.from(value);
@@ -121,16 +133,16 @@ function checkSerial(serial: string): void {
 
 export class CardStore {
   private readonly now: () => number;
-  private readonly leaseMs: number;
   private readonly counterWindow: bigint;
+  private readonly beforeCommit: (operation: CardOperation) => void;
 
   constructor(
     private readonly database: VscDatabase,
     options: CardStoreOptions = {},
   ) {
     this.now = options.now ?? Date.now;
-    this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
     this.counterWindow = options.counterWindow ?? DEFAULT_COUNTER_WINDOW;
+    this.beforeCommit = options.beforeCommit ?? (() => undefined);
   }
 
   private get db() {
@@ -154,36 +166,34 @@ export class CardStore {
    * `complete` is a fresh card with a new card id that the owner enrolls anew (token returned).
    * A card in use on a lost machine can be replaced; whatever that machine did not upload is lost.
    */
-  async replace(lease: Lease, newSerial: string, mode: 'exact' | 'complete'): Promise<{ token?: string }> {
+  async replace(serial: string, newSerial: string, mode: 'exact' | 'complete'): Promise<{ token?: string }> {
     checkSerial(newSerial);
-    let token: string | undefined;
-    await this.transition(lease.serial, 'replace', async (tx, row) => {
-      if (row.state === 'destroyed') throw new CardRefusal('wrong-state', `card ${lease.serial} is destroyed; its information is gone: enroll a new card`);
-      if (mode === 'exact' && row.enrolled !== 1) throw new CardRefusal('not-enrolled', `card ${lease.serial} was never enrolled: there is nothing to duplicate`);
-      const at = this.now();
+    return this.transition(serial, 'replace', { by: 'admin' }, async (tx, row) => {
+      if (row.state === 'destroyed') throw new CardRefusal('wrong-state', `card ${serial} is destroyed; its information is gone: enroll a new card`);
+      if (mode === 'exact' && row.enrolled !== 1) throw new CardRefusal('not-enrolled', `card ${serial} was never enrolled: there is nothing to duplicate`);
+      let token: string | undefined;
       if (mode === 'exact') {
-        await this.insertCopy(tx, row, newSerial, `exact duplicate of ${lease.serial}`);
+        await this.insertCopy(tx, row, newSerial, `exact duplicate of ${serial}`);
       } else {
         token = newEnrollmentToken();
-        await this.insertFresh(tx, newSerial, new Uint8Array(randomBytes(16)), token, `complete replacement of ${lease.serial}`);
+        await this.insertFresh(tx, newSerial, new Uint8Array(randomBytes(16)), token, `complete replacement of ${serial}`);
       }
-      await tx.updateTable('cards').set({ ...DESTROYED, updated_at: at }).where('serial', '=', lease.serial).execute();
-      return { from: row.state, to: 'destroyed', detail: `replaced by ${newSerial} (${mode})` };
+      await tx.updateTable('cards').set({ ...DESTROYED, updated_at: this.now() }).where('serial', '=', serial).execute();
+      return { from: row.state, to: 'destroyed', detail: `replaced by ${newSerial} (${mode})`, value: token === undefined ? {} : { token } };
     });
-    return token === undefined ? {} : { token };
   }
 
   /**
    * Copy ([0102]): a new serial with the same information; both stay usable. Copies share the card
    * id and so one counter range: no counter value is ever granted to two of them.
    */
-  async copy(lease: Lease, newSerial: string): Promise<void> {
+  async copy(serial: string, newSerial: string): Promise<void> {
     checkSerial(newSerial);
-    await this.transition(lease.serial, 'copy', async (tx, row) => {
-      if (row.state === 'destroyed') throw new CardRefusal('wrong-state', `card ${lease.serial} is destroyed`);
-      if (row.enrolled !== 1) throw new CardRefusal('not-enrolled', `card ${lease.serial} was never enrolled: there is nothing to copy`);
-      await this.insertCopy(tx, row, newSerial, `copy of ${lease.serial}`);
-      return { from: row.state, to: row.state, detail: `copied to ${newSerial}` };
+    await this.transition(serial, 'copy', { by: 'admin' }, async (tx, row) => {
+      if (row.state === 'destroyed') throw new CardRefusal('wrong-state', `card ${serial} is destroyed`);
+      if (row.enrolled !== 1) throw new CardRefusal('not-enrolled', `card ${serial} was never enrolled: there is nothing to copy`);
+      await this.insertCopy(tx, row, newSerial, `copy of ${serial}`);
+      return { from: row.state, to: row.state, detail: `copied to ${newSerial}`, value: undefined };
     });
   }
 
@@ -204,42 +214,13 @@ export class CardStore {
   }
 
   async unblock(serial: string): Promise<void> {
-    await this.transition(serial, 'unblock', async (tx, row) => {
+    await this.transition(serial, 'unblock', { by: 'admin' }, async (tx, row) => {
       await tx.updateTable('cards').set({ blocked: 0, auth_failures: 0, updated_at: this.now() }).where('serial', '=', serial).execute();
-      return { from: row.state, to: row.state };
+      return { from: row.state, to: row.state, value: undefined };
     });
   }
 
-  // ---- per-serial exclusion ----------------------------------------------------------------------
-
-  /** Takes the serial for `operation`, or refuses when another operation holds it ([0081]). */
-  async begin(serial: string, operation: CardOperation): Promise<Lease> {
-    checkSerial(serial);
-    const token = randomBytes(16).toString('hex');
-    const at = this.now();
-    const result = await this.db
-      .updateTable('cards')
-      .set({ busy_operation: `${operation}:${token}`, busy_until: at + this.leaseMs })
-      .where('serial', '=', serial)
-      .where((eb) => eb.or([eb('busy_operation', 'is', null), eb('busy_until', '<', at)]))
-      .executeTakeFirst();
-    if (result.numUpdatedRows === 0n) {
-      await this.row(serial); // unknown-card when there is none
-      throw new CardRefusal('busy', `card ${serial} is busy with another operation; try again`);
-    }
-    return Object.freeze({ serial, operation, token });
-  }
-
-  async end(lease: Lease): Promise<void> {
-    await this.db
-      .updateTable('cards')
-      .set({ busy_operation: null, busy_until: null })
-      .where('serial', '=', lease.serial)
-      .where('busy_operation', '=', `${lease.operation}:${lease.token}`)
-      .execute();
-  }
-
-  // ---- owner authentication ----------------------------------------------------------------------
+  // ---- what a client needs before it can authenticate ---------------------------------------------
 
   /** The card id, which sealed information is bound to (the client needs it at enrollment). */
   async cardId(serial: string): Promise<Uint8Array> {
@@ -253,33 +234,12 @@ export class CardStore {
     return { salt: asBytes(row.kdf_salt), memoryKiB: row.kdf_memory_kib!, iterations: row.kdf_iterations!, parallelism: row.kdf_parallelism! };
   }
 
-  /**
-   * Checks the owner's auth key against the stored verifier (constant time). Failures are counted;
-   * the tenth blocks the card until `admin unblock`. A success resets the count.
-   */
-  async authenticateOwner(lease: Lease, verifier: Uint8Array): Promise<void> {
-    const row = await this.row(lease.serial);
-    if (row.enrolled !== 1 || row.auth_verifier === null) throw new CardRefusal('not-enrolled', `card ${lease.serial} has not been enrolled by its owner`);
-    if (row.blocked === 1) throw new CardRefusal('blocked', `card ${lease.serial} is blocked after ${MAX_AUTH_FAILURES} failed authentications; an administrator must unblock it`);
-    if (constantTimeEqual(verifier, row.auth_verifier)) {
-      if (row.auth_failures !== 0) await this.db.updateTable('cards').set({ auth_failures: 0 }).where('serial', '=', lease.serial).execute();
-      return;
-    }
-    const failures = row.auth_failures + 1;
-    const blocked = failures >= MAX_AUTH_FAILURES;
-    await this.db.transaction().execute(async (tx) => {
-      await tx.updateTable('cards').set({ auth_failures: failures, blocked: blocked ? 1 : 0, updated_at: this.now() }).where('serial', '=', lease.serial).execute();
-      await tx.insertInto('events').values({ serial: lease.serial, at: this.now(), operation: lease.operation, outcome: blocked ? 'refused: blocked' : 'refused: authentication', from_state: row.state, to_state: row.state, detail: `failure ${failures}` }).execute();
-    });
-    throw new CardRefusal(blocked ? 'blocked' : 'authentication', blocked ? `wrong password; card ${lease.serial} is now blocked until an administrator unblocks it` : 'wrong password');
-  }
-
   // ---- transitions -------------------------------------------------------------------------------
 
   /** Stores the owner's enrollment once, against the one-time token. */
-  async enroll(lease: Lease, token: string, enrollment: Enrollment): Promise<void> {
-    await this.transition(lease.serial, 'enroll', async (tx, row) => {
-      if (row.enrolled === 1 || row.enrollment_token === null) throw new CardRefusal('wrong-state', `card ${lease.serial} is already enrolled`);
+  async enroll(serial: string, token: string, enrollment: Enrollment): Promise<void> {
+    await this.transition(serial, 'enroll', { by: 'token' }, async (tx, row) => {
+      if (row.enrolled === 1 || row.enrollment_token === null) throw new CardRefusal('wrong-state', `card ${serial} is already enrolled`);
       if (!constantTimeEqual(hash(utf8(token)), row.enrollment_token)) throw new CardRefusal('authentication', 'wrong enrollment token');
       await tx
         .updateTable('cards')
@@ -288,55 +248,64 @@ export class CardStore {
           kdf_parallelism: enrollment.kdfParallelism, auth_verifier: enrollment.authVerifier, sealed: enrollment.sealed, sealed_version: 1, public_key: enrollment.publicKey,
           updated_at: this.now(),
         })
-        .where('serial', '=', lease.serial)
+        .where('serial', '=', serial)
         .where('enrolled', '=', 0)
         .execute();
-      return { from: 'idle', to: 'idle' };
+      return { from: 'idle', to: 'idle', value: undefined };
     });
   }
 
   /**
    * Mediation of insert ([0091]-[0094]): idle → in-use in one statement that also records the
    * holder's MUK and holder-secret hash, and grants a counter window from the card id's range.
+   * The same holder asking again (its answer was lost with a dropped connection or a dead server)
+   * gets the same grant: only the process that chose the holder secret can ask with its hash.
    */
-  async insert(lease: Lease, muk: Uint8Array, holderHash: Uint8Array): Promise<InsertGrant> {
-    let grant: InsertGrant | undefined;
-    await this.transition(lease.serial, 'insert', async (tx, row) => {
-      if (row.state !== 'idle') throw new CardRefusal('wrong-state', `card ${lease.serial} is ${row.state}, not idle`);
+  async insert(serial: string, owner: Uint8Array, holder: HolderProof): Promise<InsertGrant> {
+    return this.transition(serial, 'insert', { owner }, async (tx, row) => {
+      const grant = (window: readonly [bigint, bigint]): InsertGrant =>
+        Object.freeze({ cardId: asBytes(row.card_id), sealed: asBytes(row.sealed!), sealedVersion: toBigInt(row.sealed_version), counterWindow: window });
+      if (row.state === 'in-use' && isHolder(row, holder)) {
+        const window = [BigInt(row.window_start!), BigInt(row.window_end!)] as const;
+        return { from: 'in-use', to: 'in-use', detail: `repeated for its holder: window ${window[0]}..${window[1]}`, value: grant(window) };
+      }
+      if (row.state !== 'idle') throw new CardRefusal('wrong-state', `card ${serial} is ${row.state}, not idle`);
       const [start, end] = await this.allocateWindow(tx, row.card_id);
       const moved = await tx
         .updateTable('cards')
-        .set({ state: 'in-use', muk, holder_hash: holderHash, window_start: start.toString(), window_end: end.toString(), updated_at: this.now() })
-        .where('serial', '=', lease.serial)
+        .set({ state: 'in-use', muk: holder.muk, holder_hash: holder.holderHash, window_start: start.toString(), window_end: end.toString(), updated_at: this.now() })
+        .where('serial', '=', serial)
         .where('state', '=', 'idle')
         .executeTakeFirst();
-      if (moved.numUpdatedRows !== 1n) throw new CardRefusal('wrong-state', `card ${lease.serial} is no longer idle`);
-      grant = Object.freeze({ cardId: asBytes(row.card_id), sealed: asBytes(row.sealed!), sealedVersion: toBigInt(row.sealed_version), counterWindow: [start, end] as const });
-      return { from: 'idle', to: 'in-use', detail: `window ${start}..${end}` };
+      if (moved.numUpdatedRows !== 1n) throw new CardRefusal('wrong-state', `card ${serial} is no longer idle`);
+      return { from: 'idle', to: 'in-use', detail: `window ${start}..${end}`, value: grant([start, end] as const) };
     });
-    return grant!;
   }
 
   /**
    * Remove ([0095]): only the holder (same MUK and holder secret) moves in-use → idle, uploading the
    * new sealed information; values of the window it did not use go back to the range when no copy
-   * drew after it.
+   * drew after it. The holder repeating a remove whose answer it lost is told it succeeded, and
+   * nothing changes.
    */
-  async remove(lease: Lease, proof: { muk: Uint8Array; holderHash: Uint8Array }, upload: { sealed: Uint8Array; sealedVersion: bigint; nextCounter: bigint }): Promise<void> {
-    await this.transition(lease.serial, 'remove', async (tx, row) => {
-      this.checkHolder(lease.serial, row, proof);
+  async remove(serial: string, owner: Uint8Array, holder: HolderProof, upload: Upload): Promise<void> {
+    await this.transition(serial, 'remove', { owner }, async (tx, row) => {
+      if (row.state === 'idle' && row.last_holder_hash !== null && constantTimeEqual(holder.holderHash, row.last_holder_hash) && upload.sealedVersion === toBigInt(row.sealed_version)) {
+        return { from: 'idle', to: 'idle', detail: 'repeated by its holder: already removed', value: undefined };
+      }
+      checkHolder(serial, row, holder);
       const start = BigInt(row.window_start!);
       const end = BigInt(row.window_end!);
       if (upload.nextCounter < start || upload.nextCounter > end) throw new CardRefusal('wrong-state', `the reported counter ${upload.nextCounter} is outside the granted window`);
       if (upload.sealedVersion !== toBigInt(row.sealed_version) + 1n) throw new CardRefusal('wrong-state', `expected sealed version ${toBigInt(row.sealed_version) + 1n}, got ${upload.sealedVersion}`);
       await tx
         .updateTable('cards')
-        .set({ state: 'idle', ...NO_HOLDER, sealed: upload.sealed, sealed_version: upload.sealedVersion.toString(), updated_at: this.now() })
-        .where('serial', '=', lease.serial)
+        .set({ state: 'idle', ...NO_HOLDER, last_holder_hash: holder.holderHash, sealed: upload.sealed, sealed_version: upload.sealedVersion.toString(), updated_at: this.now() })
+        .where('serial', '=', serial)
         .where('state', '=', 'in-use')
         .execute();
       await tx.updateTable('counter_ranges').set({ next_unallocated: upload.nextCounter.toString() }).where('card_id', '=', row.card_id).where('next_unallocated', '=', end.toString()).execute();
-      return { from: 'in-use', to: 'idle', detail: `next counter ${upload.nextCounter}` };
+      return { from: 'in-use', to: 'idle', detail: `next counter ${upload.nextCounter}`, value: undefined };
     });
   }
 
@@ -345,51 +314,44 @@ export class CardStore {
    * for the holder only. The card moves to it when its current window runs out, and reports a value
    * inside it at remove; whatever it leaves of the old window is never granted again.
    */
-  async extend(lease: Lease, proof: { muk: Uint8Array; holderHash: Uint8Array }): Promise<readonly [bigint, bigint]> {
-    let window: readonly [bigint, bigint] | undefined;
-    await this.transition(lease.serial, 'extend', async (tx, row) => {
-      this.checkHolder(lease.serial, row, proof);
-      window = await this.allocateWindow(tx, row.card_id);
-      await tx.updateTable('cards').set({ window_start: window[0].toString(), window_end: window[1].toString(), updated_at: this.now() }).where('serial', '=', lease.serial).where('state', '=', 'in-use').execute();
-      return { from: 'in-use', to: 'in-use', detail: `window ${window[0]}..${window[1]}` };
+  async extend(serial: string, owner: Uint8Array, holder: HolderProof): Promise<readonly [bigint, bigint]> {
+    return this.transition(serial, 'extend', { owner }, async (tx, row) => {
+      checkHolder(serial, row, holder);
+      const window = await this.allocateWindow(tx, row.card_id);
+      await tx.updateTable('cards').set({ window_start: window[0].toString(), window_end: window[1].toString(), updated_at: this.now() }).where('serial', '=', serial).where('state', '=', 'in-use').execute();
+      return { from: 'in-use', to: 'in-use', detail: `window ${window[0]}..${window[1]}`, value: window };
     });
-    return window!;
   }
 
   /** Recover ([0059]-[0060]): in-use → idle from the machine that lost the card; the whole window counts as used. */
-  async recover(lease: Lease, muk: Uint8Array): Promise<void> {
-    await this.transition(lease.serial, 'recover', async (tx, row) => {
-      if (row.state !== 'in-use') throw new CardRefusal('wrong-state', `card ${lease.serial} is ${row.state}, not in use`);
-      if (row.muk === null || !constantTimeEqual(muk, row.muk)) throw new CardRefusal('muk-mismatch', `card ${lease.serial} was not lost by this machine`);
-      await tx.updateTable('cards').set({ state: 'idle', ...NO_HOLDER, updated_at: this.now() }).where('serial', '=', lease.serial).where('state', '=', 'in-use').execute();
-      return { from: 'in-use', to: 'idle', detail: `counter floor ${row.window_end}` };
+  async recover(serial: string, owner: Uint8Array, muk: Uint8Array): Promise<void> {
+    await this.transition(serial, 'recover', { owner }, async (tx, row) => {
+      if (row.state !== 'in-use') throw new CardRefusal('wrong-state', `card ${serial} is ${row.state}, not in use`);
+      if (row.muk === null || !constantTimeEqual(muk, row.muk)) throw new CardRefusal('muk-mismatch', `card ${serial} was not lost by this machine`);
+      await tx.updateTable('cards').set({ state: 'idle', ...IDLE, updated_at: this.now() }).where('serial', '=', serial).where('state', '=', 'in-use').execute();
+      return { from: 'in-use', to: 'idle', detail: `counter floor ${row.window_end}`, value: undefined };
     });
   }
 
   /** Destroy ([0098]): idle or in-use → destroyed, for good; the sealed information is dropped. */
-  async destroy(lease: Lease | { serial: string }, by: 'owner' | 'admin'): Promise<void> {
-    await this.transition(lease.serial, 'destroy', async (tx, row) => {
-      if (row.state === 'destroyed') throw new CardRefusal('wrong-state', `card ${lease.serial} is already destroyed`);
-      await tx.updateTable('cards').set({ ...DESTROYED, updated_at: this.now() }).where('serial', '=', lease.serial).execute();
-      return { from: row.state, to: 'destroyed', detail: `by ${by}` };
+  async destroy(serial: string, by: { owner: Uint8Array } | 'admin'): Promise<void> {
+    await this.transition(serial, 'destroy', by === 'admin' ? { by: 'admin' } : by, async (tx, row) => {
+      if (row.state === 'destroyed') throw new CardRefusal('wrong-state', `card ${serial} is already destroyed`);
+      await tx.updateTable('cards').set({ ...DESTROYED, updated_at: this.now() }).where('serial', '=', serial).execute();
+      return { from: row.state, to: 'destroyed', detail: `by ${by === 'admin' ? 'admin' : 'owner'}`, value: undefined };
     });
   }
 
   // ---- plumbing ----------------------------------------------------------------------------------
 
-  /** The holder of an in-use card: the machine recorded at insert, and the process that inserted it. */
-  private checkHolder(serial: string, row: CardsTable, proof: { muk: Uint8Array; holderHash: Uint8Array }): void {
-    if (row.state !== 'in-use') throw new CardRefusal('wrong-state', `card ${serial} is ${row.state}, not in use`);
-    if (row.muk === null || !constantTimeEqual(proof.muk, row.muk)) throw new CardRefusal('muk-mismatch', `card ${serial} is held by another machine`);
-    if (row.holder_hash === null || !constantTimeEqual(proof.holderHash, row.holder_hash)) throw new CardRefusal('holder-mismatch', `this process did not insert card ${serial}`);
-  }
-
   /**
-   * The next window of the card id's counter range. The conditional update makes a concurrent
-   * allocation for a copy (another serial, same card id) fail instead of granting the same values.
+   * The next window of the card id's counter range. Copies (other serials, same card id) draw from
+   * the same row: it is locked like the card row, so a concurrent draw is refused, never doubled.
    */
   private async allocateWindow(tx: Transaction<VscDatabaseSchema>, cardId: Uint8Array): Promise<readonly [bigint, bigint]> {
-    const range = await tx.selectFrom('counter_ranges').select('next_unallocated').where('card_id', '=', cardId).executeTakeFirstOrThrow();
+    let query = tx.selectFrom('counter_ranges').select('next_unallocated').where('card_id', '=', cardId);
+    if (this.database.dialect === 'postgres') query = query.forUpdate().noWait();
+    const range = await query.executeTakeFirstOrThrow();
     const start = BigInt(range.next_unallocated);
     const end = start + this.counterWindow;
     const moved = await tx.updateTable('counter_ranges').set({ next_unallocated: end.toString() }).where('card_id', '=', cardId).where('next_unallocated', '=', range.next_unallocated).executeTakeFirst();
@@ -440,24 +402,84 @@ export class CardStore {
     return row;
   }
 
-  /** Runs `change` in a transaction with the event row; a refusal is recorded as an event too. */
-  private async transition(
+  /**
+   * One operation on one serial: a transaction that locks the card row (refusing, not waiting, when
+   * another operation holds it), authenticates the owner, runs `change` and appends the event row.
+   * A wrong password is committed as a failure (the tenth blocks the card) and then refused; any
+   * other refusal rolls everything back and is recorded as an event of its own.
+   */
+  private async transition<T>(
     serial: string,
-    operation: string,
-    change: (tx: Transaction<VscDatabaseSchema>, row: CardsTable) => Promise<{ from: string; to: string; detail?: string }>,
-  ): Promise<void> {
+    operation: CardOperation | 'unblock',
+    authority: { owner: Uint8Array } | { by: 'admin' | 'token' },
+    change: (tx: Transaction<VscDatabaseSchema>, row: CardsTable) => Promise<{ from: string; to: string; detail?: string; value: T }>,
+  ): Promise<T> {
+    checkSerial(serial);
+    let outcome: { refused: CardRefusal } | { value: T };
     try {
-      await this.db.transaction().execute(async (tx) => {
-        const row = await tx.selectFrom('cards').selectAll().where('serial', '=', serial).executeTakeFirst();
+      outcome = await this.db.transaction().execute(async (tx) => {
+        let query = tx.selectFrom('cards').selectAll().where('serial', '=', serial);
+        if (this.database.dialect === 'postgres') query = query.forUpdate().noWait();
+        const row = await query.executeTakeFirst();
         if (row === undefined) throw new CardRefusal('unknown-card', `no card ${serial}`);
-        const { from, to, detail } = await change(tx, row);
+        if ('owner' in authority) {
+          const failure = await this.authenticateOwner(tx, serial, operation, row, authority.owner);
+          if (failure !== undefined) return { refused: failure };
+        }
+        const { from, to, detail, value } = await change(tx, row);
         await tx.insertInto('events').values({ serial, at: this.now(), operation, outcome: 'ok', from_state: from, to_state: to, detail: detail ?? null }).execute();
+        if (operation !== 'unblock') this.beforeCommit(operation);
+        return { value };
       });
-    } catch (error) {
+    } catch (caught) {
+      const error = asRefusal(caught, serial);
       if (error instanceof CardRefusal && error.reason !== 'unknown-card') {
         await this.db.insertInto('events').values({ serial, at: this.now(), operation, outcome: `refused: ${error.reason}`, from_state: null, to_state: null, detail: null }).execute();
       }
       throw error;
     }
+    // A wrong password: its failure count and event are committed, then it is refused.
+    if ('refused' in outcome) throw outcome.refused;
+    return outcome.value;
   }
+
+  /**
+   * Checks the owner's auth key against the stored verifier (constant time), inside the operation's
+   * transaction. Failures are counted (the tenth blocks the card until `admin unblock`) and
+   * returned, to be thrown once they are committed; a success resets the count.
+   */
+  private async authenticateOwner(tx: Transaction<VscDatabaseSchema>, serial: string, operation: string, row: CardsTable, verifier: Uint8Array): Promise<CardRefusal | undefined> {
+    if (row.enrolled !== 1 || row.auth_verifier === null) throw new CardRefusal('not-enrolled', `card ${serial} has not been enrolled by its owner`);
+    if (row.blocked === 1) throw new CardRefusal('blocked', `card ${serial} is blocked after ${MAX_AUTH_FAILURES} failed authentications; an administrator must unblock it`);
+    if (constantTimeEqual(verifier, row.auth_verifier)) {
+      if (row.auth_failures !== 0) await tx.updateTable('cards').set({ auth_failures: 0 }).where('serial', '=', serial).execute();
+      return undefined;
+    }
+    const failures = row.auth_failures + 1;
+    const blocked = failures >= MAX_AUTH_FAILURES;
+    await tx.updateTable('cards').set({ auth_failures: failures, blocked: blocked ? 1 : 0, updated_at: this.now() }).where('serial', '=', serial).execute();
+    await tx.insertInto('events').values({ serial, at: this.now(), operation, outcome: blocked ? 'refused: blocked' : 'refused: authentication', from_state: row.state, to_state: row.state, detail: `failure ${failures}` }).execute();
+    return new CardRefusal(blocked ? 'blocked' : 'authentication', blocked ? `wrong password; card ${serial} is now blocked until an administrator unblocks it` : 'wrong password');
+  }
+}
+
+function isHolder(row: CardsTable, holder: HolderProof): boolean {
+  // Both comparisons run, whatever the first one says.
+  const muk = row.muk !== null && constantTimeEqual(holder.muk, row.muk);
+  const secret = row.holder_hash !== null && constantTimeEqual(holder.holderHash, row.holder_hash);
+  return muk && secret;
+}
+
+/** The holder of an in-use card: the machine recorded at insert, and the process that inserted it. */
+function checkHolder(serial: string, row: CardsTable, holder: HolderProof): void {
+  if (row.state !== 'in-use') throw new CardRefusal('wrong-state', `card ${serial} is ${row.state}, not in use`);
+  if (row.muk === null || !constantTimeEqual(holder.muk, row.muk)) throw new CardRefusal('muk-mismatch', `card ${serial} is held by another machine`);
+  if (row.holder_hash === null || !constantTimeEqual(holder.holderHash, row.holder_hash)) throw new CardRefusal('holder-mismatch', `this process did not insert card ${serial}`);
+}
+
+/** A lock held by another operation (another server process) is a busy serial, refused at once. */
+function asRefusal(error: unknown, serial: string): unknown {
+  const code = error instanceof Error && 'code' in error ? error.code : undefined;
+  if (code === PG_LOCK_NOT_AVAILABLE || code === 'SQLITE_BUSY') return new CardRefusal('busy', `card ${serial} is busy with another operation; try again`);
+  return error;
 }

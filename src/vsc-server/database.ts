@@ -7,7 +7,7 @@ import { Kysely, PostgresDialect, SqliteDialect, sql, type Generated } from 'kys
 import pg from 'pg';
 import { VscError } from '../errors/index.js';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 const SCHEMA_PATH = fileURLToPath(new URL('../../schema.sql', import.meta.url));
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -32,8 +32,7 @@ export interface CardsTable {
   holder_hash: Uint8Array | null;
   window_start: string | null;
   window_end: string | null;
-  busy_operation: string | null;
-  busy_until: number | string | bigint | null;
+  last_holder_hash: Uint8Array | null;
   created_at: number | string | bigint;
   updated_at: number | string | bigint;
 }
@@ -73,6 +72,14 @@ export class DatabaseError extends VscError {
     super('server.database', message, options);
   }
 }
+
+/**
+ * What brings a database of schema version N to N+1, beyond what schema.sql creates anew. Version 2:
+ * the per-serial lease columns give way to row locks, and removes remember their holder.
+ */
+const MIGRATIONS: Record<number, readonly string[]> = {
+  1: ['ALTER TABLE cards ADD COLUMN last_holder_hash {BYTES}', 'ALTER TABLE cards DROP COLUMN busy_operation', 'ALTER TABLE cards DROP COLUMN busy_until'],
+};
 
 const TYPES: Record<Dialect, Record<string, string>> = {
   sqlite: { BYTES: 'BLOB', BIGINT: 'INTEGER', SERIAL: 'INTEGER PRIMARY KEY AUTOINCREMENT' },
@@ -150,7 +157,16 @@ async function applySchema(db: Kysely<VscDatabaseSchema>, dialect: Dialect): Pro
     const rows = await tx.selectFrom('schema_version').select('version').execute();
     if (rows.length === 0) {
       await tx.insertInto('schema_version').values({ version: SCHEMA_VERSION }).execute();
-    } else if (rows.length !== 1 || rows[0]!.version !== SCHEMA_VERSION) {
+      return;
+    }
+    if (rows.length === 1 && rows[0]!.version < SCHEMA_VERSION) {
+      for (let version = rows[0]!.version; version < SCHEMA_VERSION; version++) {
+        for (const statement of MIGRATIONS[version] ?? []) await sql.raw(statement.replace('{BYTES}', TYPES[dialect]['BYTES']!)).execute(tx);
+      }
+      await tx.updateTable('schema_version').set({ version: SCHEMA_VERSION }).execute();
+      return;
+    }
+    if (rows.length !== 1 || rows[0]!.version !== SCHEMA_VERSION) {
       throw new DatabaseError(`expected schema version ${SCHEMA_VERSION}, the database has ${rows.map((row) => row.version).join(', ')}`);
     }
   });

@@ -2,9 +2,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'kysely';
+import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { ExitCode } from '../../src/errors/index.js';
-import { CardRefusal, CardStore, MAX_AUTH_FAILURES, type Enrollment, type Lease } from '../../src/vsc-server/card-store.js';
+import { CardRefusal, CardStore, MAX_AUTH_FAILURES, type Enrollment } from '../../src/vsc-server/card-store.js';
 import { openDatabase, type VscDatabase } from '../../src/vsc-server/database.js';
 import { freshPostgresDatabase } from '../support/postgres-cluster.js';
 
@@ -21,6 +23,7 @@ let dir: string;
 let database: VscDatabase;
 let clock: number;
 let store: CardStore;
+let databaseUrl: string;
 
 
 async function refusal(promise: Promise<unknown>): Promise<CardRefusal> {
@@ -29,35 +32,26 @@ async function refusal(promise: Promise<unknown>): Promise<CardRefusal> {
   return error as CardRefusal;
 }
 
-/** Runs one operation the way the server does: lease, body, release. */
-async function run<T>(serial: string, operation: Lease['operation'], body: (lease: Lease) => Promise<T>): Promise<T> {
-  const lease = await store.begin(serial, operation);
-  try {
-    return await body(lease);
-  } finally {
-    await store.end(lease);
-  }
-}
-
 async function enrolledCard(serial = 'CARD-1'): Promise<void> {
   const token = await store.create(serial);
-  await run(serial, 'enroll', (lease) => store.enroll(lease, token, ENROLLMENT));
+  await store.enroll(serial, token, ENROLLMENT);
 }
 
-const insert = (muk = MUK_A, serial = 'CARD-1') => run(serial, 'insert', (lease) => store.insert(lease, muk, HOLDER));
+const insert = (muk = MUK_A, serial = 'CARD-1') => store.insert(serial, VERIFIER, { muk: muk, holderHash: HOLDER });
 
 // The same store code on both databases the server supports.
 describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'vsc-store-test-'));
     if (dialect === 'postgres') {
-      database = await openDatabase(await freshPostgresDatabase(inject('postgresUrl')));
+      databaseUrl = await freshPostgresDatabase(inject('postgresUrl'));
+      database = await openDatabase(databaseUrl);
     } else {
       database = await openDatabase(join(dir, 'vsc.db'));
     }
     expect(database.dialect).toBe(dialect);
     clock = 1_700_000_000_000;
-    store = new CardStore(database, { now: () => clock, leaseMs: 1000, counterWindow: 100n });
+    store = new CardStore(database, { now: () => clock, counterWindow: 100n });
   });
   afterEach(async () => {
     await database.close();
@@ -73,7 +67,7 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
       expect(grant.sealedVersion).toBe(1n);
       expect(grant.counterWindow).toEqual([0n, 100n]);
       expect((await store.show('CARD-1')).state).toBe('in-use');
-      await run('CARD-1', 'remove', (lease) => store.remove(lease, { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(5, 64), sealedVersion: 2n, nextCounter: 7n }));
+      await store.remove('CARD-1', VERIFIER, { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(5, 64), sealedVersion: 2n, nextCounter: 7n });
       const card = await store.show('CARD-1');
       expect(card).toMatchObject({ state: 'idle', sealedVersion: 2n, counterWindow: null });
       const row = await database.db.selectFrom('cards').select(['muk', 'holder_hash', 'sealed']).where('serial', '=', 'CARD-1').executeTakeFirstOrThrow();
@@ -84,14 +78,35 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
       expect((await insert()).counterWindow).toEqual([7n, 107n]);
     });
 
+    it('the holder repeating an insert or a remove whose answer it lost gets the same answer, and nothing changes twice', async () => {
+      await enrolledCard();
+      const first = await insert(MUK_A);
+      // Same MUK, same holder secret: the answer that a dropped connection lost.
+      expect((await insert(MUK_A)).counterWindow).toEqual(first.counterWindow);
+      // Same machine, another process (another holder secret): refused.
+      expect((await refusal(store.insert('CARD-1', VERIFIER, { muk: MUK_A, holderHash: bytes(0xd) }))).reason).toBe('wrong-state');
+      const upload = { sealed: bytes(5, 64), sealedVersion: 2n, nextCounter: 3n };
+      await store.remove('CARD-1', VERIFIER, { muk: MUK_A, holderHash: HOLDER }, upload);
+      await store.remove('CARD-1', VERIFIER, { muk: MUK_A, holderHash: HOLDER }, upload);
+      expect(await store.show('CARD-1')).toMatchObject({ state: 'idle', sealedVersion: 2n });
+      expect((await store.events('CARD-1')).slice(-2).map((event) => event.detail)).toEqual(['next counter 3', 'repeated by its holder: already removed']);
+      // Another holder secret, or another upload, is not the lost answer.
+      expect((await refusal(store.remove('CARD-1', VERIFIER, { muk: MUK_A, holderHash: bytes(0xd) }, upload))).reason).toBe('wrong-state');
+      expect((await refusal(store.remove('CARD-1', VERIFIER, { muk: MUK_A, holderHash: HOLDER }, { ...upload, sealedVersion: 3n }))).reason).toBe('wrong-state');
+      // Once another machine inserted it, the old holder's repeat is refused.
+      await insert(MUK_B);
+      expect((await refusal(store.remove('CARD-1', VERIFIER, { muk: MUK_A, holderHash: HOLDER }, upload))).reason).toBe('muk-mismatch');
+      expect((await store.show('CARD-1')).state).toBe('in-use');
+    });
+
     it('in-use → recover → idle only from the machine that holds it; the whole window counts as used', async () => {
       await enrolledCard();
       await insert(MUK_A);
-      const other = await refusal(run('CARD-1', 'recover', (lease) => store.recover(lease, MUK_B)));
+      const other = await refusal(store.recover('CARD-1', VERIFIER, MUK_B));
       expect(other.reason).toBe('muk-mismatch');
       expect(other.exitCode).toBe(ExitCode.mukMismatch);
       expect((await store.show('CARD-1')).state).toBe('in-use');
-      await run('CARD-1', 'recover', (lease) => store.recover(lease, MUK_A));
+      await store.recover('CARD-1', VERIFIER, MUK_A);
       expect((await store.show('CARD-1')).state).toBe('idle');
       expect((await insert(MUK_B)).counterWindow).toEqual([100n, 200n]);
     });
@@ -101,13 +116,13 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
       await enrolledCard('USED');
       await insert(MUK_A, 'USED');
       for (const serial of ['IDLE', 'USED']) {
-        await run(serial, 'destroy', (lease) => store.destroy(lease, 'owner'));
+        await store.destroy(serial, { owner: VERIFIER });
         expect((await store.show(serial)).state).toBe('destroyed');
         for (const attempt of [
-          () => run(serial, 'insert', (lease) => store.insert(lease, MUK_A, HOLDER)),
-          () => run(serial, 'recover', (lease) => store.recover(lease, MUK_A)),
-          () => run(serial, 'remove', (lease) => store.remove(lease, { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(9), sealedVersion: 2n, nextCounter: 1n })),
-          () => run(serial, 'destroy', (lease) => store.destroy(lease, 'owner')),
+          () => store.insert(serial, VERIFIER, { muk: MUK_A, holderHash: HOLDER }),
+          () => store.recover(serial, VERIFIER, MUK_A),
+          () => store.remove(serial, VERIFIER, { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(9), sealedVersion: 2n, nextCounter: 1n }),
+          () => store.destroy(serial, { owner: VERIFIER }),
         ]) {
           const refused = await refusal(attempt());
           expect(refused.reason).toBe('wrong-state');
@@ -120,45 +135,62 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
 
     it('refuses the transitions Fig. 4 does not have: insert when in use, remove and recover when idle', async () => {
       await enrolledCard();
-      expect((await refusal(run('CARD-1', 'remove', (lease) => store.remove(lease, { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(9), sealedVersion: 2n, nextCounter: 0n })))).reason).toBe('wrong-state');
-      expect((await refusal(run('CARD-1', 'recover', (lease) => store.recover(lease, MUK_A)))).reason).toBe('wrong-state');
+      expect((await refusal(store.remove('CARD-1', VERIFIER, { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(9), sealedVersion: 2n, nextCounter: 0n }))).reason).toBe('wrong-state');
+      expect((await refusal(store.recover('CARD-1', VERIFIER, MUK_A))).reason).toBe('wrong-state');
       await insert(MUK_A);
       const second = await refusal(insert(MUK_B));
       expect(second.reason).toBe('wrong-state');
       // A refused insert never touches the holder's MUK: the holder can still recover, the refused machine cannot.
-      expect((await refusal(run('CARD-1', 'recover', (lease) => store.recover(lease, MUK_B)))).reason).toBe('muk-mismatch');
-      await run('CARD-1', 'recover', (lease) => store.recover(lease, MUK_A));
+      expect((await refusal(store.recover('CARD-1', VERIFIER, MUK_B))).reason).toBe('muk-mismatch');
+      await store.recover('CARD-1', VERIFIER, MUK_A);
     });
 
     it('remove needs the holder: the same MUK with another holder secret is refused, and so is a counter outside the window', async () => {
       await enrolledCard();
       await insert(MUK_A);
       const upload = { sealed: bytes(5), sealedVersion: 2n, nextCounter: 1n };
-      expect((await refusal(run('CARD-1', 'remove', (lease) => store.remove(lease, { muk: MUK_A, holderHash: bytes(0xd) }, upload)))).reason).toBe('holder-mismatch');
-      expect((await refusal(run('CARD-1', 'remove', (lease) => store.remove(lease, { muk: MUK_B, holderHash: HOLDER }, upload)))).reason).toBe('muk-mismatch');
-      expect((await refusal(run('CARD-1', 'remove', (lease) => store.remove(lease, { muk: MUK_A, holderHash: HOLDER }, { ...upload, nextCounter: 101n })))).reason).toBe('wrong-state');
-      expect((await refusal(run('CARD-1', 'remove', (lease) => store.remove(lease, { muk: MUK_A, holderHash: HOLDER }, { ...upload, sealedVersion: 1n })))).reason).toBe('wrong-state');
+      expect((await refusal(store.remove('CARD-1', VERIFIER, { muk: MUK_A, holderHash: bytes(0xd) }, upload))).reason).toBe('holder-mismatch');
+      expect((await refusal(store.remove('CARD-1', VERIFIER, { muk: MUK_B, holderHash: HOLDER }, upload))).reason).toBe('muk-mismatch');
+      expect((await refusal(store.remove('CARD-1', VERIFIER, { muk: MUK_A, holderHash: HOLDER }, { ...upload, nextCounter: 101n }))).reason).toBe('wrong-state');
+      expect((await refusal(store.remove('CARD-1', VERIFIER, { muk: MUK_A, holderHash: HOLDER }, { ...upload, sealedVersion: 1n }))).reason).toBe('wrong-state');
       expect((await store.show('CARD-1')).state).toBe('in-use');
     });
   });
 
   describe('card store: per-serial exclusion ([0081])', () => {
-    it('refuses any second operation on a serial while one runs, not on other serials; a dead holder\'s lease lapses', async () => {
+    it('an operation running on a serial (its row locked by another server process) refuses the others at once, not other serials; a dead process releases it', async () => {
+      if (dialect !== 'postgres') return void expect(dialect).toBe('sqlite'); // one SQLite server serialises its transactions: see the 16-way race below
       await enrolledCard('A');
       await enrolledCard('B');
-      const lease = await store.begin('A', 'insert');
-      for (const operation of ['insert', 'remove', 'recover', 'destroy'] as const) {
-        const busy = await refusal(store.begin('A', operation));
+      // Another server process, mid-operation on A: a connection of its own holding A's row lock.
+      const other = new pg.Client({ connectionString: databaseUrl });
+      await other.connect();
+      other.on('error', () => undefined);
+      await other.query('BEGIN');
+      await other.query("SELECT serial FROM cards WHERE serial = 'A' FOR UPDATE");
+      const started = Date.now();
+      for (const attempt of [() => insert(MUK_A, 'A'), () => store.recover('A', VERIFIER, MUK_A), () => store.destroy('A', { owner: VERIFIER }), () => store.copy('A', 'A2')]) {
+        const busy = await refusal(attempt());
         expect(busy.reason).toBe('busy');
         expect(busy.exitCode).toBe(ExitCode.refusedByState);
       }
-      await store.end(await store.begin('B', 'insert'));
-      clock += 1001; // the server holding A died: its lease ends
-      const next = await store.begin('A', 'recover');
-      await store.end(lease); // the stale holder cannot release the new lease
-      expect((await refusal(store.begin('A', 'insert'))).reason).toBe('busy');
-      await store.end(next);
-      await store.end(await store.begin('A', 'insert'));
+      expect(Date.now() - started, 'refused at once, not queued behind the lock').toBeLessThan(2_000);
+      await insert(MUK_A, 'B');
+      // That process dies mid-transaction: its connection ends, its transaction rolls back, the lock goes.
+      const pid = (await other.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      await sql`SELECT pg_terminate_backend(${pid})`.execute(database.db);
+      await other.end().catch(() => undefined);
+      expect((await insert(MUK_A, 'A')).counterWindow).toEqual([0n, 100n]);
+      expect((await store.events('A')).filter((event) => event.outcome === 'refused: busy')).toHaveLength(4);
+    });
+
+    it('a write killed before its commit leaves nothing behind', async () => {
+      await enrolledCard();
+      const crashing = new CardStore(database, { now: () => clock, counterWindow: 100n, beforeCommit: () => { throw new Error('killed before the commit'); } });
+      await expect(crashing.insert('CARD-1', VERIFIER, { muk: MUK_A, holderHash: HOLDER })).rejects.toThrow('killed before the commit');
+      expect(await store.show('CARD-1')).toMatchObject({ state: 'idle', counterWindow: null });
+      expect((await store.events('CARD-1')).map((event) => event.operation)).toEqual(['create', 'enroll']);
+      expect((await insert()).counterWindow).toEqual([0n, 100n]); // the window drawn in the rolled-back transaction was never granted
     });
 
     it('16 concurrent inserts of one idle card: exactly one wins', async () => {
@@ -171,7 +203,7 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
     });
 
     it('an unknown serial is refused with exit 3', async () => {
-      const unknown = await refusal(store.begin('NOPE', 'insert'));
+      const unknown = await refusal(insert(MUK_A, 'NOPE'));
       expect(unknown.reason).toBe('unknown-card');
       expect(unknown.exitCode).toBe(ExitCode.refusedByState);
     });
@@ -181,28 +213,26 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
     it('counts failures, blocks after 10 until unblock, and resets the count on success', async () => {
       await enrolledCard();
       const wrong = bytes(0xee);
-      await run('CARD-1', 'insert', async (lease) => {
-        for (let i = 1; i < MAX_AUTH_FAILURES; i++) expect((await refusal(store.authenticateOwner(lease, wrong))).reason).toBe('authentication');
-        expect((await store.show('CARD-1')).authFailures).toBe(MAX_AUTH_FAILURES - 1);
-        const blocked = await refusal(store.authenticateOwner(lease, wrong));
-        expect(blocked.reason).toBe('blocked');
-        expect(blocked.exitCode).toBe(ExitCode.authenticationFailed);
-        expect((await refusal(store.authenticateOwner(lease, VERIFIER))).reason).toBe('blocked');
-      });
+      for (let i = 1; i < MAX_AUTH_FAILURES; i++) expect((await refusal(store.insert('CARD-1', wrong, { muk: MUK_A, holderHash: HOLDER }))).reason).toBe('authentication');
+      expect((await store.show('CARD-1')).authFailures).toBe(MAX_AUTH_FAILURES - 1);
+      const blocked = await refusal(store.recover('CARD-1', wrong, MUK_A));
+      expect(blocked.reason).toBe('blocked');
+      expect(blocked.exitCode).toBe(ExitCode.authenticationFailed);
+      expect((await refusal(insert())).reason).toBe('blocked');
+      expect((await store.show('CARD-1')).state).toBe('idle');
       await store.unblock('CARD-1');
-      await run('CARD-1', 'insert', async (lease) => {
-        await refusal(store.authenticateOwner(lease, wrong));
-        await store.authenticateOwner(lease, VERIFIER);
-      });
+      await refusal(store.insert('CARD-1', wrong, { muk: MUK_A, holderHash: HOLDER }));
+      await insert();
+      expect((await store.show('CARD-1')).state).toBe('in-use');
       expect(await store.show('CARD-1')).toMatchObject({ blocked: false, authFailures: 0 });
     });
 
     it('enrolls once with the one-time token; before that, authentication is refused as not enrolled', async () => {
       const token = await store.create('CARD-1');
-      await run('CARD-1', 'insert', async (lease) => expect((await refusal(store.authenticateOwner(lease, VERIFIER))).reason).toBe('not-enrolled'));
-      expect((await refusal(run('CARD-1', 'enroll', (lease) => store.enroll(lease, `${token}x`, ENROLLMENT)))).reason).toBe('authentication');
-      await run('CARD-1', 'enroll', (lease) => store.enroll(lease, token, ENROLLMENT));
-      expect((await refusal(run('CARD-1', 'enroll', (lease) => store.enroll(lease, token, ENROLLMENT)))).reason).toBe('wrong-state');
+      expect((await refusal(insert())).reason).toBe('not-enrolled');
+      expect((await refusal(store.enroll('CARD-1', `${token}x`, ENROLLMENT))).reason).toBe('authentication');
+      await store.enroll('CARD-1', token, ENROLLMENT);
+      expect((await refusal(store.enroll('CARD-1', token, ENROLLMENT))).reason).toBe('wrong-state');
       expect((await store.kdfParameters('CARD-1')).salt).toEqual(ENROLLMENT.kdfSalt);
     });
   });
@@ -212,7 +242,7 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
       await enrolledCard();
       await insert(MUK_A);
       await refusal(insert(MUK_B));
-      await run('CARD-1', 'recover', (lease) => store.recover(lease, MUK_A));
+      await store.recover('CARD-1', VERIFIER, MUK_A);
       const events = await store.events('CARD-1');
       expect(events.map((event) => `${event.operation}:${event.outcome}:${event.fromState ?? ''}->${event.toState ?? ''}`)).toEqual([
         'create:ok:->idle',
@@ -226,13 +256,13 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
 
   describe('card store: replace ([0007], [0062]) and copy ([0102])', () => {
     const remove = (serial: string, nextCounter: bigint, sealedVersion = 2n) =>
-      run(serial, 'remove', (lease) => store.remove(lease, { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(5, 64), sealedVersion, nextCounter }));
+      store.remove(serial, VERIFIER, { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(5, 64), sealedVersion, nextCounter });
     const row = (serial: string) => database.db.selectFrom('cards').selectAll().where('serial', '=', serial).executeTakeFirstOrThrow();
 
     it('exact replace: same card id, verifier and sealed information under the new serial; the old one is destroyed; the counter goes on past every granted value', async () => {
       await enrolledCard('OLD');
       await insert(MUK_A, 'OLD'); // lost on a dead machine with window 0..100
-      expect(await run('OLD', 'replace', (lease) => store.replace(lease, 'NEW', 'exact'))).toEqual({});
+      expect(await store.replace('OLD', 'NEW', 'exact')).toEqual({});
       const [before, after] = [await row('OLD'), await row('NEW')];
       expect(before.state).toBe('destroyed');
       expect(before.sealed).toBeNull();
@@ -249,13 +279,13 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
 
     it('complete replace: a fresh card id awaiting enrollment with a new token; the old one is destroyed', async () => {
       await enrolledCard('OLD');
-      const { token } = await run('OLD', 'replace', (lease) => store.replace(lease, 'NEW', 'complete'));
+      const { token } = await store.replace('OLD', 'NEW', 'complete');
       expect(token).toMatch(/^[A-Za-z0-9_-]{32}$/);
       const [before, after] = [await row('OLD'), await row('NEW')];
       expect(before.state).toBe('destroyed');
       expect(after).toMatchObject({ state: 'idle', enrolled: 0, sealed: null, auth_verifier: null });
       expect(new Uint8Array(after.card_id)).not.toEqual(new Uint8Array(before.card_id));
-      await run('NEW', 'enroll', (lease) => store.enroll(lease, token!, ENROLLMENT));
+      await store.enroll('NEW', token!, ENROLLMENT);
       expect((await insert(MUK_A, 'NEW')).counterWindow).toEqual([0n, 100n]);
     });
 
@@ -263,20 +293,20 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
       await enrolledCard('A');
       await enrolledCard('B');
       await store.create('BLANK');
-      expect((await refusal(run('A', 'replace', (lease) => store.replace(lease, 'B', 'exact')))).reason).toBe('wrong-state');
-      expect((await refusal(run('A', 'copy', (lease) => store.copy(lease, 'B')))).reason).toBe('wrong-state');
-      expect((await refusal(run('BLANK', 'replace', (lease) => store.replace(lease, 'C', 'exact')))).reason).toBe('not-enrolled');
-      expect((await refusal(run('BLANK', 'copy', (lease) => store.copy(lease, 'C')))).reason).toBe('not-enrolled');
+      expect((await refusal(store.replace('A', 'B', 'exact'))).reason).toBe('wrong-state');
+      expect((await refusal(store.copy('A', 'B'))).reason).toBe('wrong-state');
+      expect((await refusal(store.replace('BLANK', 'C', 'exact'))).reason).toBe('not-enrolled');
+      expect((await refusal(store.copy('BLANK', 'C'))).reason).toBe('not-enrolled');
       expect((await store.list()).map((card) => `${card.serial}:${card.state}`)).toEqual(['A:idle', 'B:idle', 'BLANK:idle']);
-      await run('A', 'destroy', (lease) => store.destroy(lease, 'admin'));
-      expect((await refusal(run('A', 'replace', (lease) => store.replace(lease, 'C', 'complete')))).reason).toBe('wrong-state');
-      expect((await refusal(run('A', 'copy', (lease) => store.copy(lease, 'C')))).reason).toBe('wrong-state');
+      await store.destroy('A', 'admin');
+      expect((await refusal(store.replace('A', 'C', 'complete'))).reason).toBe('wrong-state');
+      expect((await refusal(store.copy('A', 'C'))).reason).toBe('wrong-state');
       expect((await store.list()).map((card) => card.serial)).toEqual(['A', 'B', 'BLANK']);
     });
 
     it('copies share one counter range: windows never overlap, and unused values go back only when nobody drew after them', async () => {
       await enrolledCard('ORIG');
-      await run('ORIG', 'copy', (lease) => store.copy(lease, 'COPY'));
+      await store.copy('ORIG', 'COPY');
       expect((await store.show('ORIG')).state).toBe('idle');
       expect((await insert(MUK_A, 'ORIG')).counterWindow).toEqual([0n, 100n]);
       expect((await insert(MUK_A, 'COPY')).counterWindow).toEqual([100n, 200n]);
@@ -288,19 +318,19 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
 
     it('extend grants the holder the next window of the shared range and moves the recorded window; others are refused', async () => {
       await enrolledCard('ORIG');
-      await run('ORIG', 'copy', (lease) => store.copy(lease, 'COPY'));
+      await store.copy('ORIG', 'COPY');
       await insert(MUK_A, 'ORIG');
       await insert(MUK_B, 'COPY');
-      expect((await refusal(run('ORIG', 'extend', (lease) => store.extend(lease, { muk: MUK_B, holderHash: HOLDER })))).reason).toBe('muk-mismatch');
-      expect((await refusal(run('ORIG', 'extend', (lease) => store.extend(lease, { muk: MUK_A, holderHash: bytes(0xd) })))).reason).toBe('holder-mismatch');
-      expect(await run('ORIG', 'extend', (lease) => store.extend(lease, { muk: MUK_A, holderHash: HOLDER }))).toEqual([200n, 300n]);
+      expect((await refusal(store.extend('ORIG', VERIFIER, { muk: MUK_B, holderHash: HOLDER }))).reason).toBe('muk-mismatch');
+      expect((await refusal(store.extend('ORIG', VERIFIER, { muk: MUK_A, holderHash: bytes(0xd) }))).reason).toBe('holder-mismatch');
+      expect(await store.extend('ORIG', VERIFIER, { muk: MUK_A, holderHash: HOLDER })).toEqual([200n, 300n]);
       expect((await store.show('ORIG')).counterWindow).toEqual([200n, 300n]);
       // Remove reports a value inside the newest window; one from the old window is refused.
       expect((await refusal(remove('ORIG', 50n))).reason).toBe('wrong-state');
       await remove('ORIG', 200n);
-      await run('COPY', 'recover', (lease) => store.recover(lease, MUK_B));
+      await store.recover('COPY', VERIFIER, MUK_B);
       expect((await insert(MUK_A, 'COPY')).counterWindow).toEqual([200n, 300n]);
-      expect((await refusal(run('ORIG', 'extend', (lease) => store.extend(lease, { muk: MUK_A, holderHash: HOLDER })))).reason).toBe('wrong-state');
+      expect((await refusal(store.extend('ORIG', VERIFIER, { muk: MUK_A, holderHash: HOLDER }))).reason).toBe('wrong-state');
     });
   });
 });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { sql } from 'kysely';
-import { DatabaseError, SCHEMA_VERSION, openDatabase, schemaStatements } from '../../src/vsc-server/database.js';
+import { DatabaseError, SCHEMA_VERSION, openDatabase, schemaStatements, type VscDatabase } from '../../src/vsc-server/database.js';
 import { freshPostgresDatabase } from '../support/postgres-cluster.js';
 
 const dirs: string[] = [];
@@ -21,7 +21,7 @@ afterEach(() => {
 const LOST_CARD = {
   serial: 'S1', card_id: new Uint8Array(16), state: 'lost' as never, enrollment_token: null, enrolled: 0, kdf_salt: null, kdf_memory_kib: null,
   kdf_iterations: null, kdf_parallelism: null, auth_verifier: null, auth_failures: 0, blocked: 0, sealed: null, sealed_version: 0,
-  public_key: null, muk: null, holder_hash: null, window_start: null, window_end: null, busy_operation: null, busy_until: null, created_at: 1, updated_at: 1,
+  public_key: null, muk: null, holder_hash: null, window_start: null, window_end: null, last_holder_hash: null, created_at: 1, updated_at: 1,
 };
 
 describe('schema.sql', () => {
@@ -71,6 +71,31 @@ describe('openDatabase on SQLite', () => {
 
   it('says which file it could not open', async () => {
     await expect(openDatabase('/nonexistent-dir/vsc.db')).rejects.toThrow(/cannot open the SQLite database \/nonexistent-dir\/vsc.db/);
+  });
+});
+
+/** Turns a fresh database back into schema version 1 (per-serial lease columns, no last holder), with one card. */
+async function downgradeToVersion1(database: VscDatabase): Promise<void> {
+  await sql.raw('ALTER TABLE cards DROP COLUMN last_holder_hash').execute(database.db);
+  await sql.raw('ALTER TABLE cards ADD COLUMN busy_operation TEXT').execute(database.db);
+  await sql.raw('ALTER TABLE cards ADD COLUMN busy_until BIGINT').execute(database.db);
+  await database.db.updateTable('schema_version').set({ version: 1 }).execute();
+  const v1Card: Record<string, unknown> = { ...LOST_CARD, state: 'idle' };
+  delete v1Card['last_holder_hash'];
+  await database.db.insertInto('cards').values(v1Card as never).execute();
+}
+
+describe.each(['sqlite', 'postgres'] as const)('schema version 1 on %s', (dialect) => {
+  it('is brought to the current version on open, keeping its cards', async () => {
+    const url = dialect === 'sqlite' ? tempDb() : await freshPostgresDatabase(inject('postgresUrl'));
+    const old = await openDatabase(url);
+    await downgradeToVersion1(old);
+    await old.close();
+    const migrated = await openDatabase(url);
+    expect(await migrated.db.selectFrom('schema_version').select('version').execute()).toEqual([{ version: SCHEMA_VERSION }]);
+    expect(await migrated.db.selectFrom('cards').select(['serial', 'state', 'last_holder_hash']).execute()).toEqual([{ serial: 'S1', state: 'idle', last_holder_hash: null }]);
+    await expect(sql.raw('SELECT busy_operation FROM cards').execute(migrated.db)).rejects.toThrow(/busy_operation/);
+    await migrated.close();
   });
 });
 

@@ -1,0 +1,33 @@
+// Crash injection for the fault tests: the environment variable VSC_CRASH_AT names one step of one
+// operation, and the process that reaches it dies at once by SIGKILL, exactly as under kill -9 or a
+// power cut: no handler runs, nothing is flushed, no socket is closed politely. Unset (always, in
+// production), a crash point costs one comparison.
+import { writeSync } from 'node:fs';
+
+const OPERATIONS = ['insert', 'remove', 'recover'] as const;
+/** Server: proof checked, before the transaction; written but not committed; committed, not answered. */
+const SERVER_STEPS = ['proof', 'in-transaction', 'committed'] as const;
+/** Client: challenge received, before the proof; proof sent, no answer yet; answer received, not acted on. */
+const CLIENT_STEPS = ['challenge', 'proof-sent', 'answered'] as const;
+
+export type CrashPoint = `server.${(typeof OPERATIONS)[number]}.${(typeof SERVER_STEPS)[number]}` | `client.${(typeof OPERATIONS)[number]}.${(typeof CLIENT_STEPS)[number]}`;
+
+/** Every step a test can name. */
+export const CRASH_POINTS: readonly CrashPoint[] = Object.freeze([
+  ...OPERATIONS.flatMap((operation) => SERVER_STEPS.map((step) => `server.${operation}.${step}` as const)),
+  ...OPERATIONS.flatMap((operation) => CLIENT_STEPS.map((step) => `client.${operation}.${step}` as const)),
+]);
+
+const armed = process.env['VSC_CRASH_AT'];
+if (armed !== undefined && armed !== '' && !(CRASH_POINTS as readonly string[]).includes(armed)) {
+  // A misspelt step would make a crash test pass without crashing anything.
+  writeSync(2, `VSC_CRASH_AT=${armed} names no crash point; known: ${CRASH_POINTS.join(', ')}\n`);
+  process.exit(2);
+}
+
+/** Dies here by SIGKILL when VSC_CRASH_AT names `step` (for an operation that is `step`'s). */
+export function crashPoint(step: CrashPoint | `${'server' | 'client'}.${string}.${string}`): void {
+  if (armed !== step) return;
+  writeSync(2, `crash point ${step}: killing this process\n`);
+  process.kill(process.pid, 'SIGKILL');
+}
