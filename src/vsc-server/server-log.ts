@@ -1,0 +1,94 @@
+// The server's structured log (pino, one JSON object per line): startup, shutdown and one line per
+// finished operation. Nothing secret is ever passed to it; `redact` is the second line of defence.
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { pino, type DestinationStream, type Level, type LevelWithSilent, type Logger } from 'pino';
+import { UsageError } from '../errors/index.js';
+import type { Refusal } from '../vsc-protocol/messages.js';
+import type { FinishedOperation, VscServerObserver } from './server-observer.js';
+
+export type LogLevel = LevelWithSilent;
+export const LOG_LEVELS: readonly LogLevel[] = Object.freeze(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+/**
+ * Field names that would hold a secret if one ever slipped into a log call (DESIGN.md "Keys and
+ * secrets"), at the top level and one level down. Serials and card states are not secrets.
+ */
+const SECRET_FIELDS = ['password', 'authKey', 'protectionKey', 'authVerifier', 'muk', 'holderSecret', 'holderHash', 'sealed', 'token', 'masterKey', 'keyfile', 'privateKey', 'seed', 'signingSeed', 'keyfileSecret'];
+export const REDACTED_PATHS: readonly string[] = Object.freeze(SECRET_FIELDS.flatMap((name) => [name, `*.${name}`]));
+
+export interface ServerLogOptions {
+  /** Default 'info'. */
+  readonly level?: LogLevel;
+  /**
+   * Where the lines go; default stderr, written synchronously. Stdout is the command's own output
+   * (the listening line and the server public key, which scripts and tests read), so the log stays
+   * off it; under systemd both end up in the journal anyway.
+   */
+  readonly destination?: DestinationStream;
+  /** Names this server process among several on one database; default a random UUID. */
+  readonly instance?: string;
+}
+
+/** A UsageError unless `text` is one of LOG_LEVELS. */
+export function parseLogLevel(text: string): LogLevel {
+  const level = LOG_LEVELS.find((candidate) => candidate === text);
+  if (level === undefined) throw new UsageError(`--log-level: expected one of ${LOG_LEVELS.join(', ')}, got "${text}"`);
+  return level;
+}
+
+export function createServerLogger(options: ServerLogOptions = {}): Logger {
+  const destination = options.destination ?? pino.destination({ dest: 2, sync: true });
+  return pino(
+    {
+      level: options.level ?? 'info',
+      base: { pid: process.pid, hostname: hostname(), instance: options.instance ?? randomUUID() },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      // Level names rather than numbers: the operator greps for "warn", not 40.
+      formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: [...REDACTED_PATHS], censor: '[redacted]' },
+    },
+    destination,
+  );
+}
+
+/** Refusals an operator should notice (someone guessing passwords, a rogue client) log as warn; a server fault as error. */
+function levelOf(outcome: 'ok' | Refusal): Level {
+  switch (outcome) {
+    case 'internal':
+      return 'error';
+    case 'authentication':
+    case 'implementation':
+    case 'blocked':
+      return 'warn';
+    default:
+      return 'info';
+  }
+}
+
+/** Name, code and first line of an internal error: enough to look into it, never a stack or a payload. */
+function describeError(error: unknown): Record<string, string> {
+  if (!(error instanceof Error)) return { type: typeof error };
+  const code: Record<string, string> = 'code' in error && typeof error.code === 'string' ? { code: error.code } : {};
+  return { type: error.name, ...code, message: (error.message.split('\n')[0] ?? '').slice(0, 300) };
+}
+
+/** One line per finished operation: operation, serial, outcome, duration, remote address. */
+export function operationLogObserver(logger: Logger): VscServerObserver {
+  return Object.freeze({
+    sessionOpened() {},
+    sessionClosed() {},
+    operationFinished(info: FinishedOperation) {
+      const line = {
+        event: 'operation',
+        operation: info.operation,
+        serial: info.serial ?? null,
+        outcome: info.outcome,
+        durationMs: Math.round(info.durationMs * 1000) / 1000,
+        remote: info.remoteAddress,
+        ...(info.error === undefined ? {} : { error: describeError(info.error) }),
+      };
+      logger[levelOf(info.outcome)](line, `${info.operation} ${info.serial ?? '-'} ${info.outcome}`);
+    },
+  });
+}
