@@ -4,8 +4,8 @@ import { VscError, UsageError, ExitCode } from '../errors/index.js';
 import { commandHelp, groupHelp, parseCommandOptions, type Command, type CommandGroup } from './command.js';
 import { cardEmulateCommand } from './commands/card-emulate.js';
 import { demoCommand } from './commands/demo.js';
-import { adminCommands, serverInitCommand } from './commands/server-admin.js';
-import { cardClientCommands, serverStartCommand } from './commands/card-client.js';
+import { adminCommands, serverInitCommand, serverStartCommand } from './commands/server-admin.js';
+import { cardClientCommands } from './commands/card-client.js';
 
 export const ROOT: CommandGroup = {
   kind: 'group',

@@ -12,10 +12,12 @@ export const LOG_LEVELS: readonly LogLevel[] = Object.freeze(['fatal', 'error', 
 
 /**
  * Field names that would hold a secret if one ever slipped into a log call (DESIGN.md "Keys and
- * secrets"), at the top level and one level down. Serials and card states are not secrets.
+ * secrets"). Serials and card states are not secrets. Top-level fields only: log calls pass flat
+ * objects, and wildcard paths (`*.name`) cost ~20 µs a line, more than the line itself.
  */
-const SECRET_FIELDS = ['password', 'authKey', 'protectionKey', 'authVerifier', 'muk', 'holderSecret', 'holderHash', 'sealed', 'token', 'masterKey', 'keyfile', 'privateKey', 'seed', 'signingSeed', 'keyfileSecret'];
-export const REDACTED_PATHS: readonly string[] = Object.freeze(SECRET_FIELDS.flatMap((name) => [name, `*.${name}`]));
+export const REDACTED_PATHS: readonly string[] = Object.freeze([
+  'password', 'authKey', 'protectionKey', 'authVerifier', 'muk', 'holderSecret', 'holderHash', 'sealed', 'token', 'masterKey', 'keyfile', 'privateKey', 'seed', 'signingSeed', 'keyfileSecret',
+]);
 
 export interface ServerLogOptions {
   /** Default 'info'. */

@@ -13,6 +13,7 @@ import { Fields, OPERATIONS, ProtocolError, SERIAL_PATTERN, encodeMessage, type 
 import { CardRefusal, CardStore, type Lease } from './card-store.js';
 import type { VscDatabase } from './database.js';
 import type { ServerKeys } from './server-data.js';
+import { NO_OBSERVER, combineObservers, type VscServerObserver } from './server-observer.js';
 
 /** Which implementation proofs a deployment demands ([0041], [0048]): one of them, or both. */
 export type ImplementationProofs = 'master' | 'keyfile' | 'both';
@@ -30,8 +31,8 @@ export interface VscServerOptions {
   readonly implementationProofs?: ImplementationProofs;
   readonly counterWindow?: bigint;
   readonly now?: () => number;
-  /** One line per finished operation, without secrets. */
-  readonly log?: (line: string) => void;
+  /** Told of every session and finished operation (logs, metrics); it never sees a secret. */
+  readonly observer?: VscServerObserver;
 }
 
 export interface RunningVscServer {
@@ -51,7 +52,9 @@ class Refused extends Error {
 }
 
 export async function startVscServer(options: VscServerOptions): Promise<RunningVscServer> {
-  const { keys, host = '127.0.0.1', port = 0, implementationProofs = 'master', now = Date.now, log = () => undefined } = options;
+  const { keys, host = '127.0.0.1', port = 0, implementationProofs = 'master', now = Date.now } = options;
+  // Guarded: an observer that throws must not disturb serving.
+  const observer = combineObservers(options.observer ?? NO_OBSERVER);
   // Clients check their keyfile's signature against this key, received over the pinned channel.
   const keyfileKey = ed25519KeyFromSeed(keys.signingSeed).publicKey;
   const store = new CardStore(options.database, { now, ...(options.counterWindow === undefined ? {} : { counterWindow: options.counterWindow }) });
@@ -59,22 +62,27 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
   const wss = new WebSocketServer({ server: http, maxPayload: CHANNEL_WS_MAX_PAYLOAD });
   const sockets = new Set<WebSocket>();
 
-  wss.on('connection', (socket) => {
+  wss.on('connection', (socket, request) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    void serveConnection(socket);
+    void serveConnection(socket, request.socket.remoteAddress ?? 'unknown');
   });
 
-  async function serveConnection(socket: WebSocket): Promise<void> {
+  async function serveConnection(socket: WebSocket, remoteAddress: string): Promise<void> {
+    const startedAt = performance.now();
+    observer.sessionOpened();
     let session: ChannelSession;
     try {
       session = await acceptSession(socket, { publicKey: keys.channelPublicKey, privateKey: keys.channelPrivateKey });
     } catch {
+      observer.sessionClosed();
       return; // the channel already closed the socket; an unauthenticated peer gets nothing
     }
     let lease: Lease | undefined;
     let operation = 'unknown';
     let serial = '-';
+    let outcome: 'ok' | Refusal = 'ok';
+    let failure: unknown;
     try {
       const hello = Fields.parse(await session.receive(), 'hello');
       if (hello.string('type') !== 'hello') throw new ProtocolError('expected a hello first');
@@ -83,14 +91,20 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
       hello.done();
       const result = await runOperation(session, serial, operation as Operation, async () => (lease = await store.begin(serial, operation as Operation)));
       await session.send(encodeMessage({ type: 'result', ...result }));
-      log(`${operation} ${serial}: ok`);
     } catch (error) {
       const [reason, message] = describeFailure(error);
-      log(`${operation} ${serial}: refused (${reason})`);
+      outcome = reason;
+      if (reason === 'internal') failure = error;
       await session.send(encodeMessage({ type: 'refused', reason, message })).catch(() => undefined);
     } finally {
       if (lease !== undefined) await store.end(lease).catch(() => undefined);
       session.close();
+      // '-' cannot match SERIAL_PATTERN: it means no valid hello named a serial.
+      observer.operationFinished({
+        operation: operation as Operation | 'unknown', serial: serial === '-' ? undefined : serial, outcome, durationMs: performance.now() - startedAt, remoteAddress,
+        ...(failure === undefined ? {} : { error: failure }),
+      });
+      observer.sessionClosed();
     }
   }
 

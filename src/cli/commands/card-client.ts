@@ -1,5 +1,4 @@
-// `vsc card enroll|insert|remove|recover|destroy` (server-backed cards) and `vsc server start`.
-import { once } from 'node:events';
+// `vsc card enroll|insert|remove|recover|destroy`: server-backed cards.
 import { createConnection } from 'node:net';
 import { ExitCode, UsageError, VscError } from '../../errors/index.js';
 import { parseHostPort } from '../../reader-driver/vpcd-bridge.js';
@@ -7,8 +6,6 @@ import { runCardProcess } from '../../vsc-client/card-process.js';
 import { acquireProcessLock } from '../../files/index.js';
 import { controlSocketPath, machineLockName, machineUniqueKey, readPassword, serverEndpoint, stateDirectory, type ClientFlags } from '../../vsc-client/client-config.js';
 import { destroyCard, enrollCard, recoverCard } from '../../vsc-client/server-operations.js';
-import { loadServerKeys, openServerDatabase } from '../../vsc-server/server-data.js';
-import { startVscServer, type ImplementationProofs } from '../../vsc-server/vsc-server.js';
 import { requireOption, type Command, type OptionSpec, type OptionValues } from '../command.js';
 
 const text = (values: OptionValues, name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
@@ -143,37 +140,3 @@ export const cardClientCommands: Command[] = [
     return ExitCode.ok;
   }),
 ];
-
-export const serverStartCommand: Command = command(
-  'start',
-  'serve the cards of a data directory over the protected channel',
-  {
-    data: { type: 'string', value: 'DIR', description: 'the server\'s data directory' },
-    db: { type: 'string', value: 'URL', description: 'database: a SQLite file or postgres://... (default DIR/vsc.db)' },
-    listen: { type: 'string', value: 'HOST:PORT', description: 'where to listen (default 127.0.0.1:7443)' },
-    'implementation-proofs': { type: 'string', value: 'KIND', description: 'master, keyfile or both (default master)' },
-    'counter-window': { type: 'string', value: 'N', description: 'SIGN AND INCREMENT values granted per insert or extension (default 1048576)' },
-    json: { type: 'boolean', description: 'machine-readable output' },
-  },
-  async (values) => {
-    const dir = requireOption(values, 'data');
-    const keys = loadServerKeys(dir);
-    const listen = parseHostPort(text(values, 'listen') ?? '127.0.0.1:7443');
-    const proofs = text(values, 'implementation-proofs') ?? 'master';
-    if (!['master', 'keyfile', 'both'].includes(proofs)) throw new UsageError('--implementation-proofs: expected master, keyfile or both');
-    const window = text(values, 'counter-window');
-    if (window !== undefined && !/^[1-9][0-9]{0,30}$/.test(window)) throw new UsageError('--counter-window: expected a positive whole number');
-    const database = await openServerDatabase(dir, text(values, 'db'));
-    const server = await startVscServer({
-      keys, database, host: listen.host, port: listen.port, implementationProofs: proofs as ImplementationProofs, log: (line) => console.error(line),
-      ...(window === undefined ? {} : { counterWindow: BigInt(window) }),
-    });
-    say(values)({ event: 'listening', url: server.url, serverKey: server.publicKey }, `VSC server listening on ${server.url}\nserver public key:\n${server.publicKey}`);
-    const stop = new AbortController();
-    await Promise.race([once(process, 'SIGTERM', stop), once(process, 'SIGINT', stop)]).catch(() => undefined);
-    stop.abort();
-    await server.close();
-    await database.close();
-    return ExitCode.ok;
-  },
-);

@@ -1,4 +1,4 @@
-// `vsc server init` and `vsc admin ...`: the operator's side of the VSC server, working on the
+// `vsc server init|start` and `vsc admin ...`: the operator's side of the VSC server, working on the
 // server's data directory (keys and, by default, the SQLite database).
 import { encodeServerPublicKey } from '../../channel/index.js';
 import { existsSync } from 'node:fs';
@@ -6,8 +6,10 @@ import { ExitCode, UsageError, VscError } from '../../errors/index.js';
 import { writeFileAtomic } from '../../files/index.js';
 import { issueKeyfile } from '../../vsc-protocol/index.js';
 import { CardStore, type CardEvent, type CardOperation, type CardSummary, type Lease } from '../../vsc-server/card-store.js';
-import { initServerData, loadServerKeys, openServerDatabase } from '../../vsc-server/server-data.js';
+import { defaultDatabaseUrl, initServerData, loadServerKeys, openServerDatabase } from '../../vsc-server/server-data.js';
 import { requireOption, type Command, type OptionSpec, type OptionValues } from '../command.js';
+import { once } from 'node:events';
+import type { ImplementationProofs } from '../../vsc-server/vsc-server.js';
 
 const DATA: Record<string, OptionSpec> = {
   data: { type: 'string', value: 'DIR', description: 'the server\'s data directory (keys, SQLite database)' },
@@ -175,3 +177,84 @@ export const adminCommands: Command[] = [
     return ExitCode.ok;
   }),
 ];
+
+/** HOST:PORT for a listener; port 0 asks the system for a free one (the bound address is printed). */
+function listenAddress(flag: string, text: string): { host: string; port: number } {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9._-]+)):([0-9]{1,5})$/.exec(text.trim());
+  const port = match === null ? NaN : Number(match[3]);
+  if (match === null || port > 65535) throw new UsageError(`--${flag}: expected HOST:PORT with a port in 0..65535 (e.g. 127.0.0.1:9464), got "${text}"`);
+  return { host: match[1] ?? match[2] ?? '', port };
+}
+
+export const serverStartCommand: Command = {
+  kind: 'command',
+  name: 'start',
+  summary: 'serve the cards of a data directory over the protected channel',
+  details: [
+    'Prints the listening address and the server public key on stdout; logs one JSON line (pino) per finished operation and at start and stop on stderr: operation, serial, outcome (ok or the refusal reason), durationMs, remote address, server instance id. Never a password, key, MUK, holder secret or sealed information.',
+    'With --metrics, Prometheus metrics are served at http://HOST:PORT/metrics on a listener of their own (off by default): vsc_operations_total{operation,outcome}, vsc_operation_duration_seconds{operation}, vsc_cards{state}, vsc_sessions_active and the process metrics. SIGTERM or SIGINT stops both listeners.',
+  ].join('\n\n'),
+  options: {
+    data: { type: 'string', value: 'DIR', description: 'the server\'s data directory' },
+    db: DATA['db']!,
+    listen: { type: 'string', value: 'HOST:PORT', description: 'where clients connect (default 127.0.0.1:7443)' },
+    metrics: { type: 'string', value: 'HOST:PORT', description: 'serve Prometheus metrics at http://HOST:PORT/metrics (default off)' },
+    'log-level': { type: 'string', value: 'LEVEL', description: 'fatal, error, warn, info, debug, trace or silent (default info)' },
+    'implementation-proofs': { type: 'string', value: 'KIND', description: 'master, keyfile or both (default master)' },
+    'counter-window': { type: 'string', value: 'N', description: 'SIGN AND INCREMENT values granted per insert or extension (default 1048576)' },
+    json: DATA['json']!,
+  },
+  async run(values) {
+    const dir = requireOption(values, 'data');
+    const listen = listenAddress('listen', optional(values, 'listen') ?? '127.0.0.1:7443');
+    const metricsAt = optional(values, 'metrics') === undefined ? undefined : listenAddress('metrics', optional(values, 'metrics')!);
+    const proofs = optional(values, 'implementation-proofs') ?? 'master';
+    if (!['master', 'keyfile', 'both'].includes(proofs)) throw new UsageError('--implementation-proofs: expected master, keyfile or both');
+    const window = optional(values, 'counter-window');
+    if (window !== undefined && !/^[1-9][0-9]{0,30}$/.test(window)) throw new UsageError('--counter-window: expected a positive whole number');
+    // Loaded here, not at the top: the other commands need neither the server nor its log and metrics.
+    const [{ startVscServer }, { createServerLogger, operationLogObserver, parseLogLevel }, { createServerMetrics, listenError, serveMetrics }, { combineObservers }, { withoutCredentials }] = await Promise.all([
+      import('../../vsc-server/vsc-server.js'), import('../../vsc-server/server-log.js'), import('../../vsc-server/server-metrics.js'), import('../../vsc-server/server-observer.js'), import('../../vsc-server/database.js'),
+    ]);
+    const level = parseLogLevel(optional(values, 'log-level') ?? 'info');
+    const keys = loadServerKeys(dir);
+    const logger = createServerLogger({ level });
+    const database = await openServerDatabase(dir, optional(values, 'db'));
+    const metrics = metricsAt === undefined ? undefined : createServerMetrics({ database });
+    let metricsListener: Awaited<ReturnType<typeof serveMetrics>> | undefined;
+    let server: Awaited<ReturnType<typeof startVscServer>>;
+    try {
+      if (metrics !== undefined && metricsAt !== undefined) {
+        metricsListener = await serveMetrics(metrics, metricsAt, (error) => logger.warn({ event: 'scrape-failed', error: error instanceof Error ? error.name : typeof error }, 'a metrics scrape failed'));
+      }
+      server = await startVscServer({
+        keys, database, host: listen.host, port: listen.port, implementationProofs: proofs as ImplementationProofs,
+        observer: combineObservers(operationLogObserver(logger), ...(metrics === undefined ? [] : [metrics.observer])),
+        ...(window === undefined ? {} : { counterWindow: BigInt(window) }),
+      }).catch((error: unknown) => {
+        throw error instanceof VscError ? error : listenError('clients', listen.host, listen.port, error);
+      });
+    } catch (error) {
+      await metricsListener?.close();
+      await database.close();
+      throw error;
+    }
+    const db = optional(values, 'db') ?? defaultDatabaseUrl(dir);
+    logger.info({
+      event: 'start', url: server.url, metrics: metricsListener?.url ?? null, database: database.dialect,
+      db: database.dialect === 'postgres' ? withoutCredentials(db) : db, implementationProofs: proofs,
+    }, 'VSC server started');
+    const metricsLine = metricsListener === undefined ? '' : `\nmetrics on ${metricsListener.url}`;
+    print(values, { event: 'listening', url: server.url, metrics: metricsListener?.url ?? null, serverKey: server.publicKey }, `VSC server listening on ${server.url}${metricsLine}\nserver public key:\n${server.publicKey}`);
+
+    const stop = new AbortController();
+    const signal = await Promise.race([once(process, 'SIGTERM', stop).then(() => 'SIGTERM'), once(process, 'SIGINT', stop).then(() => 'SIGINT')]).catch(() => 'none');
+    stop.abort();
+    logger.info({ event: 'stop', signal }, 'VSC server stopping');
+    await server.close();
+    await metricsListener?.close();
+    await database.close();
+    logger.info({ event: 'stopped' }, 'VSC server stopped');
+    return ExitCode.ok;
+  },
+};
