@@ -3,9 +3,10 @@
 // challenge with the owner's auth key and the implementation proofs, and reads the result.
 import { randomBytes } from 'node:crypto';
 import { wipe } from '../bytes/index.js';
-import { connectSession } from '../channel/index.js';
+import { ChannelError, connectSession } from '../channel/index.js';
 import { ed25519KeyFromSeed, sha256 } from '../crypto/index.js';
 import { ExitCode, VscError } from '../errors/index.js';
+import { crashPoint } from '../fault-injection/crash-point.js';
 import { keyfileProof, masterProof, newChallengeNonce, openKeyfile } from '../vsc-protocol/index.js';
 import { Fields, REFUSALS, encodeMessage, refusalExitCode, type Operation, type Refusal, type WireValue } from '../vsc-protocol/messages.js';
 import { checkKdfParams, deriveOwnerKeys, type KdfParams, type OwnerKeys } from './key-derivation.js';
@@ -22,7 +23,17 @@ export interface ServerEndpoint {
   /** This install's keyfile as issued by `vsc admin keyfile` ([0044]); opened per operation. */
   readonly keyfile?: Uint8Array;
   readonly timeoutMs?: number;
+  /**
+   * How long an operation whose outcome is unknown (the connection failed after the proof was
+   * sent, or a remove could not reach the server) is retried on new sessions. Default 30 s.
+   */
+  readonly retryMs?: number;
 }
+
+/** Default of ServerEndpoint.retryMs. */
+export const DEFAULT_RETRY_MS = 30_000;
+const RETRY_FIRST_DELAY_MS = 100;
+const RETRY_MAX_DELAY_MS = 2_000;
 
 /** The server said no; the exit code follows from the reason. */
 export class OperationRefused extends VscError {
@@ -43,8 +54,30 @@ interface Exchange {
 /** The owner's password, or keys already derived from it (a running card keeps those, not the password). */
 export type OwnerCredentials = { readonly password: Uint8Array } | { readonly keys: OwnerKeys };
 
-/** One operation in one session. Returns the result fields; refusals throw OperationRefused. */
+/**
+ * One operation. A refusal is an answer and throws OperationRefused at once. A session that fails in
+ * transport (refused, dropped, timed out) is tried again on a new session, until `retryMs` has
+ * passed, when the server may already have acted on it (the proof was sent: the operations are
+ * built so that their holder repeating them gets the same answer), and for a remove, whose upload
+ * must not be lost to a server restarting. Anything else fails at once.
+ */
 async function operate(endpoint: ServerEndpoint, operation: Operation, serial: string, credentials: OwnerCredentials, exchange: Exchange): Promise<Fields> {
+  const deadline = Date.now() + (endpoint.retryMs ?? DEFAULT_RETRY_MS);
+  // Once a proof went out unanswered, the outcome stays unknown until an attempt gets an answer.
+  const attempt = { proofSent: false };
+  for (let delay = RETRY_FIRST_DELAY_MS; ; delay = Math.min(delay * 2, RETRY_MAX_DELAY_MS)) {
+    try {
+      return await operateOnce(endpoint, operation, serial, credentials, exchange, attempt);
+    } catch (error) {
+      const transport = error instanceof ChannelError && ['channel.connect', 'channel.closed', 'channel.timeout'].includes(error.code);
+      if (!transport || !(attempt.proofSent || operation === 'remove') || Date.now() + delay > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+/** One operation in one session. Returns the result fields; refusals throw OperationRefused. */
+async function operateOnce(endpoint: ServerEndpoint, operation: Operation, serial: string, credentials: OwnerCredentials, exchange: Exchange, attempt: { proofSent: boolean }): Promise<Fields> {
   const session = await connectSession(endpoint.url, endpoint.serverKey, { timeoutMs: endpoint.timeoutMs ?? 30_000 });
   try {
     await session.send(encodeMessage({ type: 'hello', operation, serial }));
@@ -61,6 +94,7 @@ async function operate(endpoint: ServerEndpoint, operation: Operation, serial: s
     const cardId = challenge.optionalBytes('cardId', 16, 16);
     const keyfileKey = challenge.optionalBytes('keyfileKey', 32, 32);
     challenge.done();
+    crashPoint(`client.${operation}.challenge`);
     let keys: OwnerKeys;
     if ('password' in credentials) {
       checkKdfParams(kdf); // a hostile server must not make us burn unbounded memory
@@ -79,12 +113,17 @@ async function operate(endpoint: ServerEndpoint, operation: Operation, serial: s
         proofs['keyfileProof'] = keyfileProof(keyfile.as1, ri1, ri2, serial);
         wipe(keyfile.as1);
       }
-      await session.send(encodeMessage({ type: 'proof', authKey: keys.authKey, ...proofs, ...exchange.proof(keys, cardId) }));
+      const proof = encodeMessage({ type: 'proof', authKey: keys.authKey, ...proofs, ...exchange.proof(keys, cardId) });
+      attempt.proofSent = true;
+      await session.send(proof);
+      wipe(proof);
+      crashPoint(`client.${operation}.proof-sent`);
     } finally {
       wipe(keys.authKey, keys.protectionKey);
     }
     const result = Fields.parse(await session.receive(), 'result');
     if (result.string('type') === 'refused') throw refusal(result);
+    crashPoint(`client.${operation}.answered`);
     return result;
   } finally {
     session.close();

@@ -98,7 +98,13 @@ export interface InsertGrant {
 }
 
 const hash = (bytes: Uint8Array): Uint8Array => sha256(bytes);
-const newEnrollmentToken = (): string => randomBytes(24).toString('base64url');
+/** 192 random bits, base64url; never starting with '-', which a command line would take for an option. */
+function newEnrollmentToken(): string {
+  for (;;) {
+    const token = randomBytes(24).toString('base64url');
+    if (/^[A-Za-z0-9]/.test(token)) return token;
+  }
+}
 /** Columns of a card no machine holds: no MUK, no holder secret, no counter window. */
 const NO_HOLDER = { muk: null, holder_hash: null, window_start: null, window_end: null } as const;
 /** Columns of a new card: nobody holds it, nobody removed it. */

@@ -7,10 +7,11 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { acceptSession, CHANNEL_WS_MAX_PAYLOAD, encodeServerPublicKey, type ChannelSession } from '../channel/index.js';
 import { wipe } from '../bytes/index.js';
 import { ed25519KeyFromSeed, sha256 } from '../crypto/index.js';
-import { checkKdfParams, newKdfParams } from '../vsc-client/key-derivation.js';
+import { checkKdfParams, newKdfParams, type KdfParams } from '../vsc-client/key-derivation.js';
 import { authVerifier, keyfileProof, keyfileSecretFor, masterProof, newChallengeNonce, verifyProof } from '../vsc-protocol/index.js';
 import { Fields, OPERATIONS, ProtocolError, SERIAL_PATTERN, encodeMessage, type Operation, type Refusal, type WireValue } from '../vsc-protocol/messages.js';
-import { CardRefusal, CardStore, type Lease } from './card-store.js';
+import { crashPoint } from '../fault-injection/crash-point.js';
+import { CardRefusal, CardStore, type HolderProof } from './card-store.js';
 import type { VscDatabase } from './database.js';
 import type { ServerKeys } from './server-data.js';
 import { NO_OBSERVER, combineObservers, type VscServerObserver } from './server-observer.js';
@@ -57,7 +58,11 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
   const observer = combineObservers(options.observer ?? NO_OBSERVER);
   // Clients check their keyfile's signature against this key, received over the pinned channel.
   const keyfileKey = ed25519KeyFromSeed(keys.signingSeed).publicKey;
-  const store = new CardStore(options.database, { now, ...(options.counterWindow === undefined ? {} : { counterWindow: options.counterWindow }) });
+  const store = new CardStore(options.database, {
+    now,
+    ...(options.counterWindow === undefined ? {} : { counterWindow: options.counterWindow }),
+    beforeCommit: (operation) => crashPoint(`server.${operation}.in-transaction`),
+  });
   const http: Server = createServer((_, response) => response.writeHead(426).end('WebSocket only\n'));
   const wss = new WebSocketServer({ server: http, maxPayload: CHANNEL_WS_MAX_PAYLOAD });
   const sockets = new Set<WebSocket>();
@@ -78,7 +83,6 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
       observer.sessionClosed();
       return; // the channel already closed the socket; an unauthenticated peer gets nothing
     }
-    let lease: Lease | undefined;
     let operation = 'unknown';
     let serial = '-';
     let outcome: 'ok' | Refusal = 'ok';
@@ -89,7 +93,7 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
       operation = hello.oneOf('operation', OPERATIONS);
       serial = hello.string('serial', SERIAL_PATTERN);
       hello.done();
-      const result = await runOperation(session, serial, operation as Operation, async () => (lease = await store.begin(serial, operation as Operation)));
+      const result = await runOperation(session, serial, operation as Operation);
       await session.send(encodeMessage({ type: 'result', ...result }));
     } catch (error) {
       const [reason, message] = describeFailure(error);
@@ -97,7 +101,6 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
       if (reason === 'internal') failure = error;
       await session.send(encodeMessage({ type: 'refused', reason, message })).catch(() => undefined);
     } finally {
-      if (lease !== undefined) await store.end(lease).catch(() => undefined);
       session.close();
       // '-' cannot match SERIAL_PATTERN: it means no valid hello named a serial.
       observer.operationFinished({
@@ -109,10 +112,12 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
   }
 
   /**
-   * Challenge, proof, then the operation. The serial is taken ([0081]) only once the client has
-   * proved it is a genuine implementation, so a peer that merely opens a session blocks nobody.
+   * Challenge, proof, then the operation: one transaction in the card store that locks the serial
+   * ([0081]), authenticates the owner and checks and sets the state. Nothing is locked before the
+   * client has proved it is a genuine implementation, so a peer that merely opens a session blocks
+   * nobody.
    */
-  async function runOperation(session: ChannelSession, serial: string, operation: Operation, takeSerial: () => Promise<Lease>): Promise<Record<string, WireValue>> {
+  async function runOperation(session: ChannelSession, serial: string, operation: Operation): Promise<Record<string, WireValue>> {
     const kdf = operation === 'enroll' ? newKdfParams() : { algorithm: 'argon2id' as const, ...(await store.kdfParameters(serial)) };
     const ri1 = newChallengeNonce();
     const issuedAt = now();
@@ -125,65 +130,58 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
     if (now() - issuedAt > CHALLENGE_LIFETIME_MS) throw new Refused('implementation', 'the challenge was not answered within 30 seconds');
     checkImplementation(proof, serial, ri1);
     const authKey = proof.bytes('authKey', 32, 32);
-    const verifier = authVerifier(authKey);
+    const owner = authVerifier(authKey);
     wipe(authKey);
-    const lease = await takeSerial();
+    crashPoint(`server.${operation}.proof`);
+    const result = await perform(proof, serial, operation, owner, kdf);
+    crashPoint(`server.${operation}.committed`);
+    return result;
+  }
 
-    switch (lease.operation) {
+  async function perform(proof: Fields, serial: string, operation: Operation, owner: Uint8Array, kdf: KdfParams): Promise<Record<string, WireValue>> {
+    switch (operation) {
       case 'enroll': {
         const token = proof.string('token', /^[A-Za-z0-9_-]{16,128}$/);
         const sealed = proof.bytes('sealed', 1, MAX_SEALED_BYTES);
         const publicKey = proof.bytes('publicKey', 32, 32);
         proof.done();
         checkKdfParams(kdf);
-        await store.enroll(lease, token, { kdfSalt: kdf.salt, kdfMemoryKiB: kdf.memoryKiB, kdfIterations: kdf.iterations, kdfParallelism: kdf.parallelism, authVerifier: verifier, sealed, publicKey });
+        await store.enroll(serial, token, { kdfSalt: kdf.salt, kdfMemoryKiB: kdf.memoryKiB, kdfIterations: kdf.iterations, kdfParallelism: kdf.parallelism, authVerifier: owner, sealed, publicKey });
         return {};
       }
       case 'insert': {
         const muk = proof.bytes('muk', 32, 32);
         const holderHash = proof.bytes('holderHash', 32, 32);
         proof.done();
-        await store.authenticateOwner(lease, verifier);
-        const grant = await store.insert(lease, muk, holderHash);
+        const grant = await store.insert(serial, owner, { muk, holderHash });
         return { cardId: grant.cardId, sealed: grant.sealed, sealedVersion: grant.sealedVersion, windowStart: grant.counterWindow[0], windowEnd: grant.counterWindow[1] };
       }
       case 'extend': {
-        const muk = proof.bytes('muk', 32, 32);
-        const holderSecret = proof.bytes('holderSecret', 32, 32);
+        const holder = holderProof(proof);
         proof.done();
-        await store.authenticateOwner(lease, verifier);
-        const [windowStart, windowEnd] = await store.extend(lease, { muk, holderHash: sha256(holderSecret) });
-        wipe(holderSecret);
+        const [windowStart, windowEnd] = await store.extend(serial, owner, holder);
         return { windowStart, windowEnd };
       }
       case 'remove': {
-        const muk = proof.bytes('muk', 32, 32);
-        const holderSecret = proof.bytes('holderSecret', 32, 32);
+        const holder = holderProof(proof);
         const sealed = proof.bytes('sealed', 1, MAX_SEALED_BYTES);
         const sealedVersion = proof.bigint('sealedVersion');
         const nextCounter = proof.bigint('nextCounter');
         proof.done();
-        await store.authenticateOwner(lease, verifier);
-        await store.remove(lease, { muk, holderHash: sha256(holderSecret) }, { sealed, sealedVersion, nextCounter });
-        wipe(holderSecret);
+        await store.remove(serial, owner, holder, { sealed, sealedVersion, nextCounter });
         return {};
       }
       case 'recover': {
         const muk = proof.bytes('muk', 32, 32);
         proof.done();
-        await store.authenticateOwner(lease, verifier);
-        await store.recover(lease, muk);
+        await store.recover(serial, owner, muk);
         return {};
       }
       case 'destroy': {
         proof.done();
-        await store.authenticateOwner(lease, verifier);
-        await store.destroy(lease, 'owner');
+        await store.destroy(serial, { owner });
         return {};
       }
-      case 'replace':
-      case 'copy':
-        throw new ProtocolError(`${lease.operation} is an administrator's operation`);
     }
   }
 
@@ -223,6 +221,15 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
       await new Promise<void>((resolve) => http.close(() => resolve()));
     },
   };
+}
+
+/** The holder's proof for extend and remove: its MUK, and the per-insert secret whose hash insert stored. */
+function holderProof(proof: Fields): HolderProof {
+  const muk = proof.bytes('muk', 32, 32);
+  const holderSecret = proof.bytes('holderSecret', 32, 32);
+  const holderHash = sha256(holderSecret);
+  wipe(holderSecret);
+  return { muk, holderHash };
 }
 
 /** The refusal sent to the client: never a stack, never a secret. */

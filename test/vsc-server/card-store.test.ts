@@ -280,7 +280,7 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
     it('complete replace: a fresh card id awaiting enrollment with a new token; the old one is destroyed', async () => {
       await enrolledCard('OLD');
       const { token } = await store.replace('OLD', 'NEW', 'complete');
-      expect(token).toMatch(/^[A-Za-z0-9_-]{32}$/);
+      expect(token).toMatch(/^[A-Za-z0-9][A-Za-z0-9_-]{31}$/);
       const [before, after] = [await row('OLD'), await row('NEW')];
       expect(before.state).toBe('destroyed');
       expect(after).toMatchObject({ state: 'idle', enrolled: 0, sealed: null, auth_verifier: null });

@@ -25,7 +25,7 @@ describe('vsc server init and vsc admin', { timeout: 60_000 }, () => {
   it('enrolls, lists, shows, destroys and reports events; refusals exit 3, a missing server 1, usage 2', async () => {
     const enroll = await vsc('admin', 'enroll', '--data', data, '--serial', 'CARD-7');
     expect(enroll.code).toBe(0);
-    expect(enroll.stdout.trim().split('\n').at(-1)).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(enroll.stdout.trim().split('\n').at(-1)).toMatch(/^[A-Za-z0-9][A-Za-z0-9_-]{31}$/);
     expect((await vsc('admin', 'enroll', '--data', data, '--serial', 'CARD-7')).code).toBe(3);
     expect((await vsc('admin', 'list', '--data', data)).stdout).toMatch(/^CARD-7\tidle\t\(awaiting enrollment\)$/m);
     expect(JSON.parse((await vsc('admin', 'show', '--data', data, '--serial', 'CARD-7', '--json')).stdout)).toMatchObject({ serial: 'CARD-7', state: 'idle', enrolled: false });

@@ -90,6 +90,7 @@ export const cardClientCommands: Command[] = [
   ),
   command('remove', 'remove the card the running "vsc card insert" on this machine holds', { ...MACHINE }, async (values) => {
     const answer = await askCardProcess(stateDirectory(flags(values)), 'remove');
+    if (answer === '') throw new VscError('card.remove', 'the card process ended without answering; if it crashed, "vsc card recover" brings the card back');
     if (answer !== 'removed') throw new VscError('card.remove', answer.replace(/^error /, ''));
     say(values)({ event: 'removed' }, 'card removed');
     return ExitCode.ok;

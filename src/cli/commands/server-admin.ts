@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { ExitCode, UsageError, VscError } from '../../errors/index.js';
 import { writeFileAtomic } from '../../files/index.js';
 import { issueKeyfile } from '../../vsc-protocol/index.js';
-import { CardStore, type CardEvent, type CardOperation, type CardSummary, type Lease } from '../../vsc-server/card-store.js';
+import { CardStore, type CardEvent, type CardSummary } from '../../vsc-server/card-store.js';
 import { defaultDatabaseUrl, initServerData, loadServerKeys, openServerDatabase } from '../../vsc-server/server-data.js';
 import { requireOption, type Command, type OptionSpec, type OptionValues } from '../command.js';
 import { once } from 'node:events';
@@ -52,16 +52,6 @@ async function withStore(values: OptionValues, body: (store: CardStore) => Promi
     return await body(new CardStore(database));
   } finally {
     await database.close();
-  }
-}
-
-/** Runs an administrator's operation under the serial's lease, like any client operation ([0081]). */
-async function withLease<T>(store: CardStore, serial: string, operation: CardOperation, body: (lease: Lease) => Promise<T>): Promise<T> {
-  const lease = await store.begin(serial, operation);
-  try {
-    return await body(lease);
-  } finally {
-    await store.end(lease);
   }
 }
 
@@ -118,7 +108,7 @@ export const adminCommands: Command[] = [
   }),
   adminCommand('destroy', 'destroy a card for good (idle or in use); its holder is refused at the next contact', true, async (store, values) => {
     const serial = requireOption(values, 'serial');
-    await withLease(store, serial, 'destroy', (lease) => store.destroy(lease, 'admin'));
+    await store.destroy(serial, 'admin');
     print(values, { serial, state: 'destroyed' }, `card ${serial} destroyed`);
     return ExitCode.ok;
   }),
@@ -127,7 +117,7 @@ export const adminCommands: Command[] = [
       const serial = requireOption(values, 'serial');
       const newSerial = requireOption(values, 'new-serial');
       const mode = values['complete'] === true ? 'complete' : 'exact';
-      const { token } = await withLease(store, serial, 'replace', (lease) => store.replace(lease, newSerial, mode));
+      const { token } = await store.replace(serial, newSerial, mode);
       if (token === undefined) {
         print(values, { serial, newSerial, mode }, `card ${serial} destroyed; ${newSerial} is its exact duplicate: the owner's password opens it`);
       } else {
@@ -141,7 +131,7 @@ export const adminCommands: Command[] = [
     ...adminCommand('copy', 'make another card with the same keys and password under a new serial ([0102])', true, async (store, values) => {
       const serial = requireOption(values, 'serial');
       const newSerial = requireOption(values, 'new-serial');
-      await withLease(store, serial, 'copy', (lease) => store.copy(lease, newSerial));
+      await store.copy(serial, newSerial);
       print(values, { serial, newSerial }, `card ${newSerial} is a copy of ${serial}; both can be inserted, each on one machine at a time`);
       return ExitCode.ok;
     }, 'Copies share one signing key, so they draw their SIGN AND INCREMENT counter windows from one range: no counter value is ever signed by two copies.'),
