@@ -3,7 +3,7 @@
 // (issue 6). Clients are separate processes simulating machines with --state-dir/--machine-id, the
 // inserted card is driven by opensc-tool through real pcscd. Every refusal is checked by its exit code.
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { utf8 } from '../../src/bytes/index.js';
 import { deriveOwnerKeys } from '../../src/vsc-client/key-derivation.js';
 import { decodeProtectedInformation } from '../../src/vsc-client/protected-information.js';
@@ -23,6 +23,7 @@ describe.each(DEPLOYMENTS)('VSC server and client through the CLI on $name', { t
   beforeAll(async () => {
     harness = await startDeployment(deployment, { port: 17_000 + (process.pid % 2000) + 2 * DEPLOYMENTS.indexOf(deployment) });
   }, 60_000);
+  afterEach(() => harness.killCards()); // a failed test must not leave a card running for the next one
   afterAll(() => harness.close());
 
   const client = (serial: string, password: string, server?: number) => harness.client(serial, password, server);

@@ -57,7 +57,9 @@ export interface ServerHarness {
   start(server?: number): Promise<void>;
   /** Stops one server process, or all of them (SIGTERM). */
   stop(server?: number): Promise<void>;
-  /** Stops the servers and removes the temp dir. */
+  /** SIGKILLs every `vsc card insert` this harness started that still runs (after a failed test). */
+  killCards(): Promise<void>;
+  /** Stops the servers and the card processes left running, and removes the temp dir. */
   close(): Promise<void>;
 }
 
@@ -73,6 +75,7 @@ export async function startServerHarness(options: ServerHarnessOptions): Promise
   let serverKey = '';
   let nextServer = 0;
   const passwordFiles = new Map<string, string>();
+  const cards = new Set<RunningCard>();
 
   const passwordFile = (password: string): string => {
     let path = passwordFiles.get(password);
@@ -151,13 +154,17 @@ export async function startServerHarness(options: ServerHarnessOptions): Promise
         child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
         void exited.then(() => resolve());
       });
-      return { child, exited, server: index };
+      const card: RunningCard = { child, exited, server: index };
+      cards.add(card);
+      void exited.then(() => cards.delete(card));
+      return card;
     },
     async enroll(serial, password, extra = []) {
       const created = await runVsc(['admin', 'enroll', ...harness.admin, '--serial', serial]);
       expect(created.code, created.stderr).toBe(0);
       const token = created.stdout.trim().split('\n').at(-1)!;
-      const enrolled = await runVsc(['card', 'enroll', ...harness.client(serial, password), '--token', token, ...extra]);
+      // --token=T: a token may begin with '-', which a separate argument would not survive.
+      const enrolled = await runVsc(['card', 'enroll', ...harness.client(serial, password), `--token=${token}`, ...extra]);
       expect(enrolled.code, enrolled.stderr).toBe(0);
       return enrolled;
     },
@@ -173,7 +180,13 @@ export async function startServerHarness(options: ServerHarnessOptions): Promise
     async stop(server) {
       await Promise.all(indexes(server).map(stopOne));
     },
+    async killCards() {
+      const left = [...cards];
+      for (const card of left) card.child.kill('SIGKILL');
+      await Promise.all(left.map((card) => card.exited));
+    },
     async close() {
+      await harness.killCards();
       await harness.stop();
       rmSync(dir, { recursive: true, force: true });
     },
