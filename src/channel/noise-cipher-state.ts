@@ -1,9 +1,8 @@
 // Noise CipherState and SymmetricState (Noise specification rev. 34, sections 5.1 and 5.2) for
 // ChaChaPoly and SHA256 (sections 12.3 and 12.5), with HKDF from section 4.3.
-import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
-import { hmac } from '@noble/hashes/hmac.js';
-import { sha256 } from '@noble/hashes/sha2.js';
-import { concatBytes, wipe } from '../bytes/index.js';
+// The primitives come from the crypto facade (node:crypto): this is the server's per-session hot path.
+import { wipe } from '../bytes/index.js';
+import { chacha20Poly1305Decrypt, chacha20Poly1305Encrypt, hmacSha256, sha256 } from '../crypto/index.js';
 import { ChannelError } from './channel-error.js';
 
 export const HASHLEN = 32;
@@ -23,11 +22,11 @@ function chachaNonce(n: bigint): Uint8Array {
 
 /** Section 4.3: HKDF(chaining_key, input_key_material, num_outputs) with HMAC-SHA256. */
 export function hkdf(chainingKey: Uint8Array, inputKeyMaterial: Uint8Array, outputs: 2 | 3): Uint8Array[] {
-  const tempKey = hmac(sha256, chainingKey, inputKeyMaterial);
+  const tempKey = hmacSha256(chainingKey, inputKeyMaterial);
   const out: Uint8Array[] = [];
-  let previous = new Uint8Array(0);
+  let previous: Uint8Array = new Uint8Array(0);
   for (let i = 1; i <= outputs; i++) {
-    previous = hmac(sha256, tempKey, concatBytes(previous, Uint8Array.of(i)));
+    previous = hmacSha256(tempKey, previous, Uint8Array.of(i));
     out.push(previous);
   }
   wipe(tempKey);
@@ -62,7 +61,7 @@ export class CipherState {
   encryptWithAd(ad: Uint8Array, plaintext: Uint8Array): Uint8Array {
     if (this.#k === undefined) return plaintext.slice();
     if (this.#n >= MAX_NONCE) throw new ChannelError('channel.nonce', 'the Noise nonce is exhausted; start a new session');
-    const out = chacha20poly1305(this.#k, chachaNonce(this.#n), ad).encrypt(plaintext);
+    const out = chacha20Poly1305Encrypt(this.#k, chachaNonce(this.#n), ad, plaintext);
     this.#n++;
     return out;
   }
@@ -76,7 +75,7 @@ export class CipherState {
     }
     let out: Uint8Array;
     try {
-      out = chacha20poly1305(this.#k, chachaNonce(this.#n), ad).decrypt(ciphertext);
+      out = chacha20Poly1305Decrypt(this.#k, chachaNonce(this.#n), ad, ciphertext);
     } catch (cause) {
       throw new ChannelError(failureCode, 'message authentication failed', { cause });
     }
@@ -118,7 +117,7 @@ export class SymmetricState {
   }
 
   mixHash(data: Uint8Array): void {
-    this.#h = sha256(concatBytes(this.#h, data));
+    this.#h = sha256(this.#h, data);
   }
 
   encryptAndHash(plaintext: Uint8Array): Uint8Array {

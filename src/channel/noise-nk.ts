@@ -4,8 +4,14 @@
 //        ...
 //        -> e, es
 //        <- e, ee
-import { x25519 } from '@noble/curves/ed25519.js';
-import { bytesEqual, concatBytes, utf8, wipe } from '../bytes/index.js';
+import { concatBytes, constantTimeEqual, utf8, wipe } from '../bytes/index.js';
+import {
+  generateX25519KeyPair as generateRawKeyPair,
+  generateX25519PrivateKey,
+  type X25519PrivateKey,
+  x25519PrivateKey,
+  x25519PublicKey as publicKeyOf,
+} from '../crypto/index.js';
 import { ChannelError } from './channel-error.js';
 import { type CipherState, MAX_MESSAGE_LENGTH, SymmetricState, TAGLEN } from './noise-cipher-state.js';
 
@@ -33,18 +39,30 @@ function checkBytes(what: string, value: unknown): Uint8Array {
 }
 
 export function generateX25519KeyPair(): X25519KeyPair {
-  const privateKey = x25519.utils.randomSecretKey();
-  return { publicKey: x25519.getPublicKey(privateKey), privateKey };
+  return generateRawKeyPair();
 }
 
 export function x25519PublicKey(privateKey: Uint8Array): Uint8Array {
-  return x25519.getPublicKey(checkKey('an X25519 private key', privateKey));
+  return publicKeyOf(checkKey('an X25519 private key', privateKey));
 }
 
-/** DH(key_pair, public_key); noble refuses low-order points, which we report as a handshake failure. */
-function dh(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
+// A server passes the same static private key to every responder. Importing it and checking it
+// against its public key is itself an X25519 operation, so it is done once per key: the cache is
+// keyed by the caller's array and kept only while that array still holds the same bytes.
+const staticKeys = new WeakMap<Uint8Array, { bytes: Uint8Array; key: X25519PrivateKey }>();
+
+function staticKey(privateKey: Uint8Array): X25519PrivateKey {
+  const cached = staticKeys.get(privateKey);
+  if (cached !== undefined && constantTimeEqual(cached.bytes, privateKey)) return cached.key;
+  const key = x25519PrivateKey(privateKey);
+  staticKeys.set(privateKey, { bytes: privateKey.slice(), key });
+  return key;
+}
+
+/** DH(key_pair, public_key); a low-order peer key (all-zero secret) is a handshake failure. */
+function dh(privateKey: X25519PrivateKey, publicKey: Uint8Array): Uint8Array {
   try {
-    return x25519.getSharedSecret(privateKey, publicKey);
+    return privateKey.sharedSecret(publicKey);
   } catch (cause) {
     throw new ChannelError('channel.handshake', 'the peer sent an invalid X25519 public key', { cause });
   }
@@ -126,8 +144,8 @@ const HANDSHAKE_MESSAGES = 2;
 export class NoiseHandshake {
   readonly #role: Role;
   readonly #symmetric: SymmetricState;
-  #e: X25519KeyPair | undefined;
-  #s: X25519KeyPair | undefined;
+  #e: X25519PrivateKey | undefined;
+  #s: X25519PrivateKey | undefined;
   #rs: Uint8Array | undefined;
   #re: Uint8Array | undefined;
   #step = 0;
@@ -140,8 +158,7 @@ export class NoiseHandshake {
     this.#symmetric = new SymmetricState(utf8(NOISE_PROTOCOL_NAME));
     this.#symmetric.mixHash(checkBytes('prologue', prologue));
     if (ephemeral !== undefined) {
-      const privateKey = checkKey('an ephemeral private key', ephemeral).slice();
-      this.#e = { publicKey: x25519.getPublicKey(privateKey), privateKey };
+      this.#e = x25519PrivateKey(checkKey('an ephemeral private key', ephemeral));
     }
   }
 
@@ -154,14 +171,13 @@ export class NoiseHandshake {
   }
 
   static responder(options: ResponderOptions): NoiseHandshake {
-    const privateKey = checkKey('a static private key', options.staticKeyPair?.privateKey).slice();
+    const s = staticKey(checkKey('a static private key', options.staticKeyPair?.privateKey));
     const publicKey = checkKey('a static public key', options.staticKeyPair.publicKey).slice();
-    if (!bytesEqual(x25519.getPublicKey(privateKey), publicKey)) {
-      wipe(privateKey);
+    if (!constantTimeEqual(s.publicKey, publicKey)) {
       throw new ChannelError('channel.key', 'expected a static key pair whose public key matches its private key');
     }
     const hs = new NoiseHandshake('responder', options.prologue ?? new Uint8Array(0), options.ephemeral);
-    hs.#s = { publicKey, privateKey };
+    hs.#s = s;
     hs.#symmetric.mixHash(publicKey);
     return hs;
   }
@@ -184,7 +200,7 @@ export class NoiseHandshake {
     }
     return this.#guard(() => {
       // Both NK messages start with "e": a fresh ephemeral, sent in the clear and hashed.
-      const e = this.#e ?? generateX25519KeyPair();
+      const e = this.#e ?? generateX25519PrivateKey();
       this.#e = e;
       this.#symmetric.mixHash(e.publicKey);
       this.#mixDh(this.#role === 'initiator' ? 'es' : 'ee');
@@ -227,11 +243,11 @@ export class NoiseHandshake {
     const e = this.#e;
     let shared: Uint8Array;
     if (token === 'ee') {
-      shared = dh(this.#need(e).privateKey, this.#need(this.#re));
+      shared = dh(this.#need(e), this.#need(this.#re));
     } else if (this.#role === 'initiator') {
-      shared = dh(this.#need(e).privateKey, this.#need(this.#rs));
+      shared = dh(this.#need(e), this.#need(this.#rs));
     } else {
-      shared = dh(this.#need(this.#s).privateKey, this.#need(this.#re));
+      shared = dh(this.#need(this.#s), this.#need(this.#re));
     }
     this.#symmetric.mixKey(shared);
     wipe(shared);
@@ -275,10 +291,9 @@ export class NoiseHandshake {
     this.#symmetric.destroy();
   }
 
-  // Only the ephemeral and our copy of the static private key are secret; ck and k live in #symmetric.
+  // The private keys are opaque KeyObjects (their scalars never enter the JS heap): dropping them is
+  // all there is to do. ck and k live in #symmetric.
   #wipeKeys(): void {
-    if (this.#e !== undefined) wipe(this.#e.privateKey);
-    if (this.#s !== undefined) wipe(this.#s.privateKey);
     this.#e = undefined;
     this.#s = undefined;
   }

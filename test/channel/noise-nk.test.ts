@@ -132,6 +132,31 @@ describe('NoiseHandshake', () => {
     );
   });
 
+  it('a low-order ephemeral from the initiator fails the handshake (all-zero DH, RFC 7748 section 6.1)', () => {
+    const server = generateX25519KeyPair();
+    for (const u of ['00'.repeat(32), '01' + '00'.repeat(31), 'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800']) {
+      const message = new Uint8Array(48);
+      message.set(fromHex(u));
+      const responder = NoiseHandshake.responder({ staticKeyPair: server });
+      expectChannelError(() => responder.readMessage(message), 'channel.handshake');
+      expect(responder.complete).toBe(false);
+    }
+  });
+
+  it('a responder rebuilt from the same static key after its bytes changed uses the new key', () => {
+    const first = generateX25519KeyPair();
+    const second = generateX25519KeyPair();
+    const key = first.privateKey.slice();
+    NoiseHandshake.responder({ staticKeyPair: { privateKey: key, publicKey: first.publicKey } });
+    key.set(second.privateKey);
+    expectChannelError(() => NoiseHandshake.responder({ staticKeyPair: { privateKey: key, publicKey: first.publicKey } }), 'channel.key');
+    const initiator = NoiseHandshake.initiator({ remoteStatic: second.publicKey });
+    const responder = NoiseHandshake.responder({ staticKeyPair: { privateKey: key, publicKey: second.publicKey } });
+    responder.readMessage(initiator.writeMessage());
+    initiator.readMessage(responder.writeMessage());
+    expect(initiator.complete && responder.complete).toBe(true);
+  });
+
   it('refuses messages and payloads beyond 65535 bytes', () => {
     const server = generateX25519KeyPair();
     expectChannelError(() => NoiseHandshake.initiator({ remoteStatic: server.publicKey }).writeMessage(new Uint8Array(65535 - 48 + 1)), 'channel.oversized');
