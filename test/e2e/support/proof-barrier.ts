@@ -15,6 +15,7 @@ export class ProofBarrier {
   #round = 0;
   #expected = 0;
   #waiting: (() => void)[] = [];
+  #released = false;
   #timer: NodeJS.Timeout | undefined;
   /** Rounds released by the stall guard instead of by the last contender. */
   stalled = 0;
@@ -24,6 +25,7 @@ export class ProofBarrier {
     this.#release();
     this.#round++;
     this.#expected = contenders;
+    this.#released = false;
     return this.#round;
   }
 
@@ -31,13 +33,14 @@ export class ProofBarrier {
     return this.#round;
   }
 
-  /** A contender of `round` holds its proof here until the round is complete. */
+  /** A contender of `round` holds its proof here until the round is complete (a late retry passes at once). */
   arrive(round: number): Promise<void> {
-    if (round !== this.#round) return Promise.resolve();
+    if (round !== this.#round || this.#released) return Promise.resolve();
     const released = new Promise<void>((resolve) => this.#waiting.push(resolve));
     if (this.#waiting.length === 1) {
       this.#timer = setTimeout(() => {
         this.stalled++;
+        this.#released = true;
         this.#release();
       }, STALL_MS);
     }
@@ -53,7 +56,10 @@ export class ProofBarrier {
   }
 
   #check(): void {
-    if (this.#waiting.length > 0 && this.#waiting.length >= this.#expected) this.#release();
+    if (this.#waiting.length > 0 && this.#waiting.length >= this.#expected) {
+      this.#released = true;
+      this.#release();
+    }
   }
 
   #release(): void {
