@@ -146,6 +146,10 @@ export async function startServerHarness(options: ServerHarnessOptions): Promise
       let stdout = '';
       let stderr = '';
       const exited = new Promise<VscRun>((resolve) => child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr })));
+      // Known to killCards() from the start: a test may time out before the card says "inserted".
+      const card: RunningCard = { child, exited, server: index };
+      cards.add(card);
+      void exited.then(() => cards.delete(card));
       await new Promise<void>((resolve) => {
         child.stdout!.on('data', (chunk: Buffer) => {
           stdout += chunk.toString();
@@ -154,9 +158,6 @@ export async function startServerHarness(options: ServerHarnessOptions): Promise
         child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
         void exited.then(() => resolve());
       });
-      const card: RunningCard = { child, exited, server: index };
-      cards.add(card);
-      void exited.then(() => cards.delete(card));
       return card;
     },
     async enroll(serial, password, extra = []) {
