@@ -12,6 +12,7 @@ import { waitForCard } from '../test/e2e/support/opensc.js';
 import { describeMachine } from './machine.js';
 import { measurePcscdRoundTrip, type PcscdRoundTrip } from './pcscd-roundtrip.js';
 import { measurePivVersusSoftHsm, type PivVersusSoftHsm } from './piv-vs-softhsm.js';
+import { measureServerCycles, serverCyclesSection } from './server-cycles.js';
 import { measureSignRate } from './sign-rate.js';
 import { measureLatency, type LatencySummary } from './stats.js';
 
@@ -123,6 +124,13 @@ export async function runBenchmarks(_argv: string[]): Promise<number> {
   } catch (error) {
     pivNotes.push(`PIV against SoftHSM2 not measured: ${(error as Error).message.split('\n')[0]}`);
   }
+  console.log('benchmark: VSC server insert + remove cycles (SQLite, +10,000 and +1,000,000 cards, PostgreSQL with one and two server processes)…');
+  let serverCycles: string[];
+  try {
+    serverCycles = serverCyclesSection(await measureServerCycles());
+  } catch (error) {
+    serverCycles = ['## VSC server: insert + remove cycles', '', `Not measured: ${(error as Error).message.split('\n')[0]}`, ''];
+  }
 
   const rows = [
     '| figure | measured | goal | ratio to the goal |',
@@ -181,6 +189,7 @@ export async function runBenchmarks(_argv: string[]): Promise<number> {
     ...pcscd.notes.map((note) => `- ${note}`),
     ...pivNotes.map((note) => `- ${note}`),
     '',
+    ...serverCycles,
   ].join('\n');
   writeFileSync(OUTPUT, text);
   console.log(text);
