@@ -1,6 +1,6 @@
 // X25519 Diffie-Hellman (RFC 7748 section 5) on node:crypto, about 25 times faster than pure JS.
 // Tests cross-check every operation here against @noble/curves and the RFC 7748 vectors.
-import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, diffieHellman, randomFillSync, type KeyObject } from 'node:crypto';
 import { bytesEqual, fromHex } from '../bytes/index.js';
 
 export const X25519_KEY_LENGTH = 32;
@@ -94,10 +94,18 @@ function wrap(privateKey: KeyObject, publicKey: Uint8Array): X25519PrivateKey {
   });
 }
 
-/** A fresh private key that is never exported: the Noise ephemeral. */
+// Fresh keys are 32 random bytes imported like any other, never generateKeyPairSync: on Node 20,
+// exporting a key that generateKeyPairSync made can deadlock the process when a garbage collection
+// runs inside the export and frees the generating job, which takes the key's lock the export holds.
+
+/** A fresh private key for one use: the Noise ephemeral. */
 export function generateX25519PrivateKey(): X25519PrivateKey {
-  const { privateKey, publicKey } = generateKeyPairSync('x25519');
-  return wrap(privateKey, publicKeyOf(publicKey));
+  const scalar = randomFillSync(new Uint8Array(X25519_KEY_LENGTH));
+  try {
+    return x25519PrivateKey(scalar);
+  } finally {
+    scalar.fill(0);
+  }
 }
 
 /** Imports a raw 32-byte scalar (clamped on use, RFC 7748 section 5). The caller still owns its copy. */
@@ -109,8 +117,8 @@ export function x25519PrivateKey(privateKey: Uint8Array): X25519PrivateKey {
 
 /** A fresh key pair with the raw private key, for keys that must be stored. */
 export function generateX25519KeyPair(): X25519KeyPair {
-  const { privateKey, publicKey } = generateKeyPairSync('x25519');
-  return { publicKey: publicKeyOf(publicKey), privateKey: fromBase64url(privateKey.export({ format: 'jwk' }).d) };
+  const privateKey = randomFillSync(new Uint8Array(X25519_KEY_LENGTH));
+  return { publicKey: x25519PrivateKey(privateKey).publicKey, privateKey };
 }
 
 export function x25519PublicKey(privateKey: Uint8Array): Uint8Array {

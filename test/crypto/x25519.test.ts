@@ -125,6 +125,18 @@ describe('x25519 against @noble/curves', () => {
   });
 });
 
+describe('x25519 key generation', () => {
+  it('makes 30,000 keys back to back without the event loop turning (no generateKeyPairSync + JWK export deadlock)', () => {
+    // On Node 20 that pattern hung a process like this one after about 14,000 keys.
+    const seen = new Set<string>();
+    for (let i = 0; i < 30_000; i++) {
+      const key = generateX25519PrivateKey();
+      if (i % 3_000 === 0) seen.add(toHex(key.publicKey));
+    }
+    expect(seen.size).toBe(10);
+  }, 60_000);
+});
+
 describe('x25519 malformed inputs', () => {
   it('names the expected length and what came in, never the key bytes', () => {
     const key = generateX25519PrivateKey();
