@@ -235,7 +235,8 @@ export class CardStore {
 
   /** The Argon2id parameters the client needs before it can authenticate. */
   async kdfParameters(serial: string): Promise<{ salt: Uint8Array; memoryKiB: number; iterations: number; parallelism: number }> {
-    const row = await this.row(serial);
+    const row = await this.db.selectFrom('cards').select(['enrolled', 'kdf_salt', 'kdf_memory_kib', 'kdf_iterations', 'kdf_parallelism']).where('serial', '=', serial).executeTakeFirst();
+    if (row === undefined) throw new CardRefusal('unknown-card', `no card ${serial}`);
     if (row.enrolled !== 1 || row.kdf_salt === null) throw new CardRefusal('not-enrolled', `card ${serial} has not been enrolled by its owner`);
     return { salt: asBytes(row.kdf_salt), memoryKiB: row.kdf_memory_kib!, iterations: row.kdf_iterations!, parallelism: row.kdf_parallelism! };
   }

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql, type Generated } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, sql, type Generated, type SqliteDatabase } from 'kysely';
 import pg from 'pg';
 import { VscError } from '../errors/index.js';
 
@@ -127,7 +127,7 @@ export async function openDatabase(url: string): Promise<VscDatabase> {
     sqlite.pragma('synchronous = FULL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
-    db = new Kysely<VscDatabaseSchema>({ dialect: new SqliteDialect({ database: sqlite }) });
+    db = new Kysely<VscDatabaseSchema>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   }
   try {
     await applySchema(db, dialect);
@@ -137,6 +137,29 @@ export async function openDatabase(url: string): Promise<VscDatabase> {
     throw new DatabaseError(`cannot open ${dialect === 'postgres' ? `the PostgreSQL database ${withoutCredentials(url)}` : url} and apply schema.sql: ${(error as Error).message}`, { cause: error });
   }
   return { db, dialect, close: () => db.destroy() };
+}
+
+/** Prepared statements kept per SQL text, a bounded number of them. */
+const STATEMENT_CACHE_SIZE = 256;
+
+/**
+ * better-sqlite3 as kysely sees it, with its prepared statements kept: kysely prepares every query
+ * anew, and the server runs the same few dozen texts (values are bound parameters).
+ */
+function withStatementCache(sqlite: SQLite.Database): SqliteDatabase {
+  const statements = new Map<string, SQLite.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(text) {
+      let statement = statements.get(text);
+      if (statement === undefined) {
+        statement = sqlite.prepare(text);
+        if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value!);
+        statements.set(text, statement);
+      }
+      return statement;
+    },
+  };
 }
 
 /** A database URL fit for messages and logs: no user name or password. */
