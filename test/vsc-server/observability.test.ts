@@ -153,17 +153,25 @@ describe.each(['sqlite', 'postgres'] as const)('operations and cards on %s', { t
   });
 });
 
-describe('the metrics listener', { timeout: 60_000 }, () => {
-  let dir: string;
-  let deployment: Deployment;
+/** A deployment on SQLite in a temp dir for the enclosing describe block; the getter works from its beforeAll on. */
+function sqliteDeployment(): () => Deployment {
+  let dir = '';
+  let deployment: Deployment | undefined;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'vsc-obs-test-'));
     deployment = await deploy(dir, join(dir, 'vsc.db'));
   });
   afterAll(async () => {
-    await deployment.close();
+    await deployment?.close();
     rmSync(dir, { recursive: true, force: true });
   });
+  return () => deployment!;
+}
+
+describe('the metrics listener', { timeout: 60_000 }, () => {
+  const use = sqliteDeployment();
+  let deployment: Deployment;
+  beforeAll(() => void (deployment = use()));
 
   it('serves GET /metrics on its own port only: the WebSocket port still answers 426, anything else is 404', async () => {
     const metrics = await get(deployment.metrics.url);
@@ -208,16 +216,9 @@ describe('the metrics listener', { timeout: 60_000 }, () => {
 });
 
 describe('secrecy', { timeout: 60_000 }, () => {
-  let dir: string;
+  const use = sqliteDeployment();
   let deployment: Deployment;
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'vsc-obs-test-'));
-    deployment = await deploy(dir, join(dir, 'vsc.db'));
-  });
-  afterAll(async () => {
-    await deployment.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  beforeAll(() => void (deployment = use()));
 
   it('no password, key, MUK, holder secret, token or card key reaches a log line or the metrics, in hex or base64', async () => {
     const { store, endpoint, keys } = deployment;
