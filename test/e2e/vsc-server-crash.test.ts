@@ -2,16 +2,17 @@
 // the server at every step of insert, remove and recover, the step named by VSC_CRASH_AT
 // (src/fault-injection), never by a sleep. After each crash: the card is never usable on two
 // machines, the last successful upload is never lost, and over the whole run no counter value is
-// signed twice. A real `vsc server start` on SQLite, clients as separate `vsc` processes, the card
-// driven by opensc-tool through real pcscd.
+// signed twice. A real `vsc server start` on SQLite and on PostgreSQL, clients as separate `vsc`
+// processes, the card driven by opensc-tool through real pcscd.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { bytesToUint } from '../../src/bytes/index.js';
 import { CRASH_POINTS, type CrashPoint } from '../../src/fault-injection/crash-point.js';
 import { sendApdus, waitForCard } from './support/opensc.js';
+import { freshPostgresDatabase } from '../support/postgres-cluster.js';
 import { REPO_ROOT, type VscRun } from './support/vsc-process.js';
 
 const PORT = 19_000 + (process.pid % 1000);
@@ -23,6 +24,8 @@ const SIGNATURES_PER_INSERT = 3;
 
 let dir = '';
 let data = '';
+/** --data DIR, and --db URL on PostgreSQL: where the server and the admin commands find the cards. */
+let store: string[] = [];
 let passwordFile = '';
 let serverKey = '';
 let server: Spawned | undefined;
@@ -70,7 +73,7 @@ function printed(spawned: Spawned, pattern: RegExp): Promise<void> {
 }
 
 async function startServer(crashAt?: CrashPoint): Promise<void> {
-  const started = spawnVsc(['server', 'start', '--data', data, '--listen', `127.0.0.1:${PORT}`, '--counter-window', '16'], crashAt);
+  const started = spawnVsc(['server', 'start', ...store, '--listen', `127.0.0.1:${PORT}`, '--counter-window', '16'], crashAt);
   await printed(started, /server public key:\n[0-9a-f]{64}/);
   server = started;
 }
@@ -87,7 +90,7 @@ const client = (): string[] => ['--server', `ws://127.0.0.1:${PORT}`, '--server-
 const machine = (name: string): string[] => ['--state-dir', join(dir, `machine-${name}`), '--machine-id', name];
 
 async function show(): Promise<{ state: string; sealedVersion: string }> {
-  const shown = await run(['admin', 'show', '--data', data, '--serial', SERIAL, '--json']);
+  const shown = await run(['admin', 'show', ...store, '--serial', SERIAL, '--json']);
   expect(shown.code, shown.stderr).toBe(0);
   return JSON.parse(shown.stdout) as { state: string; sealedVersion: string };
 }
@@ -148,21 +151,24 @@ async function checkAfterCrash(stillRunning: Spawned | undefined): Promise<void>
   expect((await show()).state).toBe('idle');
 }
 
-beforeAll(async () => {
+/** A fresh server and card on `database`, and a fresh record of what was signed. */
+async function setUp(database: 'sqlite' | 'postgres'): Promise<void> {
   dir = mkdtempSync(join(tmpdir(), 'vsc-e2e-crash-'));
   data = join(dir, 'server');
+  store = ['--data', data, ...(database === 'postgres' ? ['--db', await freshPostgresDatabase(inject('postgresUrl'))] : [])];
+  signed.length = 0;
   passwordFile = join(dir, 'password');
   writeFileSync(passwordFile, 'crash test password\n', { mode: 0o600 });
-  const init = await run(['server', 'init', '--data', data]);
+  const init = await run(['server', 'init', ...store]);
   expect(init.code, init.stderr).toBe(0);
   serverKey = init.stdout.trim().split('\n').at(-1)!;
   await startServer();
-  const created = await run(['admin', 'enroll', '--data', data, '--serial', SERIAL]);
+  const created = await run(['admin', 'enroll', ...store, '--serial', SERIAL]);
   expect(created.code, created.stderr).toBe(0);
   const enrolled = await run(['card', 'enroll', ...client(), '--token', created.stdout.trim().split('\n').at(-1)!]);
   expect(enrolled.code, enrolled.stderr).toBe(0);
   lastUpload = BigInt((await show()).sealedVersion);
-}, 60_000);
+}
 
 /** After a failed test: no process left, the server up and unarmed, the card idle again. */
 afterEach(async (context) => {
@@ -176,14 +182,17 @@ afterEach(async (context) => {
   for (const name of ['A', 'B']) await run(['card', 'recover', ...client(), ...machine(name)]);
 });
 
-afterAll(async () => {
+async function tearDown(): Promise<void> {
   await stopServer();
   rmSync(dir, { recursive: true, force: true });
-});
+}
 
 const points = (side: 'client' | 'server', operation: string) => CRASH_POINTS.filter((point) => point.startsWith(`${side}.${operation}.`));
 
-describe('kill -9 at every step of insert, remove and recover', { timeout: 120_000 }, () => {
+describe.each(['sqlite', 'postgres'] as const)('kill -9 at every step of insert, remove and recover, on %s', { timeout: 120_000 }, (database) => {
+  beforeAll(() => setUp(database), 60_000);
+  afterAll(tearDown);
+
   describe.each(['insert', 'remove', 'recover'] as const)('%s', (operation) => {
     it.each(points('client', operation))('the client dies at %s', async (point) => {
       if (operation === 'insert') {
