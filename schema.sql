@@ -34,8 +34,9 @@ CREATE TABLE IF NOT EXISTS cards (
   muk               {BYTES},
   -- SHA-256 of the per-insert holder secret, for remove on a new session
   holder_hash       {BYTES},
-  -- the holder_hash of the last remove, so that its holder repeating a remove whose answer was
-  -- lost (dropped connection, server crash) is told it succeeded
+  -- who gave the card back last: the holder_hash of a remove, or a hash of the MUK of a recover,
+  -- so that it repeating an operation whose answer was lost (dropped connection, server crash) is
+  -- told it succeeded
   last_holder_hash  {BYTES},
   -- counter window granted at insert: [window_start, window_end)
   window_start      TEXT,

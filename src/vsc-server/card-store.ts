@@ -111,6 +111,7 @@ const NO_HOLDER = { muk: null, holder_hash: null, window_start: null, window_end
 const IDLE = { ...NO_HOLDER, last_holder_hash: null } as const;
 /** Columns of a destroyed card: no holder, no window, no sealed information. */
 const DESTROYED = { state: 'destroyed', ...IDLE, sealed: null } as const;
+const RECOVERY_DOMAIN = utf8('vsc recovered by MUK\0');
 /** PostgreSQL's lock_not_available: the row is locked by another operation (FOR UPDATE NOWAIT). */
 const PG_LOCK_NOT_AVAILABLE = '55P03';
 const toBigInt = (value: number | string | bigint): bigint => BigInt(value);
@@ -330,12 +331,19 @@ export class CardStore {
     });
   }
 
-  /** Recover ([0059]-[0060]): in-use → idle from the machine that lost the card; the whole window counts as used. */
+  /**
+   * Recover ([0059]-[0060]): in-use → idle from the machine that lost the card; the whole window
+   * counts as used. That machine repeating a recover whose answer it lost is told it succeeded.
+   */
   async recover(serial: string, owner: Uint8Array, muk: Uint8Array): Promise<void> {
+    const recoveredBy = recoveryMark(muk);
     await this.transition(serial, 'recover', { owner }, async (tx, row) => {
+      if (row.state === 'idle' && row.last_holder_hash !== null && constantTimeEqual(recoveredBy, row.last_holder_hash)) {
+        return { from: 'idle', to: 'idle', detail: 'repeated by the machine that recovered it: already idle', value: undefined };
+      }
       if (row.state !== 'in-use') throw new CardRefusal('wrong-state', `card ${serial} is ${row.state}, not in use`);
       if (row.muk === null || !constantTimeEqual(muk, row.muk)) throw new CardRefusal('muk-mismatch', `card ${serial} was not lost by this machine`);
-      await tx.updateTable('cards').set({ state: 'idle', ...IDLE, updated_at: this.now() }).where('serial', '=', serial).where('state', '=', 'in-use').execute();
+      await tx.updateTable('cards').set({ state: 'idle', ...NO_HOLDER, last_holder_hash: recoveredBy, updated_at: this.now() }).where('serial', '=', serial).where('state', '=', 'in-use').execute();
       return { from: 'in-use', to: 'idle', detail: `counter floor ${row.window_end}`, value: undefined };
     });
   }
@@ -468,6 +476,17 @@ export class CardStore {
     await tx.insertInto('events').values({ serial, at: this.now(), operation, outcome: blocked ? 'refused: blocked' : 'refused: authentication', from_state: row.state, to_state: row.state, detail: `failure ${failures}` }).execute();
     return new CardRefusal(blocked ? 'blocked' : 'authentication', blocked ? `wrong password; card ${serial} is now blocked until an administrator unblocks it` : 'wrong password');
   }
+}
+
+/**
+ * What a recover leaves in last_holder_hash: a hash of the recovering machine's MUK, domain-separated
+ * from the holder-secret hashes a remove leaves there.
+ */
+function recoveryMark(muk: Uint8Array): Uint8Array {
+  const input = new Uint8Array(RECOVERY_DOMAIN.length + muk.length);
+  input.set(RECOVERY_DOMAIN, 0);
+  input.set(muk, RECOVERY_DOMAIN.length);
+  return hash(input);
 }
 
 function isHolder(row: CardsTable, holder: HolderProof): boolean {

@@ -99,6 +99,21 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
       expect((await store.show('CARD-1')).state).toBe('in-use');
     });
 
+    it('the machine repeating a recover whose answer it lost is told it succeeded; no other machine is', async () => {
+      await enrolledCard();
+      await insert(MUK_A);
+      await store.recover('CARD-1', VERIFIER, MUK_A);
+      await store.recover('CARD-1', VERIFIER, MUK_A);
+      expect((await store.events('CARD-1')).at(-1)).toMatchObject({ operation: 'recover', outcome: 'ok', fromState: 'idle', toState: 'idle', detail: 'repeated by the machine that recovered it: already idle' });
+      expect((await refusal(store.recover('CARD-1', VERIFIER, MUK_B))).reason).toBe('wrong-state');
+      // The card's former holder secret does not pass for a repeated remove after a recover.
+      expect((await refusal(store.remove('CARD-1', VERIFIER, { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(5, 64), sealedVersion: 1n, nextCounter: 0n }))).reason).toBe('wrong-state');
+      // Inserted again and removed: a late repeat of the old recover no longer passes.
+      await insert(MUK_A);
+      await store.remove('CARD-1', VERIFIER, { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(5, 64), sealedVersion: 2n, nextCounter: 150n });
+      expect((await refusal(store.recover('CARD-1', VERIFIER, MUK_A))).reason).toBe('wrong-state');
+    });
+
     it('in-use → recover → idle only from the machine that holds it; the whole window counts as used', async () => {
       await enrolledCard();
       await insert(MUK_A);
