@@ -1,8 +1,8 @@
 // How many cards are in each state of DESIGN.md "Card states" (idle / in-use / destroyed): one
 // GROUP BY over the cards table, for the operator's metrics.
-import type { CardsTable, VscDatabase } from './database.js';
+import type { CardState } from './card-store.js';
+import type { VscDatabase } from './database.js';
 
-export type CardState = CardsTable['state'];
 export const CARD_STATES: readonly CardState[] = Object.freeze(['idle', 'in-use', 'destroyed']);
 
 /** Every state, zero included. One statement, so the counts are one consistent snapshot. */

@@ -298,7 +298,7 @@ export class CardStore {
    */
   async remove(serial: string, owner: Uint8Array, holder: HolderProof, upload: Upload): Promise<void> {
     await this.transition(serial, 'remove', { owner }, async (tx, row) => {
-      if (row.state === 'idle' && row.last_holder_hash !== null && constantTimeEqual(holder.holderHash, row.last_holder_hash) && upload.sealedVersion === toBigInt(row.sealed_version)) {
+      if (gaveBack(row, holder.holderHash) && upload.sealedVersion === toBigInt(row.sealed_version)) {
         return { from: 'idle', to: 'idle', detail: 'repeated by its holder: already removed', value: undefined };
       }
       checkHolder(serial, row, holder);
@@ -338,7 +338,7 @@ export class CardStore {
   async recover(serial: string, owner: Uint8Array, muk: Uint8Array): Promise<void> {
     const recoveredBy = recoveryMark(muk);
     await this.transition(serial, 'recover', { owner }, async (tx, row) => {
-      if (row.state === 'idle' && row.last_holder_hash !== null && constantTimeEqual(recoveredBy, row.last_holder_hash)) {
+      if (gaveBack(row, recoveredBy)) {
         return { from: 'idle', to: 'idle', detail: 'repeated by the machine that recovered it: already idle', value: undefined };
       }
       if (row.state !== 'in-use') throw new CardRefusal('wrong-state', `card ${serial} is ${row.state}, not in use`);
@@ -487,6 +487,11 @@ function recoveryMark(muk: Uint8Array): Uint8Array {
   input.set(RECOVERY_DOMAIN, 0);
   input.set(muk, RECOVERY_DOMAIN.length);
   return hash(input);
+}
+
+/** Whether the card is idle because of whoever `mark` names (last_holder_hash): a repeated remove or recover. */
+function gaveBack(row: CardsTable, mark: Uint8Array): boolean {
+  return row.state === 'idle' && row.last_holder_hash !== null && constantTimeEqual(mark, row.last_holder_hash);
 }
 
 function isHolder(row: CardsTable, holder: HolderProof): boolean {

@@ -77,8 +77,8 @@ export class DatabaseError extends VscError {
  * What brings a database of schema version N to N+1, beyond what schema.sql creates anew. Version 2:
  * the per-serial lease columns give way to row locks, and removes remember their holder.
  */
-const MIGRATIONS: Record<number, readonly string[]> = {
-  1: ['ALTER TABLE cards ADD COLUMN last_holder_hash {BYTES}', 'ALTER TABLE cards DROP COLUMN busy_operation', 'ALTER TABLE cards DROP COLUMN busy_until'],
+const MIGRATIONS: Record<number, string> = {
+  1: 'ALTER TABLE cards ADD COLUMN last_holder_hash {BYTES}; ALTER TABLE cards DROP COLUMN busy_operation; ALTER TABLE cards DROP COLUMN busy_until;',
 };
 
 const TYPES: Record<Dialect, Record<string, string>> = {
@@ -86,7 +86,7 @@ const TYPES: Record<Dialect, Record<string, string>> = {
   postgres: { BYTES: 'BYTEA', BIGINT: 'BIGINT', SERIAL: 'BIGSERIAL PRIMARY KEY' },
 };
 
-/** schema.sql with its type placeholders spelled for `dialect`, split into statements. */
+/** schema.sql (or a migration in its notation) with its type placeholders spelled for `dialect`, split into statements. */
 export function schemaStatements(dialect: Dialect, text = readFileSync(SCHEMA_PATH, 'utf8')): string[] {
   const spelled = text
     .split('\n')
@@ -184,7 +184,7 @@ async function applySchema(db: Kysely<VscDatabaseSchema>, dialect: Dialect): Pro
     }
     if (rows.length === 1 && rows[0]!.version < SCHEMA_VERSION) {
       for (let version = rows[0]!.version; version < SCHEMA_VERSION; version++) {
-        for (const statement of MIGRATIONS[version] ?? []) await sql.raw(statement.replace('{BYTES}', TYPES[dialect]['BYTES']!)).execute(tx);
+        for (const statement of schemaStatements(dialect, MIGRATIONS[version] ?? '')) await sql.raw(statement).execute(tx);
       }
       await tx.updateTable('schema_version').set({ version: SCHEMA_VERSION }).execute();
       return;

@@ -4,7 +4,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { VscError } from '../errors/index.js';
-import { CARD_STATES, countCardsByState, type CardState } from './card-counts.js';
+import { CARD_STATES, countCardsByState } from './card-counts.js';
+import type { CardState } from './card-store.js';
 import type { VscDatabase } from './database.js';
 import type { FinishedOperation, VscServerObserver } from './server-observer.js';
 
