@@ -2,11 +2,16 @@
 import { describe, expect, it } from 'vitest';
 import { runDemo } from '../../src/demo/demo.js';
 
+/** Runs the demo (never through pcscd: the unit tests have none) and returns what it said; it must exit 0. */
+async function demoText(options: { server?: boolean } = {}): Promise<string> {
+  const lines: string[] = [];
+  expect(await runDemo({ say: (line) => lines.push(line), pcscd: false, ...options })).toBe(0);
+  return lines.join('\n');
+}
+
 describe('demo', () => {
   it('inserts, uses and removes a card through the in-process reader, with verified signatures', async () => {
-    const lines: string[] = [];
-    expect(await runDemo({ say: (line) => lines.push(line), pcscd: false, server: false })).toBe(0);
-    const text = lines.join('\n');
+    const text = await demoText({ server: false });
     expect(text).toContain('SCardGetStatusChange → "VSC Virtual Reader 00": empty');
     expect(text).toMatch(/wakes up: card present, ATR 3B 89 81 31 FE 45/);
     expect(text).toContain('counter used 0; the signature over SHA-256(h ‖ 0) verifies');
@@ -19,9 +24,7 @@ describe('demo', () => {
   });
 
   it('tells the VSC server story: enroll, insert on A, sign, remove, insert on B, crash, A refused, B recovers, destroy', { timeout: 60_000 }, async () => {
-    const lines: string[] = [];
-    expect(await runDemo({ say: (line) => lines.push(line), pcscd: false })).toBe(0);
-    const text = lines.join('\n');
+    const text = await demoText();
     expect(text).toMatch(/state: idle\n/);
     expect(text).toContain('server: idle → in-use, held by machine A\'s MUK; counter window 0..1048576');
     expect(text).toContain('counter 0; the signature verifies with the enrolled public key');
