@@ -1,6 +1,13 @@
-// Two projects: fast unit tests, and end-to-end tests that drive real pcscd and OpenSC. Both get a
-// real PostgreSQL cluster from their setup.
+// Three projects: `unit` (no PostgreSQL, no pcscd), `db` (the test files that need a real PostgreSQL: they inject
+// 'postgresUrl') and `e2e` (real pcscd, vpcd, OpenSC, SoftHSM2, PostgreSQL). Every project first makes sure the compiled
+// CLI in dist/ is current (test/build-setup.ts), since the tests spawn `vsc` as a user runs it.
 import { defineConfig } from 'vitest/config';
+
+/** After each file, no `vsc` process it started is left running (a failed test's, too). */
+const setupFiles = ['test/support/kill-all-setup.ts'];
+
+/** Test files that need PostgreSQL (they call inject('postgresUrl')); the cluster is started only for them and e2e. */
+const DB_TESTS = ['test/vsc-server/card-store.test.ts', 'test/vsc-server/database.test.ts', 'test/vsc-server/observability.test.ts'];
 
 export default defineConfig({
   test: {
@@ -9,8 +16,18 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/e2e/**'],
-          globalSetup: ['test/postgres-setup.ts'],
+          exclude: ['test/e2e/**', ...DB_TESTS],
+          globalSetup: ['test/build-setup.ts'],
+          setupFiles,
+          testTimeout: 20_000,
+        },
+      },
+      {
+        test: {
+          name: 'db',
+          include: DB_TESTS,
+          globalSetup: ['test/build-setup.ts', 'test/postgres-setup.ts'],
+          setupFiles,
           testTimeout: 20_000,
         },
       },
@@ -18,12 +35,14 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
-          globalSetup: ['test/e2e/global-setup.ts', 'test/postgres-setup.ts'],
+          globalSetup: ['test/build-setup.ts', 'test/e2e/global-setup.ts', 'test/postgres-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,
-          // The tests share one pcscd and its vpcd ports: run the files one after another.
-          pool: 'forks',
-          poolOptions: { forks: { singleFork: true } },
+          setupFiles,
+          // The tests share one pcscd and its vpcd ports: run the files one after another, in one worker. A pool of
+          // its own (threads; unit and db use forks) lets vitest run it alongside the unit and db files, not after them.
+          pool: 'threads',
+          poolOptions: { threads: { singleThread: true } },
         },
       },
     ],

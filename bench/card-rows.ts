@@ -6,9 +6,8 @@ import { randomBytes } from 'node:crypto';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import { ed25519KeyFromSeed } from '../src/crypto/index.js';
-import { deriveOwnerKeys, newKdfParams, type KdfParams, type OwnerKeys } from '../src/vsc-client/key-derivation.js';
+import { deriveOwnerKeys, newKdfParams, sealProtectedInformation, type KdfParams, type OwnerKeys } from '../src/vsc-client/index.js';
 import { encodeProtectedInformation, newProtectedInformation } from '../src/vsc-client/protected-information.js';
-import { sealProtectedInformation } from '../src/vsc-client/sealing.js';
 import { authVerifier } from '../src/vsc-protocol/index.js';
 
 export interface WorkingCard {

@@ -4,9 +4,10 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setup as startPcscd, teardown as stopPcscd } from '../test/e2e/global-setup.js';
-import { waitForCard } from '../test/e2e/support/opensc.js';
 import {
+  ensurePcscd as startPcscd,
+  stopPcscd,
+  waitForCard,
   createSoftHsmToken,
   opensslCertificatePublicKey,
   opensslVerifyDigest,
@@ -16,8 +17,8 @@ import {
   signDigest,
   vpcdHostWithQuickack,
   type Pkcs11Token,
-} from '../test/e2e/support/pkcs11.js';
-import { startEmulator } from '../test/e2e/support/vsc-process.js';
+  startEmulator,
+} from '../test/support/index.js';
 import { measurePkcs11SignRate, type Pkcs11SignRate } from './pkcs11-sign-rate.js';
 import { median } from './stats.js';
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { VscError } from '../src/errors/index.js';
-import { pkcs11Tool, type Pkcs11Token } from '../test/e2e/support/pkcs11.js';
+import { pkcs11Tool, type Pkcs11Token } from '../test/support/index.js';
 import { median, percentile } from './stats.js';
 
 export interface Pkcs11SignRateOptions {

@@ -1,8 +1,7 @@
 // SIGN AND INCREMENT per second through the card, against the raw Ed25519 signing rate of the
 // library the card uses (node:crypto), measured in the same run and interleaved to share noise.
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { CardOs } from '../src/apdu/card-os.js';
-import { SoftwareVscCard, VscApplet } from '../src/apdu/vsc/index.js';
+import { CardOs, SoftwareVscCard, VscApplet } from '../src/apdu/index.js';
 import { ed25519KeyFromSeed, generateEd25519Seed } from '../src/crypto/index.js';
 import { fromHex } from '../src/bytes/index.js';
 import { measureRate, median } from './stats.js';

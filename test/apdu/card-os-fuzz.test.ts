@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { isValidStatusWord } from '../../src/apdu/status-words.js';
 import { bytesToUint, fromHex } from '../../src/bytes/index.js';
-import { SELECT_VSC, vscFixture } from '../support/card-fixture.js';
+import { SELECT_VSC, vscFixture } from '../support/index.js';
 
 // Half pure noise, half noise shaped like the commands the card knows, to reach the deep paths.
 const header = fc.tuple(

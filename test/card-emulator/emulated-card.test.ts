@@ -4,13 +4,14 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { openEmulatedCard, readEmulatedCardState, StateFileError } from '../../src/card-emulator/index.js';
 import { LockHeldError } from '../../src/files/index.js';
 import { parseResponseApdu } from '../../src/apdu/response-apdu.js';
 import { bytesToUint, fromHex } from '../../src/bytes/index.js';
-import { SELECT_VSC } from '../support/card-fixture.js';
+import { SELECT_VSC, spawnTsScript } from '../support/index.js';
+
+/** A second process that opens a state file and holds it until killed. */
+const HOLD_EMULATED_CARD = join(import.meta.dirname, '../support/hold-emulated-card.ts');
 
 let dir: string;
 beforeEach(() => {
@@ -58,16 +59,12 @@ describe('emulated card', () => {
 
   it('refuses while another process holds the card, and frees it when that process is killed -9', async () => {
     const path = join(dir, 'card.json');
-    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../support/hold-emulated-card.ts'), path], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const holder = spawnTsScript(HOLD_EMULATED_CARD, [path]);
     try {
-      const [chunk] = (await once(child.stdout!, 'data')) as [Buffer];
-      expect(chunk.toString()).toBe('open\n');
+      await holder.waitFor(/^open\n/);
       await expect(openEmulatedCard(path)).rejects.toThrow(LockHeldError);
     } finally {
-      child.kill('SIGKILL');
-      await once(child, 'exit');
+      await holder.kill();
     }
     await (await openEmulatedCard(path)).close();
   });

@@ -6,8 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { toHex } from '../../src/bytes/index.js';
-import { sendApdus, waitForCard, type ApduResult } from './support/opensc.js';
-import { startEmulator, type EmulatorProcess } from './support/vsc-process.js';
+import { sendApdus, waitForCard, type ApduResult, startEmulator, type EmulatorProcess } from '../support/index.js';
 
 const PORT = 35963;
 const READER = 'Virtual PCD 00 00';

@@ -4,16 +4,13 @@
 // machines, the last successful upload is never lost, and over the whole run no counter value is
 // signed twice. A real `vsc server start` on SQLite and on PostgreSQL, clients as separate `vsc`
 // processes, the card driven by opensc-tool through real pcscd.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { bytesToUint } from '../../src/bytes/index.js';
 import { CRASH_POINTS, type CrashPoint } from '../../src/fault-injection/crash-point.js';
-import { sendApdus, waitForCard } from './support/opensc.js';
-import { freshPostgresDatabase } from '../support/postgres-cluster.js';
-import { REPO_ROOT, type VscRun } from './support/vsc-process.js';
+import { freshPostgresDatabase, killAllVsc, sendApdus, spawnVsc as spawnTracked, waitForCard, type VscProcess, type VscRun } from '../support/index.js';
 
 const PORT = 19_000 + (process.pid % 1000);
 const READER = 'Virtual PCD 00 00';
@@ -29,47 +26,21 @@ let store: string[] = [];
 let passwordFile = '';
 let serverKey = '';
 let server: Spawned | undefined;
-/** Every process a test started, so that a failed test leaves none behind for the next one. */
-const started = new Set<Spawned>();
 /** Every counter value the card signed with over the whole run, in order. */
 const signed: bigint[] = [];
 /** The sealed version of the last remove that told its client it succeeded. */
 let lastUpload = 0n;
 
-interface Spawned {
-  readonly child: ChildProcess;
-  readonly exited: Promise<VscRun & { signal: NodeJS.Signals | null }>;
-  output(): string;
-}
+type Spawned = VscProcess;
 
-function spawnVsc(args: readonly string[], crashAt?: CrashPoint): Spawned {
-  const env = { ...process.env };
-  delete env['VSC_CRASH_AT'];
-  if (crashAt !== undefined) env['VSC_CRASH_AT'] = crashAt;
-  const child = spawn(process.execPath, ['bin/vsc.js', ...args], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<VscRun & { signal: NodeJS.Signals | null }>((resolve) => child.once('close', (code, signal) => resolve({ code: code ?? -1, signal, stdout, stderr })));
-  const spawned = { child, exited, output: () => `stdout:\n${stdout}\nstderr:\n${stderr}` };
-  started.add(spawned);
-  void exited.then(() => started.delete(spawned));
-  return spawned;
-}
+/** A `vsc` process, armed to crash at `crashAt` (VSC_CRASH_AT) or unarmed; killAllVsc() knows it until it ends. */
+const spawnVsc = (args: readonly string[], crashAt?: CrashPoint): Spawned => spawnTracked(args, { env: { VSC_CRASH_AT: crashAt } });
 
 const run = async (args: readonly string[], crashAt?: CrashPoint) => spawnVsc(args, crashAt).exited;
 
 /** Resolves once `spawned` printed `pattern`; rejects if it ended first. */
-function printed(spawned: Spawned, pattern: RegExp): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    spawned.child.stdout!.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      if (pattern.test(text)) resolve();
-    });
-    void spawned.exited.then(() => reject(new Error(`ended before printing ${String(pattern)}:\n${spawned.output()}`)));
-  });
+async function printed(spawned: Spawned, pattern: RegExp): Promise<void> {
+  await spawned.waitFor(pattern, 120_000);
 }
 
 async function startServer(crashAt?: CrashPoint): Promise<void> {
@@ -173,10 +144,7 @@ async function setUp(database: 'sqlite' | 'postgres'): Promise<void> {
 /** After a failed test: no process left, the server up and unarmed, the card idle again. */
 afterEach(async (context) => {
   if (context.task.result?.state !== 'fail') return;
-  for (const spawned of [...started]) {
-    spawned.child.kill('SIGKILL');
-    await spawned.exited;
-  }
+  await killAllVsc();
   server = undefined;
   await startServer();
   for (const name of ['A', 'B']) await run(['card', 'recover', ...client(), ...machine(name)]);

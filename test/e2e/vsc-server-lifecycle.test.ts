@@ -6,10 +6,7 @@
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bytesToUint, toHex } from '../../src/bytes/index.js';
-import { sendApdus, waitForCard } from './support/opensc.js';
-import { DEPLOYMENTS, startDeployment } from './support/vsc-deployments.js';
-import type { RunningCard, ServerHarness } from './support/vsc-server-harness.js';
-import { runVsc as vsc } from './support/vsc-process.js';
+import { sendApdus, waitForCard, DEPLOYMENTS, startDeployment, type RunningCard, type ServerHarness, runVsc as vsc } from '../support/index.js';
 
 const READER_A = 'Virtual PCD 00 00';
 const READER_B = 'Virtual PCD 00 01';

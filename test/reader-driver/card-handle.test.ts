@@ -21,7 +21,7 @@ import {
 } from '../../src/reader-driver/pcsc-constants.js';
 import type { ReaderSlot } from '../../src/reader-driver/reader-slot.js';
 import { ReaderSystem } from '../../src/reader-driver/reader-system.js';
-import { EchoCard, T1_ATR, apdu, expectPcscError, probe, settle } from './echo-card.js';
+import { EchoCard, T1_ATR, apdu, expectPcscError, probe, settle } from '../support/index.js';
 
 const READER = 'Virtual PCD 00 00';
 const POWERED = SCARD_PRESENT | SCARD_POWERED | SCARD_NEGOTIABLE;

@@ -32,7 +32,7 @@ import {
 import { PcscError } from '../../src/reader-driver/pcsc-errors.js';
 import type { ReaderSlot } from '../../src/reader-driver/reader-slot.js';
 import { ReaderSystem } from '../../src/reader-driver/reader-system.js';
-import { EchoCard, T1_ATR, apdu, expectPcscError, probe, settle } from './echo-card.js';
+import { EchoCard, T1_ATR, apdu, expectPcscError, probe, settle } from '../support/index.js';
 
 const READER = 'Virtual PCD 00 00';
 

@@ -5,7 +5,7 @@ import { SCARD_ABSENT, SCARD_NEGOTIABLE, SCARD_POWERED, SCARD_PRESENT, SCARD_SWA
 import { PcscError } from '../../src/reader-driver/pcsc-errors.js';
 import { ReaderSlotError } from '../../src/reader-driver/reader-slot.js';
 import { ReaderSystem } from '../../src/reader-driver/reader-system.js';
-import { EchoCard } from './echo-card.js';
+import { EchoCard } from '../support/index.js';
 
 function pcscName(fn: () => unknown): string | undefined {
   try {

@@ -6,7 +6,7 @@ import { bytesToUint, fromHex } from '../../src/bytes/index.js';
 import type { PivState } from '../../src/apdu/piv/index.js';
 import { decodeProtectedInformation, encodeProtectedInformation, newProtectedInformation } from '../../src/vsc-client/protected-information.js';
 import { ServerBackedCard } from '../../src/vsc-client/server-backed-card.js';
-import { SELECT_VSC } from '../support/card-fixture.js';
+import { SELECT_VSC } from '../support/index.js';
 
 function insertedCard(counterWindow: readonly [bigint, bigint], counter = 0n) {
   let lowCalls = 0;

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { ExitCode } from '../../src/errors/index.js';
 import { CardRefusal, CardStore, MAX_AUTH_FAILURES, type Enrollment } from '../../src/vsc-server/card-store.js';
 import { openDatabase, type VscDatabase } from '../../src/vsc-server/database.js';
-import { freshPostgresDatabase } from '../support/postgres-cluster.js';
+import { freshPostgresDatabase } from '../support/index.js';
 
 const bytes = (fill: number, length = 32): Uint8Array => new Uint8Array(length).fill(fill);
 const VERIFIER = bytes(1);

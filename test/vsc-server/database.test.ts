@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { sql } from 'kysely';
 import { DatabaseError, SCHEMA_VERSION, openDatabase, schemaStatements, type VscDatabase } from '../../src/vsc-server/database.js';
-import { freshPostgresDatabase } from '../support/postgres-cluster.js';
+import { freshPostgresDatabase } from '../support/index.js';
 
 const dirs: string[] = [];
 function tempDb(): string {

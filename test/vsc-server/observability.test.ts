@@ -1,7 +1,6 @@
 // The operator's view of the VSC server (issue 6): pino log lines and Prometheus metrics on a
 // listener of their own, fed by real operations over the protected channel, on SQLite and
 // PostgreSQL; then a real `vsc server start --metrics` process.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,8 +19,7 @@ import { createServerLogger, operationLogObserver } from '../../src/vsc-server/s
 import { createServerMetrics, serveMetrics, type MetricsListener } from '../../src/vsc-server/server-metrics.js';
 import { combineObservers } from '../../src/vsc-server/server-observer.js';
 import { startVscServer, type RunningVscServer } from '../../src/vsc-server/vsc-server.js';
-import { REPO_ROOT, runVsc } from '../e2e/support/vsc-process.js';
-import { freshPostgresDatabase } from '../support/postgres-cluster.js';
+import { freshPostgresDatabase, runVsc, spawnVsc, type VscProcess } from '../support/index.js';
 
 const PASSWORD = utf8('observability is not a leak');
 const MUK_A = mukFromOverride('obs-machine-a');
@@ -277,20 +275,10 @@ describe('vsc server start --metrics --log-level', { timeout: 60_000 }, () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   /** A running `vsc server start`: resolves once it printed the public key (or exited). */
-  async function startServer(args: string[]): Promise<{ child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<number | null> }> {
-    const child = spawn(process.execPath, ['bin/vsc.js', 'server', 'start', '--data', data, '--listen', '127.0.0.1:0', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    await new Promise<void>((resolve) => {
-      child.stdout!.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        if (/server public key:\n[0-9a-f]{64}\n/.test(out)) resolve();
-      });
-      void exited.then(() => resolve());
-    });
-    return { child, stdout: () => out, stderr: () => err, exited };
+  async function startServer(args: string[]): Promise<VscProcess> {
+    const server = spawnVsc(['server', 'start', '--data', data, '--listen', '127.0.0.1:0', ...args]);
+    await server.waitFor(/server public key:\n[0-9a-f]{64}\n/).catch(() => undefined); // or it ended: the test says how
+    return server;
   }
 
   it('logs JSON lines on stderr, keeps the public key on stdout, serves /metrics on its own port, and stops both on SIGTERM', async () => {
@@ -316,7 +304,7 @@ describe('vsc server start --metrics --log-level', { timeout: 60_000 }, () => {
     expect((await get(url.replace(/^ws:/, 'http:'))).status).toBe(426);
 
     server.child.kill('SIGTERM');
-    expect(await server.exited).toBe(ExitCode.ok);
+    expect((await server.exited).code).toBe(ExitCode.ok);
     await expect(fetch(metricsUrl)).rejects.toThrow();
     const lines = server.stderr().trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(lines.map((line) => line['event'])).toEqual(['start', 'operation', 'operation', 'stop', 'stopped']);

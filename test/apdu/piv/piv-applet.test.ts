@@ -9,15 +9,7 @@ import { PivTag, parseDynamicAuthenticationTemplate } from '../../../src/apdu/pi
 import { clonePivState, type PivState } from '../../../src/apdu/piv/piv-state.js';
 import { bytesEqual, concatBytes, fromHex, toHex, utf8 } from '../../../src/bytes/index.js';
 import { decryptBlock } from '../../../src/crypto/block-cipher.js';
-import {
-  DEFAULT_MANAGEMENT_KEY,
-  SELECT_PIV,
-  certificatePublicKey,
-  padded,
-  pivFixture,
-  testPivState,
-  tlv,
-} from '../../support/piv-fixture.js';
+import { DEFAULT_MANAGEMENT_KEY, SELECT_PIV, certificatePublicKey, padded, pivFixture, testPivState, tlv } from '../../support/index.js';
 
 const sha256 = (message: Uint8Array): Uint8Array => Uint8Array.from(createHash('sha256').update(message).digest());
 

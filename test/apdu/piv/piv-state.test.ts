@@ -17,7 +17,7 @@ import {
 } from '../../../src/apdu/piv/piv-state.js';
 import { fromHex, toHex } from '../../../src/bytes/index.js';
 import { p256GenerateKey } from '../../../src/crypto/p256.js';
-import { testPivState } from '../../support/piv-fixture.js';
+import { testPivState } from '../../support/index.js';
 
 describe('personalisePiv', () => {
   it('makes a card with the default PIN, PUK and management key and keys with certificates in 9A and 9C', () => {

@@ -4,7 +4,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToUint, concatBytes, fromHex, toHex, utf8 } from '../../../src/bytes/index.js';
 import { COUNTER_MAX, encodeCounter } from '../../../src/apdu/vsc/index.js';
-import { SELECT_VSC, TEST_PUBLIC_KEY, vscFixture } from '../../support/card-fixture.js';
+import { SELECT_VSC, TEST_PUBLIC_KEY, vscFixture } from '../../support/index.js';
 
 const hashHex = (text: string): string => toHex(sha256(utf8(text)));
 

@@ -1,6 +1,6 @@
 // Test helpers for the PC/SC API: a card that echoes APDUs with 9000 and counts what happens at its
 // contacts, promise-state probes, and an assertion for PcscError rejections.
-import { expect } from 'vitest';
+import assert from 'node:assert/strict';
 import type { CardSource } from '../../src/reader-driver/card-source.js';
 import { PcscError, type PcscErrorName } from '../../src/reader-driver/pcsc-errors.js';
 
@@ -91,9 +91,9 @@ export async function expectPcscError(promise: Promise<unknown>, name: PcscError
     () => undefined,
     (e: unknown) => e,
   );
-  expect(error).toBeInstanceOf(PcscError);
-  const pcscError = error as PcscError;
-  expect(pcscError.pcscName).toBe(name);
-  expect(pcscError.code).toBe(`pcsc.${name}`);
-  return pcscError;
+  // node:assert, not vitest's expect: benchmarks import the helpers' index too, outside vitest.
+  assert.ok(error instanceof PcscError, `expected a PcscError ${name}, got ${String(error)}`);
+  assert.equal(error.pcscName, name);
+  assert.equal(error.code, `pcsc.${name}`);
+  return error;
 }

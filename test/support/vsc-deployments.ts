@@ -4,8 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { inject } from 'vitest';
-import { freshPostgresDatabase } from '../../support/postgres-cluster.js';
+import { freshPostgresDatabase } from './postgres-cluster.js';
 import { startServerHarness, type ServerHarness, type ServerHarnessOptions } from './vsc-server-harness.js';
 
 export interface Deployment {
@@ -22,7 +21,8 @@ export const DEPLOYMENTS: readonly Deployment[] = [SQLITE, POSTGRES, POSTGRES_TW
 
 /** A harness on `deployment`: a fresh PostgreSQL database from the test cluster when it needs one. */
 export async function startDeployment(deployment: Deployment, options: Omit<ServerHarnessOptions, 'db' | 'servers'>): Promise<ServerHarness> {
-  const db = deployment.database === 'postgres' ? await freshPostgresDatabase(inject('postgresUrl')) : undefined;
+  // vitest is loaded only here, in a test: benchmarks import this module too, outside vitest.
+  const db = deployment.database === 'postgres' ? await freshPostgresDatabase((await import('vitest')).inject('postgresUrl')) : undefined;
   return startServerHarness({ ...options, servers: deployment.servers, ...(db === undefined ? {} : { db }) });
 }
 

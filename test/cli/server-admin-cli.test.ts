@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runVsc } from '../e2e/support/vsc-process.js';
+import { runVsc } from '../support/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vsc-admin-cli-'));
 const data = join(dir, 'server');

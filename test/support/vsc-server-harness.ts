@@ -1,16 +1,13 @@
 // End-to-end helper: real `vsc server start` processes (one, or several sharing one --data DIR and
 // one --db URL) on SQLite in a temp dir or on --db URL, and clients as separate `vsc` processes that
 // simulate machines with --state-dir/--machine-id. Client calls are spread over the server processes.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect } from 'vitest';
-import { REPO_ROOT, runVsc, type VscRun } from './vsc-process.js';
+import { runVsc, spawnVsc, type VscProcess, type VscRun } from './vsc-spawn.js';
 
-export interface RunningCard {
-  readonly child: ChildProcess;
-  readonly exited: Promise<VscRun>;
+/** A running `vsc card insert`. */
+export interface RunningCard extends VscProcess {
   /** Index of the server process this card was inserted through (its removes go there too). */
   readonly server: number;
 }
@@ -63,6 +60,11 @@ export interface ServerHarness {
   close(): Promise<void>;
 }
 
+/** Throws with the command's output unless it exited 0 (no vitest here: benchmarks use this harness too). */
+function succeeded(ran: VscRun): void {
+  if (ran.code !== 0) throw new Error(`expected exit code 0, got ${ran.code} (signal ${String(ran.signal)}); stderr:\n${ran.stderr}`);
+}
+
 export async function startServerHarness(options: ServerHarnessOptions): Promise<ServerHarness> {
   const { port, serverArgs = [], clientArgs = [], servers = 1 } = options;
   if (!Number.isInteger(servers) || servers < 1) throw new Error(`expected servers to be a positive whole number, got ${String(servers)}`);
@@ -71,7 +73,7 @@ export async function startServerHarness(options: ServerHarnessOptions): Promise
   const dir = mkdtempSync(join(tmpdir(), 'vsc-e2e-server-'));
   const data = join(dir, 'server');
   const urls = Array.from({ length: servers }, (_, i) => `ws://127.0.0.1:${port + i}`);
-  const processes: (ChildProcess | undefined)[] = urls.map(() => undefined);
+  const processes: (VscProcess | undefined)[] = urls.map(() => undefined);
   let serverKey = '';
   let nextServer = 0;
   const passwordFiles = new Map<string, string>();
@@ -98,35 +100,19 @@ export async function startServerHarness(options: ServerHarnessOptions): Promise
   };
 
   const startOne = async (index: number): Promise<void> => {
-    const running = processes[index];
-    if (running !== undefined && running.exitCode === null && running.signalCode === null) return;
-    const child = spawn(process.execPath, ['bin/vsc.js', 'server', 'start', '--data', data, ...db, '--listen', `127.0.0.1:${port + index}`, ...serverArgs], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    if (processes[index]?.running() === true) return;
+    const child = spawnVsc(['server', 'start', '--data', data, ...db, '--listen', `127.0.0.1:${port + index}`, ...serverArgs]);
     processes[index] = child;
-    let out = '';
-    let err = '';
-    child.stderr!.on('data', (chunk: Buffer) => {
-      err = (err + chunk.toString()).slice(-65_536);
-    });
-    await new Promise<void>((resolve, reject) => {
-      child.stdout!.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        const key = /server public key:\n([0-9a-f]{64})/.exec(out);
-        if (key !== null) {
-          if (serverKey !== '' && serverKey !== key[1]) reject(new Error(`server ${index} announced key ${key[1]!}, expected the shared ${serverKey}`));
-          serverKey = key[1]!;
-          resolve();
-        }
-      });
-      child.on('exit', (code) => reject(new Error(`vsc server start (server ${index}) exited with ${String(code)}: ${err}`)));
-    });
+    const key = (await child.waitFor(/server public key:\n([0-9a-f]{64})/))[1]!;
+    if (serverKey !== '' && serverKey !== key) throw new Error(`server ${index} announced key ${key}, expected the shared ${serverKey}`);
+    serverKey = key;
   };
   const stopOne = async (index: number): Promise<void> => {
     const child = processes[index];
     processes[index] = undefined;
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
+    if (child === undefined || !child.running()) return;
+    child.child.kill('SIGTERM');
+    await child.exited;
   };
 
   const harness: ServerHarness = {
@@ -142,36 +128,25 @@ export async function startServerHarness(options: ServerHarnessOptions): Promise
     machine,
     async startInsert(serial, password, machineName, extra = [], server) {
       const index = pick(server);
-      const child = spawn(process.execPath, ['bin/vsc.js', 'card', 'insert', ...clientOn(index, serial, password), ...machine(machineName), ...extra], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      const exited = new Promise<VscRun>((resolve) => child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr })));
-      // Known to killCards() from the start: a test may time out before the card says "inserted".
-      const card: RunningCard = { child, exited, server: index };
+      // Known to killCards() (and killAllVsc) from the start: a test may time out before the card says "inserted".
+      const card: RunningCard = Object.assign(spawnVsc(['card', 'insert', ...clientOn(index, serial, password), ...machine(machineName), ...extra]), { server: index });
       cards.add(card);
-      void exited.then(() => cards.delete(card));
-      await new Promise<void>((resolve) => {
-        child.stdout!.on('data', (chunk: Buffer) => {
-          stdout += chunk.toString();
-          if (stdout.includes('inserted')) resolve();
-        });
-        child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-        void exited.then(() => resolve());
-      });
+      void card.exited.then(() => cards.delete(card));
+      await card.waitFor(/inserted/, 60_000).catch(() => undefined); // or exited: the caller looks at how
       return card;
     },
     async enroll(serial, password, extra = []) {
       const created = await runVsc(['admin', 'enroll', ...harness.admin, '--serial', serial]);
-      expect(created.code, created.stderr).toBe(0);
+      succeeded(created);
       const token = created.stdout.trim().split('\n').at(-1)!;
       // --token=T: a token may begin with '-', which a separate argument would not survive.
       const enrolled = await runVsc(['card', 'enroll', ...harness.client(serial, password), `--token=${token}`, ...extra]);
-      expect(enrolled.code, enrolled.stderr).toBe(0);
+      succeeded(enrolled);
       return enrolled;
     },
     async state(serial) {
       const shown = await runVsc(['admin', 'show', ...harness.admin, '--serial', serial, '--json']);
-      expect(shown.code, shown.stderr).toBe(0);
+      succeeded(shown);
       return (JSON.parse(shown.stdout) as { state: string }).state;
     },
     async start(server) {
@@ -182,9 +157,7 @@ export async function startServerHarness(options: ServerHarnessOptions): Promise
       await Promise.all(indexes(server).map(stopOne));
     },
     async killCards() {
-      const left = [...cards];
-      for (const card of left) card.child.kill('SIGKILL');
-      await Promise.all(left.map((card) => card.exited));
+      await Promise.all([...cards].map((card) => card.kill()));
     },
     async close() {
       await harness.killCards();
@@ -193,7 +166,7 @@ export async function startServerHarness(options: ServerHarnessOptions): Promise
     },
   };
   const init = await runVsc(['server', 'init', '--data', data, ...db]);
-  expect(init.code, init.stderr).toBe(0);
+  succeeded(init);
   await harness.start();
   return harness;
 }

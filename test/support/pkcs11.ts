@@ -5,7 +5,7 @@ import { accessSync, constants } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { VscError } from '../../../src/errors/index.js';
+import { VscError } from '../../src/errors/index.js';
 import { E2E_INSTALL_COMMAND } from './opensc.js';
 
 export { E2E_INSTALL_COMMAND };

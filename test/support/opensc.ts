@@ -1,7 +1,7 @@
 // End-to-end helpers around OpenSC's opensc-tool: send APDUs through pcscd, list readers, wait for a card.
 import { execFile } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fromHex } from '../../../src/bytes/index.js';
+import { fromHex } from '../../src/bytes/index.js';
 
 /** Everything the end-to-end tests drive, as one Debian 12 command (README and .ci/run carry the same packages). */
 export const E2E_INSTALL_COMMAND = 'apt-get install -y pcscd vsmartcard-vpcd opensc pcsc-tools yubico-piv-tool softhsm2 openssl iproute2 postgresql';
@@ -126,6 +126,7 @@ export async function waitForCard(reader: string, present: boolean, timeoutMs = 
       const seen = last.map((state) => `${state.name}: ${state.cardPresent === undefined ? '?' : state.cardPresent ? 'card' : 'empty'}`).join(', ');
       throw new Error(`expected reader "${reader}" to ${present ? 'show a card' : 'be empty'} within ${timeoutMs} ms, got [${seen || 'no readers'}]`);
     }
-    await sleep(200);
+    // pcscd itself polls vpcd for a card every 400 ms; a short interval here adds little to that.
+    await sleep(50);
   }
 }

@@ -1,0 +1,16 @@
+// The test helpers' public surface: fixtures for the card applets and the PC/SC API, the one way to spawn `vsc`,
+// and the real components the end-to-end tests and benchmarks drive (pcscd, OpenSC, PKCS#11, PostgreSQL, servers).
+// hold-emulated-card.ts is a program a test spawns, not a module: it is not exported.
+export * from './card-fixture.js';
+export * from './piv-fixture.js';
+export * from './echo-card.js';
+export * from './vsc-spawn.js';
+export * from './compiled-cli.js';
+export * from './emulator-process.js';
+export * from './opensc.js';
+export * from './pkcs11.js';
+export * from './pcscd-service.js';
+export * from './postgres-cluster.js';
+export * from './proof-barrier.js';
+export * from './vsc-server-harness.js';
+export * from './vsc-deployments.js';
