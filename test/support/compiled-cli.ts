@@ -1,7 +1,7 @@
 // The compiled CLI the tests spawn (dist/, from `npm run build` = tsc -p tsconfig.build.json): checks it is current
 // with src/ and schema.sql, and builds it when it is not.
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, statSync, utimesSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -28,6 +28,8 @@ export function compiledCliIsCurrent(): boolean {
 /** Builds dist/ unless it is current; rejects with the compiler's output when the build fails. */
 export async function ensureCompiledCli(): Promise<'current' | 'built'> {
   if (compiledCliIsCurrent()) return 'current';
+  // Build info without its output (dist/ partly removed) would make the incremental build skip everything.
+  if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) rmSync(BUILD_INFO, { force: true });
   const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
   await new Promise<void>((resolve, reject) => {
     execFile(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
@@ -35,6 +37,7 @@ export async function ensureCompiledCli(): Promise<'current' | 'built'> {
       else reject(new Error(`expected \`npm run build\` (tsc -p tsconfig.build.json) to compile the CLI into dist/, it failed:\n${stdout}${stderr}`, { cause: error }));
     });
   });
+  if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) throw new Error('expected `npm run build` to write dist/cli/main.js, got none; check tsconfig.build.json');
   // An incremental build that found nothing to do leaves its build info untouched: mark the check done.
   const now = new Date();
   utimesSync(BUILD_INFO, now, now);
