@@ -7,7 +7,32 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { concatBytes, fromHex, toHex } from '../../src/bytes/index.js';
-import { runTool, waitForCard, createSoftHsmToken, E2eToolError, listObjects, login, openscUnblockEnv, opensslCertificateFor, opensslCertificatePublicKey, opensslVerifyDigest, parseCkr, parseObjectList, pkcs11Tool, readObject, requireOpenscModule, run, signDigest, tokenInfo, unlockPin, vpcdHostWithQuickack, type Pkcs11Token, type VpcdHost, startEmulator, type EmulatorProcess } from '../support/index.js';
+import {
+  runTool,
+  waitForCard,
+  createSoftHsmToken,
+  E2eToolError,
+  listObjects,
+  login,
+  openscUnblockEnv,
+  opensslCertificateFor,
+  opensslCertificatePublicKey,
+  opensslVerifyDigest,
+  parseCkr,
+  parseObjectList,
+  pkcs11Tool,
+  readObject,
+  requireOpenscModule,
+  run,
+  signDigest,
+  tokenInfo,
+  unlockPin,
+  vpcdHostWithQuickack,
+  type Pkcs11Token,
+  type VpcdHost,
+  startEmulator,
+  type EmulatorProcess,
+} from '../support/index.js';
 
 const PORT = 35963;
 const READER = 'Virtual PCD 00 00';

@@ -10,7 +10,15 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { bytesToUint } from '../../src/bytes/index.js';
 import { CRASH_POINTS, type CrashPoint } from '../../src/fault-injection/crash-point.js';
-import { freshPostgresDatabase, killAllVsc, sendApdus, spawnVsc as spawnTracked, waitForCard, type VscProcess, type VscRun } from '../support/index.js';
+import {
+  freshPostgresDatabase,
+  killAllVsc,
+  sendApdus,
+  spawnVsc as spawnTracked,
+  waitForCard,
+  type VscProcess,
+  type VscRun,
+} from '../support/index.js';
 
 const PORT = 19_000 + (process.pid % 1000);
 const READER = 'Virtual PCD 00 00';

@@ -6,7 +6,15 @@
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bytesToUint, toHex } from '../../src/bytes/index.js';
-import { sendApdus, waitForCard, DEPLOYMENTS, startDeployment, type RunningCard, type ServerHarness, runVsc as vsc } from '../support/index.js';
+import {
+  sendApdus,
+  waitForCard,
+  DEPLOYMENTS,
+  startDeployment,
+  type RunningCard,
+  type ServerHarness,
+  runVsc as vsc,
+} from '../support/index.js';
 
 const READER_A = 'Virtual PCD 00 00';
 const READER_B = 'Virtual PCD 00 01';

@@ -12,7 +12,16 @@ import { ExitCode } from '../../src/errors/index.js';
 import { deriveOwnerKeys, type OwnerKeys } from '../../src/vsc-client/key-derivation.js';
 import { MUK_LENGTH } from '../../src/vsc-client/muk.js';
 import { OperationRefused, insertCard, removeCard, type InsertedCard, type ServerEndpoint } from '../../src/vsc-client/server-operations.js';
-import { ProofBarrier, startHoldingRelay, type HoldingRelay, POSTGRES_TWO_SERVERS, SQLITE, readTables, startDeployment, type ServerHarness } from '../support/index.js';
+import {
+  ProofBarrier,
+  startHoldingRelay,
+  type HoldingRelay,
+  POSTGRES_TWO_SERVERS,
+  SQLITE,
+  readTables,
+  startDeployment,
+  type ServerHarness,
+} from '../support/index.js';
 
 const CONTENDERS = 16;
 const ROUNDS = 200;

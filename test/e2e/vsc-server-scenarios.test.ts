@@ -8,7 +8,17 @@ import { utf8 } from '../../src/bytes/index.js';
 import { deriveOwnerKeys } from '../../src/vsc-client/key-derivation.js';
 import { decodeProtectedInformation } from '../../src/vsc-client/protected-information.js';
 import { openProtectedInformation } from '../../src/vsc-client/sealing.js';
-import { sendApdus, waitForCard, DEPLOYMENTS, databaseBytes, holdsSecret, readTables, startDeployment, type ServerHarness, runVsc as vsc } from '../support/index.js';
+import {
+  sendApdus,
+  waitForCard,
+  DEPLOYMENTS,
+  databaseBytes,
+  holdsSecret,
+  readTables,
+  startDeployment,
+  type ServerHarness,
+  runVsc as vsc,
+} from '../support/index.js';
 
 const READER = 'Virtual PCD 00 00';
 const PASSWORDS: Record<string, string> = { S1: 'first password', S2: 'second password', S3: 'third password', S4: 'fourth password' };
