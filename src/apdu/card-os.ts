@@ -1,6 +1,6 @@
 // The card operating system, ISO/IEC 7816-4: applet registry, SELECT by DF name (7.1.1),
 // command chaining (5.3.3), response chaining with 61xx / GET RESPONSE (7.6.1), logical channel 0.
-import type { CardSource } from '../reader-driver/card-source.js';
+import type { CardSource } from './card-source.js';
 import type { Applet } from './applet.js';
 import { buildAtr } from './atr.js';
 import { ApduFormatError, MAX_SHORT_NE, parseCommandApdu, type CommandApdu } from './command-apdu.js';

@@ -5,5 +5,6 @@ export * from './status-words.js';
 export * from './ber-tlv.js';
 export * from './atr.js';
 export * from './applet.js';
+export * from './card-source.js';
 export * from './card-os.js';
 export * from './vsc/index.js';

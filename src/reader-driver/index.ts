@@ -1,5 +1,6 @@
 // Public surface of the reader driver: the PC/SC-style API, reader slots and the vpcd bridge.
-export * from './card-source.js';
+/** What a reader slot holds: the card's own contract (src/apdu). */
+export type { CardSource } from '../apdu/index.js';
 export * from './pcsc-constants.js';
 export * from './pcsc-errors.js';
 export * from './reader-slot.js';

@@ -1,7 +1,7 @@
 // A virtual reader slot holding at most one CardSource, with what pcsc-lite keeps per reader
 // (READER_CONTEXT): insert/remove counter, connections, sharing, transaction lock, one APDU at a time.
 import { VscError } from '../errors/index.js';
-import type { CardSource } from './card-source.js';
+import type { CardSource } from '../apdu/index.js';
 import {
   MAX_ATR_SIZE,
   SCARD_ABSENT,

@@ -2,7 +2,7 @@
 // Wire protocol and insert = connect / remove = close as fixed in DESIGN.md "Reader".
 import { Socket } from 'node:net';
 import { VscError, UsageError } from '../errors/index.js';
-import type { CardSource } from './card-source.js';
+import type { CardSource } from '../apdu/index.js';
 
 export const DEFAULT_VPCD_HOST = '127.0.0.1';
 /** vpcd's first reader ("Virtual PCD 00 00"); the second one listens on 35964. */

@@ -1,6 +1,6 @@
 // ReaderSystem and ReaderSlot: adding and removing readers, inserting and removing cards, the event counter.
 import { describe, expect, it } from 'vitest';
-import type { CardSource } from '../../src/reader-driver/card-source.js';
+import type { CardSource } from '../../src/apdu/index.js';
 import { SCARD_ABSENT, SCARD_NEGOTIABLE, SCARD_POWERED, SCARD_PRESENT, SCARD_SWALLOWED } from '../../src/reader-driver/pcsc-constants.js';
 import { PcscError } from '../../src/reader-driver/pcsc-errors.js';
 import { ReaderSlotError } from '../../src/reader-driver/reader-slot.js';

@@ -3,7 +3,7 @@ import { createServer, type Server, type Socket, type AddressInfo } from 'node:n
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors/index.js';
-import type { CardSource } from '../../src/reader-driver/card-source.js';
+import type { CardSource } from '../../src/apdu/index.js';
 import { VpcdBridge, parseHostPort, type VpcdBridgeEvent, type VpcdBridgeOptions } from '../../src/reader-driver/vpcd-bridge.js';
 
 const ATR = Uint8Array.of(0x3b, 0x80, 0x80, 0x01, 0x01);

@@ -1,7 +1,7 @@
 // Test helpers for the PC/SC API: a card that echoes APDUs with 9000 and counts what happens at its
 // contacts, promise-state probes, and an assertion for PcscError rejections.
 import assert from 'node:assert/strict';
-import type { CardSource } from '../../src/reader-driver/card-source.js';
+import type { CardSource } from '../../src/apdu/index.js';
 import { PcscError, type PcscErrorName } from '../../src/reader-driver/pcsc-errors.js';
 
 /** TS 3B, T0 80 (TD1 follows), TD1 80 (TD2 follows), TD2 01 (T=1), TCK 01. */

@@ -1,4 +1,5 @@
-// What a reader slot holds: anything that behaves like a card at the contacts (vicc's shape).
+// The card's contract with whatever holds it (a reader slot, a vpcd bridge): behaves like a card at
+// the contacts (vicc's shape). It belongs to the card: readers depend on it, never the other way round.
 
 /**
  * A card as a reader sees it. The card OS implements it; so can a bridge to another card.
