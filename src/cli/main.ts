@@ -2,10 +2,7 @@
 // of DESIGN.md (0 ok, 2 usage, 3 refused by state, 4 authentication failed, 5 MUK mismatch, 1 other).
 import { VscError, UsageError, ExitCode } from '../errors/index.js';
 import { commandHelp, groupHelp, parseCommandOptions, type Command, type CommandGroup } from './command.js';
-import { cardEmulateCommand } from './commands/card-emulate.js';
-import { demoCommand } from './commands/demo.js';
-import { adminCommands, serverInitCommand, serverStartCommand } from './commands/server-admin.js';
-import { cardClientCommands } from './commands/card-client.js';
+import { adminCommands, cardClientCommands, cardEmulateCommand, demoCommand, serverInitCommand, serverStartCommand } from './commands/index.js';
 
 export const ROOT: CommandGroup = {
   kind: 'group',

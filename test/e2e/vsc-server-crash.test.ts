@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { bytesToUint } from '../../src/bytes/index.js';
-import { CRASH_POINTS, type CrashPoint } from '../../src/fault-injection/crash-point.js';
+import { CRASH_POINTS, type CrashPoint } from '../../src/fault-injection/index.js';
 import {
   freshPostgresDatabase,
   killAllVsc,

@@ -1,6 +1,6 @@
 // `vsc demo`: the whole story, narrated step by step (placeholder until the reader exists).
 import type { Command } from '../command.js';
-import { runDemo } from '../../demo/demo.js';
+import { runDemo } from '../../demo/index.js';
 
 export const demoCommand: Command = {
   kind: 'command',

@@ -1,0 +1,5 @@
+// The commands of `vsc`, each group in a file of its own.
+export { cardEmulateCommand } from './card-emulate.js';
+export { cardClientCommands } from './card-client.js';
+export { adminCommands, serverInitCommand, serverStartCommand } from './server-admin.js';
+export { demoCommand } from './demo.js';

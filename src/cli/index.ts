@@ -1,0 +1,2 @@
+// Public surface of the command line: `main` runs `vsc` with the given arguments.
+export { main, ROOT } from './main.js';
