@@ -11,7 +11,7 @@ import type { Transaction } from 'kysely';
 import { constantTimeEqual, utf8 } from '../bytes/index.js';
 import { sha256 } from '../crypto/index.js';
 import { ExitCode, VscError } from '../errors/index.js';
-import { SERIAL_PATTERN, refusalExitCode, type Refusal } from '../vsc-protocol/messages.js';
+import { OperationRefused, SERIAL_PATTERN, type Refusal } from '../vsc-protocol/index.js';
 import type { CardsTable, VscDatabase, VscDatabaseSchema } from './database.js';
 
 export type CardState = CardsTable['state'];
@@ -19,15 +19,6 @@ export type CardOperation = 'enroll' | 'insert' | 'remove' | 'recover' | 'destro
 
 /** Why the server refused; the exit code follows from it (DESIGN.md "Command line"). */
 export type RefusalReason = Refusal;
-
-export class CardRefusal extends VscError {
-  override readonly name = 'CardRefusal';
-  readonly reason: RefusalReason;
-  constructor(reason: RefusalReason, message: string) {
-    super(`card.${reason}`, message, { exitCode: refusalExitCode(reason) });
-    this.reason = reason;
-  }
-}
 
 /** Consecutive owner-authentication failures after which a card waits for `admin unblock`. */
 export const MAX_AUTH_FAILURES = 10;
@@ -176,8 +167,8 @@ export class CardStore {
   async replace(serial: string, newSerial: string, mode: 'exact' | 'complete'): Promise<{ token?: string }> {
     checkSerial(newSerial);
     return this.transition(serial, 'replace', { by: 'admin' }, async (tx, row) => {
-      if (row.state === 'destroyed') throw new CardRefusal('wrong-state', `card ${serial} is destroyed; its information is gone: enroll a new card`);
-      if (mode === 'exact' && row.enrolled !== 1) throw new CardRefusal('not-enrolled', `card ${serial} was never enrolled: there is nothing to duplicate`);
+      if (row.state === 'destroyed') throw new OperationRefused('wrong-state', `card ${serial} is destroyed; its information is gone: enroll a new card`);
+      if (mode === 'exact' && row.enrolled !== 1) throw new OperationRefused('not-enrolled', `card ${serial} was never enrolled: there is nothing to duplicate`);
       let token: string | undefined;
       if (mode === 'exact') {
         await this.insertCopy(tx, row, newSerial, `exact duplicate of ${serial}`);
@@ -197,8 +188,8 @@ export class CardStore {
   async copy(serial: string, newSerial: string): Promise<void> {
     checkSerial(newSerial);
     await this.transition(serial, 'copy', { by: 'admin' }, async (tx, row) => {
-      if (row.state === 'destroyed') throw new CardRefusal('wrong-state', `card ${serial} is destroyed`);
-      if (row.enrolled !== 1) throw new CardRefusal('not-enrolled', `card ${serial} was never enrolled: there is nothing to copy`);
+      if (row.state === 'destroyed') throw new OperationRefused('wrong-state', `card ${serial} is destroyed`);
+      if (row.enrolled !== 1) throw new OperationRefused('not-enrolled', `card ${serial} was never enrolled: there is nothing to copy`);
       await this.insertCopy(tx, row, newSerial, `copy of ${serial}`);
       return { from: row.state, to: row.state, detail: `copied to ${newSerial}`, value: undefined };
     });
@@ -237,8 +228,8 @@ export class CardStore {
   /** The Argon2id parameters the client needs before it can authenticate. */
   async kdfParameters(serial: string): Promise<{ salt: Uint8Array; memoryKiB: number; iterations: number; parallelism: number }> {
     const row = await this.db.selectFrom('cards').select(['enrolled', 'kdf_salt', 'kdf_memory_kib', 'kdf_iterations', 'kdf_parallelism']).where('serial', '=', serial).executeTakeFirst();
-    if (row === undefined) throw new CardRefusal('unknown-card', `no card ${serial}`);
-    if (row.enrolled !== 1 || row.kdf_salt === null) throw new CardRefusal('not-enrolled', `card ${serial} has not been enrolled by its owner`);
+    if (row === undefined) throw new OperationRefused('unknown-card', `no card ${serial}`);
+    if (row.enrolled !== 1 || row.kdf_salt === null) throw new OperationRefused('not-enrolled', `card ${serial} has not been enrolled by its owner`);
     return { salt: asBytes(row.kdf_salt), memoryKiB: row.kdf_memory_kib!, iterations: row.kdf_iterations!, parallelism: row.kdf_parallelism! };
   }
 
@@ -247,8 +238,8 @@ export class CardStore {
   /** Stores the owner's enrollment once, against the one-time token. */
   async enroll(serial: string, token: string, enrollment: Enrollment): Promise<void> {
     await this.transition(serial, 'enroll', { by: 'token' }, async (tx, row) => {
-      if (row.enrolled === 1 || row.enrollment_token === null) throw new CardRefusal('wrong-state', `card ${serial} is already enrolled`);
-      if (!constantTimeEqual(hash(utf8(token)), row.enrollment_token)) throw new CardRefusal('authentication', 'wrong enrollment token');
+      if (row.enrolled === 1 || row.enrollment_token === null) throw new OperationRefused('wrong-state', `card ${serial} is already enrolled`);
+      if (!constantTimeEqual(hash(utf8(token)), row.enrollment_token)) throw new OperationRefused('authentication', 'wrong enrollment token');
       await tx
         .updateTable('cards')
         .set({
@@ -277,7 +268,7 @@ export class CardStore {
         const window = [BigInt(row.window_start!), BigInt(row.window_end!)] as const;
         return { from: 'in-use', to: 'in-use', detail: `repeated for its holder: window ${window[0]}..${window[1]}`, value: grant(window) };
       }
-      if (row.state !== 'idle') throw new CardRefusal('wrong-state', `card ${serial} is ${row.state}, not idle`);
+      if (row.state !== 'idle') throw new OperationRefused('wrong-state', `card ${serial} is ${row.state}, not idle`);
       const [start, end] = await this.allocateWindow(tx, row.card_id);
       const moved = await tx
         .updateTable('cards')
@@ -285,7 +276,7 @@ export class CardStore {
         .where('serial', '=', serial)
         .where('state', '=', 'idle')
         .executeTakeFirst();
-      if (moved.numUpdatedRows !== 1n) throw new CardRefusal('wrong-state', `card ${serial} is no longer idle`);
+      if (moved.numUpdatedRows !== 1n) throw new OperationRefused('wrong-state', `card ${serial} is no longer idle`);
       return { from: 'idle', to: 'in-use', detail: `window ${start}..${end}`, value: grant([start, end] as const) };
     });
   }
@@ -304,8 +295,8 @@ export class CardStore {
       checkHolder(serial, row, holder);
       const start = BigInt(row.window_start!);
       const end = BigInt(row.window_end!);
-      if (upload.nextCounter < start || upload.nextCounter > end) throw new CardRefusal('wrong-state', `the reported counter ${upload.nextCounter} is outside the granted window`);
-      if (upload.sealedVersion !== toBigInt(row.sealed_version) + 1n) throw new CardRefusal('wrong-state', `expected sealed version ${toBigInt(row.sealed_version) + 1n}, got ${upload.sealedVersion}`);
+      if (upload.nextCounter < start || upload.nextCounter > end) throw new OperationRefused('wrong-state', `the reported counter ${upload.nextCounter} is outside the granted window`);
+      if (upload.sealedVersion !== toBigInt(row.sealed_version) + 1n) throw new OperationRefused('wrong-state', `expected sealed version ${toBigInt(row.sealed_version) + 1n}, got ${upload.sealedVersion}`);
       await tx
         .updateTable('cards')
         .set({ state: 'idle', ...NO_HOLDER, last_holder_hash: holder.holderHash, sealed: upload.sealed, sealed_version: upload.sealedVersion.toString(), updated_at: this.now() })
@@ -341,8 +332,8 @@ export class CardStore {
       if (gaveBack(row, recoveredBy)) {
         return { from: 'idle', to: 'idle', detail: 'repeated by the machine that recovered it: already idle', value: undefined };
       }
-      if (row.state !== 'in-use') throw new CardRefusal('wrong-state', `card ${serial} is ${row.state}, not in use`);
-      if (row.muk === null || !constantTimeEqual(muk, row.muk)) throw new CardRefusal('muk-mismatch', `card ${serial} was not lost by this machine`);
+      if (row.state !== 'in-use') throw new OperationRefused('wrong-state', `card ${serial} is ${row.state}, not in use`);
+      if (row.muk === null || !constantTimeEqual(muk, row.muk)) throw new OperationRefused('muk-mismatch', `card ${serial} was not lost by this machine`);
       await tx.updateTable('cards').set({ state: 'idle', ...NO_HOLDER, last_holder_hash: recoveredBy, updated_at: this.now() }).where('serial', '=', serial).where('state', '=', 'in-use').execute();
       return { from: 'in-use', to: 'idle', detail: `counter floor ${row.window_end}`, value: undefined };
     });
@@ -351,7 +342,7 @@ export class CardStore {
   /** Destroy ([0098]): idle or in-use → destroyed, for good; the sealed information is dropped. */
   async destroy(serial: string, by: { owner: Uint8Array } | 'admin'): Promise<void> {
     await this.transition(serial, 'destroy', by === 'admin' ? { by: 'admin' } : by, async (tx, row) => {
-      if (row.state === 'destroyed') throw new CardRefusal('wrong-state', `card ${serial} is already destroyed`);
+      if (row.state === 'destroyed') throw new OperationRefused('wrong-state', `card ${serial} is already destroyed`);
       await tx.updateTable('cards').set({ ...DESTROYED, updated_at: this.now() }).where('serial', '=', serial).execute();
       return { from: row.state, to: 'destroyed', detail: `by ${by === 'admin' ? 'admin' : 'owner'}`, value: undefined };
     });
@@ -370,13 +361,13 @@ export class CardStore {
     const start = BigInt(range.next_unallocated);
     const end = start + this.counterWindow;
     const moved = await tx.updateTable('counter_ranges').set({ next_unallocated: end.toString() }).where('card_id', '=', cardId).where('next_unallocated', '=', range.next_unallocated).executeTakeFirst();
-    if (moved.numUpdatedRows !== 1n) throw new CardRefusal('busy', 'a copy of this card drew counter values at the same moment; try again');
+    if (moved.numUpdatedRows !== 1n) throw new OperationRefused('busy', 'a copy of this card drew counter values at the same moment; try again');
     return [start, end] as const;
   }
 
   private async checkNewSerial(tx: Transaction<VscDatabaseSchema>, serial: string): Promise<void> {
     const existing = await tx.selectFrom('cards').select('serial').where('serial', '=', serial).executeTakeFirst();
-    if (existing !== undefined) throw new CardRefusal('wrong-state', `card ${serial} already exists`);
+    if (existing !== undefined) throw new OperationRefused('wrong-state', `card ${serial} already exists`);
   }
 
   /** A row awaiting enrollment, with its counter range and creation event. */
@@ -413,7 +404,7 @@ export class CardStore {
 
   private async row(serial: string): Promise<CardsTable> {
     const row = await this.db.selectFrom('cards').selectAll().where('serial', '=', serial).executeTakeFirst();
-    if (row === undefined) throw new CardRefusal('unknown-card', `no card ${serial}`);
+    if (row === undefined) throw new OperationRefused('unknown-card', `no card ${serial}`);
     return row;
   }
 
@@ -430,13 +421,13 @@ export class CardStore {
     change: (tx: Transaction<VscDatabaseSchema>, row: CardsTable) => Promise<{ from: string; to: string; detail?: string; value: T }>,
   ): Promise<T> {
     checkSerial(serial);
-    let outcome: { refused: CardRefusal } | { value: T };
+    let outcome: { refused: OperationRefused } | { value: T };
     try {
       outcome = await this.db.transaction().execute(async (tx) => {
         let query = tx.selectFrom('cards').selectAll().where('serial', '=', serial);
         if (this.database.dialect === 'postgres') query = query.forUpdate().noWait();
         const row = await query.executeTakeFirst();
-        if (row === undefined) throw new CardRefusal('unknown-card', `no card ${serial}`);
+        if (row === undefined) throw new OperationRefused('unknown-card', `no card ${serial}`);
         if ('owner' in authority) {
           const failure = await this.authenticateOwner(tx, serial, operation, row, authority.owner);
           if (failure !== undefined) return { refused: failure };
@@ -448,7 +439,7 @@ export class CardStore {
       });
     } catch (caught) {
       const error = asRefusal(caught, serial);
-      if (error instanceof CardRefusal && error.reason !== 'unknown-card') {
+      if (error instanceof OperationRefused && error.reason !== 'unknown-card') {
         await this.db.insertInto('events').values({ serial, at: this.now(), operation, outcome: `refused: ${error.reason}`, from_state: null, to_state: null, detail: null }).execute();
       }
       throw error;
@@ -463,9 +454,9 @@ export class CardStore {
    * transaction. Failures are counted (the tenth blocks the card until `admin unblock`) and
    * returned, to be thrown once they are committed; a success resets the count.
    */
-  private async authenticateOwner(tx: Transaction<VscDatabaseSchema>, serial: string, operation: string, row: CardsTable, verifier: Uint8Array): Promise<CardRefusal | undefined> {
-    if (row.enrolled !== 1 || row.auth_verifier === null) throw new CardRefusal('not-enrolled', `card ${serial} has not been enrolled by its owner`);
-    if (row.blocked === 1) throw new CardRefusal('blocked', `card ${serial} is blocked after ${MAX_AUTH_FAILURES} failed authentications; an administrator must unblock it`);
+  private async authenticateOwner(tx: Transaction<VscDatabaseSchema>, serial: string, operation: string, row: CardsTable, verifier: Uint8Array): Promise<OperationRefused | undefined> {
+    if (row.enrolled !== 1 || row.auth_verifier === null) throw new OperationRefused('not-enrolled', `card ${serial} has not been enrolled by its owner`);
+    if (row.blocked === 1) throw new OperationRefused('blocked', `card ${serial} is blocked after ${MAX_AUTH_FAILURES} failed authentications; an administrator must unblock it`);
     if (constantTimeEqual(verifier, row.auth_verifier)) {
       if (row.auth_failures !== 0) await tx.updateTable('cards').set({ auth_failures: 0 }).where('serial', '=', serial).execute();
       return undefined;
@@ -474,7 +465,7 @@ export class CardStore {
     const blocked = failures >= MAX_AUTH_FAILURES;
     await tx.updateTable('cards').set({ auth_failures: failures, blocked: blocked ? 1 : 0, updated_at: this.now() }).where('serial', '=', serial).execute();
     await tx.insertInto('events').values({ serial, at: this.now(), operation, outcome: blocked ? 'refused: blocked' : 'refused: authentication', from_state: row.state, to_state: row.state, detail: `failure ${failures}` }).execute();
-    return new CardRefusal(blocked ? 'blocked' : 'authentication', blocked ? `wrong password; card ${serial} is now blocked until an administrator unblocks it` : 'wrong password');
+    return new OperationRefused(blocked ? 'blocked' : 'authentication', blocked ? `wrong password; card ${serial} is now blocked until an administrator unblocks it` : 'wrong password');
   }
 }
 
@@ -503,14 +494,14 @@ function isHolder(row: CardsTable, holder: HolderProof): boolean {
 
 /** The holder of an in-use card: the machine recorded at insert, and the process that inserted it. */
 function checkHolder(serial: string, row: CardsTable, holder: HolderProof): void {
-  if (row.state !== 'in-use') throw new CardRefusal('wrong-state', `card ${serial} is ${row.state}, not in use`);
-  if (row.muk === null || !constantTimeEqual(holder.muk, row.muk)) throw new CardRefusal('muk-mismatch', `card ${serial} is held by another machine`);
-  if (row.holder_hash === null || !constantTimeEqual(holder.holderHash, row.holder_hash)) throw new CardRefusal('holder-mismatch', `this process did not insert card ${serial}`);
+  if (row.state !== 'in-use') throw new OperationRefused('wrong-state', `card ${serial} is ${row.state}, not in use`);
+  if (row.muk === null || !constantTimeEqual(holder.muk, row.muk)) throw new OperationRefused('muk-mismatch', `card ${serial} is held by another machine`);
+  if (row.holder_hash === null || !constantTimeEqual(holder.holderHash, row.holder_hash)) throw new OperationRefused('holder-mismatch', `this process did not insert card ${serial}`);
 }
 
 /** A lock held by another operation (another server process) is a busy serial, refused at once. */
 function asRefusal(error: unknown, serial: string): unknown {
   const code = error instanceof Error && 'code' in error ? error.code : undefined;
-  if (code === PG_LOCK_NOT_AVAILABLE || code === 'SQLITE_BUSY') return new CardRefusal('busy', `card ${serial} is busy with another operation; try again`);
+  if (code === PG_LOCK_NOT_AVAILABLE || code === 'SQLITE_BUSY') return new OperationRefused('busy', `card ${serial} is busy with another operation; try again`);
   return error;
 }

@@ -5,11 +5,9 @@ import { existsSync } from 'node:fs';
 import { ExitCode, UsageError, VscError } from '../../errors/index.js';
 import { writeFileAtomic } from '../../files/index.js';
 import { issueKeyfile } from '../../vsc-protocol/index.js';
-import { CardStore, type CardEvent, type CardSummary } from '../../vsc-server/card-store.js';
-import { defaultDatabaseUrl, initServerData, loadServerKeys, openServerDatabase } from '../../vsc-server/server-data.js';
+import { CardStore, defaultDatabaseUrl, initServerData, loadServerKeys, openServerDatabase, type CardEvent, type CardSummary, type ImplementationProofs } from '../../vsc-server/index.js';
 import { requireOption, type Command, type OptionSpec, type OptionValues } from '../command.js';
 import { once } from 'node:events';
-import type { ImplementationProofs } from '../../vsc-server/vsc-server.js';
 
 const DATA: Record<string, OptionSpec> = {
   data: { type: 'string', value: 'DIR', description: 'the server\'s data directory (keys, SQLite database)' },
@@ -203,9 +201,7 @@ export const serverStartCommand: Command = {
     const window = optional(values, 'counter-window');
     if (window !== undefined && !/^[1-9][0-9]{0,30}$/.test(window)) throw new UsageError('--counter-window: expected a positive whole number');
     // Loaded here, not at the top: the other commands need neither the server nor its log and metrics.
-    const [{ startVscServer }, { createServerLogger, operationLogObserver, parseLogLevel }, { createServerMetrics, listenError, serveMetrics }, { combineObservers }, { withoutCredentials }] = await Promise.all([
-      import('../../vsc-server/vsc-server.js'), import('../../vsc-server/server-log.js'), import('../../vsc-server/server-metrics.js'), import('../../vsc-server/server-observer.js'), import('../../vsc-server/database.js'),
-    ]);
+    const { startVscServer, createServerLogger, operationLogObserver, parseLogLevel, createServerMetrics, listenError, serveMetrics, combineObservers, withoutCredentials } = await import('../../vsc-server/index.js');
     const level = parseLogLevel(optional(values, 'log-level') ?? 'info');
     const keys = loadServerKeys(dir);
     const logger = createServerLogger({ level });
