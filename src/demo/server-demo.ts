@@ -12,9 +12,7 @@ import { establishContext, ReaderSystem, SCARD_LEAVE_CARD, SCARD_PROTOCOL_T1, SC
 import { mukFromOverride } from '../vsc-client/muk.js';
 import { ServerBackedCard } from '../vsc-client/server-backed-card.js';
 import { OperationRefused, destroyCard, enrollCard, insertCard, recoverCard, removeCard, type InsertedCard, type ServerEndpoint } from '../vsc-client/server-operations.js';
-import { CardStore } from '../vsc-server/card-store.js';
-import { initServerData, loadServerKeys, openServerDatabase } from '../vsc-server/server-data.js';
-import { startVscServer } from '../vsc-server/vsc-server.js';
+import { CardStore, initServerData, loadServerKeys, openServerDatabase, startVscServer } from '../vsc-server/index.js';
 import type { Story } from './story.js';
 
 const SERIAL = 'DEMO-SRV-1';

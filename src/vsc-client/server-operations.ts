@@ -7,9 +7,11 @@ import { ChannelError, connectSession } from '../channel/index.js';
 import { ed25519KeyFromSeed, sha256 } from '../crypto/index.js';
 import { ExitCode, VscError } from '../errors/index.js';
 import { crashPoint } from '../fault-injection/crash-point.js';
-import { keyfileProof, masterProof, newChallengeNonce, openKeyfile } from '../vsc-protocol/index.js';
-import { Fields, REFUSALS, encodeMessage, refusalExitCode, type Operation, type Refusal, type WireValue } from '../vsc-protocol/messages.js';
-import { checkKdfParams, deriveOwnerKeys, type KdfParams, type OwnerKeys } from './key-derivation.js';
+import {
+  OperationRefused, checkKdfParams, decodeChallenge, decodeResult, encodeHello, encodeProof, keyfileProof, masterProof, newChallengeNonce, openKeyfile,
+  type KdfParams, type Operation, type Proof, type ProofBase, type ProofFields, type Result,
+} from '../vsc-protocol/index.js';
+import { deriveOwnerKeys, type OwnerKeys } from './key-derivation.js';
 import { encodeProtectedInformation, newProtectedInformation } from './protected-information.js';
 import { openProtectedInformation, sealProtectedInformation } from './sealing.js';
 
@@ -35,20 +37,12 @@ export const DEFAULT_RETRY_MS = 30_000;
 const RETRY_FIRST_DELAY_MS = 100;
 const RETRY_MAX_DELAY_MS = 2_000;
 
-/** The server said no; the exit code follows from the reason. */
-export class OperationRefused extends VscError {
-  override readonly name = 'OperationRefused';
-  constructor(
-    readonly reason: Refusal,
-    message: string,
-  ) {
-    super(`server.${reason}`, message, { exitCode: refusalExitCode(reason) });
-  }
-}
+/** The server said no; the one refusal type of vsc-protocol, re-exported for this module's callers. */
+export { OperationRefused };
 
-interface Exchange {
+interface Exchange<O extends Operation> {
   /** Fields of the proof message beyond the authentication ones; may use the owner's keys. */
-  proof(keys: OwnerKeys, cardId: Uint8Array | undefined): Record<string, WireValue>;
+  proof(keys: OwnerKeys, cardId: Uint8Array | undefined): ProofFields[O];
 }
 
 /** The owner's password, or keys already derived from it (a running card keeps those, not the password). */
@@ -61,7 +55,7 @@ export type OwnerCredentials = { readonly password: Uint8Array } | { readonly ke
  * built so that their holder repeating them gets the same answer), and for a remove, whose upload
  * must not be lost to a server restarting. Anything else fails at once.
  */
-async function operate(endpoint: ServerEndpoint, operation: Operation, serial: string, credentials: OwnerCredentials, exchange: Exchange): Promise<Fields> {
+async function operate<O extends Operation>(endpoint: ServerEndpoint, operation: O, serial: string, credentials: OwnerCredentials, exchange: Exchange<O>): Promise<Result<O>> {
   const deadline = Date.now() + (endpoint.retryMs ?? DEFAULT_RETRY_MS);
   // Once a proof went out unanswered, the outcome stays unknown until an attempt gets an answer.
   const attempt = { proofSent: false };
@@ -76,24 +70,23 @@ async function operate(endpoint: ServerEndpoint, operation: Operation, serial: s
   }
 }
 
-/** One operation in one session. Returns the result fields; refusals throw OperationRefused. */
-async function operateOnce(endpoint: ServerEndpoint, operation: Operation, serial: string, credentials: OwnerCredentials, exchange: Exchange, attempt: { proofSent: boolean }): Promise<Fields> {
+/** One operation in one session. Returns the result; refusals throw OperationRefused. */
+async function operateOnce<O extends Operation>(
+  endpoint: ServerEndpoint,
+  operation: O,
+  serial: string,
+  credentials: OwnerCredentials,
+  exchange: Exchange<O>,
+  attempt: { proofSent: boolean },
+): Promise<Result<O>> {
   const session = await connectSession(endpoint.url, endpoint.serverKey, { timeoutMs: endpoint.timeoutMs ?? 30_000 });
   try {
-    await session.send(encodeMessage({ type: 'hello', operation, serial }));
-    const challenge = Fields.parse(await session.receive(), 'challenge');
-    if (challenge.string('type') === 'refused') throw refusal(challenge);
-    const kdf: KdfParams = {
-      algorithm: 'argon2id',
-      salt: challenge.bytes('salt', 16, 16),
-      memoryKiB: challenge.integer('memoryKiB', 1, 2 ** 32),
-      iterations: challenge.integer('iterations', 1, 1024),
-      parallelism: challenge.integer('parallelism', 1, 255),
-    };
-    const ri1 = challenge.bytes('ri1', 32, 32);
-    const cardId = challenge.optionalBytes('cardId', 16, 16);
-    const keyfileKey = challenge.optionalBytes('keyfileKey', 32, 32);
-    challenge.done();
+    await session.send(encodeHello({ operation, serial }));
+    const answer = decodeChallenge(operation, await session.receive());
+    if (answer.refused) throw new OperationRefused(answer.refusal.reason, answer.refusal.message);
+    const challenge = answer.message;
+    const kdf: KdfParams = { algorithm: 'argon2id', salt: challenge.salt, memoryKiB: challenge.memoryKiB, iterations: challenge.iterations, parallelism: challenge.parallelism };
+    const { ri1, cardId, keyfileKey } = challenge;
     crashPoint(`client.${operation}.challenge`);
     let keys: OwnerKeys;
     if ('password' in credentials) {
@@ -104,16 +97,15 @@ async function operateOnce(endpoint: ServerEndpoint, operation: Operation, seria
     }
     try {
       const ri2 = newChallengeNonce();
-      const proofs: Record<string, WireValue> = { ri2 };
-      if (endpoint.masterKey !== undefined) proofs['masterProof'] = masterProof(endpoint.masterKey, ri1, ri2, serial);
+      let proofs: ProofBase = { authKey: keys.authKey, ri2 };
+      if (endpoint.masterKey !== undefined) proofs = { ...proofs, masterProof: masterProof(endpoint.masterKey, ri1, ri2, serial) };
       if (endpoint.keyfile !== undefined) {
-        if (endpoint.masterKey === undefined || keyfileKey === undefined) throw new VscError('keyfile.unusable', 'a keyfile needs the master key and a server that signs keyfiles', { exitCode: ExitCode.authenticationFailed });
+        if (endpoint.masterKey === undefined) throw new VscError('keyfile.unusable', 'a keyfile needs the master key and a server that signs keyfiles', { exitCode: ExitCode.authenticationFailed });
         const keyfile = openKeyfile(endpoint.keyfile, { masterKey: endpoint.masterKey, serverSigningPublicKey: keyfileKey });
-        proofs['installId'] = keyfile.installId;
-        proofs['keyfileProof'] = keyfileProof(keyfile.as1, ri1, ri2, serial);
+        proofs = { ...proofs, installId: keyfile.installId, keyfileProof: keyfileProof(keyfile.as1, ri1, ri2, serial) };
         wipe(keyfile.as1);
       }
-      const proof = encodeMessage({ type: 'proof', authKey: keys.authKey, ...proofs, ...exchange.proof(keys, cardId) });
+      const proof = encodeProof(operation, { ...proofs, ...exchange.proof(keys, cardId) } as Proof<O>);
       attempt.proofSent = true;
       await session.send(proof);
       wipe(proof);
@@ -121,17 +113,13 @@ async function operateOnce(endpoint: ServerEndpoint, operation: Operation, seria
     } finally {
       wipe(keys.authKey, keys.protectionKey);
     }
-    const result = Fields.parse(await session.receive(), 'result');
-    if (result.string('type') === 'refused') throw refusal(result);
+    const result = decodeResult(operation, await session.receive());
+    if (result.refused) throw new OperationRefused(result.refusal.reason, result.refusal.message);
     crashPoint(`client.${operation}.answered`);
-    return result;
+    return result.message;
   } finally {
     session.close();
   }
-}
-
-function refusal(fields: Fields): OperationRefused {
-  return new OperationRefused(fields.oneOf('reason', REFUSALS), fields.string('message', /^[^\n]{1,400}$/));
 }
 
 /** Enrollment: this machine generates the card's keys, seals them under the password, uploads. */
@@ -140,13 +128,12 @@ export async function enrollCard(endpoint: ServerEndpoint, serial: string, token
   const publicKey = ed25519KeyFromSeed(info.signingSeed).publicKey;
   const plaintext = encodeProtectedInformation(info);
   try {
-    const result = await operate(endpoint, 'enroll', serial, { password }, {
+    await operate(endpoint, 'enroll', serial, { password }, {
       proof: (keys, cardId) => {
         if (cardId === undefined) throw new OperationRefused('protocol', 'the server did not name the card id to seal under');
         return { token, sealed: sealProtectedInformation(keys.protectionKey, cardId, 1n, plaintext), publicKey };
       },
     });
-    result.done();
     return { publicKey };
   } finally {
     wipe(plaintext, info.signingSeed);
@@ -175,11 +162,8 @@ export async function insertCard(endpoint: ServerEndpoint, serial: string, crede
       return { muk, holderHash: sha256(holderSecret) };
     },
   });
-  const cardId = result.bytes('cardId', 16, 16);
-  const sealed = result.bytes('sealed', 1, 1 << 20);
-  const sealedVersion = result.bigint('sealedVersion');
-  const counterWindow = [result.bigint('windowStart'), result.bigint('windowEnd')] as const;
-  result.done();
+  const { cardId, sealed, sealedVersion } = result;
+  const counterWindow = [result.windowStart, result.windowEnd] as const;
   const keys = kept!;
   const plaintext = openProtectedInformation(keys.protectionKey, cardId, sealedVersion, sealed);
   wipe(sealed);
@@ -194,8 +178,7 @@ export async function extendCounterWindow(
   holder: { muk: Uint8Array; holderSecret: Uint8Array },
 ): Promise<readonly [bigint, bigint]> {
   const result = await operate(endpoint, 'extend', serial, credentials, { proof: () => ({ muk: holder.muk, holderSecret: holder.holderSecret }) });
-  const window = [result.bigint('windowStart'), result.bigint('windowEnd')] as const;
-  result.done();
+  const window = [result.windowStart, result.windowEnd] as const;
   if (window[1] <= window[0]) throw new OperationRefused('protocol', 'the server granted an empty counter window');
   return window;
 }
@@ -207,7 +190,7 @@ export async function removeCard(
   credentials: OwnerCredentials,
   upload: { muk: Uint8Array; holderSecret: Uint8Array; cardId: Uint8Array; plaintext: Uint8Array; sealedVersion: bigint; nextCounter: bigint },
 ): Promise<void> {
-  const result = await operate(endpoint, 'remove', serial, credentials, {
+  await operate(endpoint, 'remove', serial, credentials, {
     proof: (keys) => ({
       muk: upload.muk,
       holderSecret: upload.holderSecret,
@@ -216,15 +199,14 @@ export async function removeCard(
       nextCounter: upload.nextCounter,
     }),
   });
-  result.done();
 }
 
 /** Recover ([0058]-[0060]): only from the machine whose MUK the server recorded at insert. */
 export async function recoverCard(endpoint: ServerEndpoint, serial: string, password: Uint8Array, muk: Uint8Array): Promise<void> {
-  (await operate(endpoint, 'recover', serial, { password }, { proof: () => ({ muk }) })).done();
+  await operate(endpoint, 'recover', serial, { password }, { proof: () => ({ muk }) });
 }
 
 /** Destroy ([0098]): owner-authenticated, terminal. */
 export async function destroyCard(endpoint: ServerEndpoint, serial: string, credentials: OwnerCredentials): Promise<void> {
-  (await operate(endpoint, 'destroy', serial, credentials, { proof: () => ({}) })).done();
+  await operate(endpoint, 'destroy', serial, credentials, { proof: () => ({}) });
 }

@@ -1,3 +1,9 @@
-// Public surface of the code shared by VSC client and server: owner verifier and implementation authentication.
+// Public surface of the code shared by VSC client and server: KDF parameters, the operation
+// messages and their codec, the one refusal, owner verifier and implementation authentication.
+export * from './kdf-params.js';
+export * from './protocol-error.js';
+export * from './operation-refusal.js';
+export * from './message-codec.js';
+export * from './operation-messages.js';
 export * from './owner-verifier.js';
 export * from './implementation-auth.js';

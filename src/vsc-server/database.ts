@@ -2,9 +2,8 @@
 // default, PostgreSQL for `--db postgres://...`, both from the one schema.sql.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql, type Generated, type SqliteDatabase } from 'kysely';
-import pg from 'pg';
+import type SQLite from 'better-sqlite3';
+import type { Generated, Kysely, SqliteDatabase } from 'kysely';
 import { VscError } from '../errors/index.js';
 
 export const SCHEMA_VERSION = 2;
@@ -109,14 +108,19 @@ export function schemaStatements(dialect: Dialect, text = readFileSync(SCHEMA_PA
  */
 export async function openDatabase(url: string): Promise<VscDatabase> {
   const dialect: Dialect = /^postgres(ql)?:\/\//.test(url) ? 'postgres' : 'sqlite';
+  // The drivers load when a database opens, not with this module: every `vsc` command loads the
+  // server's surface, and only the server and admin commands open a database.
+  const { Kysely, PostgresDialect, SqliteDialect } = await import('kysely');
   let db: Kysely<VscDatabaseSchema>;
   if (dialect === 'postgres') {
+    const { default: pg } = await import('pg');
     const pool = new pg.Pool({ connectionString: url, max: 10 });
     // An idle connection the database closed (restart, failover): the pool drops it and connects
     // anew when needed. Without a listener, Node would end the whole server on it.
     pool.on('error', () => undefined);
     db = new Kysely<VscDatabaseSchema>({ dialect: new PostgresDialect({ pool }) });
   } else {
+    const { default: SQLite } = await import('better-sqlite3');
     let sqlite: SQLite.Database;
     try {
       sqlite = new SQLite(url);
@@ -175,6 +179,7 @@ export function withoutCredentials(url: string): string {
 }
 
 async function applySchema(db: Kysely<VscDatabaseSchema>, dialect: Dialect): Promise<void> {
+  const { sql } = await import('kysely');
   await db.transaction().execute(async (tx) => {
     for (const statement of schemaStatements(dialect)) await sql.raw(statement).execute(tx);
     const rows = await tx.selectFrom('schema_version').select('version').execute();

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { pino, type DestinationStream, type Level, type LevelWithSilent, type Logger } from 'pino';
 import { UsageError } from '../errors/index.js';
-import type { Refusal } from '../vsc-protocol/messages.js';
+import type { Refusal } from '../vsc-protocol/index.js';
 import type { FinishedOperation, VscServerObserver } from './server-observer.js';
 
 export type LogLevel = LevelWithSilent;

@@ -1,6 +1,6 @@
 // The server's hook for the operator's view (logs, metrics): what each session did, never a secret.
 // The WebSocket server calls it; server-log.ts and server-metrics.ts implement it.
-import type { Operation, Refusal } from '../vsc-protocol/messages.js';
+import type { Operation, Refusal } from '../vsc-protocol/index.js';
 
 /** One finished session: its operation and how it ended. Carries no secret by construction. */
 export interface FinishedOperation {

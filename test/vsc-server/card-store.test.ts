@@ -6,8 +6,8 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { ExitCode } from '../../src/errors/index.js';
-import { CardRefusal, CardStore, MAX_AUTH_FAILURES, type Enrollment } from '../../src/vsc-server/card-store.js';
-import { openDatabase, type VscDatabase } from '../../src/vsc-server/database.js';
+import { OperationRefused } from '../../src/vsc-protocol/index.js';
+import { CardStore, MAX_AUTH_FAILURES, openDatabase, type Enrollment, type VscDatabase } from '../../src/vsc-server/index.js';
 import { freshPostgresDatabase } from '../support/index.js';
 
 const bytes = (fill: number, length = 32): Uint8Array => new Uint8Array(length).fill(fill);
@@ -26,10 +26,10 @@ let store: CardStore;
 let databaseUrl: string;
 
 
-async function refusal(promise: Promise<unknown>): Promise<CardRefusal> {
+async function refusal(promise: Promise<unknown>): Promise<OperationRefused> {
   const error = await promise.then(() => undefined, (caught: unknown) => caught);
-  expect(error).toBeInstanceOf(CardRefusal);
-  return error as CardRefusal;
+  expect(error).toBeInstanceOf(OperationRefused);
+  return error as OperationRefused;
 }
 
 async function enrolledCard(serial = 'CARD-1'): Promise<void> {
@@ -213,7 +213,7 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
       const outcomes = await Promise.allSettled(Array.from({ length: 16 }, (_, i) => insert(bytes(i + 1))));
       expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1);
       for (const outcome of outcomes) {
-        if (outcome.status === 'rejected') expect((outcome.reason as CardRefusal).exitCode).toBe(ExitCode.refusedByState);
+        if (outcome.status === 'rejected') expect((outcome.reason as OperationRefused).exitCode).toBe(ExitCode.refusedByState);
       }
     });
 

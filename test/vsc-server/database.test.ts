@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { sql } from 'kysely';
-import { DatabaseError, SCHEMA_VERSION, openDatabase, schemaStatements, type VscDatabase } from '../../src/vsc-server/database.js';
+import { DatabaseError, openDatabase, SCHEMA_VERSION, schemaStatements, type VscDatabase } from '../../src/vsc-server/index.js';
 import { freshPostgresDatabase } from '../support/index.js';
 
 const dirs: string[] = [];

@@ -11,14 +11,7 @@ import { ExitCode } from '../../src/errors/index.js';
 import { mukFromOverride } from '../../src/vsc-client/muk.js';
 import { decodeProtectedInformation } from '../../src/vsc-client/protected-information.js';
 import { OperationRefused, destroyCard, enrollCard, extendCounterWindow, insertCard, recoverCard, removeCard, type ServerEndpoint } from '../../src/vsc-client/server-operations.js';
-import { countCardsByState } from '../../src/vsc-server/card-counts.js';
-import { CardStore } from '../../src/vsc-server/card-store.js';
-import { openDatabase, type VscDatabase } from '../../src/vsc-server/database.js';
-import { initServerData, loadServerKeys, type ServerKeys } from '../../src/vsc-server/server-data.js';
-import { createServerLogger, operationLogObserver } from '../../src/vsc-server/server-log.js';
-import { createServerMetrics, serveMetrics, type MetricsListener } from '../../src/vsc-server/server-metrics.js';
-import { combineObservers } from '../../src/vsc-server/server-observer.js';
-import { startVscServer, type RunningVscServer } from '../../src/vsc-server/vsc-server.js';
+import { CardStore, combineObservers, countCardsByState, createServerLogger, createServerMetrics, initServerData, loadServerKeys, openDatabase, operationLogObserver, serveMetrics, startVscServer, type MetricsListener, type RunningVscServer, type ServerKeys, type VscDatabase } from '../../src/vsc-server/index.js';
 import { freshPostgresDatabase, runVsc, spawnVsc, type VscProcess } from '../support/index.js';
 
 const PASSWORD = utf8('observability is not a leak');

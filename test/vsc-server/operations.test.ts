@@ -10,12 +10,8 @@ import { mukFromOverride } from '../../src/vsc-client/muk.js';
 import { decodeProtectedInformation } from '../../src/vsc-client/protected-information.js';
 import { OperationRefused, destroyCard, enrollCard, extendCounterWindow, insertCard, recoverCard, removeCard, type ServerEndpoint } from '../../src/vsc-client/server-operations.js';
 import { connectSession } from '../../src/channel/index.js';
-import { issueKeyfile } from '../../src/vsc-protocol/index.js';
-import { Fields, encodeMessage } from '../../src/vsc-protocol/messages.js';
-import { CardStore } from '../../src/vsc-server/card-store.js';
-import { openDatabase, type VscDatabase } from '../../src/vsc-server/database.js';
-import { initServerData, loadServerKeys } from '../../src/vsc-server/server-data.js';
-import { startVscServer, type RunningVscServer } from '../../src/vsc-server/vsc-server.js';
+import { decodeChallenge, encodeHello, issueKeyfile } from '../../src/vsc-protocol/index.js';
+import { CardStore, initServerData, loadServerKeys, openDatabase, startVscServer, type RunningVscServer, type VscDatabase } from '../../src/vsc-server/index.js';
 
 const PASSWORD = utf8('correct horse battery staple');
 const MUK_A = mukFromOverride('machine-a');
@@ -107,8 +103,8 @@ describe('operations through the protected channel', { timeout: 60_000 }, () => 
     const token = await store.create('OPS-4');
     await enrollCard(endpoint, 'OPS-4', token, PASSWORD);
     const stalled = await connectSession(endpoint.url, endpoint.serverKey, { timeoutMs: 30_000 });
-    await stalled.send(encodeMessage({ type: 'hello', operation: 'insert', serial: 'OPS-4' }));
-    expect(Fields.parse(await stalled.receive(), 'challenge').string('type')).toBe('challenge');
+    await stalled.send(encodeHello({ operation: 'insert', serial: 'OPS-4' }));
+    expect(decodeChallenge('insert', await stalled.receive()).refused).toBe(false);
     const inserted = await insertCard(endpoint, 'OPS-4', { password: PASSWORD }, MUK_A); // while the other one waits
     expect((await store.show('OPS-4')).state).toBe('in-use');
     stalled.close();

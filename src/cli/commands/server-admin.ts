@@ -5,11 +5,9 @@ import { existsSync } from 'node:fs';
 import { ExitCode, UsageError, VscError } from '../../errors/index.js';
 import { writeFileAtomic } from '../../files/index.js';
 import { issueKeyfile } from '../../vsc-protocol/index.js';
-import { CardStore, type CardEvent, type CardSummary } from '../../vsc-server/card-store.js';
-import { defaultDatabaseUrl, initServerData, loadServerKeys, openServerDatabase } from '../../vsc-server/server-data.js';
+import type { CardEvent, CardStore, CardSummary, ImplementationProofs } from '../../vsc-server/index.js';
 import { requireOption, type Command, type OptionSpec, type OptionValues } from '../command.js';
 import { once } from 'node:events';
-import type { ImplementationProofs } from '../../vsc-server/vsc-server.js';
 
 const DATA: Record<string, OptionSpec> = {
   data: { type: 'string', value: 'DIR', description: 'the server\'s data directory (keys, SQLite database)' },
@@ -45,8 +43,15 @@ function eventLine(event: CardEvent): string {
   return `${event.at.toISOString()}  ${event.operation.padEnd(8)} ${event.outcome}${move}${event.detail === null ? '' : `  (${event.detail})`}`;
 }
 
+/**
+ * The server's code, loaded when a server or admin command runs: every `vsc` command loads this file,
+ * and the others need neither the server nor its database, log and metrics.
+ */
+const vscServer = () => import('../../vsc-server/index.js');
+
 /** Opens the store of `--data`/`--db`, runs `body`, closes. */
 async function withStore(values: OptionValues, body: (store: CardStore) => Promise<number>): Promise<number> {
+  const { CardStore, openServerDatabase } = await vscServer();
   const database = await openServerDatabase(requireOption(values, 'data'), optional(values, 'db'));
   try {
     return await body(new CardStore(database));
@@ -65,6 +70,7 @@ export const serverInitCommand: Command = {
   options: DATA,
   async run(values) {
     const dir = requireOption(values, 'data');
+    const { initServerData } = await vscServer();
     const keys = await initServerData(dir, optional(values, 'db'));
     const publicKey = encodeServerPublicKey(keys.channelPublicKey);
     print(values, { data: dir, serverKey: publicKey }, `initialised VSC server in ${dir}\nserver public key:\n${publicKey}`);
@@ -153,6 +159,7 @@ export const adminCommands: Command[] = [
       if (!/^[\x21-\x7e]{1,128}$/.test(installId)) throw new UsageError('--install-id: expected 1 to 128 printable characters without spaces');
       const out = requireOption(values, 'out');
       if (existsSync(out)) throw new VscError('keyfile.exists', `${out} already exists; it is not overwritten`, { exitCode: ExitCode.refusedByState });
+      const { loadServerKeys } = await vscServer();
       const keys = loadServerKeys(requireOption(values, 'data'));
       const keyfile = issueKeyfile({ signingSeed: keys.signingSeed, keyfileSecret: keys.keyfileSecret, masterKey: keys.masterKey, installId });
       writeFileAtomic(out, keyfile);
@@ -202,10 +209,10 @@ export const serverStartCommand: Command = {
     if (!['master', 'keyfile', 'both'].includes(proofs)) throw new UsageError('--implementation-proofs: expected master, keyfile or both');
     const window = optional(values, 'counter-window');
     if (window !== undefined && !/^[1-9][0-9]{0,30}$/.test(window)) throw new UsageError('--counter-window: expected a positive whole number');
-    // Loaded here, not at the top: the other commands need neither the server nor its log and metrics.
-    const [{ startVscServer }, { createServerLogger, operationLogObserver, parseLogLevel }, { createServerMetrics, listenError, serveMetrics }, { combineObservers }, { withoutCredentials }] = await Promise.all([
-      import('../../vsc-server/vsc-server.js'), import('../../vsc-server/server-log.js'), import('../../vsc-server/server-metrics.js'), import('../../vsc-server/server-observer.js'), import('../../vsc-server/database.js'),
-    ]);
+    const {
+      startVscServer, createServerLogger, operationLogObserver, parseLogLevel, createServerMetrics, listenError, serveMetrics, combineObservers, withoutCredentials,
+      loadServerKeys, openServerDatabase, defaultDatabaseUrl,
+    } = await vscServer();
     const level = parseLogLevel(optional(values, 'log-level') ?? 'info');
     const keys = loadServerKeys(dir);
     const logger = createServerLogger({ level });

@@ -1,0 +1,120 @@
+// The administrator's operations on the card store (`vsc admin ...`): create, replace ([0062]),
+// copy ([0102]), list, show, events and unblock. Each change is one card transaction like a client's.
+import { randomBytes } from 'node:crypto';
+import type { Transaction } from 'kysely';
+import { utf8 } from '../bytes/index.js';
+import { OperationRefused } from '../vsc-protocol/index.js';
+import { DESTROYED, IDLE, checkSerial, hash, newEnrollmentToken, summarise, type CardEvent, type CardSummary } from './card-records.js';
+import type { CardTransactions } from './card-transaction.js';
+import { openCounterRange } from './counter-ranges.js';
+import type { CardsTable, VscDatabaseSchema } from './database.js';
+
+export class CardAdmin {
+  constructor(private readonly cards: CardTransactions) {}
+
+  /** A new card record awaiting its owner; returns the one-time enrollment token (shown once). */
+  async create(serial: string, cardId: Uint8Array = new Uint8Array(randomBytes(16))): Promise<string> {
+    checkSerial(serial);
+    const token = newEnrollmentToken();
+    await this.cards.db.transaction().execute((tx) => this.insertFresh(tx, serial, cardId, token, null));
+    return token;
+  }
+
+  /**
+   * Replace ([0007], [0062]): the card under `serial` is destroyed and `newSerial` takes its place.
+   * `exact` is an identical copy (same card id, sealed information, owner verifier and counter
+   * range, so the old password opens it and its counter goes on past every value ever granted);
+   * `complete` is a fresh card with a new card id that the owner enrolls anew (token returned).
+   * A card in use on a lost machine can be replaced; whatever that machine did not upload is lost.
+   */
+  async replace(serial: string, newSerial: string, mode: 'exact' | 'complete'): Promise<{ token?: string }> {
+    checkSerial(newSerial);
+    return this.cards.run(serial, 'replace', { by: 'admin' }, async (tx, row) => {
+      if (row.state === 'destroyed') throw new OperationRefused('wrong-state', `card ${serial} is destroyed; its information is gone: enroll a new card`);
+      if (mode === 'exact' && row.enrolled !== 1) throw new OperationRefused('not-enrolled', `card ${serial} was never enrolled: there is nothing to duplicate`);
+      let token: string | undefined;
+      if (mode === 'exact') {
+        await this.insertCopy(tx, row, newSerial, `exact duplicate of ${serial}`);
+      } else {
+        token = newEnrollmentToken();
+        await this.insertFresh(tx, newSerial, new Uint8Array(randomBytes(16)), token, `complete replacement of ${serial}`);
+      }
+      await tx.updateTable('cards').set({ ...DESTROYED, updated_at: this.cards.now() }).where('serial', '=', serial).execute();
+      return { from: row.state, to: 'destroyed', detail: `replaced by ${newSerial} (${mode})`, value: token === undefined ? {} : { token } };
+    });
+  }
+
+  /**
+   * Copy ([0102]): a new serial with the same information; both stay usable. Copies share the card
+   * id and so one counter range: no counter value is ever granted to two of them.
+   */
+  async copy(serial: string, newSerial: string): Promise<void> {
+    checkSerial(newSerial);
+    await this.cards.run(serial, 'copy', { by: 'admin' }, async (tx, row) => {
+      if (row.state === 'destroyed') throw new OperationRefused('wrong-state', `card ${serial} is destroyed`);
+      if (row.enrolled !== 1) throw new OperationRefused('not-enrolled', `card ${serial} was never enrolled: there is nothing to copy`);
+      await this.insertCopy(tx, row, newSerial, `copy of ${serial}`);
+      return { from: row.state, to: row.state, detail: `copied to ${newSerial}`, value: undefined };
+    });
+  }
+
+  async list(): Promise<CardSummary[]> {
+    const rows = await this.cards.db.selectFrom('cards').selectAll().orderBy('serial').execute();
+    return rows.map(summarise);
+  }
+
+  async show(serial: string): Promise<CardSummary> {
+    return summarise(await this.cards.row(serial));
+  }
+
+  async events(serial: string): Promise<CardEvent[]> {
+    const rows = await this.cards.db.selectFrom('events').selectAll().where('serial', '=', serial).orderBy('id').execute();
+    return rows.map((row) =>
+      Object.freeze({ id: Number(row.id), serial: row.serial, at: new Date(Number(row.at)), operation: row.operation, outcome: row.outcome, fromState: row.from_state, toState: row.to_state, detail: row.detail }),
+    );
+  }
+
+  async unblock(serial: string): Promise<void> {
+    await this.cards.run(serial, 'unblock', { by: 'admin' }, async (tx, row) => {
+      await tx.updateTable('cards').set({ blocked: 0, auth_failures: 0, updated_at: this.cards.now() }).where('serial', '=', serial).execute();
+      return { from: row.state, to: row.state, value: undefined };
+    });
+  }
+
+  private async checkNewSerial(tx: Transaction<VscDatabaseSchema>, serial: string): Promise<void> {
+    const existing = await tx.selectFrom('cards').select('serial').where('serial', '=', serial).executeTakeFirst();
+    if (existing !== undefined) throw new OperationRefused('wrong-state', `card ${serial} already exists`);
+  }
+
+  /** A row awaiting enrollment, with its counter range and creation event. */
+  private async insertFresh(tx: Transaction<VscDatabaseSchema>, serial: string, cardId: Uint8Array, token: string, detail: string | null): Promise<void> {
+    await this.checkNewSerial(tx, serial);
+    const at = this.cards.now();
+    await tx
+      .insertInto('cards')
+      .values({
+        serial, card_id: cardId, state: 'idle', enrollment_token: hash(utf8(token)), enrolled: 0,
+        kdf_salt: null, kdf_memory_kib: null, kdf_iterations: null, kdf_parallelism: null, auth_verifier: null, auth_failures: 0, blocked: 0,
+        sealed: null, sealed_version: 0, public_key: null, ...IDLE, created_at: at, updated_at: at,
+      })
+      .execute();
+    await openCounterRange(tx, cardId);
+    await tx.insertInto('events').values({ serial, at, operation: 'create', outcome: 'ok', from_state: null, to_state: 'idle', detail }).execute();
+  }
+
+  /** An idle row carrying `source`'s card id, owner verifier and sealed information. */
+  private async insertCopy(tx: Transaction<VscDatabaseSchema>, source: CardsTable, serial: string, detail: string): Promise<void> {
+    await this.checkNewSerial(tx, serial);
+    const at = this.cards.now();
+    await tx
+      .insertInto('cards')
+      .values({
+        serial, card_id: source.card_id, state: 'idle', enrollment_token: null, enrolled: 1,
+        kdf_salt: source.kdf_salt, kdf_memory_kib: source.kdf_memory_kib, kdf_iterations: source.kdf_iterations, kdf_parallelism: source.kdf_parallelism,
+        auth_verifier: source.auth_verifier, auth_failures: 0, blocked: 0, sealed: source.sealed, sealed_version: source.sealed_version, public_key: source.public_key,
+        ...IDLE, created_at: at, updated_at: at,
+      })
+      .execute();
+    await tx.insertInto('events').values({ serial, at, operation: 'create', outcome: 'ok', from_state: null, to_state: 'idle', detail }).execute();
+  }
+}

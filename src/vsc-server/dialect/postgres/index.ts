@@ -1,0 +1,2 @@
+// Public surface of the PostgreSQL dialect's card locking.
+export * from './postgres-card-lock.js';

@@ -1,0 +1,59 @@
+// The VSC server's options: merged over explicit defaults, validated and frozen in this one place
+// (as ws and kysely do), so the session server and the handlers read settled values.
+import { UsageError } from '../errors/index.js';
+import type { VscDatabase } from './database.js';
+import { DEFAULT_COUNTER_WINDOW } from './card-store.js';
+import type { ServerKeys } from './server-data.js';
+import { NO_OBSERVER, type VscServerObserver } from './server-observer.js';
+
+/** Which implementation proofs a deployment demands ([0041], [0048]): one of them, or both. */
+export const IMPLEMENTATION_PROOFS = ['master', 'keyfile', 'both'] as const;
+export type ImplementationProofs = (typeof IMPLEMENTATION_PROOFS)[number];
+
+export interface VscServerOptions {
+  readonly keys: ServerKeys;
+  readonly database: VscDatabase;
+  readonly host?: string;
+  readonly port?: number;
+  readonly implementationProofs?: ImplementationProofs;
+  readonly counterWindow?: bigint;
+  readonly now?: () => number;
+  /** Told of every session and finished operation (logs, metrics); it never sees a secret. */
+  readonly observer?: VscServerObserver;
+}
+
+/** The options once settled: every field present. */
+export type ResolvedServerOptions = Readonly<Required<VscServerOptions>>;
+
+export const SERVER_DEFAULTS = Object.freeze({
+  host: '127.0.0.1',
+  /** 0: the system picks a free port (tests, the demo); `vsc server run` passes its own. */
+  port: 0,
+  implementationProofs: 'master' as ImplementationProofs,
+  counterWindow: DEFAULT_COUNTER_WINDOW,
+  now: Date.now,
+  observer: NO_OBSERVER,
+});
+
+const KEY_LENGTHS = { channelPrivateKey: 32, channelPublicKey: 32, signingSeed: 32, keyfileSecret: 32, masterKey: 32 } as const;
+
+/** Merges `options` over SERVER_DEFAULTS, checks every value and freezes the result. */
+export function resolveServerOptions(options: VscServerOptions): ResolvedServerOptions {
+  if (typeof options !== 'object' || options === null) throw new UsageError(`expected server options, got ${String(options)}`);
+  const defined = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
+  const resolved = { ...SERVER_DEFAULTS, ...defined } as Required<VscServerOptions>;
+  const { keys, database, host, port, implementationProofs, counterWindow, now, observer } = resolved;
+  if (typeof keys !== 'object' || keys === null) throw new UsageError(`expected the server keys, got ${String(keys)}`);
+  for (const [name, length] of Object.entries(KEY_LENGTHS)) {
+    const key = (keys as unknown as Record<string, unknown>)[name];
+    if (!(key instanceof Uint8Array) || key.length !== length) throw new UsageError(`expected server key ${name} of ${length} bytes, got ${key instanceof Uint8Array ? `${key.length} bytes` : typeof key}`);
+  }
+  if (typeof database !== 'object' || database === null || typeof database.db !== 'object') throw new UsageError(`expected an open server database, got ${String(database)}`);
+  if (typeof host !== 'string' || host.length === 0) throw new UsageError(`expected a host name or address to listen on, got ${JSON.stringify(host)}`);
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`expected a port in 0..65535, got ${String(port)}`);
+  if (!IMPLEMENTATION_PROOFS.includes(implementationProofs)) throw new UsageError(`expected implementation proofs to be one of ${IMPLEMENTATION_PROOFS.join(', ')}, got ${JSON.stringify(String(implementationProofs))}`);
+  if (typeof counterWindow !== 'bigint' || counterWindow <= 0n || counterWindow >= 1n << 128n) throw new UsageError(`expected a counter window in 1..2^128-1, got ${String(counterWindow)}`);
+  if (typeof now !== 'function') throw new UsageError(`expected a clock function, got ${typeof now}`);
+  if (typeof observer !== 'object' || observer === null) throw new UsageError(`expected an observer, got ${String(observer)}`);
+  return Object.freeze(resolved);
+}
