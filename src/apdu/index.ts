@@ -8,3 +8,4 @@ export * from './applet.js';
 export * from './card-source.js';
 export * from './card-os.js';
 export * from './vsc/index.js';
+export * from './piv/index.js';

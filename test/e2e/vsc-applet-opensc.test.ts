@@ -5,8 +5,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { vscCommands } from '../../src/card-client/index.js';
 import { toHex } from '../../src/bytes/index.js';
-import { sendApdus, waitForCard, type ApduResult, startEmulator, type EmulatorProcess } from '../support/index.js';
+import { commandHex, sendApdus, waitForCard, type ApduResult, startEmulator, type EmulatorProcess } from '../support/index.js';
 
 const PORT = 35963;
 const READER = 'Virtual PCD 00 00';
@@ -16,8 +17,8 @@ const GET_SERIAL = '80 20 00 00 00';
 const GET_COUNTER = '80 22 00 00 10';
 const GET_PUBLIC_KEY = '80 26 00 00 20';
 const UNKNOWN_INS = '80 7E 00 00 00';
-/** SIGN AND INCREMENT, individual-key card (P1 = 00), Lc = 20, h, Le = 00. */
-const signAndIncrement = (h: Uint8Array): string => `80 24 00 00 20 ${toHex(h)} 00`;
+/** SIGN AND INCREMENT, individual-key card: 80 24 00 00 20 h 00, built by the card client. */
+const signAndIncrement = (h: Uint8Array): string => commandHex(vscCommands.signAndIncrement(h));
 
 /** DER SubjectPublicKeyInfo header for Ed25519 (RFC 8410 section 4): SEQUENCE, AlgorithmIdentifier 1.3.101.112, BIT STRING of 33. */
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');

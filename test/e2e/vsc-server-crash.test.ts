@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { bytesToUint } from '../../src/bytes/index.js';
+import { parseSignAndIncrement, vscCommands } from '../../src/card-client/index.js';
 import { CRASH_POINTS, type CrashPoint } from '../../src/fault-injection/index.js';
 import {
   freshPostgresDatabase,
@@ -18,13 +18,13 @@ import {
   waitForCard,
   type VscProcess,
   type VscRun,
+  commandHex,
 } from '../support/index.js';
 
 const PORT = 19_000 + (process.pid % 1000);
 const READER = 'Virtual PCD 00 00';
 const VPCD = ['--vpcd', '127.0.0.1:35963'];
 const SERIAL = 'CRASH-1';
-const SELECT_VSC = '00A4040006F05653430001';
 const SIGNATURES_PER_INSERT = 3;
 
 let dir = '';
@@ -84,12 +84,12 @@ async function insert(name: string, crashAt?: CrashPoint): Promise<Spawned> {
 
 /** SIGN AND INCREMENT a few times; every counter goes into the run's record. */
 async function sign(): Promise<void> {
-  const hashes = Array.from({ length: SIGNATURES_PER_INSERT }, (_, i) => `8024000020${(i + 1).toString(16).padStart(2, '0').repeat(32)}`);
-  const [select, ...signatures] = await sendApdus(READER, [SELECT_VSC, ...hashes]);
+  const hashes = Array.from({ length: SIGNATURES_PER_INSERT }, (_, i) => commandHex(vscCommands.signAndIncrement(new Uint8Array(32).fill(i + 1))));
+  const [select, ...signatures] = await sendApdus(READER, [commandHex(vscCommands.select()), ...hashes]);
   expect(select!.sw).toBe(0x9000);
   for (const response of signatures) {
     expect(response.sw).toBe(0x9000);
-    signed.push(bytesToUint(response.data.subarray(0, 16)));
+    signed.push(parseSignAndIncrement(response.data).counter);
   }
 }
 

@@ -5,7 +5,8 @@
 // deployment that demands keyfiles. Inserted cards are driven by opensc-tool through real pcscd.
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { bytesToUint, toHex } from '../../src/bytes/index.js';
+import { parseSignAndIncrement, vscCommands } from '../../src/card-client/index.js';
+import { toHex } from '../../src/bytes/index.js';
 import {
   sendApdus,
   waitForCard,
@@ -14,6 +15,7 @@ import {
   type RunningCard,
   type ServerHarness,
   runVsc as vsc,
+  commandHex,
 } from '../support/index.js';
 
 const READER_A = 'Virtual PCD 00 00';
@@ -33,12 +35,12 @@ let harness: ServerHarness;
 
 /** SIGN AND INCREMENT `count` times in one card session; the counters the card signed with. */
 async function sign(reader: string, count: number): Promise<bigint[]> {
-  const hashes = Array.from({ length: count }, (_, i) => `8024000020${(i + 1).toString(16).padStart(2, '0').repeat(32)}`);
-  const [select, ...signatures] = await sendApdus(reader, [SELECT_VSC, ...hashes]);
+  const hashes = Array.from({ length: count }, (_, i) => commandHex(vscCommands.signAndIncrement(new Uint8Array(32).fill(i + 1))));
+  const [select, ...signatures] = await sendApdus(reader, [commandHex(vscCommands.select()), ...hashes]);
   expect(select!.sw).toBe(0x9000);
   return signatures.map((response) => {
     expect(response.sw.toString(16)).toBe('9000');
-    return bytesToUint(response.data.subarray(0, 16));
+    return parseSignAndIncrement(response.data).counter;
   });
 }
 

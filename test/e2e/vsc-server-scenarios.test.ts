@@ -4,6 +4,7 @@
 // inserted card is driven by opensc-tool through real pcscd. Every refusal is checked by its exit code.
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseSignAndIncrement, vscCommands } from '../../src/card-client/index.js';
 import { utf8 } from '../../src/bytes/index.js';
 import { deriveOwnerKeys } from '../../src/vsc-client/key-derivation.js';
 import { decodeProtectedInformation } from '../../src/vsc-client/protected-information.js';
@@ -18,6 +19,7 @@ import {
   startDeployment,
   type ServerHarness,
   runVsc as vsc,
+  commandHex,
 } from '../support/index.js';
 
 const READER = 'Virtual PCD 00 00';
@@ -47,10 +49,10 @@ describe.each(DEPLOYMENTS)('VSC server and client through the CLI on $name', { t
     const a = await harness.startInsert('S1', PASSWORDS['S1']!, 'A', ['--vpcd', '127.0.0.1:35963'], FIRST);
     expect(await state('S1')).toBe('in-use');
     await waitForCard(READER, true);
-    const [select, sign] = await sendApdus(READER, ['00A4040006F05653430001', `8024000020${'00'.repeat(32)}`]);
+    const [select, sign] = await sendApdus(READER, [commandHex(vscCommands.select()), commandHex(vscCommands.signAndIncrement(new Uint8Array(32)))]);
     expect(select!.sw).toBe(0x9000);
     expect(sign!.sw).toBe(0x9000);
-    expect(sign!.data).toHaveLength(16 + 64);
+    expect(parseSignAndIncrement(sign!.data).signature).toHaveLength(64);
 
     // B asks the other server process: the check-and-set and the recorded MUK hold across processes.
     expect((await vsc(['card', 'insert', ...client('S1', PASSWORDS['S1']!, SECOND), ...machine('B')])).code).toBe(3);

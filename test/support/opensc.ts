@@ -1,7 +1,8 @@
 // End-to-end helpers around OpenSC's opensc-tool: send APDUs through pcscd, list readers, wait for a card.
 import { execFile } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fromHex } from '../../src/bytes/index.js';
+import { encodeCommandApdu, type CommandApdu } from '../../src/apdu/index.js';
+import { fromHex, toHex } from '../../src/bytes/index.js';
 
 /** Everything the end-to-end tests drive, as one Debian 12 command (README and .ci/run carry the same packages). */
 export const E2E_INSTALL_COMMAND = 'apt-get install -y pcscd vsmartcard-vpcd opensc pcsc-tools yubico-piv-tool softhsm2 openssl iproute2 postgresql';
@@ -33,6 +34,11 @@ export function runTool(file: string, args: readonly string[], timeoutMs = 15_00
 }
 
 /** One response APDU as opensc-tool printed it. */
+/** A command APDU built by the card client's builders, as the hex `opensc-tool -s` takes. */
+export function commandHex(command: CommandApdu): string {
+  return toHex(encodeCommandApdu(command));
+}
+
 export interface ApduResult {
   readonly data: Uint8Array;
   readonly sw: number;

@@ -1,0 +1,120 @@
+// The host-side card client against the real card OS and applets, through the in-process PC/SC-style
+// reader: every command of the VSC applet (DESIGN.md "The VSC applet"), its status words as typed
+// errors, PIV VERIFY's 63Cx as WrongPinError (SP 800-73-4 Part 2 3.2.1), and malformed answers.
+import { describe, expect, it } from 'vitest';
+import { clonePivState, PivApplet, PivTag } from '../../src/apdu/index.js';
+import { sha256 } from '../../src/crypto/index.js';
+import { toHex } from '../../src/bytes/index.js';
+import {
+  ConditionsNotSatisfiedError,
+  MalformedResponseError,
+  NotFoundError,
+  PivAppletClient,
+  PinBlockedError,
+  VscAppletClient,
+  WrongParametersError,
+  WrongPinError,
+  exchange,
+  verifySignAndIncrement,
+  vscCommands,
+  type CardTransport,
+} from '../../src/card-client/index.js';
+import { establishContext, ReaderSystem, SCARD_PROTOCOL_T1, SCARD_SHARE_SHARED } from '../../src/reader-driver/index.js';
+import { TEST_PUBLIC_KEY, testPivState, vscFixture } from '../support/index.js';
+
+/** A card with both applets in an in-process reader; the client talks to it through a PC/SC-style handle. */
+async function connectedCard(init: Parameters<typeof vscFixture>[0] = {}) {
+  const fixture = vscFixture({ ...init, extraApplets: [new PivApplet(clonePivState(testPivState()))] });
+  const system = new ReaderSystem();
+  system.addReader('Client Test Reader 00').insert(fixture.os);
+  const context = establishContext(system);
+  const handle = await context.connect('Client Test Reader 00', SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1);
+  return { ...fixture, handle, vsc: new VscAppletClient(handle), piv: new PivAppletClient(handle) };
+}
+
+describe('VSC applet client', () => {
+  it('reads serial, counter and public key, and signs with a verifiable SIGN AND INCREMENT', async () => {
+    const { vsc } = await connectedCard({ serial: 'SN-CLIENT', counter: 7n });
+    await vsc.select();
+    expect(await vsc.serialNumber()).toBe('SN-CLIENT');
+    expect(await vsc.counter()).toBe(7n);
+    const publicKey = await vsc.publicKey();
+    expect(toHex(publicKey)).toBe(toHex(TEST_PUBLIC_KEY));
+    const h = sha256(new TextEncoder().encode('rented program, one use'));
+    const first = await vsc.signAndIncrement(h);
+    const second = await vsc.signAndIncrement(h);
+    expect([first.counter, second.counter]).toEqual([7n, 8n]);
+    expect(verifySignAndIncrement(first, h, { publicKey, serial: 'SN-CLIENT' })).toBe(true);
+    // The signature binds the counter: the first signature does not verify as the second's.
+    expect(verifySignAndIncrement({ counter: second.counter, signature: first.signature }, h, { publicKey, serial: 'SN-CLIENT' })).toBe(false);
+    expect(await vsc.counter()).toBe(9n);
+  });
+
+  it('signs on a universal-key card with P1 01, and a wrong key mode is WrongParametersError (6A86)', async () => {
+    const { vsc } = await connectedCard({ serial: 'SN-UNIVERSAL', keyMode: 'universal' });
+    await vsc.select();
+    const h = new Uint8Array(32).fill(0x11);
+    const answer = await vsc.signAndIncrement(h, 'universal');
+    expect(verifySignAndIncrement(answer, h, { publicKey: TEST_PUBLIC_KEY, serial: 'SN-UNIVERSAL', keyMode: 'universal' })).toBe(true);
+    const refused = await vsc.signAndIncrement(h, 'individual').catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(WrongParametersError);
+    expect(refused).toMatchObject({ sw: 0x6a86, code: 'card.wrong-parameters' });
+  });
+
+  it('builds SIGN AND INCREMENT as the fixed APDU (80 24 P1 00 20 h 00) and refuses an h that is not 32 bytes', () => {
+    const h = new Uint8Array(32).fill(0xab);
+    expect(vscCommands.signAndIncrement(h)).toMatchObject({ cla: 0x80, ins: 0x24, p1: 0x00, p2: 0x00, ne: 256 });
+    expect(vscCommands.signAndIncrement(h, 'universal').p1).toBe(0x01);
+    expect(() => vscCommands.signAndIncrement(new Uint8Array(31))).toThrow('expected h to be 32 bytes, got 31 bytes');
+  });
+
+  it('maps a refused signature (counter exhausted) to ConditionsNotSatisfiedError, and an unselected applet to NotFoundError', async () => {
+    const { vsc } = await connectedCard({ counter: (1n << 128n) - 1n });
+    await vsc.select();
+    await expect(vsc.signAndIncrement(new Uint8Array(32))).rejects.toBeInstanceOf(ConditionsNotSatisfiedError);
+    const bare = new VscAppletClient({ transmit: async () => Uint8Array.of(0x6a, 0x82) });
+    await expect(bare.select()).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it.each([
+    ['no status word', new Uint8Array(0), /at least 2 bytes/],
+    ['one byte', Uint8Array.of(0x90), /at least 2 bytes/],
+    ['a counter of the wrong length', Uint8Array.of(1, 2, 3, 0x90, 0x00), /expected a counter of 16 bytes, got 3/],
+  ])('refuses a malformed answer: %s', async (_name, answer, message) => {
+    const client = new VscAppletClient({ transmit: async () => answer });
+    const error = await client.counter().catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(MalformedResponseError);
+    expect((error as Error).message).toMatch(message);
+  });
+
+  it('collects 61xx answers with GET RESPONSE and repeats a 6Cxx-refused command with the Le the card named', async () => {
+    const sent: string[] = [];
+    const answers = [Uint8Array.of(0x6c, 0x02), Uint8Array.of(0xaa, 0x61, 0x01), Uint8Array.of(0xbb, 0x90, 0x00)];
+    const transport: CardTransport = { transmit: async (command) => (sent.push(toHex(command)), answers.shift()!) };
+    expect(toHex(await exchange(transport, vscCommands.getCounter()))).toBe('aabb');
+    expect(sent).toEqual(['8022000010', '8022000002', '00c0000001']);
+  });
+});
+
+describe('PIV applet client', () => {
+  it('counts wrong PINs down as WrongPinError { retriesLeft }, then PinBlockedError', async () => {
+    const { piv } = await connectedCard();
+    await piv.select();
+    expect(await piv.pinRetriesLeft()).toBe(3);
+    const errors = [];
+    for (let i = 0; i < 3; i++) errors.push(await piv.verifyPin('999999').catch((error: unknown) => error));
+    expect(errors.map((error) => (error as WrongPinError).retriesLeft)).toEqual([2, 1, 0]);
+    expect(errors.every((error) => error instanceof WrongPinError)).toBe(true);
+    await expect(piv.verifyPin('123456')).rejects.toBeInstanceOf(PinBlockedError);
+  });
+
+  it('verifies the right PIN and reads a data object', async () => {
+    const { piv } = await connectedCard();
+    await piv.select();
+    await piv.verifyPin('123456');
+    expect(await piv.pinRetriesLeft()).toBe('verified');
+    const chuid = await piv.getData(PivTag.CHUID);
+    expect(chuid.length).toBeGreaterThan(20);
+    await expect(piv.getData(0x5fc10d)).rejects.toBeInstanceOf(NotFoundError);
+  });
+});
