@@ -3,7 +3,7 @@
 // The primitives come from the crypto facade (node:crypto): this is the server's per-session hot path.
 import { wipe } from '../bytes/index.js';
 import { chacha20Poly1305Decrypt, chacha20Poly1305Encrypt, hmacSha256, sha256 } from '../crypto/index.js';
-import { ChannelError } from './channel-error.js';
+import { ChannelError, type ChannelErrorCode } from './channel-error.js';
 
 export const HASHLEN = 32;
 export const KEYLEN = 32;
@@ -67,7 +67,7 @@ export class CipherState {
   }
 
   /** Throws ChannelError `failureCode` on a bad tag; the nonce only advances on success. */
-  decryptWithAd(ad: Uint8Array, ciphertext: Uint8Array, failureCode: string): Uint8Array {
+  decryptWithAd(ad: Uint8Array, ciphertext: Uint8Array, failureCode: ChannelErrorCode): Uint8Array {
     if (this.#k === undefined) return ciphertext.slice();
     if (this.#n >= MAX_NONCE) throw new ChannelError('channel.nonce', 'the Noise nonce is exhausted; start a new session');
     if (ciphertext.length < TAGLEN) {

@@ -1,22 +1,25 @@
 // ChaCha20-Poly1305 AEAD (RFC 8439 section 2.8) on node:crypto, about three times faster than pure JS;
 // cross-checked against @noble/ciphers. The Noise channel's CipherState runs on it.
 import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { assertBytes, VscError } from '../errors/index.js';
 
 export const CHACHA20_POLY1305_KEY_LENGTH = 32;
 export const CHACHA20_POLY1305_NONCE_LENGTH = 12;
 export const CHACHA20_POLY1305_TAG_LENGTH = 16;
 
 /** Thrown by chacha20Poly1305Decrypt when the tag does not verify; says nothing about the key. */
-export class AeadAuthenticationError extends Error {
+export class AeadAuthenticationError extends VscError {
   override readonly name = 'AeadAuthenticationError';
+  constructor(message: string) {
+    super('crypto.aead-authentication', message);
+  }
 }
 
+/** Any length up to what one Uint8Array can hold. */
+const ANY_LENGTH = { min: 0, max: Number.MAX_SAFE_INTEGER } as const;
+
 function check(what: string, value: Uint8Array, length?: number): void {
-  if (!(value instanceof Uint8Array) || (length !== undefined && value.length !== length)) {
-    const expected = length === undefined ? 'a Uint8Array' : `${length} bytes`;
-    const got = value instanceof Uint8Array ? `${value.length} bytes` : typeof value;
-    throw new TypeError(`expected a ChaCha20-Poly1305 ${what} of ${expected}, got ${got}`);
-  }
+  assertBytes(`ChaCha20-Poly1305 ${what}`, value, length ?? ANY_LENGTH);
 }
 
 function toBytes(buffer: Buffer): Uint8Array {

@@ -2,6 +2,7 @@
 // Tests cross-check every operation here against @noble/curves.
 import { createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import { concatBytes, fromHex } from '../bytes/index.js';
+import { assertBytes } from '../errors/index.js';
 
 // DER prefixes that wrap a raw 32-byte seed (PKCS#8) or public key (SPKI) for OID 1.3.101.112.
 const PKCS8_PREFIX = fromHex('302e020100300506032b657004220420');
@@ -17,20 +18,13 @@ export interface Ed25519SigningKey {
   sign(message: Uint8Array): Uint8Array;
 }
 
-function checkLength(what: string, bytes: Uint8Array, length: number): void {
-  if (!(bytes instanceof Uint8Array) || bytes.length !== length) {
-    const got = bytes instanceof Uint8Array ? `${bytes.length} bytes` : typeof bytes;
-    throw new TypeError(`expected a ${length}-byte Ed25519 ${what}, got ${got}`);
-  }
-}
-
 export function generateEd25519Seed(): Uint8Array {
   return Uint8Array.from(randomBytes(ED25519_SEED_LENGTH));
 }
 
 /** Imports a 32-byte seed. The caller still owns (and should wipe) its copy of the seed. */
 export function ed25519KeyFromSeed(seed: Uint8Array): Ed25519SigningKey {
-  checkLength('seed', seed, ED25519_SEED_LENGTH);
+  assertBytes('Ed25519 seed', seed, ED25519_SEED_LENGTH);
   const der = concatBytes(PKCS8_PREFIX, seed);
   const privateKey: KeyObject = createPrivateKey({ key: Buffer.from(der), format: 'der', type: 'pkcs8' });
   der.fill(0);
@@ -46,7 +40,7 @@ export function ed25519KeyFromSeed(seed: Uint8Array): Ed25519SigningKey {
 }
 
 export function ed25519PublicKeyObject(publicKey: Uint8Array): KeyObject {
-  checkLength('public key', publicKey, ED25519_PUBLIC_KEY_LENGTH);
+  assertBytes('Ed25519 public key', publicKey, ED25519_PUBLIC_KEY_LENGTH);
   return createPublicKey({ key: Buffer.from(concatBytes(SPKI_PREFIX, publicKey)), format: 'der', type: 'spki' });
 }
 

@@ -1,6 +1,7 @@
 // ECDSA and ECDH on NIST P-256 (FIPS 186-5, SP 800-56A Rev. 3 5.7.1.2) with @noble/curves, for the
 // PIV applet's GENERAL AUTHENTICATE (SP 800-73-4 Part 2 3.2.4, algorithm 11).
 import { p256 } from '@noble/curves/nist.js';
+import { assertBytes } from '../errors/index.js';
 
 export const P256_PRIVATE_KEY_LENGTH = 32;
 /** Uncompressed SEC 1 point: 04 ‖ X ‖ Y. */
@@ -17,10 +18,7 @@ function describe(value: unknown): string {
 }
 
 function checkPrivateKey(privateKey: Uint8Array): void {
-  // The message says how long the key was, never what it holds.
-  if (!(privateKey instanceof Uint8Array) || privateKey.length !== P256_PRIVATE_KEY_LENGTH) {
-    throw new TypeError(`expected a ${P256_PRIVATE_KEY_LENGTH}-byte P-256 private key, got ${describe(privateKey)}`);
-  }
+  assertBytes('P-256 private key', privateKey, P256_PRIVATE_KEY_LENGTH);
   if (!p256.utils.isValidSecretKey(privateKey)) throw new RangeError('expected a P-256 private key in 1..n-1');
 }
 

@@ -2,6 +2,7 @@
 // Tests cross-check every operation here against @noble/curves and the RFC 7748 vectors.
 import { createPrivateKey, createPublicKey, diffieHellman, randomFillSync, type KeyObject } from 'node:crypto';
 import { bytesEqual, fromHex } from '../bytes/index.js';
+import { assertBytes } from '../errors/index.js';
 
 export const X25519_KEY_LENGTH = 32;
 
@@ -42,15 +43,6 @@ function hasLowOrder(publicKey: Uint8Array): boolean {
   return LOW_ORDER.some((encoding) => bytesEqual(encoding, masked));
 }
 
-function describe(value: unknown): string {
-  return value instanceof Uint8Array ? `${value.length} bytes` : typeof value;
-}
-
-function checkKey(what: string, key: Uint8Array): void {
-  if (!(key instanceof Uint8Array) || key.length !== X25519_KEY_LENGTH) {
-    throw new TypeError(`expected a ${X25519_KEY_LENGTH}-byte X25519 ${what}, got ${describe(key)}`);
-  }
-}
 
 function base64url(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
@@ -66,7 +58,7 @@ function publicKeyOf(key: KeyObject): Uint8Array {
 }
 
 function peerKeyObject(peerPublicKey: Uint8Array): KeyObject {
-  checkKey('public key', peerPublicKey);
+  assertBytes('X25519 public key', peerPublicKey, X25519_KEY_LENGTH);
   return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: base64url(peerPublicKey) }, format: 'jwk' });
 }
 
@@ -110,7 +102,7 @@ export function generateX25519PrivateKey(): X25519PrivateKey {
 
 /** Imports a raw 32-byte scalar (clamped on use, RFC 7748 section 5). The caller still owns its copy. */
 export function x25519PrivateKey(privateKey: Uint8Array): X25519PrivateKey {
-  checkKey('private key', privateKey);
+  assertBytes('X25519 private key', privateKey, X25519_KEY_LENGTH);
   const key = createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: base64url(privateKey), x: PLACEHOLDER_X }, format: 'jwk' });
   return wrap(key, publicKeyOf(createPublicKey(key)));
 }
@@ -127,6 +119,6 @@ export function x25519PublicKey(privateKey: Uint8Array): Uint8Array {
 
 /** X25519(privateKey, publicKey) on raw keys; throws on a low-order public key. */
 export function x25519SharedSecret(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
-  checkKey('public key', publicKey);
+  assertBytes('X25519 public key', publicKey, X25519_KEY_LENGTH);
   return x25519PrivateKey(privateKey).sharedSecret(publicKey);
 }

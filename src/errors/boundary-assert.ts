@@ -21,8 +21,8 @@ function describe(value: unknown): string {
 export function assertBytes(what: string, value: unknown, length: number | { readonly min: number; readonly max: number }): asserts value is Uint8Array {
   const [min, max] = typeof length === 'number' ? [length, length] : [length.min, length.max];
   if (!(value instanceof Uint8Array) || value.length < min || value.length > max) {
-    const want = min === max ? `${min}` : `${min} to ${max}`;
-    throw new BoundaryError(`expected ${what} to be ${want} bytes, got ${describe(value)}`);
+    const want = min === max ? `a ${min}-byte ${what}` : `${what} of ${min} to ${max} bytes`;
+    throw new BoundaryError(`expected ${want}, got ${describe(value)}`);
   }
 }
 

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { concatBytes, uintToBytes, utf8 } from '../bytes/index.js';
-import { ExitCode, VscError } from '../errors/index.js';
+import { ExitCode, VscError, assertBytes } from '../errors/index.js';
 
 export const PROTECTION_KEY_LENGTH = 32;
 export const CARD_ID_LENGTH = 16;
@@ -19,15 +19,8 @@ export class SealError extends VscError {
   }
 }
 
-function checkBytes(what: string, bytes: Uint8Array, length: number): void {
-  if (!(bytes instanceof Uint8Array) || bytes.length !== length) {
-    const got = bytes instanceof Uint8Array ? `${bytes.length} bytes` : typeof bytes;
-    throw new TypeError(`expected a ${length}-byte ${what}, got ${got}`);
-  }
-}
-
 function associatedData(cardId: Uint8Array, version: bigint): Uint8Array {
-  checkBytes('card id', cardId, CARD_ID_LENGTH);
+  assertBytes('card id', cardId, CARD_ID_LENGTH);
   if (typeof version !== 'bigint') throw new TypeError(`expected the version as a bigint, got ${typeof version}`);
   return concatBytes(DOMAIN, cardId, uintToBytes(version, 8));
 }
@@ -39,7 +32,7 @@ export function sealProtectedInformation(
   version: bigint,
   plaintext: Uint8Array,
 ): Uint8Array {
-  checkBytes('protection key', protectionKey, PROTECTION_KEY_LENGTH);
+  assertBytes('protection key', protectionKey, PROTECTION_KEY_LENGTH);
   if (!(plaintext instanceof Uint8Array)) throw new TypeError(`expected the plaintext as bytes, got ${typeof plaintext}`);
   const ad = associatedData(cardId, version);
   const nonce = Uint8Array.from(randomBytes(SEAL_NONCE_LENGTH));
@@ -54,7 +47,7 @@ export function openProtectedInformation(
   version: bigint,
   sealed: Uint8Array,
 ): Uint8Array {
-  checkBytes('protection key', protectionKey, PROTECTION_KEY_LENGTH);
+  assertBytes('protection key', protectionKey, PROTECTION_KEY_LENGTH);
   const ad = associatedData(cardId, version);
   if (!(sealed instanceof Uint8Array)) throw new TypeError(`expected the sealed information as bytes, got ${typeof sealed}`);
   if (sealed.length < SEAL_NONCE_LENGTH + SEAL_TAG_LENGTH) {

@@ -6,7 +6,7 @@ import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import { bytesEqual, concatBytes, constantTimeEqual, fromUtf8, readUint16, uintToBytes, utf8, wipe } from '../bytes/index.js';
 import { ED25519_PUBLIC_KEY_LENGTH, ED25519_SIGNATURE_LENGTH, ed25519KeyFromSeed, ed25519Verify } from '../crypto/index.js';
-import { ExitCode, VscError } from '../errors/index.js';
+import { ExitCode, VscError, assertBytes } from '../errors/index.js';
 
 export const MASTER_KEY_LENGTH = 32;
 export const KEYFILE_SECRET_LENGTH = 32;
@@ -26,13 +26,6 @@ const KEYFILE_NONCE_LENGTH = 24;
 const KEYFILE_TAG_LENGTH = 16;
 const MAX_INSTALL_ID_BYTES = 256;
 
-function checkBytes(what: string, bytes: Uint8Array, length: number): void {
-  if (!(bytes instanceof Uint8Array) || bytes.length !== length) {
-    const got = bytes instanceof Uint8Array ? `${bytes.length} bytes` : typeof bytes;
-    throw new TypeError(`expected a ${length}-byte ${what}, got ${got}`);
-  }
-}
-
 function checkSerial(serial: string): void {
   if (typeof serial !== 'string' || serial === '') {
     throw new TypeError(`expected a non-empty serial number, got ${JSON.stringify(serial)}`);
@@ -47,8 +40,8 @@ function hmacSha256(key: Uint8Array, ...parts: readonly Uint8Array[]): Uint8Arra
 }
 
 function proof(domain: Uint8Array, key: Uint8Array, ri1: Uint8Array, ri2: Uint8Array, serial: string): Uint8Array {
-  checkBytes('server nonce ri1', ri1, CHALLENGE_NONCE_LENGTH);
-  checkBytes('client nonce ri2', ri2, CHALLENGE_NONCE_LENGTH);
+  assertBytes('server nonce ri1', ri1, CHALLENGE_NONCE_LENGTH);
+  assertBytes('client nonce ri2', ri2, CHALLENGE_NONCE_LENGTH);
   checkSerial(serial);
   return hmacSha256(key, domain, ri1, ri2, utf8(serial));
 }
@@ -60,13 +53,13 @@ export function newChallengeNonce(): Uint8Array {
 
 /** Proof (1): HMAC-SHA256(masterKey, 'vsc-impl-master/1' ‖ ri1 ‖ ri2 ‖ serial). */
 export function masterProof(masterKey: Uint8Array, ri1: Uint8Array, ri2: Uint8Array, serial: string): Uint8Array {
-  checkBytes('master key', masterKey, MASTER_KEY_LENGTH);
+  assertBytes('master key', masterKey, MASTER_KEY_LENGTH);
   return proof(MASTER_DOMAIN, masterKey, ri1, ri2, serial);
 }
 
 /** Proof (2): HMAC-SHA256(as1, 'vsc-impl-keyfile/1' ‖ ri1 ‖ ri2 ‖ serial). */
 export function keyfileProof(as1: Uint8Array, ri1: Uint8Array, ri2: Uint8Array, serial: string): Uint8Array {
-  checkBytes('keyfile secret as1', as1, AS1_LENGTH);
+  assertBytes('keyfile secret as1', as1, AS1_LENGTH);
   return proof(KEYFILE_PROOF_DOMAIN, as1, ri1, ri2, serial);
 }
 
@@ -92,7 +85,7 @@ function checkInstallId(installId: string): Uint8Array {
  * server recomputes it from its one keyfile secret, so it never stores per-install secrets.
  */
 export function keyfileSecretFor(keyfileSecret: Uint8Array, installId: string): Uint8Array {
-  checkBytes('keyfile secret', keyfileSecret, KEYFILE_SECRET_LENGTH);
+  assertBytes('keyfile secret', keyfileSecret, KEYFILE_SECRET_LENGTH);
   const mac = hmacSha256(keyfileSecret, AS1_DOMAIN, checkInstallId(installId));
   try {
     return mac.slice(0, AS1_LENGTH);
@@ -102,7 +95,7 @@ export function keyfileSecretFor(keyfileSecret: Uint8Array, installId: string): 
 }
 
 function keyfileEncryptionKey(masterKey: Uint8Array): Uint8Array {
-  checkBytes('master key', masterKey, MASTER_KEY_LENGTH);
+  assertBytes('master key', masterKey, MASTER_KEY_LENGTH);
   return hkdf(nobleSha256, masterKey, undefined, KEYFILE_ENCRYPTION_INFO, 32);
 }
 
@@ -141,7 +134,7 @@ function encodeBody(installId: Uint8Array, as1: Uint8Array, cardPublicKey: Uint8
 /** Keyfile = header ‖ nonce(24) ‖ XChaCha20-Poly1305(HKDF(masterKey), body ‖ Ed25519 signature). */
 export function issueKeyfile(options: IssueKeyfileOptions): Uint8Array {
   const { signingSeed, keyfileSecret, masterKey, installId, cardPublicKey } = options;
-  if (cardPublicKey !== undefined) checkBytes('card public key', cardPublicKey, ED25519_PUBLIC_KEY_LENGTH);
+  if (cardPublicKey !== undefined) assertBytes('card public key', cardPublicKey, ED25519_PUBLIC_KEY_LENGTH);
   const installIdBytes = checkInstallId(installId);
   const signer = ed25519KeyFromSeed(signingSeed);
   const as1 = keyfileSecretFor(keyfileSecret, installId);
@@ -188,7 +181,7 @@ export function openKeyfile(
   options: { masterKey: Uint8Array; serverSigningPublicKey: Uint8Array },
 ): KeyfileContents {
   if (!(bytes instanceof Uint8Array)) throw new TypeError(`expected the keyfile as bytes, got ${typeof bytes}`);
-  checkBytes('server signing public key', options.serverSigningPublicKey, ED25519_PUBLIC_KEY_LENGTH);
+  assertBytes('server signing public key', options.serverSigningPublicKey, ED25519_PUBLIC_KEY_LENGTH);
   const minimum = KEYFILE_HEADER.length + KEYFILE_NONCE_LENGTH + KEYFILE_TAG_LENGTH + ED25519_SIGNATURE_LENGTH;
   if (bytes.length < minimum) throw invalidKeyfile(`expected a keyfile of at least ${minimum} bytes, got ${bytes.length}`);
   if (!bytesEqual(bytes.subarray(0, KEYFILE_HEADER.length), KEYFILE_HEADER)) {

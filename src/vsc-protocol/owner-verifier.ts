@@ -2,21 +2,15 @@
 // constant time, so a database leak does not hand out the auth key itself.
 import { concatBytes, constantTimeEqual, utf8, wipe } from '../bytes/index.js';
 import { sha256 } from '../crypto/index.js';
+import { assertBytes } from '../errors/index.js';
 
 const DOMAIN = utf8('vsc-auth-verifier/1');
 export const AUTH_KEY_LENGTH = 32;
 export const VERIFIER_LENGTH = 32;
 
-function checkAuthKey(authKey: Uint8Array): void {
-  if (!(authKey instanceof Uint8Array) || authKey.length !== AUTH_KEY_LENGTH) {
-    const got = authKey instanceof Uint8Array ? `${authKey.length} bytes` : typeof authKey;
-    throw new TypeError(`expected a ${AUTH_KEY_LENGTH}-byte auth key, got ${got}`);
-  }
-}
-
 /** SHA-256(utf8('vsc-auth-verifier/1') ‖ authKey). */
 export function authVerifier(authKey: Uint8Array): Uint8Array {
-  checkAuthKey(authKey);
+  assertBytes('auth key', authKey, AUTH_KEY_LENGTH);
   const input = concatBytes(DOMAIN, authKey);
   try {
     return sha256(input);

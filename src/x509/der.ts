@@ -1,7 +1,7 @@
 // A small DER writer (ITU-T X.690 sections 8 and 10) for the types of an RFC 5280 certificate,
 // on the project's BER-TLV encoder, whose minimal lengths are the DER ones (X.690 10.1).
 import { VscError } from '../errors/index.js';
-import { encodeConstructed, encodeTlv } from '../apdu/ber-tlv.js';
+import { encodeConstructed, encodeTlv } from '../apdu/index.js';
 
 /** A value the DER writer cannot encode: a malformed OID, a negative bit count, an out-of-range date. */
 export class DerEncodingError extends VscError {

@@ -65,7 +65,7 @@ describe('VSC applet client', () => {
     const h = new Uint8Array(32).fill(0xab);
     expect(vscCommands.signAndIncrement(h)).toMatchObject({ cla: 0x80, ins: 0x24, p1: 0x00, p2: 0x00, ne: 256 });
     expect(vscCommands.signAndIncrement(h, 'universal').p1).toBe(0x01);
-    expect(() => vscCommands.signAndIncrement(new Uint8Array(31))).toThrow('expected h to be 32 bytes, got 31 bytes');
+    expect(() => vscCommands.signAndIncrement(new Uint8Array(31))).toThrow('expected a 32-byte h, got 31 bytes');
   });
 
   it('maps a refused signature (counter exhausted) to ConditionsNotSatisfiedError, and an unselected applet to NotFoundError', async () => {

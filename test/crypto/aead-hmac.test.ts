@@ -47,8 +47,8 @@ describe('chacha20-poly1305', () => {
     }
     expect(() => chacha20Poly1305Decrypt(key, nonce, utf8('ae'), sealed)).toThrow(AeadAuthenticationError);
     expect(() => chacha20Poly1305Decrypt(key, nonce, utf8('ad'), sealed.subarray(0, 15))).toThrow(AeadAuthenticationError);
-    expect(() => chacha20Poly1305Encrypt(key.subarray(1), nonce, utf8(''), utf8(''))).toThrow('expected a ChaCha20-Poly1305 key of 32 bytes, got 31 bytes');
-    expect(() => chacha20Poly1305Encrypt(key, new Uint8Array(8), utf8(''), utf8(''))).toThrow('expected a ChaCha20-Poly1305 nonce of 12 bytes, got 8 bytes');
+    expect(() => chacha20Poly1305Encrypt(key.subarray(1), nonce, utf8(''), utf8(''))).toThrow('expected a 32-byte ChaCha20-Poly1305 key, got 31 bytes');
+    expect(() => chacha20Poly1305Encrypt(key, new Uint8Array(8), utf8(''), utf8(''))).toThrow('expected a 12-byte ChaCha20-Poly1305 nonce, got 8 bytes');
   });
 });
 

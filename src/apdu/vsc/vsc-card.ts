@@ -1,6 +1,7 @@
 // The card behind the VSC applet: serial, signing key and the 128-bit counter of rental
 // patent 003 [0052]-[0057]. Software cards live here; a dongle implements the same interface.
 import type { Ed25519SigningKey } from '../../crypto/index.js';
+import { VscError } from '../../errors/index.js';
 import { COUNTER_MAX, signedDigest, type VscKeyMode } from './vsc-digest.js';
 
 export interface SignAndIncrementResult {
@@ -13,10 +14,10 @@ export interface SignAndIncrementResult {
 /** Why a SIGN AND INCREMENT was refused; the applet maps each to a status word. */
 export type SignRefusal = 'counter-exhausted' | 'storage-failed' | 'disabled';
 
-export class SignRefusedError extends Error {
+export class SignRefusedError extends VscError {
   override readonly name = 'SignRefusedError';
   constructor(readonly reason: SignRefusal, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(`card.sign-refused.${reason}`, message, options);
   }
 }
 
