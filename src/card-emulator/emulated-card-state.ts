@@ -8,7 +8,8 @@ import { VscError, ExitCode } from '../errors/index.js';
 import { writeFileAtomic } from '../files/index.js';
 import { generateEd25519Seed } from '../crypto/index.js';
 import { COUNTER_MAX, type VscKeyMode } from '../apdu/vsc/index.js';
-import { decodePivState, encodePivState, personalisePiv, type PivState } from '../apdu/piv/index.js';
+import { decodePivState, encodePivState, type PivState } from '../apdu/piv/index.js';
+import { personalisePiv } from '../card/index.js';
 import { randomBytes } from 'node:crypto';
 
 export const STATE_FORMAT = 'vsc-emulated-card/1';

@@ -3,7 +3,8 @@
 // Serialised here, sealed by sealing.ts, opaque to the server.
 import { randomBytes } from 'node:crypto';
 import { fromHex, toHex, wipe } from '../bytes/index.js';
-import { decodePivState, encodePivState, personalisePiv, wipePivSecrets, type PivState } from '../apdu/piv/index.js';
+import { decodePivState, encodePivState, wipePivSecrets, type PivState } from '../apdu/piv/index.js';
+import { personalisePiv } from '../card/index.js';
 import { ExitCode, VscError } from '../errors/index.js';
 
 const FORMAT = 'vsc-protected/1';
