@@ -1,2 +1,3 @@
-// Public surface of the card as a whole, beside the applets: the personalisation of a new card.
+// Public surface of the card as a whole, beside the applets: the protected-information codec and the personalisation of a new card.
 export * from './piv-personalisation.js';
+export * from './protected-information-codec.js';
