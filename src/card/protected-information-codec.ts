@@ -135,7 +135,8 @@ export function updateProtectedInformation(bytes: Uint8Array, update: { readonly
   ]);
 }
 
-export function decodeProtectedInformation(bytes: Uint8Array): ProtectedInformation {
+/** Decodes the binary form only; decodeProtectedInformation (protected-information.ts) also reads the legacy JSON. */
+export function decodeBinaryProtectedInformation(bytes: Uint8Array): ProtectedInformation {
   const [seed, counter, piv] = topFields(bytes);
   return { signingSeed: bytes.slice(seed.start, seed.end), counter: bytesToUint(bytes.subarray(counter.start, counter.end)), piv: decodePivPart(bytes.subarray(piv.start, piv.end)) };
 }

@@ -83,7 +83,7 @@ describe('malformed protected information', () => {
   const otherKey = p256GenerateKey();
   const cases: Array<[string, () => Uint8Array, RegExp]> = [
     ['no bytes', () => new Uint8Array(0), /format 1, got no bytes/],
-    ['another format', () => Uint8Array.of(0x7b, ...good().subarray(1)), /got format 123/],
+    ['another format', () => Uint8Array.of(0x02, ...good().subarray(1)), /got format 2/],
     ['a truncated field header', () => good().subarray(0, 4), /expected a 5-byte field header/],
     ['a length beyond the end', () => good().subarray(0, 30), /field 01 claims 32 bytes, 24 remain/],
     ['a short seed', () => { const b = good(); b[4] = 31; return b; }, /claims|signing seed/],
@@ -123,5 +123,15 @@ describe('malformed protected information', () => {
       }
       for (const secret of secrets) expect(message).not.toContain(secret.slice(0, 12));
     }
+  });
+});
+
+describe('legacy JSON protected information', () => {
+  it('still opens information sealed in the JSON form before the binary codec', async () => {
+    const { encodePivState } = await import('../../src/apdu/piv/index.js');
+    const original = info();
+    const json = new TextEncoder().encode(JSON.stringify({ format: 'vsc-protected/1', signingSeed: toHex(SEED), counter: '258', piv: encodePivState(original.piv) }));
+    expect(comparable(decodeProtectedInformation(json))).toEqual(comparable(original));
+    expect(() => decodeProtectedInformation(new TextEncoder().encode('{"format":"other"}'))).toThrow(ProtectedInformationError);
   });
 });
