@@ -1,6 +1,7 @@
 // The state file of `vsc card emulate`: everything a standalone software card keeps across
-// restarts (VSC key and counter; PIV keys, certificates, PIN and PUK state), as versioned JSON
-// written atomically. It holds the card's private keys and PIN in clear,
+// restarts (VSC key and counter; PIV keys, certificates, PIN and PUK state), written atomically as
+// a binary header (magic "vsce", version, serial, key mode) then the protected information in the
+// one codec of src/card. It holds the card's private keys and PIN in clear,
 // like any software token's key file: mode 0600, and the docs say to protect it.
 import { readFileSync } from 'node:fs';
 import { fromHex, toHex, wipe } from '../bytes/index.js';
@@ -8,7 +9,8 @@ import { VscError, ExitCode } from '../errors/index.js';
 import { writeFileAtomic } from '../files/index.js';
 import { generateEd25519Seed } from '../crypto/index.js';
 import { COUNTER_MAX, type VscKeyMode } from '../apdu/vsc/index.js';
-import { decodePivState, encodePivState, personalisePiv, type PivState } from '../apdu/piv/index.js';
+import { decodePivState, type PivState } from '../apdu/piv/index.js';
+import { decodeProtectedInformation, encodeProtectedInformation, personalisePiv } from '../card/index.js';
 import { randomBytes } from 'node:crypto';
 
 export const STATE_FORMAT = 'vsc-emulated-card/1';
@@ -82,15 +84,63 @@ function parseVsc(path: string, raw: unknown): VscAppletState {
   return { serial, keyMode, counter: BigInt(counterText), signingKeySeed: fromHex(seedHex) };
 }
 
-/** Reads a state file; `undefined` if it does not exist. */
-export function readEmulatedCardState(path: string): EmulatedCardState | undefined {
-  let text: string;
+/** "vsce" then format version 1; a legacy JSON file starts with "{" instead. */
+const MAGIC = Uint8Array.of(0x76, 0x73, 0x63, 0x65, 0x01);
+const KEY_MODES: readonly VscKeyMode[] = ['individual', 'universal'];
+
+/** The binary state file: header, then the protected information (seed, counter, PIV part). */
+export function encodeEmulatedCardState(state: EmulatedCardState): Uint8Array {
+  const serial = new TextEncoder().encode(checkSerial(state.vsc.serial));
+  const information = encodeProtectedInformation({ signingSeed: state.vsc.signingKeySeed, counter: state.vsc.counter, piv: state.piv });
+  const out = new Uint8Array(MAGIC.length + 1 + serial.length + 1 + information.length);
+  out.set(MAGIC, 0);
+  out[MAGIC.length] = serial.length;
+  out.set(serial, MAGIC.length + 1);
+  out[MAGIC.length + 1 + serial.length] = KEY_MODES.indexOf(state.vsc.keyMode);
+  out.set(information, MAGIC.length + 2 + serial.length);
+  wipe(information);
+  return out;
+}
+
+export function decodeEmulatedCardState(path: string, bytes: Uint8Array): EmulatedCardState {
+  if (bytes.length < MAGIC.length + 2 || MAGIC.some((byte, i) => bytes[i] !== byte)) throw new StateFileError(path, 'expected a vsc-emulated-card state file (magic "vsce", version 1)');
+  const serialLength = bytes[MAGIC.length]!;
+  const modeAt = MAGIC.length + 1 + serialLength;
+  if (modeAt >= bytes.length) throw new StateFileError(path, `the serial number claims ${serialLength} bytes, fewer remain`);
+  const serial = new TextDecoder().decode(bytes.subarray(MAGIC.length + 1, modeAt));
+  if (!SERIAL_PATTERN.test(serial)) throw new StateFileError(path, 'the serial number is malformed');
+  const keyMode = KEY_MODES[bytes[modeAt]!];
+  if (keyMode === undefined) throw new StateFileError(path, `expected the key mode 0 (individual) or 1 (universal), got ${bytes[modeAt]}`);
   try {
-    text = readFileSync(path, 'utf8');
+    const { signingSeed, counter, piv } = decodeProtectedInformation(bytes.subarray(modeAt + 1));
+    return { vsc: { serial, keyMode, counter, signingKeySeed: signingSeed }, piv };
+  } catch (error) {
+    throw new StateFileError(path, (error as Error).message, { cause: error });
+  }
+}
+
+/** Reads a state file, binary or legacy JSON; `undefined` if it does not exist. */
+export function readEmulatedCardState(path: string): EmulatedCardState | undefined {
+  let bytes: Uint8Array;
+  try {
+    const buffer = readFileSync(path);
+    bytes = new Uint8Array(buffer);
+    buffer.fill(0);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new StateFileError(path, `cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`, { cause: error });
   }
+  try {
+    const first = bytes.find((byte) => byte !== 0x20 && byte !== 0x0a && byte !== 0x0d && byte !== 0x09);
+    return first === 0x7b ? readLegacyJsonState(path, new TextDecoder().decode(bytes)) : decodeEmulatedCardState(path, bytes);
+  } finally {
+    wipe(bytes);
+  }
+}
+
+// The legacy JSON state file ("vsc-emulated-card/1") is read once, then openEmulatedCard rewrites it
+// in the binary format: this migration path is the one place where its hex strings of secrets occur.
+function readLegacyJsonState(path: string, text: string): EmulatedCardState {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -115,17 +165,7 @@ export function readEmulatedCardState(path: string): EmulatedCardState | undefin
 
 /** Writes the whole state durably (see writeFileAtomic). */
 export function writeEmulatedCardState(path: string, state: EmulatedCardState): void {
-  const { vsc } = state;
-  const text = JSON.stringify(
-    {
-      format: STATE_FORMAT,
-      vsc: { serial: vsc.serial, keyMode: vsc.keyMode, counter: vsc.counter.toString(), signingKeySeed: toHex(vsc.signingKeySeed) },
-      piv: encodePivState(state.piv),
-    },
-    null,
-    2,
-  );
-  const bytes = new TextEncoder().encode(`${text}\n`);
+  const bytes = encodeEmulatedCardState(state);
   try {
     writeFileAtomic(path, bytes);
   } finally {

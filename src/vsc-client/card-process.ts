@@ -1,11 +1,12 @@
 // The running card of `vsc card insert` ([0035]-[0057]): takes the machine lock, inserts the card,
 // serves it through vpcd, polls the machine, and removes the card (refusing service first) on
 // SIGTERM, on `vsc card remove`, or when the clock jumps. A MUK or PID change disables it at once.
-import { createServer, type Server } from 'node:net';
+import type { Server } from 'node:net';
 import { wipe } from '../bytes/index.js';
 import { acquireProcessLock, type ProcessLock } from '../files/index.js';
 import { VpcdBridge } from '../reader-driver/vpcd-bridge.js';
 import { controlSocketPath, machineLockName } from './client-config.js';
+import { serveControlSocket, type ControlAnswer } from './control-socket.js';
 import { EncryptedMemory } from './encrypted-memory.js';
 import type { OwnerKeys } from './key-derivation.js';
 import { startPolling } from './polling.js';
@@ -115,27 +116,31 @@ export async function runCardProcess(options: CardProcessOptions): Promise<CardP
       const onSignal = () => void remove('signal').then(resolveEnd);
       process.once('SIGTERM', onSignal);
       process.once('SIGINT', onSignal);
-      control = createServer((socket) => {
-        socket.once('data', (data) => {
-          const request = data.toString('utf8').trim();
-          if (request === 'status') {
-            const { next, nextWindow } = card!.counterStatus;
-            const status = {
-              serial, pid: process.pid, nextCounter: next.toString(), nextWindow: nextWindow === undefined ? null : nextWindow.map(String),
+      const served = serveControlSocket(controlSocketPath(stateDir), async (request): Promise<ControlAnswer> => {
+        if (request === 'status') {
+          const { next, nextWindow } = card!.counterStatus;
+          return {
+            kind: 'status',
+            status: {
+              serial, pid: process.pid, nextCounter: next.toString(), nextWindow: nextWindow === undefined ? null : [String(nextWindow[0]), String(nextWindow[1])],
               vpcd: options.vpcd === undefined ? null : `${options.vpcd.host}:${options.vpcd.port}`, removing,
-            };
-            return void socket.end(`status ${JSON.stringify(status)}\n`);
-          }
-          if (request !== 'remove') return void socket.end('error unknown request\n');
-          void remove('vsc card remove').then((end) => {
-            socket.end(end.removed ? 'removed\n' : `error ${(end.error as Error).message.split('\n')[0]}\n`);
-            resolveEnd(end);
-          });
-        });
+            },
+          };
+        }
+        const end = await remove('vsc card remove');
+        // The answer is written before the process ends: resolve only after the handler returns.
+        setImmediate(() => resolveEnd(end));
+        return end.removed ? { kind: 'removed' } : { kind: 'error', message: (end.error as Error).message };
       });
-      control.listen(controlSocketPath(stateDir));
-      // Announced only once every way to remove it is in place.
-      say({ event: 'inserted', serial, vpcd: options.vpcd === undefined ? null : `${options.vpcd.host}:${options.vpcd.port}`, pid: process.pid }, `card ${serial} inserted${options.vpcd === undefined ? '' : ` into vpcd at ${options.vpcd.host}:${options.vpcd.port}`}; SIGTERM, Ctrl-C or "vsc card remove" removes it`);
+      served.then(
+        (server) => {
+          control = server;
+          // Announced only once every way to remove it is in place.
+          say({ event: 'inserted', serial, vpcd: options.vpcd === undefined ? null : `${options.vpcd.host}:${options.vpcd.port}`, pid: process.pid }, `card ${serial} inserted${options.vpcd === undefined ? '' : ` into vpcd at ${options.vpcd.host}:${options.vpcd.port}`}; SIGTERM, Ctrl-C or "vsc card remove" removes it`);
+        },
+        // Without its control socket the card could only be removed by a signal: give it back at once.
+        (error: unknown) => void remove('the control socket could not listen').then(() => resolveEnd({ removed: false, error })),
+      );
     });
     return await ended;
   } finally {

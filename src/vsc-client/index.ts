@@ -4,3 +4,4 @@ export * from './sealing.js';
 export * from './muk.js';
 export * from './encrypted-memory.js';
 export * from './polling.js';
+export * from './control-socket.js';

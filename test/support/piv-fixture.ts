@@ -7,7 +7,8 @@ import { parseResponseApdu, type ResponseApdu } from '../../src/apdu/response-ap
 import { decodeTlv } from '../../src/apdu/ber-tlv.js';
 import { PivApplet, type PivAppletOptions } from '../../src/apdu/piv/piv-applet.js';
 import { parseDynamicAuthenticationTemplate } from '../../src/apdu/piv/piv-data-objects.js';
-import { personalisePiv, type PivState } from '../../src/apdu/piv/piv-state.js';
+import type { PivState } from '../../src/apdu/piv/piv-state.js';
+import { personalisePiv } from '../../src/card/piv-personalisation.js';
 import { concatBytes, fromHex, toHex } from '../../src/bytes/index.js';
 import { decryptBlock, encryptBlock, type BlockCipherAlgorithm } from '../../src/crypto/block-cipher.js';
 import { p256GenerateKey } from '../../src/crypto/p256.js';

@@ -1,8 +1,8 @@
 // `vsc card enroll|insert|remove|recover|destroy`: server-backed cards.
-import { createConnection } from 'node:net';
 import { ExitCode, UsageError, VscError } from '../../errors/index.js';
 import { parseHostPort } from '../../reader-driver/vpcd-bridge.js';
 import { runCardProcess } from '../../vsc-client/card-process.js';
+import { askControlSocket, type ControlAnswer } from '../../vsc-client/control-socket.js';
 import { acquireProcessLock } from '../../files/index.js';
 import { controlSocketPath, machineLockName, machineUniqueKey, readPassword, serverEndpoint, stateDirectory, type ClientFlags } from '../../vsc-client/client-config.js';
 import { destroyCard, enrollCard, recoverCard } from '../../vsc-client/server-operations.js';
@@ -41,21 +41,6 @@ function command(name: string, summary: string, options: Record<string, OptionSp
   return { kind: 'command', name, summary, options, run, ...(details === undefined ? {} : { details }) };
 }
 
-/** One request to the running card of `stateDir` over its control socket; its one-line answer. */
-function askCardProcess(stateDir: string, request: 'remove' | 'status'): Promise<string> {
-  return new Promise<string>((resolve, reject) => {
-    const socket = createConnection(controlSocketPath(stateDir));
-    let received = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => (received += chunk));
-    socket.on('end', () => resolve(received.trim()));
-    socket.on('error', (error: NodeJS.ErrnoException) =>
-      reject(error.code === 'ECONNREFUSED' || error.code === 'ENOENT' ? new VscError('card.not-inserted', `no card is inserted on this machine (${stateDir}); after a crash use "vsc card recover"`, { exitCode: ExitCode.refusedByState }) : error),
-    );
-    socket.write(`${request}\n`);
-  });
-}
-
 export const cardClientCommands: Command[] = [
   command('enroll', 'enroll a card with its one-time token: choose the password, generate and upload the sealed keys', { ...SERVER, token: { type: 'string', value: 'T', description: 'the enrollment token from "vsc admin enroll"' }, ...MACHINE }, async (values) => {
     const endpoint = serverEndpoint(flags(values));
@@ -89,23 +74,25 @@ export const cardClientCommands: Command[] = [
     'Stays running while the card is inserted. The server refuses every other machine until this one removes the card.',
   ),
   command('remove', 'remove the card the running "vsc card insert" on this machine holds', { ...MACHINE }, async (values) => {
-    const answer = await askCardProcess(stateDirectory(flags(values)), 'remove');
-    if (answer === '') throw new VscError('card.remove', 'the card process ended without answering; if it crashed, "vsc card recover" brings the card back');
-    if (answer !== 'removed') throw new VscError('card.remove', answer.replace(/^error /, ''));
+    const stateDir = stateDirectory(flags(values));
+    const answer = await askControlSocket(controlSocketPath(stateDir), 'remove', stateDir);
+    if (answer === undefined) throw new VscError('card.remove', 'the card process ended without answering; if it crashed, "vsc card recover" brings the card back');
+    if (answer.kind !== 'removed') throw new VscError('card.remove', answer.kind === 'error' ? answer.message : 'the card process answered with its status instead');
     say(values)({ event: 'removed' }, 'card removed');
     return ExitCode.ok;
   }),
   command('status', 'show the card inserted on this machine, if any: serial, next counter value, reader', { ...MACHINE }, async (values) => {
-    let answer: string;
+    const stateDir = stateDirectory(flags(values));
+    let answer: ControlAnswer | undefined;
     try {
-      answer = await askCardProcess(stateDirectory(flags(values)), 'status');
+      answer = await askControlSocket(controlSocketPath(stateDir), 'status', stateDir);
     } catch (error) {
       if (!(error instanceof VscError) || error.code !== 'card.not-inserted') throw error;
       say(values)({ inserted: false }, 'no card is inserted on this machine');
       return ExitCode.ok;
     }
-    if (!answer.startsWith('status ')) throw new VscError('card.status', answer.replace(/^error /, ''));
-    const status = JSON.parse(answer.slice('status '.length)) as { serial: string; pid: number; nextCounter: string; nextWindow: [string, string] | null; vpcd: string | null; removing: boolean };
+    if (answer?.kind !== 'status') throw new VscError('card.status', answer === undefined ? '' : answer.kind === 'error' ? answer.message : 'the card process answered "removed" to a status request');
+    const { status } = answer;
     say(values)(
       { inserted: true, ...status },
       [
