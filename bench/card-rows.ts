@@ -7,7 +7,7 @@ import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import { ed25519KeyFromSeed } from '../src/crypto/index.js';
 import { deriveOwnerKeys, newKdfParams, sealProtectedInformation, type KdfParams, type OwnerKeys } from '../src/vsc-client/index.js';
-import { encodeProtectedInformation, newProtectedInformation } from '../src/vsc-client/protected-information.js';
+import { encodeProtectedInformation, newProtectedInformation } from '../src/card/index.js';
 import { authVerifier } from '../src/vsc-protocol/index.js';
 
 export interface WorkingCard {

@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { x25519 as nobleX25519 } from '@noble/curves/ed25519.js';
 import { fromHex, wipe } from '../src/bytes/index.js';
 import { generateX25519KeyPair, generateX25519PrivateKey } from '../src/crypto/index.js';
-import { insertCard, removeCard, type ServerEndpoint } from '../src/vsc-client/server-operations.js';
+import { insertCard, removeCard, type ServerEndpoint } from '../src/vsc-client/index.js';
 import { freshPostgresDatabase, startPostgresCluster } from '../test/support/index.js';
 import { loadPostgresCards, loadSqliteCards, loadSqliteFiller, makeBenchCards, type BenchCards } from './card-rows.js';
 import { runVsc, startServerProcess, type ServerProcess } from './server-process.js';

@@ -8,8 +8,7 @@ import { fromHex, toHex, wipe } from '../bytes/index.js';
 import { VscError, ExitCode } from '../errors/index.js';
 import { writeFileAtomic } from '../files/index.js';
 import { generateEd25519Seed } from '../crypto/index.js';
-import { COUNTER_MAX, type VscKeyMode } from '../apdu/vsc/index.js';
-import { decodePivState, type PivState } from '../apdu/piv/index.js';
+import { COUNTER_MAX, type VscKeyMode, decodePivState, type PivState } from '../apdu/index.js';
 import { decodeProtectedInformation, encodeProtectedInformation, personalisePiv } from '../card/index.js';
 import { randomBytes } from 'node:crypto';
 
@@ -90,15 +89,23 @@ const KEY_MODES: readonly VscKeyMode[] = ['individual', 'universal'];
 
 /** The binary state file: header, then the protected information (seed, counter, PIV part). */
 export function encodeEmulatedCardState(state: EmulatedCardState): Uint8Array {
-  const serial = new TextEncoder().encode(checkSerial(state.vsc.serial));
   const information = encodeProtectedInformation({ signingSeed: state.vsc.signingKeySeed, counter: state.vsc.counter, piv: state.piv });
+  try {
+    return encodeStateFile(state.vsc.serial, state.vsc.keyMode, information);
+  } finally {
+    wipe(information);
+  }
+}
+
+/** The state file's bytes from its header fields and the protected information as it is (binary). */
+export function encodeStateFile(serialNumber: string, keyMode: VscKeyMode, information: Uint8Array): Uint8Array {
+  const serial = new TextEncoder().encode(checkSerial(serialNumber));
   const out = new Uint8Array(MAGIC.length + 1 + serial.length + 1 + information.length);
   out.set(MAGIC, 0);
   out[MAGIC.length] = serial.length;
   out.set(serial, MAGIC.length + 1);
-  out[MAGIC.length + 1 + serial.length] = KEY_MODES.indexOf(state.vsc.keyMode);
+  out[MAGIC.length + 1 + serial.length] = KEY_MODES.indexOf(keyMode);
   out.set(information, MAGIC.length + 2 + serial.length);
-  wipe(information);
   return out;
 }
 

@@ -3,12 +3,27 @@
 // It lives beside the applets, not in them, so the APDU layer does not depend on X.509.
 import { randomBytes } from 'node:crypto';
 import {
-  CERT_TAG_OF_SLOT, PIN_MAX_RETRIES, PUK_MAX_RETRIES, PivStateError, PivTag, buildCcc, buildCertificateObject, buildChuid, buildDiscoveryObject, buildKeyHistory,
-  isValidPinReference, isValidPukReference, padReferenceData, type ManagementKey, type PivKeyPair, type PivKeySlot, type PivState,
-} from '../apdu/piv/index.js';
+  CERT_TAG_OF_SLOT,
+  PIN_MAX_RETRIES,
+  PUK_MAX_RETRIES,
+  PivStateError,
+  PivTag,
+  buildCcc,
+  buildCertificateObject,
+  buildChuid,
+  buildDiscoveryObject,
+  buildKeyHistory,
+  isValidPinReference,
+  isValidPukReference,
+  padReferenceData,
+  type ManagementKey,
+  type PivKeyPair,
+  type PivKeySlot,
+  type PivState,
+} from '../apdu/index.js';
 import { fromHex } from '../bytes/index.js';
 import { blockCipherKeyLength, isBlockCipherAlgorithm, p256GenerateKey } from '../crypto/index.js';
-import { selfSignedCertificate } from '../x509/self-signed-certificate.js';
+import { selfSignedCertificate } from '../x509/index.js';
 
 /** The management key every PIV card ships with (the well-known 3DES default, 0102...08 three times). */
 export const DEFAULT_MANAGEMENT_KEY_HEX = '010203040506070801020304050607080102030405060708';

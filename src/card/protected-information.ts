@@ -1,9 +1,15 @@
 // A card's protected information ([0034], DESIGN.md "Keys and secrets"): a new card's, wiping one, and
 // decoding either the binary form (protected-information-codec.ts) or the legacy JSON form of older uploads.
 import { randomBytes } from 'node:crypto';
-import { decodePivState, wipePivSecrets, type PivState } from '../apdu/piv/index.js';
+import { decodePivState, wipePivSecrets, type PivState } from '../apdu/index.js';
 import { fromHex, wipe } from '../bytes/index.js';
-import { decodeBinaryProtectedInformation, ProtectedInformationError, SIGNING_SEED_LENGTH, type ProtectedInformation } from './protected-information-codec.js';
+import {
+  decodeBinaryProtectedInformation,
+  encodeProtectedInformation,
+  ProtectedInformationError,
+  SIGNING_SEED_LENGTH,
+  type ProtectedInformation,
+} from './protected-information-codec.js';
 import { personalisePiv } from './piv-personalisation.js';
 
 /** The JSON form sealed before the binary codec; read so that cards uploaded then still open. */
@@ -46,4 +52,15 @@ function decodeLegacyJson(bytes: Uint8Array): ProtectedInformation {
     throw new ProtectedInformationError(`the PIV state: ${(error as Error).message}`, { cause: error });
   }
   return { signingSeed: fromHex(seed), counter: BigInt(counter), piv };
+}
+
+/** The binary form of `bytes`: as it is, or re-encoded once from the legacy JSON form (caller wipes). */
+export function toBinaryProtectedInformation(bytes: Uint8Array): Uint8Array {
+  if (bytes[0] !== 0x7b) return bytes.slice();
+  const info = decodeLegacyJson(bytes);
+  try {
+    return encodeProtectedInformation(info);
+  } finally {
+    wipeProtectedInformation(info);
+  }
 }

@@ -1,9 +1,10 @@
 // `npm run demo`: the story of a virtual card, narrated step by step. It needs nothing beyond
 // `npm ci`: the in-process reader shows everything; the pcscd part runs only where pcscd does.
 import { execFile } from 'node:child_process';
-import { CardOs, SoftwareVscCard, VscApplet, signedDigest } from '../apdu/index.js';
-import { bytesToUint, fromHex, toHex, utf8 } from '../bytes/index.js';
-import { ed25519KeyFromSeed, ed25519Verify, generateEd25519Seed, sha256 } from '../crypto/index.js';
+import { CardOs, encodeCommandApdu, SoftwareVscCard, VscApplet, type CommandApdu } from '../apdu/index.js';
+import { parseSignAndIncrement, verifySignAndIncrement, vscCommands } from '../card-client/index.js';
+import { bytesToUint, toHex, utf8 } from '../bytes/index.js';
+import { ed25519KeyFromSeed, generateEd25519Seed, sha256 } from '../crypto/index.js';
 import {
   ReaderSystem,
   establishContext,
@@ -20,6 +21,9 @@ import {
 } from '../reader-driver/index.js';
 import { serverStory } from './server-demo.js';
 import { Story, spaced, type Narrator } from './story.js';
+
+/** The demo prints every APDU it sends; the card client's builders make them. */
+const apduHex = (command: CommandApdu): string => toHex(encodeCommandApdu(command));
 
 const READER = 'VSC Virtual Reader 00';
 const VPCD_PORT = 35964; // Debian's second vpcd reader, so a card the user emulates on 35963 stays put
@@ -124,21 +128,21 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
 
   story.heading('An application connects (T=1, shared) and uses the card');
   const handle = await context.connect(READER, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1);
-  await story.apdu(handle, '00A4040006F05653430001', 'SELECT the VSC applet by its AID');
-  const serial = await story.apdu(handle, '8020000000', 'GET SERIAL NUMBER');
+  await story.apdu(handle, apduHex(vscCommands.select()), 'SELECT the VSC applet by its AID');
+  const serial = await story.apdu(handle, apduHex(vscCommands.getSerialNumber()), 'GET SERIAL NUMBER');
   story.line(`  serial: "${new TextDecoder().decode(serial.data)}"`);
-  const publicKey = (await story.apdu(handle, '8026000020', 'GET PUBLIC KEY')).data;
-  await story.apdu(handle, '8022000010', 'GET COUNTER');
+  const publicKey = (await story.apdu(handle, apduHex(vscCommands.getPublicKey()), 'GET PUBLIC KEY')).data;
+  await story.apdu(handle, apduHex(vscCommands.getCounter()), 'GET COUNTER');
   for (const message of ['m1', 'm2']) {
     const h = sha256(utf8(message));
-    const signed = await story.apdu(handle, `8024000020${toHex(h)}00`, `SIGN AND INCREMENT of h = SHA-256("${message}")`);
-    const counter = bytesToUint(signed.data.subarray(0, 16));
-    const valid = ed25519Verify(publicKey, signedDigest(h, counter, 'individual', vscCard.serial), signed.data.subarray(16));
+    const signed = parseSignAndIncrement((await story.apdu(handle, apduHex(vscCommands.signAndIncrement(h)), `SIGN AND INCREMENT of h = SHA-256("${message}")`)).data);
+    const { counter } = signed;
+    const valid = verifySignAndIncrement(signed, h, { publicKey, serial: vscCard.serial });
     story.line(`  counter used ${counter}; the signature over SHA-256(h ‖ ${counter}) ${valid ? 'verifies' : 'DOES NOT verify'} with the card's public key`);
   }
-  const after = await story.apdu(handle, '8022000010', 'GET COUNTER');
+  const after = await story.apdu(handle, apduHex(vscCommands.getCounter()), 'GET COUNTER');
   story.line(`  counter is now ${bytesToUint(after.data)}: every signature used its own value, and it never goes back`);
-  await story.apdu(handle, '8024010020' + '00'.repeat(32) + '00', 'SIGN AND INCREMENT with the universal-key P1 on an individual-key card');
+  await story.apdu(handle, apduHex(vscCommands.signAndIncrement(new Uint8Array(32), 'universal')), 'SIGN AND INCREMENT with the universal-key P1 on an individual-key card');
 
   story.heading('The card is removed');
   // Connecting marked the reader in use; wait from the state as it is now.
@@ -147,7 +151,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   system.getReader(READER)?.remove();
   story.line(`SCardGetStatusChange wakes up again: ${stateName((await removed).eventState)}`);
   try {
-    await handle.transmit(fromHex('8022000010'));
+    await handle.transmit(encodeCommandApdu(vscCommands.getCounter()));
     story.line('the old handle still answered: this should not happen');
   } catch (error) {
     story.line(`SCardTransmit on the old handle → ${error instanceof PcscError ? error.pcscName : String(error)}`);

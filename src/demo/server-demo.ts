@@ -5,13 +5,22 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bytesToUint, toHex, utf8, wipe } from '../bytes/index.js';
-import { ed25519Verify, sha256 } from '../crypto/index.js';
-import { signedDigest } from '../apdu/index.js';
+import { toHex, utf8 } from '../bytes/index.js';
+import { sha256 } from '../crypto/index.js';
+import { encodeCommandApdu } from '../apdu/index.js';
+import { RunningCard } from '../card/index.js';
+import { parseSignAndIncrement, verifySignAndIncrement, vscCommands } from '../card-client/index.js';
 import { establishContext, ReaderSystem, SCARD_LEAVE_CARD, SCARD_PROTOCOL_T1, SCARD_SHARE_SHARED } from '../reader-driver/index.js';
-import { mukFromOverride } from '../vsc-client/muk.js';
-import { ServerBackedCard } from '../vsc-client/server-backed-card.js';
-import { OperationRefused, destroyCard, enrollCard, insertCard, recoverCard, removeCard, type InsertedCard, type ServerEndpoint } from '../vsc-client/server-operations.js';
+import {
+  destroyCard,
+  enrollCard,
+  insertCard,
+  mukFromOverride,
+  OperationRefused,
+  recoverCard,
+  ServerBacking,
+  type ServerEndpoint,
+} from '../vsc-client/index.js';
 import { CardStore, initServerData, loadServerKeys, openServerDatabase, startVscServer } from '../vsc-server/index.js';
 import type { Story } from './story.js';
 
@@ -54,18 +63,23 @@ export async function serverStory(story: Story): Promise<void> {
     story.line(`seals them and uploads only ciphertext. Card signing key: ${toHex(publicKey).slice(0, 32)}…; state: ${await state()}`);
 
     story.heading('Machine A inserts the card and an application signs with it');
-    const onA = await insertCard(endpoint, SERIAL, { password: password() }, machines.A);
-    story.line(`server: idle → ${await state()}, held by machine A's MUK; counter window ${onA.counterWindow.join('..')}`);
-    const cardA = await useCard(story, onA, publicKey, 'A');
-    await remove(endpoint, onA, cardA, machines.A);
+    const onA = new ServerBacking({ endpoint, serial: SERIAL, credentials: { password: password() }, muk: machines.A });
+    const cardA = await RunningCard.open(onA);
+    story.line(`server: idle → ${await state()}, held by machine A's MUK; counter window ${onA.insertedWindow.join('..')}`);
+    await useCard(story, cardA, publicKey, 'A');
+    try {
+      await cardA.giveBack();
+    } finally {
+      await cardA.destroy();
+    }
     story.line(`machine A removes it: the client refuses service first, re-seals, uploads; server: ${await state()}`);
 
     story.heading('Machine B inserts it, then crashes');
-    const onB = await insertCard(endpoint, SERIAL, { password: password() }, machines.B);
-    story.line(`server: ${await state()} on machine B, counter window ${onB.counterWindow.join('..')}`);
-    const cardB = await useCard(story, onB, publicKey, 'B');
-    cardB.destroy();
-    wipe(onB.plaintext, onB.holderSecret, onB.keys.authKey, onB.keys.protectionKey);
+    const onB = new ServerBacking({ endpoint, serial: SERIAL, credentials: { password: password() }, muk: machines.B });
+    const cardB = await RunningCard.open(onB);
+    story.line(`server: ${await state()} on machine B, counter window ${onB.insertedWindow.join('..')}`);
+    await useCard(story, cardB, publicKey, 'B');
+    await cardB.destroy(); // never given back
     story.line(`machine B crashes before removing it: the card is gone from memory, the server still says ${await state()}`);
     story.line(`machine A tries to insert it: ${await refusal(insertCard(endpoint, SERIAL, { password: password() }, machines.A))}`);
     story.line(`machine A tries to recover it: ${await refusal(recoverCard(endpoint, SERIAL, password(), machines.A))}`);
@@ -89,34 +103,17 @@ export async function serverStory(story: Story): Promise<void> {
   }
 
   /** Shows the inserted card in the in-process reader and signs twice through PC/SC. */
-  async function useCard(s: Story, inserted: InsertedCard, publicKey: Uint8Array, machine: string): Promise<ServerBackedCard> {
-    const card = new ServerBackedCard({ serial: SERIAL, plaintext: inserted.plaintext, counterWindow: inserted.counterWindow });
-    wipe(inserted.plaintext);
+  async function useCard(s: Story, card: RunningCard, publicKey: Uint8Array, machine: string): Promise<void> {
     s.line('the opened secrets now live in encrypted memory under a per-insert key; the card enters the reader');
     system.getReader(READER)!.insert(card.os);
     const handle = await context.connect(READER, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1);
-    await s.apdu(handle, '00A4040006F05653430001', 'SELECT the VSC applet');
+    await s.apdu(handle, toHex(encodeCommandApdu(vscCommands.select())), 'SELECT the VSC applet');
     const h = sha256(utf8(`a document signed on machine ${machine}`));
-    const signed = await s.apdu(handle, `8024000020${toHex(h)}00`, 'SIGN AND INCREMENT');
-    const counter = bytesToUint(signed.data.subarray(0, 16));
-    const valid = ed25519Verify(publicKey, signedDigest(h, counter, 'individual', SERIAL), signed.data.subarray(16));
-    s.line(`  counter ${counter}; the signature ${valid ? 'verifies' : 'DOES NOT verify'} with the enrolled public key`);
+    const signed = parseSignAndIncrement((await s.apdu(handle, toHex(encodeCommandApdu(vscCommands.signAndIncrement(h))), 'SIGN AND INCREMENT')).data);
+    const valid = verifySignAndIncrement(signed, h, { publicKey, serial: SERIAL });
+    s.line(`  counter ${signed.counter}; the signature ${valid ? 'verifies' : 'DOES NOT verify'} with the enrolled public key`);
     await handle.disconnect(SCARD_LEAVE_CARD);
     system.getReader(READER)!.remove();
-    return card;
-  }
-}
-
-async function remove(endpoint: ServerEndpoint, inserted: InsertedCard, card: ServerBackedCard, muk: Uint8Array): Promise<void> {
-  card.disable();
-  const plaintext = card.snapshot();
-  try {
-    await removeCard(endpoint, SERIAL, { keys: inserted.keys }, {
-      muk, holderSecret: inserted.holderSecret, cardId: inserted.cardId, plaintext, sealedVersion: inserted.sealedVersion + 1n, nextCounter: card.nextCounter,
-    });
-  } finally {
-    wipe(plaintext, inserted.keys.authKey, inserted.keys.protectionKey);
-    card.destroy();
   }
 }
 

@@ -1,7 +1,6 @@
 // PC/SC error codes with pcsc-lite's names, values and descriptions (PCSC/pcsclite.h of pcsc-lite
 // 1.9.9), and PcscError, the one error the reader driver's PC/SC API rejects with.
-import { VscError } from '../errors/index.js';
-import type { VscErrorOptions } from '../errors/index.js';
+import { VscError, type VscErrorOptions } from '../errors/index.js';
 
 /**
  * Every error code of pcsclite.h. SCARD_E_UNEXPECTED and SCARD_E_UNSUPPORTED_FEATURE share

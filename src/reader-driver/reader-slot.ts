@@ -18,8 +18,8 @@ import {
   SCARD_STATE_PRESENT,
   SCARD_SWALLOWED,
   withEventCounter,
+  type ShareMode,
 } from './pcsc-constants.js';
-import type { ShareMode } from './pcsc-constants.js';
 import { PcscError } from './pcsc-errors.js';
 
 /** Misuse of the slot itself (the "hardware" side), not of the PC/SC API. */

@@ -2,16 +2,14 @@
 // serves it through vpcd, polls the machine, and removes the card (refusing service first) on
 // SIGTERM, on `vsc card remove`, or when the clock jumps. A MUK or PID change disables it at once.
 import type { Server } from 'node:net';
-import { wipe } from '../bytes/index.js';
+import { RunningCard } from '../card/index.js';
 import { acquireProcessLock, type ProcessLock } from '../files/index.js';
-import { VpcdBridge } from '../reader-driver/vpcd-bridge.js';
+import { VpcdBridge } from '../reader-driver/index.js';
 import { controlSocketPath, machineLockName } from './client-config.js';
 import { serveControlSocket, type ControlAnswer } from './control-socket.js';
-import { EncryptedMemory } from './encrypted-memory.js';
-import type { OwnerKeys } from './key-derivation.js';
 import { startPolling } from './polling.js';
-import { ServerBackedCard } from './server-backed-card.js';
-import { extendCounterWindow, insertCard, removeCard, type ServerEndpoint } from './server-operations.js';
+import { ServerBacking } from './server-backing.js';
+import type { ServerEndpoint } from './server-operations.js';
 
 export interface CardProcessOptions {
   readonly endpoint: ServerEndpoint;
@@ -36,39 +34,15 @@ export async function runCardProcess(options: CardProcessOptions): Promise<CardP
   } catch (error) {
     throw Object.assign(error as Error, { message: `another virtual card already runs on this machine (${stateDir}); remove it first` });
   }
-  let card: ServerBackedCard | undefined;
+  let card: RunningCard | undefined;
   let bridge: VpcdBridge | undefined;
   let control: Server | undefined;
-  let keys: EncryptedMemory | undefined;
+  let removing = false;
   try {
-    const inserted = await insertCard(endpoint, serial, { password: options.password }, options.muk);
-    wipe(options.password);
-    // Only the owner keys are kept, sealed like the card's secrets; the password is gone.
-    const ownerKeys = new Uint8Array(64);
-    ownerKeys.set(inserted.keys.authKey, 0);
-    ownerKeys.set(inserted.keys.protectionKey, 32);
-    wipe(inserted.keys.authKey, inserted.keys.protectionKey);
-    keys = EncryptedMemory.seal(ownerKeys);
-    const ownerCredentials = (): OwnerKeys => keys!.use((bytes) => ({ authKey: bytes.slice(0, 32), protectionKey: bytes.slice(32) }));
-    let removing = false;
-    const extendWindow = async (): Promise<void> => {
-      if (removing) return;
-      const credentials = ownerCredentials();
-      try {
-        card!.grantCounterWindow(await extendCounterWindow(endpoint, serial, { keys: credentials }, { muk: options.muk, holderSecret: inserted.holderSecret }));
-      } catch (error) {
-        card!.counterWindowRefused();
-        say({ event: 'warning', serial, message: `no further counter window: ${(error as Error).message}` }, `warning: no further counter window: ${(error as Error).message}`);
-      } finally {
-        wipe(credentials.authKey, credentials.protectionKey);
-      }
-    };
-    let extending: Promise<void> | undefined;
-    card = new ServerBackedCard({
-      serial, plaintext: inserted.plaintext, counterWindow: inserted.counterWindow,
-      onCounterWindowLow: () => void (extending = extendWindow().finally(() => (extending = undefined))),
+    const backing = new ServerBacking({ endpoint, serial, credentials: { password: options.password }, muk: options.muk });
+    card = await RunningCard.open(backing, {
+      onGrantFailed: (error) => say({ event: 'warning', serial, message: `no further counter window: ${(error as Error).message}` }, `warning: no further counter window: ${(error as Error).message}`),
     });
-    wipe(inserted.plaintext);
     if (options.vpcd !== undefined) {
       bridge = new VpcdBridge(card.os, { host: options.vpcd.host, port: options.vpcd.port });
       await bridge.start();
@@ -80,25 +54,12 @@ export async function runCardProcess(options: CardProcessOptions): Promise<CardP
         (removal ??= (async () => {
           removing = true;
           polling.stop();
-          card!.disable(); // [0057]: refuse service first
-          await bridge?.stop();
-          await extending; // the server serialises operations on the serial: let a window request finish
-          const plaintext = card!.snapshot();
           try {
-            const credentials = ownerCredentials();
-            try {
-              await removeCard(endpoint, serial, { keys: credentials }, {
-                muk: options.muk, holderSecret: inserted.holderSecret, cardId: inserted.cardId, plaintext, sealedVersion: inserted.sealedVersion + 1n, nextCounter: card!.nextCounter,
-              });
-            } finally {
-              wipe(credentials.authKey, credentials.protectionKey);
-            }
+            await card!.giveBack(async () => bridge?.stop());
             say({ event: 'removed', serial, reason: why }, `card ${serial} removed (${why})`);
             return { removed: true } as const;
           } catch (error) {
             return { removed: false, error } as const;
-          } finally {
-            wipe(plaintext);
           }
         })());
       const polling = startPolling({
@@ -118,11 +79,11 @@ export async function runCardProcess(options: CardProcessOptions): Promise<CardP
       process.once('SIGINT', onSignal);
       const served = serveControlSocket(controlSocketPath(stateDir), async (request): Promise<ControlAnswer> => {
         if (request === 'status') {
-          const { next, nextWindow } = card!.counterStatus;
+          const { next, nextGrant } = card!.counterStatus;
           return {
             kind: 'status',
             status: {
-              serial, pid: process.pid, nextCounter: next.toString(), nextWindow: nextWindow === undefined ? null : [String(nextWindow[0]), String(nextWindow[1])],
+              serial, pid: process.pid, nextCounter: next.toString(), nextWindow: nextGrant === undefined ? null : [String(nextGrant.start), String(nextGrant.end)],
               vpcd: options.vpcd === undefined ? null : `${options.vpcd.host}:${options.vpcd.port}`, removing,
             },
           };
@@ -146,8 +107,7 @@ export async function runCardProcess(options: CardProcessOptions): Promise<CardP
   } finally {
     control?.close();
     await bridge?.stop().catch(() => undefined);
-    card?.destroy();
-    keys?.destroy();
+    await card?.destroy();
     await lock.release();
   }
 }

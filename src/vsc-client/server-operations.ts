@@ -6,13 +6,27 @@ import { wipe } from '../bytes/index.js';
 import { ChannelError, connectSession } from '../channel/index.js';
 import { ed25519KeyFromSeed, sha256 } from '../crypto/index.js';
 import { ExitCode, VscError } from '../errors/index.js';
-import { crashPoint } from '../fault-injection/crash-point.js';
+import { crashPoint } from '../fault-injection/index.js';
 import {
-  OperationRefused, checkKdfParams, decodeChallenge, decodeResult, encodeHello, encodeProof, keyfileProof, masterProof, newChallengeNonce, openKeyfile,
-  type KdfParams, type Operation, type Proof, type ProofBase, type ProofFields, type Result,
+  OperationRefused,
+  checkKdfParams,
+  decodeChallenge,
+  decodeResult,
+  encodeHello,
+  encodeProof,
+  keyfileProof,
+  masterProof,
+  newChallengeNonce,
+  openKeyfile,
+  type KdfParams,
+  type Operation,
+  type Proof,
+  type ProofBase,
+  type ProofFields,
+  type Result,
 } from '../vsc-protocol/index.js';
 import { deriveOwnerKeys, type OwnerKeys } from './key-derivation.js';
-import { encodeProtectedInformation, newProtectedInformation } from './protected-information.js';
+import { encodeProtectedInformation, newProtectedInformation } from '../card/index.js';
 import { openProtectedInformation, sealProtectedInformation } from './sealing.js';
 
 /** How this client reaches and proves itself to its server. */

@@ -3,18 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { VscError } from '../errors/index.js';
 import { isValidP256PrivateKey, p256DerivePublicKey, p256Sign, sha256 } from '../crypto/index.js';
-import {
-  derBitString,
-  derBoolean,
-  derExplicit,
-  derInteger,
-  derOctetString,
-  derOid,
-  derSequence,
-  derSet,
-  derTime,
-  derUtf8String,
-} from './der.js';
+import { derBitString, derBoolean, derExplicit, derInteger, derOctetString, derOid, derSequence, derSet, derTime, derUtf8String } from './der.js';
 
 /** Inputs the certificate cannot be built from: a bad key, name, serial or validity. */
 export class CertificateInitError extends VscError {

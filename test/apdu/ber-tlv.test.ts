@@ -15,8 +15,8 @@ import {
   findTlv,
   formatTag,
   isValidTag,
+  type Tlv,
 } from '../../src/apdu/ber-tlv.js';
-import type { Tlv } from '../../src/apdu/ber-tlv.js';
 
 function filled(length: number, seed = 0): Uint8Array {
   const out = new Uint8Array(length);

@@ -3,14 +3,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { bytesEqual, concatBytes, fromHex, toHex } from '../../src/bytes/index.js';
 import type { VscError } from '../../src/errors/index.js';
-import {
-  ApduFormatError,
-  MAX_EXTENDED_NE,
-  commandApdu,
-  encodeCommandApdu,
-  parseCommandApdu,
-} from '../../src/apdu/command-apdu.js';
-import type { CommandApdu } from '../../src/apdu/command-apdu.js';
+import { ApduFormatError, MAX_EXTENDED_NE, commandApdu, encodeCommandApdu, parseCommandApdu, type CommandApdu } from '../../src/apdu/command-apdu.js';
 
 function filled(length: number, seed = 0): Uint8Array {
   const out = new Uint8Array(length);

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openEmulatedCard, readEmulatedCardState, StateFileError } from '../../src/card-emulator/index.js';
 import { LockHeldError } from '../../src/files/index.js';
-import { parseResponseApdu } from '../../src/apdu/response-apdu.js';
+import { parseResponseApdu } from '../../src/apdu/index.js';
 import { bytesToUint, fromHex } from '../../src/bytes/index.js';
 import { SELECT_VSC, spawnTsScript } from '../support/index.js';
 

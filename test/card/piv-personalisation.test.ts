@@ -2,8 +2,7 @@
 // self-signed certificates in 9A and 9C, options, and refusal of invalid options.
 import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { decodeTlvList } from '../../src/apdu/ber-tlv.js';
-import { CERT_TAG_OF_SLOT, PivStateError, PivTag } from '../../src/apdu/piv/index.js';
+import { decodeTlvList, CERT_TAG_OF_SLOT, PivStateError, PivTag } from '../../src/apdu/index.js';
 import { fromHex, toHex } from '../../src/bytes/index.js';
 import { DEFAULT_MANAGEMENT_KEY_HEX, personalisePiv } from '../../src/card/index.js';
 

@@ -1,13 +1,20 @@
 // The binary protected-information codec: encode, decode, round trip, field readers and updater, and a
 // table of malformed inputs (each refused with an error naming the field, never a secret value).
 import { describe, expect, it } from 'vitest';
-import { clonePivState, type PivState } from '../../src/apdu/piv/index.js';
+import { clonePivState, type PivState } from '../../src/apdu/index.js';
 import { toHex } from '../../src/bytes/index.js';
 import {
-  PROTECTED_INFORMATION_FORMAT, ProtectedInformationError, decodeProtectedInformation, encodeProtectedInformation, readCounter, readPivState, readSigningSeed,
-  updateProtectedInformation, type ProtectedInformation,
+  PROTECTED_INFORMATION_FORMAT,
+  ProtectedInformationError,
+  decodeProtectedInformation,
+  encodeProtectedInformation,
+  readCounter,
+  readPivState,
+  readSigningSeed,
+  updateProtectedInformation,
+  type ProtectedInformation,
 } from '../../src/card/index.js';
-import { p256GenerateKey } from '../../src/crypto/p256.js';
+import { p256GenerateKey } from '../../src/crypto/index.js';
 import { testPivState } from '../support/piv-fixture.js';
 
 const SEED = Uint8Array.from({ length: 32 }, (_, i) => 0xa0 ^ i);
@@ -128,7 +135,7 @@ describe('malformed protected information', () => {
 
 describe('legacy JSON protected information', () => {
   it('still opens information sealed in the JSON form before the binary codec', async () => {
-    const { encodePivState } = await import('../../src/apdu/piv/index.js');
+    const { encodePivState } = await import('../../src/apdu/index.js');
     const original = info();
     const json = new TextEncoder().encode(JSON.stringify({ format: 'vsc-protected/1', signingSeed: toHex(SEED), counter: '258', piv: encodePivState(original.piv) }));
     expect(comparable(decodeProtectedInformation(json))).toEqual(comparable(original));

@@ -2,14 +2,7 @@
 import { createECDH, createHash, createPublicKey, verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import {
-  isValidP256PrivateKey,
-  isValidP256PublicKey,
-  p256DerivePublicKey,
-  p256GenerateKey,
-  p256SharedSecret,
-  p256Sign,
-} from '../../src/crypto/p256.js';
+import { isValidP256PrivateKey, isValidP256PublicKey, p256DerivePublicKey, p256GenerateKey, p256SharedSecret, p256Sign } from '../../src/crypto/p256.js';
 import { concatBytes, fromHex, toHex, utf8 } from '../../src/bytes/index.js';
 
 /** RFC 6979 A.2.5: the P-256 private key and its public point. */

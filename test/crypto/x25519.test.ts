@@ -4,13 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { BoundaryError } from '../../src/errors/index.js';
 import fc from 'fast-check';
 import { x25519 as noble } from '@noble/curves/ed25519.js';
-import {
-  generateX25519KeyPair,
-  generateX25519PrivateKey,
-  x25519PrivateKey,
-  x25519PublicKey,
-  x25519SharedSecret,
-} from '../../src/crypto/index.js';
+import { generateX25519KeyPair, generateX25519PrivateKey, x25519PrivateKey, x25519PublicKey, x25519SharedSecret } from '../../src/crypto/index.js';
 import { fromHex, toHex } from '../../src/bytes/index.js';
 
 const P = 2n ** 255n - 19n;

@@ -137,7 +137,7 @@ describe('vsc card emulate through pcscd and OpenSC', () => {
 
 describe('npm run demo with pcscd running', () => {
   it('shows the card in pcscd\'s second vpcd reader and the reader empty afterwards', async () => {
-    const { runDemo } = await import('../../src/demo/demo.js');
+    const { runDemo } = await import('../../src/demo/index.js');
     const lines: string[] = [];
     expect(await runDemo({ say: (line) => lines.push(line) })).toBe(0);
     const text = lines.join('\n');

@@ -7,16 +7,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseSignAndIncrement, vscCommands } from '../../src/card-client/index.js';
 import { toHex } from '../../src/bytes/index.js';
-import {
-  sendApdus,
-  waitForCard,
-  DEPLOYMENTS,
-  startDeployment,
-  type RunningCard,
-  type ServerHarness,
-  runVsc as vsc,
-  commandHex,
-} from '../support/index.js';
+import { sendApdus, waitForCard, DEPLOYMENTS, startDeployment, type RunningCard, type ServerHarness, runVsc as vsc, commandHex } from '../support/index.js';
 
 const READER_A = 'Virtual PCD 00 00';
 const READER_B = 'Virtual PCD 00 01';

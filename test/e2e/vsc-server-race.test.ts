@@ -9,9 +9,16 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromHex, utf8, wipe } from '../../src/bytes/index.js';
 import { ExitCode } from '../../src/errors/index.js';
-import { deriveOwnerKeys, type OwnerKeys } from '../../src/vsc-client/key-derivation.js';
-import { MUK_LENGTH } from '../../src/vsc-client/muk.js';
-import { OperationRefused, insertCard, removeCard, type InsertedCard, type ServerEndpoint } from '../../src/vsc-client/server-operations.js';
+import {
+  deriveOwnerKeys,
+  type OwnerKeys,
+  MUK_LENGTH,
+  OperationRefused,
+  insertCard,
+  removeCard,
+  type InsertedCard,
+  type ServerEndpoint,
+} from '../../src/vsc-client/index.js';
 import {
   ProofBarrier,
   startHoldingRelay,

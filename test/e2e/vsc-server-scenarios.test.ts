@@ -6,9 +6,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseSignAndIncrement, vscCommands } from '../../src/card-client/index.js';
 import { utf8 } from '../../src/bytes/index.js';
-import { deriveOwnerKeys } from '../../src/vsc-client/key-derivation.js';
-import { decodeProtectedInformation } from '../../src/vsc-client/protected-information.js';
-import { openProtectedInformation } from '../../src/vsc-client/sealing.js';
+import { deriveOwnerKeys, openProtectedInformation } from '../../src/vsc-client/index.js';
+import { decodeProtectedInformation } from '../../src/card/index.js';
 import {
   sendApdus,
   waitForCard,

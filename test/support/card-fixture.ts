@@ -1,8 +1,15 @@
 // Builds cards for tests: a card OS holding the VSC applet on a software card with a fixed key.
-import { CardOs, type CardOsOptions } from '../../src/apdu/card-os.js';
-import type { Applet } from '../../src/apdu/applet.js';
-import { SoftwareVscCard, VscApplet, type CounterCommit, type VscKeyMode } from '../../src/apdu/vsc/index.js';
-import { parseResponseApdu, type ResponseApdu } from '../../src/apdu/response-apdu.js';
+import {
+  CardOs,
+  type CardOsOptions,
+  type Applet,
+  SoftwareVscCard,
+  VscApplet,
+  type CounterCommit,
+  type VscKeyMode,
+  parseResponseApdu,
+  type ResponseApdu,
+} from '../../src/apdu/index.js';
 import { ed25519KeyFromSeed } from '../../src/crypto/index.js';
 import { fromHex } from '../../src/bytes/index.js';
 

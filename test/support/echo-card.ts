@@ -2,7 +2,7 @@
 // contacts, promise-state probes, and an assertion for PcscError rejections.
 import assert from 'node:assert/strict';
 import type { CardSource } from '../../src/apdu/index.js';
-import { PcscError, type PcscErrorName } from '../../src/reader-driver/pcsc-errors.js';
+import { PcscError, type PcscErrorName } from '../../src/reader-driver/index.js';
 
 /** TS 3B, T0 80 (TD1 follows), TD1 80 (TD2 follows), TD2 01 (T=1), TCK 01. */
 export const T1_ATR = Uint8Array.of(0x3b, 0x80, 0x80, 0x01, 0x01);

@@ -1,17 +1,22 @@
 // Builds cards for PIV tests: a card OS holding the PIV applet, and a small host side that does
 // chaining, GET RESPONSE and the management key handshakes the way OpenSC and yubico-piv-tool do.
 import { X509Certificate, type KeyObject } from 'node:crypto';
-import { CardOs, type CardOsOptions } from '../../src/apdu/card-os.js';
-import { commandApdu, encodeCommandApdu } from '../../src/apdu/command-apdu.js';
-import { parseResponseApdu, type ResponseApdu } from '../../src/apdu/response-apdu.js';
-import { decodeTlv } from '../../src/apdu/ber-tlv.js';
-import { PivApplet, type PivAppletOptions } from '../../src/apdu/piv/piv-applet.js';
-import { parseDynamicAuthenticationTemplate } from '../../src/apdu/piv/piv-data-objects.js';
-import type { PivState } from '../../src/apdu/piv/piv-state.js';
-import { personalisePiv } from '../../src/card/piv-personalisation.js';
+import {
+  CardOs,
+  type CardOsOptions,
+  commandApdu,
+  encodeCommandApdu,
+  parseResponseApdu,
+  type ResponseApdu,
+  decodeTlv,
+  PivApplet,
+  type PivAppletOptions,
+  parseDynamicAuthenticationTemplate,
+  type PivState,
+} from '../../src/apdu/index.js';
+import { personalisePiv } from '../../src/card/index.js';
 import { concatBytes, fromHex, toHex } from '../../src/bytes/index.js';
-import { decryptBlock, encryptBlock, type BlockCipherAlgorithm } from '../../src/crypto/block-cipher.js';
-import { p256GenerateKey } from '../../src/crypto/p256.js';
+import { decryptBlock, encryptBlock, type BlockCipherAlgorithm, p256GenerateKey } from '../../src/crypto/index.js';
 
 export const SELECT_PIV = '00A4040009A0000003080000100000';
 export const DEFAULT_MANAGEMENT_KEY = fromHex('010203040506070801020304050607080102030405060708');

@@ -4,8 +4,17 @@ import { randomBytes } from 'node:crypto';
 import { createConnection, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  askControlSocket, ControlFrameError, ControlFrameReader, decodeControlAnswer, decodeControlRequest, encodeControlAnswer, encodeControlRequest,
-  MAX_CONTROL_FRAME, serveControlSocket, type ControlAnswer, type ControlStatus,
+  askControlSocket,
+  ControlFrameError,
+  ControlFrameReader,
+  decodeControlAnswer,
+  decodeControlRequest,
+  encodeControlAnswer,
+  encodeControlRequest,
+  MAX_CONTROL_FRAME,
+  serveControlSocket,
+  type ControlAnswer,
+  type ControlStatus,
 } from '../../src/vsc-client/control-socket.js';
 
 const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);

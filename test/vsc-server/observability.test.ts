@@ -8,10 +8,35 @@ import type { KyselyPlugin } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { toHex, utf8 } from '../../src/bytes/index.js';
 import { ExitCode } from '../../src/errors/index.js';
-import { mukFromOverride } from '../../src/vsc-client/muk.js';
-import { decodeProtectedInformation } from '../../src/vsc-client/protected-information.js';
-import { OperationRefused, destroyCard, enrollCard, extendCounterWindow, insertCard, recoverCard, removeCard, type ServerEndpoint } from '../../src/vsc-client/server-operations.js';
-import { CardStore, combineObservers, countCardsByState, createServerLogger, createServerMetrics, initServerData, loadServerKeys, openDatabase, operationLogObserver, serveMetrics, startVscServer, type MetricsListener, type RunningVscServer, type ServerKeys, type VscDatabase } from '../../src/vsc-server/index.js';
+import {
+  mukFromOverride,
+  OperationRefused,
+  destroyCard,
+  enrollCard,
+  extendCounterWindow,
+  insertCard,
+  recoverCard,
+  removeCard,
+  type ServerEndpoint,
+} from '../../src/vsc-client/index.js';
+import { decodeProtectedInformation } from '../../src/card/index.js';
+import {
+  CardStore,
+  combineObservers,
+  countCardsByState,
+  createServerLogger,
+  createServerMetrics,
+  initServerData,
+  loadServerKeys,
+  openDatabase,
+  operationLogObserver,
+  serveMetrics,
+  startVscServer,
+  type MetricsListener,
+  type RunningVscServer,
+  type ServerKeys,
+  type VscDatabase,
+} from '../../src/vsc-server/index.js';
 import { freshPostgresDatabase, runVsc, spawnVsc, type VscProcess } from '../support/index.js';
 
 const PASSWORD = utf8('observability is not a leak');

@@ -6,12 +6,29 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { utf8 } from '../../src/bytes/index.js';
 import { ExitCode } from '../../src/errors/index.js';
-import { mukFromOverride } from '../../src/vsc-client/muk.js';
-import { decodeProtectedInformation } from '../../src/vsc-client/protected-information.js';
-import { OperationRefused, destroyCard, enrollCard, extendCounterWindow, insertCard, recoverCard, removeCard, type ServerEndpoint } from '../../src/vsc-client/server-operations.js';
+import {
+  mukFromOverride,
+  OperationRefused,
+  destroyCard,
+  enrollCard,
+  extendCounterWindow,
+  insertCard,
+  recoverCard,
+  removeCard,
+  type ServerEndpoint,
+} from '../../src/vsc-client/index.js';
+import { decodeProtectedInformation } from '../../src/card/index.js';
 import { connectSession } from '../../src/channel/index.js';
 import { decodeChallenge, encodeHello, issueKeyfile } from '../../src/vsc-protocol/index.js';
-import { CardStore, initServerData, loadServerKeys, openDatabase, startVscServer, type RunningVscServer, type VscDatabase } from '../../src/vsc-server/index.js';
+import {
+  CardStore,
+  initServerData,
+  loadServerKeys,
+  openDatabase,
+  startVscServer,
+  type RunningVscServer,
+  type VscDatabase,
+} from '../../src/vsc-server/index.js';
 
 const PASSWORD = utf8('correct horse battery staple');
 const MUK_A = mukFromOverride('machine-a');

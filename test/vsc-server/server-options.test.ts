@@ -2,7 +2,15 @@
 // "expected X, got Y" messages, frozen.
 import { describe, expect, it } from 'vitest';
 import { ExitCode, UsageError } from '../../src/errors/index.js';
-import { DEFAULT_COUNTER_WINDOW, NO_OBSERVER, SERVER_DEFAULTS, resolveServerOptions, type ServerKeys, type VscDatabase, type VscServerOptions } from '../../src/vsc-server/index.js';
+import {
+  DEFAULT_COUNTER_WINDOW,
+  NO_OBSERVER,
+  SERVER_DEFAULTS,
+  resolveServerOptions,
+  type ServerKeys,
+  type VscDatabase,
+  type VscServerOptions,
+} from '../../src/vsc-server/index.js';
 
 const key = (fill: number): Uint8Array => new Uint8Array(32).fill(fill);
 const keys: ServerKeys = { channelPrivateKey: key(1), channelPublicKey: key(2), signingSeed: key(3), keyfileSecret: key(4), masterKey: key(5) };

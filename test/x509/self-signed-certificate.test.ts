@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { p256 } from '@noble/curves/nist.js';
 import { fromHex, toHex } from '../../src/bytes/index.js';
-import { decodeTlv, decodeTlvList } from '../../src/apdu/ber-tlv.js';
+import { decodeTlv, decodeTlvList } from '../../src/apdu/index.js';
 import {
   DerEncodingError,
   derBitString,

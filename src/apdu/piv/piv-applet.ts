@@ -4,7 +4,16 @@
 // GENERATE ASYMMETRIC KEY PAIR (3.3.2), with P-256 keys and a 3DES or AES-128 management key.
 import { randomBytes } from 'node:crypto';
 import { constantTimeEqual, wipe } from '../../bytes/index.js';
-import { blockCipherBlockLength, blockCipherKeyLength, encryptBlock, type BlockCipherAlgorithm, isValidP256PublicKey, p256GenerateKey, p256SharedSecret, p256Sign } from '../../crypto/index.js';
+import {
+  blockCipherBlockLength,
+  blockCipherKeyLength,
+  encryptBlock,
+  type BlockCipherAlgorithm,
+  isValidP256PublicKey,
+  p256GenerateKey,
+  p256SharedSecret,
+  p256Sign,
+} from '../../crypto/index.js';
 import type { Applet } from '../applet.js';
 import { TlvFormatError, decodeTlvList, type Tlv } from '../ber-tlv.js';
 import type { CommandApdu } from '../command-apdu.js';

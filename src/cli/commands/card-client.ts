@@ -1,11 +1,22 @@
 // `vsc card enroll|insert|remove|recover|destroy`: server-backed cards.
 import { ExitCode, UsageError, VscError } from '../../errors/index.js';
-import { parseHostPort } from '../../reader-driver/vpcd-bridge.js';
-import { runCardProcess } from '../../vsc-client/card-process.js';
-import { askControlSocket, type ControlAnswer } from '../../vsc-client/control-socket.js';
+import { parseHostPort } from '../../reader-driver/index.js';
+import {
+  runCardProcess,
+  askControlSocket,
+  type ControlAnswer,
+  controlSocketPath,
+  machineLockName,
+  machineUniqueKey,
+  readPassword,
+  serverEndpoint,
+  stateDirectory,
+  type ClientFlags,
+  destroyCard,
+  enrollCard,
+  recoverCard,
+} from '../../vsc-client/index.js';
 import { acquireProcessLock } from '../../files/index.js';
-import { controlSocketPath, machineLockName, machineUniqueKey, readPassword, serverEndpoint, stateDirectory, type ClientFlags } from '../../vsc-client/client-config.js';
-import { destroyCard, enrollCard, recoverCard } from '../../vsc-client/server-operations.js';
 import { requireOption, type Command, type OptionSpec, type OptionValues } from '../command.js';
 
 const text = (values: OptionValues, name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);

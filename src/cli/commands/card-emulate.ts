@@ -1,11 +1,10 @@
 // `vsc card emulate`: a standalone software card (no server) served to pcscd through vpcd.
 import { resolve } from 'node:path';
 import { once } from 'node:events';
-import type { Command, OptionValues } from '../command.js';
-import { requireOption } from '../command.js';
+import { type Command, type OptionValues, requireOption } from '../command.js';
 import { UsageError, ExitCode } from '../../errors/index.js';
 import { openEmulatedCard, checkSerial } from '../../card-emulator/index.js';
-import { VpcdBridge, parseHostPort, DEFAULT_VPCD_HOST, DEFAULT_VPCD_PORT, type VpcdBridgeEvent } from '../../reader-driver/vpcd-bridge.js';
+import { VpcdBridge, parseHostPort, DEFAULT_VPCD_HOST, DEFAULT_VPCD_PORT, type VpcdBridgeEvent } from '../../reader-driver/index.js';
 
 function describeEvent(event: VpcdBridgeEvent): string | undefined {
   switch (event.type) {

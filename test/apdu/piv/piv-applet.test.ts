@@ -8,7 +8,7 @@ import { isValidStatusWord } from '../../../src/apdu/status-words.js';
 import { PivTag, parseDynamicAuthenticationTemplate } from '../../../src/apdu/piv/piv-data-objects.js';
 import { clonePivState, type PivState } from '../../../src/apdu/piv/piv-state.js';
 import { bytesEqual, concatBytes, fromHex, toHex, utf8 } from '../../../src/bytes/index.js';
-import { decryptBlock } from '../../../src/crypto/block-cipher.js';
+import { decryptBlock } from '../../../src/crypto/index.js';
 import { DEFAULT_MANAGEMENT_KEY, SELECT_PIV, certificatePublicKey, padded, pivFixture, testPivState, tlv } from '../../support/index.js';
 
 const sha256 = (message: Uint8Array): Uint8Array => Uint8Array.from(createHash('sha256').update(message).digest());

@@ -13,7 +13,7 @@ import {
   type EncodedPivState,
 } from '../../../src/apdu/piv/piv-state.js';
 import { fromHex, toHex } from '../../../src/bytes/index.js';
-import { p256GenerateKey } from '../../../src/crypto/p256.js';
+import { p256GenerateKey } from '../../../src/crypto/index.js';
 import { testPivState } from '../../support/index.js';
 
 describe('reference data rules (SP 800-73-4 Part 2 3.2.1)', () => {

@@ -1,6 +1,6 @@
 // Secrets held encrypted under a per-instance key while a card is in use (patent [0027]-[0030], [0100]).
 import { describe, expect, it } from 'vitest';
-import { EncryptedMemory } from '../../src/vsc-client/encrypted-memory.js';
+import { EncryptedMemory } from '../../src/card/encrypted-memory.js';
 import { toHex, utf8 } from '../../src/bytes/index.js';
 import { VscError } from '../../src/errors/index.js';
 

@@ -1,0 +1,125 @@
+// The one place a card is assembled (DESIGN.md "What backs a running card"): card OS, VSC applet and
+// PIV applet over the protected information in encrypted memory, whatever backs the card; and the one
+// remove sequence ([0057], [0095]): refuse service, detach from the reader, let a grant finish, give
+// the final information back, wipe.
+import { CardOs, PivApplet, VscApplet, wipePivSecrets, type CardOsOptions, type PivState, type VscKeyMode } from '../apdu/index.js';
+import { wipe } from '../bytes/index.js';
+import type { CardBacking, CounterGrant, OpenedCard } from './card-backing.js';
+import { EncryptedMemory } from './encrypted-memory.js';
+import { GrantedVscCard } from './granted-vsc-card.js';
+import { readCounter, readPivState, updateProtectedInformation } from './protected-information-codec.js';
+import { toBinaryProtectedInformation } from './protected-information.js';
+
+export interface RunningCardOptions {
+  readonly cardOs?: CardOsOptions;
+  /** A grant asked for ahead failed (the card goes on inside what it has). */
+  readonly onGrantFailed?: (error: unknown) => void;
+}
+
+export interface CounterStatus {
+  /** The value the next signature uses. */
+  readonly next: bigint;
+  /** A grant received ahead, if any. */
+  readonly nextGrant: CounterGrant | undefined;
+}
+
+export class RunningCard {
+  readonly os: CardOs;
+  readonly serial: string;
+  readonly keyMode: VscKeyMode;
+  readonly #memory: EncryptedMemory;
+  readonly #vsc: GrantedVscCard;
+  readonly #backing: CardBacking;
+  #giveBack: Promise<void> | undefined;
+
+  private constructor(opened: OpenedCard, backing: CardBacking, options: RunningCardOptions) {
+    this.serial = opened.serial;
+    this.keyMode = opened.keyMode;
+    this.#backing = backing;
+    this.#memory = EncryptedMemory.seal(toBinaryProtectedInformation(opened.plaintext));
+    const informationCounter = this.#memory.use(readCounter);
+    this.#vsc = new GrantedVscCard(opened.serial, opened.keyMode, this.#memory, backing, opened.grant, informationCounter, () => this.snapshot(), {
+      ...(options.onGrantFailed === undefined ? {} : { onGrantFailed: options.onGrantFailed }),
+    });
+    // The PIV applet opens its state from encrypted memory for one command at a time and records a
+    // change (a PIN try, a new key) with the backing before it answers.
+    const piv = new PivApplet(this.#memory.use(readPivState), { commit: (next) => this.#storePiv(next), vault: () => this.#memory.use(readPivState) });
+    this.os = new CardOs([new VscApplet(this.#vsc), piv], options.cardOs);
+  }
+
+  /** Opens the card from its backing and assembles it; a card that cannot be assembled closes its backing. */
+  static async open(backing: CardBacking, options: RunningCardOptions = {}): Promise<RunningCard> {
+    let opened: OpenedCard;
+    try {
+      opened = await backing.open();
+    } catch (error) {
+      await backing.close();
+      throw error;
+    }
+    try {
+      return new RunningCard(opened, backing, options);
+    } catch (error) {
+      await backing.close();
+      throw error;
+    } finally {
+      wipe(opened.plaintext);
+    }
+  }
+
+  get counterStatus(): CounterStatus {
+    return { next: this.#vsc.counter(), nextGrant: this.#vsc.nextGrant };
+  }
+
+  /** The next counter value as the backing should count it: inside the newest grant. */
+  get nextCounter(): bigint {
+    return this.#vsc.reportedNext;
+  }
+
+  /** [0057]: refuse service at once (a MUK or PID change, the card being removed). */
+  disable(): void {
+    this.#vsc.disable();
+  }
+
+  /** The information as it stands, counter included (caller wipes). */
+  snapshot(): Uint8Array {
+    return this.#memory.use((plaintext) => updateProtectedInformation(plaintext, { counter: this.#vsc.reportedNext }));
+  }
+
+  /**
+   * The remove sequence, once for every backing: refuse service, `detach` (stop the reader bridge),
+   * wait for a grant in flight, give the final information back, wipe the card's memory. Repeated
+   * calls share the first one's outcome.
+   */
+  giveBack(detach: () => Promise<void> = async () => undefined): Promise<void> {
+    this.#giveBack ??= (async () => {
+      this.disable();
+      await detach();
+      await this.#vsc.settled();
+      const snapshot = this.snapshot();
+      try {
+        await this.#backing.giveBack(snapshot, this.#vsc.reportedNext);
+      } finally {
+        wipe(snapshot);
+      }
+    })();
+    return this.#giveBack;
+  }
+
+  /** Forgets everything: the card's memory and the backing's secrets (after giveBack, or after a failure). */
+  async destroy(): Promise<void> {
+    this.disable();
+    this.#memory.destroy();
+    await this.#backing.close();
+  }
+
+  async #storePiv(next: PivState): Promise<void> {
+    this.#memory.update((plaintext) => updateProtectedInformation(plaintext, { piv: next }));
+    wipePivSecrets(next); // the applet's copy for this commit
+    const snapshot = this.snapshot();
+    try {
+      await this.#backing.save(snapshot);
+    } finally {
+      wipe(snapshot);
+    }
+  }
+}
