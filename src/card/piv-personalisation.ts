@@ -3,23 +3,9 @@
 // It lives beside the applets, not in them, so the APDU layer does not depend on X.509.
 import { randomBytes } from 'node:crypto';
 import {
-  CERT_TAG_OF_SLOT,
-  PIN_MAX_RETRIES,
-  PUK_MAX_RETRIES,
-  PivStateError,
-  PivTag,
-  buildCcc,
-  buildCertificateObject,
-  buildChuid,
-  buildDiscoveryObject,
-  buildKeyHistory,
-  isValidPinReference,
-  isValidPukReference,
-  padReferenceData,
-  type ManagementKey,
-  type PivKeyPair,
-  type PivKeySlot,
-  type PivState,
+  CERT_TAG_OF_SLOT, PIN_MAX_RETRIES, PUK_MAX_RETRIES, PivStateError, PivTag, buildCcc, buildCertificateObject,
+  buildChuid, buildDiscoveryObject, buildKeyHistory, isValidPinReference, isValidPukReference, padReferenceData,
+  type ManagementKey, type PivKeyPair, type PivKeySlot, type PivState,
 } from '../apdu/index.js';
 import { fromHex } from '../bytes/index.js';
 import { blockCipherKeyLength, isBlockCipherAlgorithm, p256GenerateKey } from '../crypto/index.js';

@@ -6,21 +6,9 @@
 //   · 06 management key · 07 key pair* (slot 1 ‖ private 32 ‖ public 65) · 08 data object* (tag 3 ‖ content).
 // Field readers open one field without decoding the rest (a signature opens only the seed).
 import {
-  MAX_DATA_OBJECT_LENGTH,
-  PIN_MAX_RETRIES,
-  PUK_MAX_RETRIES,
-  PivTag,
-  REFERENCE_DATA_LENGTH,
-  isPivKeySlot,
-  isValidPinReference,
-  isValidPukReference,
-  isWholeDiscoveryObject,
-  type ManagementKeyAlgorithm,
-  type PivKeyPair,
-  type PivKeySlot,
-  type PivState,
-  formatTag,
-  isValidTag,
+  MAX_DATA_OBJECT_LENGTH, PIN_MAX_RETRIES, PUK_MAX_RETRIES, PivTag, REFERENCE_DATA_LENGTH, isPivKeySlot,
+  isValidPinReference, isValidPukReference, isWholeDiscoveryObject, type ManagementKeyAlgorithm, type PivKeyPair,
+  type PivKeySlot, type PivState, formatTag, isValidTag,
 } from '../apdu/index.js';
 import { bytesEqual, bytesToUint, concatBytes, uintToBytes, wipe } from '../bytes/index.js';
 import { blockCipherKeyLength, isValidP256PrivateKey, p256DerivePublicKey, P256_PRIVATE_KEY_LENGTH, P256_PUBLIC_KEY_LENGTH } from '../crypto/index.js';

@@ -4,10 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { decodePivState, wipePivSecrets, type PivState } from '../apdu/index.js';
 import { fromHex, wipe } from '../bytes/index.js';
 import {
-  decodeBinaryProtectedInformation,
-  encodeProtectedInformation,
-  ProtectedInformationError,
-  SIGNING_SEED_LENGTH,
+  decodeBinaryProtectedInformation, encodeProtectedInformation, ProtectedInformationError, SIGNING_SEED_LENGTH,
   type ProtectedInformation,
 } from './protected-information-codec.js';
 import { personalisePiv } from './piv-personalisation.js';

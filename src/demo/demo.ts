@@ -6,18 +6,8 @@ import { parseSignAndIncrement, verifySignAndIncrement, vscCommands } from '../c
 import { bytesToUint, toHex, utf8 } from '../bytes/index.js';
 import { ed25519KeyFromSeed, generateEd25519Seed, sha256 } from '../crypto/index.js';
 import {
-  ReaderSystem,
-  establishContext,
-  PcscError,
-  VpcdBridge,
-  SCARD_PROTOCOL_T1,
-  SCARD_SHARE_SHARED,
-  SCARD_STATE_EMPTY,
-  SCARD_STATE_PRESENT,
-  SCARD_STATE_UNAWARE,
-  SCARD_LEAVE_CARD,
-  type PcscContext,
-  type ReaderState,
+  ReaderSystem, establishContext, PcscError, VpcdBridge, SCARD_PROTOCOL_T1, SCARD_SHARE_SHARED, SCARD_STATE_EMPTY,
+  SCARD_STATE_PRESENT, SCARD_STATE_UNAWARE, SCARD_LEAVE_CARD, type PcscContext, type ReaderState,
 } from '../reader-driver/index.js';
 import { serverStory } from './server-demo.js';
 import { Story, spaced, type Narrator } from './story.js';

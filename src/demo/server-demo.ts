@@ -12,13 +12,7 @@ import { RunningCard } from '../card/index.js';
 import { parseSignAndIncrement, verifySignAndIncrement, vscCommands } from '../card-client/index.js';
 import { establishContext, ReaderSystem, SCARD_LEAVE_CARD, SCARD_PROTOCOL_T1, SCARD_SHARE_SHARED } from '../reader-driver/index.js';
 import {
-  destroyCard,
-  enrollCard,
-  insertCard,
-  mukFromOverride,
-  OperationRefused,
-  recoverCard,
-  ServerBacking,
+  destroyCard, enrollCard, insertCard, mukFromOverride, OperationRefused, recoverCard, ServerBacking,
   type ServerEndpoint,
 } from '../vsc-client/index.js';
 import { CardStore, initServerData, loadServerKeys, openServerDatabase, startVscServer } from '../vsc-server/index.js';

@@ -8,22 +8,9 @@ import { ed25519KeyFromSeed, sha256 } from '../crypto/index.js';
 import { ExitCode, VscError } from '../errors/index.js';
 import { crashPoint } from '../fault-injection/index.js';
 import {
-  OperationRefused,
-  checkKdfParams,
-  decodeChallenge,
-  decodeResult,
-  encodeHello,
-  encodeProof,
-  keyfileProof,
-  masterProof,
-  newChallengeNonce,
-  openKeyfile,
-  type KdfParams,
-  type Operation,
-  type Proof,
-  type ProofBase,
-  type ProofFields,
-  type Result,
+  OperationRefused, checkKdfParams, decodeChallenge, decodeResult, encodeHello, encodeProof, keyfileProof,
+  masterProof, newChallengeNonce, openKeyfile, type KdfParams, type Operation, type Proof, type ProofBase,
+  type ProofFields, type Result,
 } from '../vsc-protocol/index.js';
 import { deriveOwnerKeys, type OwnerKeys } from './key-derivation.js';
 import { encodeProtectedInformation, newProtectedInformation } from '../card/index.js';

@@ -10,20 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { constantTimeEqual, utf8 } from '../bytes/index.js';
 import { OperationRefused, type Refusal } from '../vsc-protocol/index.js';
 import { CardAdmin } from './card-admin.js';
-import {
-  DESTROYED,
-  NO_HOLDER,
-  asBytes,
-  hash,
-  toBigInt,
-  type CardEvent,
-  type CardOperation,
-  type CardSummary,
-  type Enrollment,
-  type HolderProof,
-  type InsertGrant,
-  type Upload,
-} from './card-records.js';
+import { DESTROYED, NO_HOLDER, asBytes, hash, toBigInt, type CardEvent, type CardOperation, type CardSummary, type Enrollment, type HolderProof, type InsertGrant, type Upload } from './card-records.js';
 import { CardTransactions } from './card-transaction.js';
 import { DEFAULT_COUNTER_WINDOW, allocateWindow, returnUnusedValues } from './counter-ranges.js';
 import type { VscDatabase } from './database.js';

@@ -9,19 +9,8 @@ import { wipe } from '../bytes/index.js';
 import { ed25519KeyFromSeed } from '../crypto/index.js';
 import { crashPoint } from '../fault-injection/index.js';
 import {
-  OperationRefused,
-  ProtocolError,
-  authVerifier,
-  decodeHello,
-  decodeProof,
-  encodeChallenge,
-  encodeRefusal,
-  encodeResult,
-  newChallengeNonce,
-  newKdfParams,
-  type KdfParams,
-  type Operation,
-  type Refusal,
+  OperationRefused, ProtocolError, authVerifier, decodeHello, decodeProof, encodeChallenge, encodeRefusal,
+  encodeResult, newChallengeNonce, newKdfParams, type KdfParams, type Operation, type Refusal,
 } from '../vsc-protocol/index.js';
 import { CardStore } from './card-store.js';
 import { checkImplementation } from './implementation-check.js';

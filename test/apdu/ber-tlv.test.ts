@@ -4,18 +4,8 @@ import fc from 'fast-check';
 import { bytesEqual, concatBytes, fromHex, toHex } from '../../src/bytes/index.js';
 import { VscError } from '../../src/errors/index.js';
 import {
-  MAX_TLV_LENGTH,
-  TlvFormatError,
-  decodeTlv,
-  decodeTlvList,
-  encodeConstructed,
-  encodeLength,
-  encodeTag,
-  encodeTlv,
-  findTlv,
-  formatTag,
-  isValidTag,
-  type Tlv,
+  MAX_TLV_LENGTH, TlvFormatError, decodeTlv, decodeTlvList, encodeConstructed, encodeLength, encodeTag, encodeTlv,
+  findTlv, formatTag, isValidTag, type Tlv,
 } from '../../src/apdu/ber-tlv.js';
 
 function filled(length: number, seed = 0): Uint8Array {

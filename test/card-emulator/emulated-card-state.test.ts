@@ -7,13 +7,8 @@ import { join } from 'node:path';
 import { clonePivState, encodePivState } from '../../src/apdu/index.js';
 import { toHex } from '../../src/bytes/index.js';
 import {
-  decodeEmulatedCardState,
-  encodeEmulatedCardState,
-  openEmulatedCard,
-  readEmulatedCardState,
-  StateFileError,
-  writeEmulatedCardState,
-  type EmulatedCardState,
+  decodeEmulatedCardState, encodeEmulatedCardState, openEmulatedCard, readEmulatedCardState, StateFileError,
+  writeEmulatedCardState, type EmulatedCardState,
 } from '../../src/card-emulator/index.js';
 import { testPivState } from '../support/piv-fixture.js';
 

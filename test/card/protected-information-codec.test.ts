@@ -4,15 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { clonePivState, type PivState } from '../../src/apdu/index.js';
 import { toHex } from '../../src/bytes/index.js';
 import {
-  PROTECTED_INFORMATION_FORMAT,
-  ProtectedInformationError,
-  decodeProtectedInformation,
-  encodeProtectedInformation,
-  readCounter,
-  readPivState,
-  readSigningSeed,
-  updateProtectedInformation,
-  type ProtectedInformation,
+  PROTECTED_INFORMATION_FORMAT, ProtectedInformationError, decodeProtectedInformation, encodeProtectedInformation,
+  readCounter, readPivState, readSigningSeed, updateProtectedInformation, type ProtectedInformation,
 } from '../../src/card/index.js';
 import { p256GenerateKey } from '../../src/crypto/index.js';
 import { testPivState } from '../support/piv-fixture.js';

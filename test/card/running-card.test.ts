@@ -7,13 +7,8 @@ import { type PivState, encodeCommandApdu, parseResponseApdu } from '../../src/a
 import { bytesToUint, fromHex, toHex } from '../../src/bytes/index.js';
 import { vscCommands } from '../../src/card-client/index.js';
 import {
-  decodeProtectedInformation,
-  encodeProtectedInformation,
-  newProtectedInformation,
-  RunningCard,
-  type CardBacking,
-  type CounterGrant,
-  type OpenedCard,
+  decodeProtectedInformation, encodeProtectedInformation, newProtectedInformation, RunningCard, type CardBacking,
+  type CounterGrant, type OpenedCard,
 } from '../../src/card/index.js';
 import { SELECT_VSC } from '../support/index.js';
 

@@ -10,23 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromHex, utf8, wipe } from '../../src/bytes/index.js';
 import { ExitCode } from '../../src/errors/index.js';
 import {
-  deriveOwnerKeys,
-  type OwnerKeys,
-  MUK_LENGTH,
-  OperationRefused,
-  insertCard,
-  removeCard,
-  type InsertedCard,
+  deriveOwnerKeys, type OwnerKeys, MUK_LENGTH, OperationRefused, insertCard, removeCard, type InsertedCard,
   type ServerEndpoint,
 } from '../../src/vsc-client/index.js';
 import {
-  ProofBarrier,
-  startHoldingRelay,
-  type HoldingRelay,
-  POSTGRES_TWO_SERVERS,
-  SQLITE,
-  readTables,
-  startDeployment,
+  ProofBarrier, startHoldingRelay, type HoldingRelay, POSTGRES_TWO_SERVERS, SQLITE, readTables, startDeployment,
   type ServerHarness,
 } from '../support/index.js';
 

@@ -9,16 +9,8 @@ import { utf8 } from '../../src/bytes/index.js';
 import { deriveOwnerKeys, openProtectedInformation } from '../../src/vsc-client/index.js';
 import { decodeProtectedInformation } from '../../src/card/index.js';
 import {
-  sendApdus,
-  waitForCard,
-  DEPLOYMENTS,
-  databaseBytes,
-  holdsSecret,
-  readTables,
-  startDeployment,
-  type ServerHarness,
-  runVsc as vsc,
-  commandHex,
+  sendApdus, waitForCard, DEPLOYMENTS, databaseBytes, holdsSecret, readTables, startDeployment, type ServerHarness,
+  runVsc as vsc, commandHex,
 } from '../support/index.js';
 
 const READER = 'Virtual PCD 00 00';

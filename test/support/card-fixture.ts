@@ -1,14 +1,7 @@
 // Builds cards for tests: a card OS holding the VSC applet on a software card with a fixed key.
 import {
-  CardOs,
-  type CardOsOptions,
-  type Applet,
-  SoftwareVscCard,
-  VscApplet,
-  type CounterCommit,
-  type VscKeyMode,
-  parseResponseApdu,
-  type ResponseApdu,
+  CardOs, type CardOsOptions, type Applet, SoftwareVscCard, VscApplet, type CounterCommit, type VscKeyMode,
+  parseResponseApdu, type ResponseApdu,
 } from '../../src/apdu/index.js';
 import { ed25519KeyFromSeed } from '../../src/crypto/index.js';
 import { fromHex } from '../../src/bytes/index.js';

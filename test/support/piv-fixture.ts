@@ -2,17 +2,8 @@
 // chaining, GET RESPONSE and the management key handshakes the way OpenSC and yubico-piv-tool do.
 import { X509Certificate, type KeyObject } from 'node:crypto';
 import {
-  CardOs,
-  type CardOsOptions,
-  commandApdu,
-  encodeCommandApdu,
-  parseResponseApdu,
-  type ResponseApdu,
-  decodeTlv,
-  PivApplet,
-  type PivAppletOptions,
-  parseDynamicAuthenticationTemplate,
-  type PivState,
+  CardOs, type CardOsOptions, commandApdu, encodeCommandApdu, parseResponseApdu, type ResponseApdu, decodeTlv,
+  PivApplet, type PivAppletOptions, parseDynamicAuthenticationTemplate, type PivState,
 } from '../../src/apdu/index.js';
 import { personalisePiv } from '../../src/card/index.js';
 import { concatBytes, fromHex, toHex } from '../../src/bytes/index.js';

@@ -4,16 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { createConnection, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  askControlSocket,
-  ControlFrameError,
-  ControlFrameReader,
-  decodeControlAnswer,
-  decodeControlRequest,
-  encodeControlAnswer,
-  encodeControlRequest,
-  MAX_CONTROL_FRAME,
-  serveControlSocket,
-  type ControlAnswer,
+  askControlSocket, ControlFrameError, ControlFrameReader, decodeControlAnswer, decodeControlRequest,
+  encodeControlAnswer, encodeControlRequest, MAX_CONTROL_FRAME, serveControlSocket, type ControlAnswer,
   type ControlStatus,
 } from '../../src/vsc-client/control-socket.js';
 

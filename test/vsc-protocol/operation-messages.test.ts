@@ -4,28 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
-  MAX_OPERATION_MESSAGE_BYTES,
-  MAX_SEALED_BYTES,
-  MESSAGE_SCHEMAS,
-  MESSAGE_TYPES,
-  OPERATIONS,
-  OperationRefused,
-  ProtocolError,
-  REFUSALS,
-  decodeChallenge,
-  decodeHello,
-  decodeProof,
-  decodeRefusal,
-  decodeResult,
-  encodeChallenge,
-  encodeHello,
-  encodeProof,
-  encodeRefusal,
-  encodeResult,
-  refusalExitCode,
-  type Challenge,
-  type Operation,
-  type Proof,
+  MAX_OPERATION_MESSAGE_BYTES, MAX_SEALED_BYTES, MESSAGE_SCHEMAS, MESSAGE_TYPES, OPERATIONS, OperationRefused,
+  ProtocolError, REFUSALS, decodeChallenge, decodeHello, decodeProof, decodeRefusal, decodeResult, encodeChallenge,
+  encodeHello, encodeProof, encodeRefusal, encodeResult, refusalExitCode, type Challenge, type Operation, type Proof,
   type Result,
 } from '../../src/vsc-protocol/index.js';
 import { ExitCode } from '../../src/errors/index.js';

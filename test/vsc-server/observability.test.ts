@@ -9,33 +9,14 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { toHex, utf8 } from '../../src/bytes/index.js';
 import { ExitCode } from '../../src/errors/index.js';
 import {
-  mukFromOverride,
-  OperationRefused,
-  destroyCard,
-  enrollCard,
-  extendCounterWindow,
-  insertCard,
-  recoverCard,
-  removeCard,
-  type ServerEndpoint,
+  mukFromOverride, OperationRefused, destroyCard, enrollCard, extendCounterWindow, insertCard, recoverCard,
+  removeCard, type ServerEndpoint,
 } from '../../src/vsc-client/index.js';
 import { decodeProtectedInformation } from '../../src/card/index.js';
 import {
-  CardStore,
-  combineObservers,
-  countCardsByState,
-  createServerLogger,
-  createServerMetrics,
-  initServerData,
-  loadServerKeys,
-  openDatabase,
-  operationLogObserver,
-  serveMetrics,
-  startVscServer,
-  type MetricsListener,
-  type RunningVscServer,
-  type ServerKeys,
-  type VscDatabase,
+  CardStore, combineObservers, countCardsByState, createServerLogger, createServerMetrics, initServerData,
+  loadServerKeys, openDatabase, operationLogObserver, serveMetrics, startVscServer, type MetricsListener,
+  type RunningVscServer, type ServerKeys, type VscDatabase,
 } from '../../src/vsc-server/index.js';
 import { freshPostgresDatabase, runVsc, spawnVsc, type VscProcess } from '../support/index.js';
 

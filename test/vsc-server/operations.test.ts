@@ -7,27 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { utf8 } from '../../src/bytes/index.js';
 import { ExitCode } from '../../src/errors/index.js';
 import {
-  mukFromOverride,
-  OperationRefused,
-  destroyCard,
-  enrollCard,
-  extendCounterWindow,
-  insertCard,
-  recoverCard,
-  removeCard,
-  type ServerEndpoint,
+  mukFromOverride, OperationRefused, destroyCard, enrollCard, extendCounterWindow, insertCard, recoverCard,
+  removeCard, type ServerEndpoint,
 } from '../../src/vsc-client/index.js';
 import { decodeProtectedInformation } from '../../src/card/index.js';
 import { connectSession } from '../../src/channel/index.js';
 import { decodeChallenge, encodeHello, issueKeyfile } from '../../src/vsc-protocol/index.js';
 import {
-  CardStore,
-  initServerData,
-  loadServerKeys,
-  openDatabase,
-  startVscServer,
-  type RunningVscServer,
-  type VscDatabase,
+  CardStore, initServerData, loadServerKeys, openDatabase, startVscServer, type RunningVscServer, type VscDatabase,
 } from '../../src/vsc-server/index.js';
 
 const PASSWORD = utf8('correct horse battery staple');

@@ -3,12 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { ExitCode, UsageError } from '../../src/errors/index.js';
 import {
-  DEFAULT_COUNTER_WINDOW,
-  NO_OBSERVER,
-  SERVER_DEFAULTS,
-  resolveServerOptions,
-  type ServerKeys,
-  type VscDatabase,
+  DEFAULT_COUNTER_WINDOW, NO_OBSERVER, SERVER_DEFAULTS, resolveServerOptions, type ServerKeys, type VscDatabase,
   type VscServerOptions,
 } from '../../src/vsc-server/index.js';
 

@@ -8,17 +8,8 @@ import { p256 } from '@noble/curves/nist.js';
 import { fromHex, toHex } from '../../src/bytes/index.js';
 import { decodeTlv, decodeTlvList } from '../../src/apdu/index.js';
 import {
-  DerEncodingError,
-  derBitString,
-  derBoolean,
-  derExplicit,
-  derGeneralizedTime,
-  derInteger,
-  derOid,
-  derPrintableString,
-  derSet,
-  derTime,
-  derUtcTime,
+  DerEncodingError, derBitString, derBoolean, derExplicit, derGeneralizedTime, derInteger, derOid,
+  derPrintableString, derSet, derTime, derUtcTime,
 } from '../../src/x509/der.js';
 import { CertificateInitError, p256PublicKey, selfSignedCertificate } from '../../src/x509/self-signed-certificate.js';
 

@@ -4,42 +4,18 @@
 // GENERATE ASYMMETRIC KEY PAIR (3.3.2), with P-256 keys and a 3DES or AES-128 management key.
 import { randomBytes } from 'node:crypto';
 import { constantTimeEqual, wipe } from '../../bytes/index.js';
-import {
-  blockCipherBlockLength,
-  blockCipherKeyLength,
-  encryptBlock,
-  type BlockCipherAlgorithm,
-  isValidP256PublicKey,
-  p256GenerateKey,
-  p256SharedSecret,
-  p256Sign,
-} from '../../crypto/index.js';
+import { blockCipherBlockLength, blockCipherKeyLength, encryptBlock, type BlockCipherAlgorithm, isValidP256PublicKey, p256GenerateKey, p256SharedSecret, p256Sign } from '../../crypto/index.js';
 import type { Applet } from '../applet.js';
 import { TlvFormatError, decodeTlvList, type Tlv } from '../ber-tlv.js';
 import type { CommandApdu } from '../command-apdu.js';
 import { SW, SwError, swRetriesLeft } from '../status-words.js';
 import {
-  PIV_AID,
-  PivTag,
-  buildApplicationPropertyTemplate,
-  encodeDynamicAuthenticationTemplate,
-  encodeEcPublicKeyTemplate,
-  parseDynamicAuthenticationTemplate,
-  wrapDataObject,
+  PIV_AID, PivTag, buildApplicationPropertyTemplate, encodeDynamicAuthenticationTemplate, encodeEcPublicKeyTemplate,
+  parseDynamicAuthenticationTemplate, wrapDataObject,
 } from './piv-data-objects.js';
 import {
-  MAX_DATA_OBJECT_LENGTH,
-  PIN_MAX_RETRIES,
-  PUK_MAX_RETRIES,
-  REFERENCE_DATA_LENGTH,
-  clonePivState,
-  isPivKeySlot,
-  isValidPinReference,
-  isValidPukReference,
-  isWholeDiscoveryObject,
-  wipePivSecrets,
-  type PivKeySlot,
-  type PivState,
+  MAX_DATA_OBJECT_LENGTH, PIN_MAX_RETRIES, PUK_MAX_RETRIES, REFERENCE_DATA_LENGTH, clonePivState, isPivKeySlot,
+  isValidPinReference, isValidPukReference, isWholeDiscoveryObject, wipePivSecrets, type PivKeySlot, type PivState,
 } from './piv-state.js';
 
 /** Instructions of SP 800-73-4 Part 2 table 2 that this applet implements. */

@@ -2,15 +2,7 @@
 // retry counters (SP 800-73-4 Part 2 3.2.1-3.2.3), the card management key (9B), the P-256 keys
 // (Part 1 table 4b) and the data objects, and its JSON codec. A new card's personalisation is in src/card.
 import { fromHex, toHex, wipe } from '../../bytes/index.js';
-import {
-  blockCipherKeyLength,
-  isBlockCipherAlgorithm,
-  type BlockCipherAlgorithm,
-  isValidP256PrivateKey,
-  p256DerivePublicKey,
-  P256_PRIVATE_KEY_LENGTH,
-  P256_PUBLIC_KEY_LENGTH,
-} from '../../crypto/index.js';
+import { blockCipherKeyLength, isBlockCipherAlgorithm, type BlockCipherAlgorithm, isValidP256PrivateKey, p256DerivePublicKey, P256_PRIVATE_KEY_LENGTH, P256_PUBLIC_KEY_LENGTH } from '../../crypto/index.js';
 import { VscError } from '../../errors/index.js';
 import { decodeTlv, formatTag, isValidTag } from '../ber-tlv.js';
 import { PivTag } from './piv-data-objects.js';

@@ -2,19 +2,8 @@
 import { ExitCode, UsageError, VscError } from '../../errors/index.js';
 import { parseHostPort } from '../../reader-driver/index.js';
 import {
-  runCardProcess,
-  askControlSocket,
-  type ControlAnswer,
-  controlSocketPath,
-  machineLockName,
-  machineUniqueKey,
-  readPassword,
-  serverEndpoint,
-  stateDirectory,
-  type ClientFlags,
-  destroyCard,
-  enrollCard,
-  recoverCard,
+  runCardProcess, askControlSocket, type ControlAnswer, controlSocketPath, machineLockName, machineUniqueKey,
+  readPassword, serverEndpoint, stateDirectory, type ClientFlags, destroyCard, enrollCard, recoverCard,
 } from '../../vsc-client/index.js';
 import { acquireProcessLock } from '../../files/index.js';
 import { requireOption, type Command, type OptionSpec, type OptionValues } from '../command.js';

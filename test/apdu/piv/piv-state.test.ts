@@ -3,14 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { decodeTlv } from '../../../src/apdu/ber-tlv.js';
 import { PivTag } from '../../../src/apdu/piv/piv-data-objects.js';
 import {
-  PivStateError,
-  clonePivState,
-  decodePivState,
-  encodePivState,
-  isValidPinReference,
-  isValidPukReference,
-  padReferenceData,
-  type EncodedPivState,
+  PivStateError, clonePivState, decodePivState, encodePivState, isValidPinReference, isValidPukReference,
+  padReferenceData, type EncodedPivState,
 } from '../../../src/apdu/piv/piv-state.js';
 import { fromHex, toHex } from '../../../src/bytes/index.js';
 import { p256GenerateKey } from '../../../src/crypto/index.js';
