@@ -8,8 +8,8 @@ import { fromHex, toHex, wipe } from '../bytes/index.js';
 import { VscError, ExitCode } from '../errors/index.js';
 import { writeFileAtomic } from '../files/index.js';
 import { generateEd25519Seed } from '../crypto/index.js';
-import { COUNTER_MAX, type VscKeyMode, decodePivState, type PivState } from '../apdu/index.js';
-import { decodeProtectedInformation, encodeProtectedInformation, personalisePiv } from '../card/index.js';
+import { COUNTER_MAX, type VscKeyMode, type PivState } from '../apdu/index.js';
+import { decodePivState, decodeProtectedInformation, encodeProtectedInformation, personalisePiv } from '../card/index.js';
 import { randomBytes } from 'node:crypto';
 
 export const STATE_FORMAT = 'vsc-emulated-card/1';

@@ -3,6 +3,7 @@
 export * from './piv-personalisation.js';
 export * from './protected-information-codec.js';
 export * from './protected-information.js';
+export * from './legacy-piv-json.js';
 export * from './encrypted-memory.js';
 export * from './card-backing.js';
 export * from './granted-vsc-card.js';

@@ -1,7 +1,8 @@
 // A card's protected information ([0034], DESIGN.md "Keys and secrets"): a new card's, wiping one, and
 // decoding either the binary form (protected-information-codec.ts) or the legacy JSON form of older uploads.
 import { randomBytes } from 'node:crypto';
-import { decodePivState, wipePivSecrets, type PivState } from '../apdu/index.js';
+import { wipePivSecrets, type PivState } from '../apdu/index.js';
+import { decodePivState } from './legacy-piv-json.js';
 import { fromHex, wipe } from '../bytes/index.js';
 import {
   decodeBinaryProtectedInformation, encodeProtectedInformation, ProtectedInformationError, SIGNING_SEED_LENGTH,

@@ -4,13 +4,14 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { clonePivState, encodePivState } from '../../src/apdu/index.js';
+import { clonePivState } from '../../src/apdu/index.js';
 import { toHex } from '../../src/bytes/index.js';
 import {
   decodeEmulatedCardState, encodeEmulatedCardState, openEmulatedCard, readEmulatedCardState, StateFileError,
   writeEmulatedCardState, type EmulatedCardState,
 } from '../../src/card-emulator/index.js';
-import { testPivState } from '../support/piv-fixture.js';
+import { encodePivState } from '../../src/card/index.js';
+import { testPivState } from '../support/index.js';
 
 let dir: string;
 beforeEach(() => {

@@ -128,7 +128,7 @@ describe('malformed protected information', () => {
 
 describe('legacy JSON protected information', () => {
   it('still opens information sealed in the JSON form before the binary codec', async () => {
-    const { encodePivState } = await import('../../src/apdu/index.js');
+    const { encodePivState } = await import('../../src/card/index.js');
     const original = info();
     const json = new TextEncoder().encode(JSON.stringify({ format: 'vsc-protected/1', signingSeed: toHex(SEED), counter: '258', piv: encodePivState(original.piv) }));
     expect(comparable(decodeProtectedInformation(json))).toEqual(comparable(original));
