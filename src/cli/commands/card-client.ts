@@ -1,12 +1,11 @@
 // `vsc card enroll|insert|remove|recover|destroy`: server-backed cards.
 import { ExitCode, UsageError, VscError } from '../../errors/index.js';
-import { parseHostPort } from '../../reader-driver/index.js';
-import {
-  runCardProcess, askControlSocket, type ControlAnswer, controlSocketPath, machineLockName, machineUniqueKey,
-  readPassword, serverEndpoint, stateDirectory, type ClientFlags, destroyCard, enrollCard, recoverCard,
-} from '../../vsc-client/index.js';
+import type { ClientFlags, ControlAnswer } from '../../vsc-client/index.js';
 import { acquireProcessLock } from '../../files/index.js';
 import { requireOption, type Command, type OptionSpec, type OptionValues } from '../command.js';
+
+/** The client's code loads when a command runs: `vsc --help` and `vsc card status` stay quick. */
+const client = () => import('../../vsc-client/index.js');
 
 const text = (values: OptionValues, name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
 
@@ -43,6 +42,7 @@ function command(name: string, summary: string, options: Record<string, OptionSp
 
 export const cardClientCommands: Command[] = [
   command('enroll', 'enroll a card with its one-time token: choose the password, generate and upload the sealed keys', { ...SERVER, token: { type: 'string', value: 'T', description: 'the enrollment token from "vsc admin enroll"' }, ...MACHINE }, async (values) => {
+    const { readPassword, serverEndpoint, enrollCard } = await client();
     const endpoint = serverEndpoint(flags(values));
     const serial = requireOption(values, 'serial');
     const token = requireOption(values, 'token');
@@ -56,6 +56,8 @@ export const cardClientCommands: Command[] = [
     'insert a server-backed card on this machine and serve it until removed',
     { ...SERVER, vpcd: { type: 'string', value: 'HOST:PORT', description: 'show the card in pcscd through vpcd (e.g. 127.0.0.1:35963)' }, 'poll-interval': { type: 'string', value: 'MS', description: 'machine polling interval in ms (default 60000)' }, ...MACHINE },
     async (values) => {
+      const { runCardProcess, machineUniqueKey, readPassword, serverEndpoint, stateDirectory } = await client();
+      const { parseHostPort } = await import('../../reader-driver/index.js');
       const machine = flags(values);
       const endpoint = serverEndpoint(machine);
       const serial = requireOption(values, 'serial');
@@ -74,6 +76,7 @@ export const cardClientCommands: Command[] = [
     'Stays running while the card is inserted. The server refuses every other machine until this one removes the card.',
   ),
   command('remove', 'remove the card the running "vsc card insert" on this machine holds', { ...MACHINE }, async (values) => {
+    const { askControlSocket, controlSocketPath, stateDirectory } = await client();
     const stateDir = stateDirectory(flags(values));
     const answer = await askControlSocket(controlSocketPath(stateDir), 'remove', stateDir);
     if (answer === undefined) throw new VscError('card.remove', 'the card process ended without answering; if it crashed, "vsc card recover" brings the card back');
@@ -82,6 +85,7 @@ export const cardClientCommands: Command[] = [
     return ExitCode.ok;
   }),
   command('status', 'show the card inserted on this machine, if any: serial, next counter value, reader', { ...MACHINE }, async (values) => {
+    const { askControlSocket, controlSocketPath, stateDirectory } = await client();
     const stateDir = stateDirectory(flags(values));
     let answer: ControlAnswer | undefined;
     try {
@@ -104,6 +108,7 @@ export const cardClientCommands: Command[] = [
     return ExitCode.ok;
   }, 'Exits 0 whether or not a card is inserted; --json says which ("inserted": true or false).'),
   command('recover', 'after a crash: return the card this machine lost to idle ([0058]-[0060])', { ...SERVER, ...MACHINE }, async (values) => {
+    const { machineLockName, machineUniqueKey, readPassword, serverEndpoint, stateDirectory, recoverCard } = await client();
     const machine = flags(values);
     const endpoint = serverEndpoint(machine);
     const serial = requireOption(values, 'serial');
@@ -121,6 +126,7 @@ export const cardClientCommands: Command[] = [
     return ExitCode.ok;
   }),
   command('destroy', 'destroy the card for good (owner-authenticated)', { ...SERVER, ...MACHINE }, async (values) => {
+    const { readPassword, serverEndpoint, destroyCard } = await client();
     const endpoint = serverEndpoint(flags(values));
     const serial = requireOption(values, 'serial');
     await destroyCard(endpoint, serial, { password: await readPassword(text(values, 'password-file')) });

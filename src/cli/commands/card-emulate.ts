@@ -3,7 +3,6 @@ import { resolve } from 'node:path';
 import { once } from 'node:events';
 import { type Command, type OptionValues, requireOption } from '../command.js';
 import { UsageError, ExitCode } from '../../errors/index.js';
-import { openEmulatedCard, checkSerial } from '../../card-emulator/index.js';
 import { VpcdBridge, parseHostPort, DEFAULT_VPCD_HOST, DEFAULT_VPCD_PORT, type VpcdBridgeEvent } from '../../reader-driver/index.js';
 
 function describeEvent(event: VpcdBridgeEvent): string | undefined {
@@ -18,6 +17,8 @@ function describeEvent(event: VpcdBridgeEvent): string | undefined {
 }
 
 async function run(options: OptionValues): Promise<number> {
+  // Loaded when the command runs, so that other commands start without the card's code.
+  const { openEmulatedCard, checkSerial } = await import('../../card-emulator/index.js');
   const statePath = resolve(requireOption(options, 'state'));
   const endpoint = parseHostPort(typeof options['vpcd'] === 'string' ? options['vpcd'] : `${DEFAULT_VPCD_HOST}:${DEFAULT_VPCD_PORT}`);
   let serial: string | undefined;

@@ -1,6 +1,5 @@
-// `vsc demo`: the whole story, narrated step by step (placeholder until the reader exists).
+// `vsc demo`: the whole story, narrated step by step.
 import type { Command } from '../command.js';
-import { runDemo } from '../../demo/index.js';
 
 export const demoCommand: Command = {
   kind: 'command',
@@ -8,5 +7,6 @@ export const demoCommand: Command = {
   summary: 'show, step by step, a virtual card inserted into a reader and used',
   details: 'Needs nothing but this package: it uses the in-process reader. Where pcscd with vpcd runs, it shows that path too.',
   options: {},
-  run: () => runDemo(),
+  // Loaded when the command runs: the demo brings the server, its database and the whole card along.
+  run: async () => (await import('../../demo/index.js')).runDemo(),
 };
