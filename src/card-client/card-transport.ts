@@ -2,6 +2,7 @@
 // (the in-process CardHandle, a libpcsclite binding), and the exchange that turns status words into
 // typed errors one layer up (STYLE.md: piv-go's pcsc.go / piv.go split).
 import { commandApdu, encodeCommandApdu, SW, type CommandApdu } from '../apdu/index.js';
+import { concatBytes } from '../bytes/index.js';
 import { VscError } from '../errors/index.js';
 import { statusError } from './card-status-errors.js';
 
@@ -46,11 +47,5 @@ export async function exchange(transport: CardTransport, command: CommandApdu): 
     sw = next.sw;
   }
   if (sw !== SW.OK) throw statusError(sw, command.ins);
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return concatBytes(...parts);
 }
