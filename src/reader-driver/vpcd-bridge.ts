@@ -2,6 +2,7 @@
 // Wire protocol and insert = connect / remove = close as fixed in DESIGN.md "Reader".
 import { Socket } from 'node:net';
 import { VscError, UsageError } from '../errors/index.js';
+import { parseHostPort, type HostPort } from '../host-port/index.js';
 import type { CardSource } from '../apdu/index.js';
 
 export const DEFAULT_VPCD_HOST = '127.0.0.1';
@@ -23,19 +24,9 @@ const SW_NO_PRECISE_DIAGNOSIS = Uint8Array.of(0x6f, 0x00);
 /** Sent for a 1-byte payload that is not a control: 6700 "wrong length". */
 const SW_WRONG_LENGTH = Uint8Array.of(0x67, 0x00);
 
-export interface HostPort {
-  readonly host: string;
-  readonly port: number;
-}
-
-/** Parses "127.0.0.1:35963", "localhost:35964" or "[::1]:35963". */
-export function parseHostPort(text: string): HostPort {
-  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9._-]+)):([0-9]{1,5})$/.exec(text.trim());
-  const port = match === null ? NaN : Number(match[3]);
-  if (match === null || port < 1 || port > 65535) {
-    throw new UsageError(`expected HOST:PORT with a port in 1..65535 (e.g. 127.0.0.1:${DEFAULT_VPCD_PORT}), got "${text}"`);
-  }
-  return Object.freeze({ host: match[1] ?? match[2] ?? '', port });
+/** HOST:PORT of vpcd, e.g. from --vpcd. */
+export function parseVpcdAddress(text: string): HostPort {
+  return parseHostPort(text, { example: `127.0.0.1:${DEFAULT_VPCD_PORT}` });
 }
 
 /** A problem on the vpcd link; reported through the onEvent hook, never thrown at the socket's caller. */

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors/index.js';
 import type { CardSource } from '../../src/apdu/index.js';
-import { VpcdBridge, parseHostPort, type VpcdBridgeEvent, type VpcdBridgeOptions } from '../../src/reader-driver/vpcd-bridge.js';
+import { VpcdBridge, parseVpcdAddress, type VpcdBridgeEvent, type VpcdBridgeOptions } from '../../src/reader-driver/vpcd-bridge.js';
 
 const ATR = Uint8Array.of(0x3b, 0x80, 0x80, 0x01, 0x01);
 
@@ -143,21 +143,21 @@ async function setup(options: Partial<VpcdBridgeOptions> = {}) {
   return { vpcd, card, events, bridge, socket };
 }
 
-describe('parseHostPort', () => {
+describe('parseVpcdAddress', () => {
   it.each([
     ['127.0.0.1:35963', '127.0.0.1', 35963],
     ['localhost:35964', 'localhost', 35964],
     ['[::1]:1', '::1', 1],
     [' vpcd.example:65535 ', 'vpcd.example', 65535],
   ])('parses %j', (text, host, port) => {
-    expect(parseHostPort(text)).toEqual({ host, port });
+    expect(parseVpcdAddress(text)).toEqual({ host, port });
   });
 
   it.each(['', '127.0.0.1', ':35963', '127.0.0.1:', '127.0.0.1:0', '127.0.0.1:65536', '127.0.0.1:35963x', 'a b:1', '::1:35963', 'host:-1'])(
     'rejects %j with a usage error',
     (text) => {
-      expect(() => parseHostPort(text)).toThrow(UsageError);
-      expect(() => parseHostPort(text)).toThrow(/expected HOST:PORT/);
+      expect(() => parseVpcdAddress(text)).toThrow(UsageError);
+      expect(() => parseVpcdAddress(text)).toThrow(/expected HOST:PORT/);
     },
   );
 });

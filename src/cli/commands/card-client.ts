@@ -57,11 +57,11 @@ export const cardClientCommands: Command[] = [
     { ...SERVER, vpcd: { type: 'string', value: 'HOST:PORT', description: 'show the card in pcscd through vpcd (e.g. 127.0.0.1:35963)' }, 'poll-interval': { type: 'string', value: 'MS', description: 'machine polling interval in ms (default 60000)' }, ...MACHINE },
     async (values) => {
       const { runCardProcess, machineUniqueKey, readPassword, serverEndpoint, stateDirectory } = await client();
-      const { parseHostPort } = await import('../../reader-driver/index.js');
+      const { parseVpcdAddress } = await import('../../reader-driver/index.js');
       const machine = flags(values);
       const endpoint = serverEndpoint(machine);
       const serial = requireOption(values, 'serial');
-      const vpcd = text(values, 'vpcd') === undefined ? undefined : parseHostPort(text(values, 'vpcd')!);
+      const vpcd = text(values, 'vpcd') === undefined ? undefined : parseVpcdAddress(text(values, 'vpcd')!);
       const poll = text(values, 'poll-interval');
       if (poll !== undefined && !/^[1-9][0-9]{2,8}$/.test(poll)) throw new UsageError('--poll-interval: expected milliseconds, at least 100');
       const password = await readPassword(text(values, 'password-file'));

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { once } from 'node:events';
 import { type Command, type OptionValues, requireOption } from '../command.js';
 import { UsageError, ExitCode } from '../../errors/index.js';
-import { VpcdBridge, parseHostPort, DEFAULT_VPCD_HOST, DEFAULT_VPCD_PORT, type VpcdBridgeEvent } from '../../reader-driver/index.js';
+import { VpcdBridge, parseVpcdAddress, DEFAULT_VPCD_HOST, DEFAULT_VPCD_PORT, type VpcdBridgeEvent } from '../../reader-driver/index.js';
 
 function describeEvent(event: VpcdBridgeEvent): string | undefined {
   switch (event.type) {
@@ -20,7 +20,7 @@ async function run(options: OptionValues): Promise<number> {
   // Loaded when the command runs, so that other commands start without the card's code.
   const { openEmulatedCard, checkSerial } = await import('../../card-emulator/index.js');
   const statePath = resolve(requireOption(options, 'state'));
-  const endpoint = parseHostPort(typeof options['vpcd'] === 'string' ? options['vpcd'] : `${DEFAULT_VPCD_HOST}:${DEFAULT_VPCD_PORT}`);
+  const endpoint = parseVpcdAddress(typeof options['vpcd'] === 'string' ? options['vpcd'] : `${DEFAULT_VPCD_HOST}:${DEFAULT_VPCD_PORT}`);
   let serial: string | undefined;
   if (typeof options['serial'] === 'string') {
     try {

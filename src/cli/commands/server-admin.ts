@@ -4,6 +4,7 @@ import { encodeServerPublicKey } from '../../channel/index.js';
 import { existsSync } from 'node:fs';
 import { ExitCode, UsageError, VscError } from '../../errors/index.js';
 import { writeFileAtomic } from '../../files/index.js';
+import { parseHostPort, type HostPort } from '../../host-port/index.js';
 import { issueKeyfile } from '../../vsc-protocol/index.js';
 import type { CardEvent, CardStore, CardSummary, ImplementationProofs } from '../../vsc-server/index.js';
 import { requireOption, type Command, type OptionSpec, type OptionValues } from '../command.js';
@@ -176,11 +177,9 @@ export const adminCommands: Command[] = [
 ];
 
 /** HOST:PORT for a listener; port 0 asks the system for a free one (the bound address is printed). */
-function listenAddress(flag: string, text: string): { host: string; port: number } {
-  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9._-]+)):([0-9]{1,5})$/.exec(text.trim());
-  const port = match === null ? NaN : Number(match[3]);
-  if (match === null || port > 65535) throw new UsageError(`--${flag}: expected HOST:PORT with a port in 0..65535 (e.g. 127.0.0.1:9464), got "${text}"`);
-  return { host: match[1] ?? match[2] ?? '', port };
+/** --listen and --metrics: port 0 picks a free port. */
+function listenAddress(flag: string, text: string): HostPort {
+  return parseHostPort(text, { anyPort: true, what: `--${flag}`, example: '127.0.0.1:9464' });
 }
 
 export const serverStartCommand: Command = {

@@ -1,0 +1,2 @@
+// Public surface of the HOST:PORT parser.
+export * from './host-port.js';
