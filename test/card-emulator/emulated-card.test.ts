@@ -8,7 +8,8 @@ import { openEmulatedCard, readEmulatedCardState, StateFileError } from '../../s
 import { LockHeldError } from '../../src/files/index.js';
 import { parseResponseApdu } from '../../src/apdu/index.js';
 import { bytesToUint, fromHex } from '../../src/bytes/index.js';
-import { SELECT_VSC, spawnTsScript } from '../support/index.js';
+import { vscCommands } from '../../src/card-client/index.js';
+import { commandHex, SELECT_VSC, spawnTsScript } from '../support/index.js';
 
 /** A second process that opens a state file and holds it until killed. */
 const HOLD_EMULATED_CARD = join(import.meta.dirname, '../support/hold-emulated-card.ts');
@@ -32,8 +33,8 @@ describe('emulated card', () => {
     first.os.powerOn();
     await send(first, SELECT_VSC);
     const publicKey = (await send(first, '8026000020')).data;
-    await send(first, `8024000020${'aa'.repeat(32)}00`);
-    await send(first, `8024000020${'bb'.repeat(32)}00`);
+    await send(first, commandHex(vscCommands.signAndIncrement(new Uint8Array(32).fill(0xaa))));
+    await send(first, commandHex(vscCommands.signAndIncrement(new Uint8Array(32).fill(0xbb))));
     // Written before the signature left the card, not at close.
     expect(readEmulatedCardState(path)?.vsc.counter).toBe(2n);
     await first.close();
@@ -79,7 +80,7 @@ describe('emulated card', () => {
     mkdirSync(path);
     writeFileSync(join(path, 'occupied'), '');
     try {
-      const refused = await send(card, `8024000020${'aa'.repeat(32)}00`);
+      const refused = await send(card, commandHex(vscCommands.signAndIncrement(new Uint8Array(32).fill(0xaa))));
       expect(refused.sw).toBe(0x6581);
       expect(refused.data).toHaveLength(0);
       expect(bytesToUint((await send(card, '8022000010')).data)).toBe(0n);

@@ -33,12 +33,12 @@ export function runTool(file: string, args: readonly string[], timeoutMs = 15_00
   });
 }
 
-/** One response APDU as opensc-tool printed it. */
 /** A command APDU built by the card client's builders, as the hex `opensc-tool -s` takes. */
 export function commandHex(command: CommandApdu): string {
   return toHex(encodeCommandApdu(command));
 }
 
+/** One response APDU as opensc-tool printed it. */
 export interface ApduResult {
   readonly data: Uint8Array;
   readonly sw: number;
