@@ -12,6 +12,7 @@ import {
   x25519PrivateKey,
   x25519PublicKey as publicKeyOf,
 } from '../crypto/index.js';
+import { assertBytes } from '../errors/index.js';
 import { ChannelError } from './channel-error.js';
 import { type CipherState, MAX_MESSAGE_LENGTH, SymmetricState, TAGLEN } from './noise-cipher-state.js';
 
@@ -25,16 +26,17 @@ export interface X25519KeyPair {
   privateKey: Uint8Array;
 }
 
+// The boundary assert, failing as ChannelError: callers of the channel catch one error type.
+const keyError = (message: string): ChannelError => new ChannelError('channel.key', message);
+const stateError = (message: string): ChannelError => new ChannelError('channel.state', message);
+
 function checkKey(what: string, key: unknown): Uint8Array {
-  if (!(key instanceof Uint8Array) || key.length !== DHLEN) {
-    const got = key instanceof Uint8Array ? `${key.length} bytes` : typeof key;
-    throw new ChannelError('channel.key', `expected ${what} of ${DHLEN} bytes, got ${got}`);
-  }
+  assertBytes(what, key, DHLEN, keyError);
   return key;
 }
 
 function checkBytes(what: string, value: unknown): Uint8Array {
-  if (!(value instanceof Uint8Array)) throw new ChannelError('channel.state', `expected ${what} as a Uint8Array, got ${typeof value}`);
+  assertBytes(what, value, undefined, stateError);
   return value;
 }
 
@@ -43,7 +45,7 @@ export function generateX25519KeyPair(): X25519KeyPair {
 }
 
 export function x25519PublicKey(privateKey: Uint8Array): Uint8Array {
-  return publicKeyOf(checkKey('an X25519 private key', privateKey));
+  return publicKeyOf(checkKey('X25519 private key', privateKey));
 }
 
 // A server passes the same static private key to every responder. Importing it and checking it
@@ -158,12 +160,12 @@ export class NoiseHandshake {
     this.#symmetric = new SymmetricState(utf8(NOISE_PROTOCOL_NAME));
     this.#symmetric.mixHash(checkBytes('prologue', prologue));
     if (ephemeral !== undefined) {
-      this.#e = x25519PrivateKey(checkKey('an ephemeral private key', ephemeral));
+      this.#e = x25519PrivateKey(checkKey('ephemeral private key', ephemeral));
     }
   }
 
   static initiator(options: InitiatorOptions): NoiseHandshake {
-    const remoteStatic = checkKey("the server's static public key", options.remoteStatic).slice();
+    const remoteStatic = checkKey('server static public key', options.remoteStatic).slice();
     const hs = new NoiseHandshake('initiator', options.prologue ?? new Uint8Array(0), options.ephemeral);
     hs.#rs = remoteStatic;
     hs.#symmetric.mixHash(remoteStatic);
@@ -171,8 +173,8 @@ export class NoiseHandshake {
   }
 
   static responder(options: ResponderOptions): NoiseHandshake {
-    const s = staticKey(checkKey('a static private key', options.staticKeyPair?.privateKey));
-    const publicKey = checkKey('a static public key', options.staticKeyPair.publicKey).slice();
+    const s = staticKey(checkKey('static private key', options.staticKeyPair?.privateKey));
+    const publicKey = checkKey('static public key', options.staticKeyPair.publicKey).slice();
     if (!constantTimeEqual(s.publicKey, publicKey)) {
       throw new ChannelError('channel.key', 'expected a static key pair whose public key matches its private key');
     }

@@ -2,6 +2,7 @@
 // message per binary WebSocket message, prologue "vsc-channel/1", empty handshake payloads.
 import WebSocket from 'ws';
 import { toHex, utf8 } from '../bytes/index.js';
+import { assertBytes } from '../errors/index.js';
 import { ChannelError } from './channel-error.js';
 import { MAX_MESSAGE_LENGTH, NoiseHandshake, type NoiseTransport, type X25519KeyPair } from './noise-nk.js';
 
@@ -246,9 +247,7 @@ export async function acceptSession(socket: WebSocket, keyPair: X25519KeyPair, o
 
 /** 64 lower-case hex digits, the form operators paste into client configuration. */
 export function encodeServerPublicKey(publicKey: Uint8Array): string {
-  if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) {
-    throw new ChannelError('channel.key', `expected a 32-byte X25519 public key, got ${publicKey instanceof Uint8Array ? `${publicKey.length} bytes` : typeof publicKey}`);
-  }
+  assertBytes('X25519 public key', publicKey, 32, (message) => new ChannelError('channel.key', message));
   return toHex(publicKey);
 }
 

@@ -2,6 +2,7 @@
 // Triple-DES and AES-128), on node:crypto. The challenge-response of SP 800-73-4 Part 2 3.2.4
 // only ever enciphers a single block, so there is no mode and no padding to get wrong.
 import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { assertBytes, BoundaryError } from '../errors/index.js';
 
 export type BlockCipherAlgorithm = '3des' | 'aes128';
 
@@ -21,7 +22,7 @@ export function isBlockCipherAlgorithm(value: unknown): value is BlockCipherAlgo
 }
 
 function spec(algorithm: BlockCipherAlgorithm): BlockCipherSpec {
-  if (!isBlockCipherAlgorithm(algorithm)) throw new TypeError(`expected a block cipher '3des' or 'aes128', got ${String(algorithm)}`);
+  if (!isBlockCipherAlgorithm(algorithm)) throw new BoundaryError(`expected a block cipher '3des' or 'aes128', got ${String(algorithm)}`);
   return SPECS[algorithm];
 }
 
@@ -35,21 +36,11 @@ export function blockCipherBlockLength(algorithm: BlockCipherAlgorithm): number 
   return spec(algorithm).blockLength;
 }
 
-function checkInputs(s: BlockCipherSpec, algorithm: BlockCipherAlgorithm, key: Uint8Array, block: Uint8Array): void {
-  // The messages give lengths only: the key is secret.
-  if (!(key instanceof Uint8Array) || key.length !== s.keyLength) {
-    const got = key instanceof Uint8Array ? `${key.length} bytes` : typeof key;
-    throw new TypeError(`expected a ${s.keyLength}-byte ${algorithm} key, got ${got}`);
-  }
-  if (!(block instanceof Uint8Array) || block.length !== s.blockLength) {
-    const got = block instanceof Uint8Array ? `${block.length} bytes` : typeof block;
-    throw new TypeError(`expected one ${s.blockLength}-byte ${algorithm} block, got ${got}`);
-  }
-}
-
 function run(decrypt: boolean, algorithm: BlockCipherAlgorithm, key: Uint8Array, block: Uint8Array): Uint8Array {
   const s = spec(algorithm);
-  checkInputs(s, algorithm, key, block);
+  // The messages give lengths only: the key is secret.
+  assertBytes(`${algorithm} key`, key, s.keyLength);
+  assertBytes(`${algorithm} block`, block, s.blockLength);
   const cipher = decrypt ? createDecipheriv(s.openssl, key, null) : createCipheriv(s.openssl, key, null);
   cipher.setAutoPadding(false);
   const head = cipher.update(block);

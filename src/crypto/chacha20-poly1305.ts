@@ -15,11 +15,8 @@ export class AeadAuthenticationError extends VscError {
   }
 }
 
-/** Any length up to what one Uint8Array can hold. */
-const ANY_LENGTH = { min: 0, max: Number.MAX_SAFE_INTEGER } as const;
-
 function check(what: string, value: Uint8Array, length?: number): void {
-  assertBytes(`ChaCha20-Poly1305 ${what}`, value, length ?? ANY_LENGTH);
+  assertBytes(`ChaCha20-Poly1305 ${what}`, value, length);
 }
 
 function toBytes(buffer: Buffer): Uint8Array {

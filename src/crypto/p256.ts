@@ -1,7 +1,7 @@
 // ECDSA and ECDH on NIST P-256 (FIPS 186-5, SP 800-56A Rev. 3 5.7.1.2) with @noble/curves, for the
 // PIV applet's GENERAL AUTHENTICATE (SP 800-73-4 Part 2 3.2.4, algorithm 11).
 import { p256 } from '@noble/curves/nist.js';
-import { assertBytes } from '../errors/index.js';
+import { assertBytes, BoundaryError, describeValue } from '../errors/index.js';
 
 export const P256_PRIVATE_KEY_LENGTH = 32;
 /** Uncompressed SEC 1 point: 04 ‖ X ‖ Y. */
@@ -13,13 +13,9 @@ export interface P256KeyPair {
   readonly publicKey: Uint8Array;
 }
 
-function describe(value: unknown): string {
-  return value instanceof Uint8Array ? `${value.length} bytes` : typeof value;
-}
-
 function checkPrivateKey(privateKey: Uint8Array): void {
   assertBytes('P-256 private key', privateKey, P256_PRIVATE_KEY_LENGTH);
-  if (!p256.utils.isValidSecretKey(privateKey)) throw new RangeError('expected a P-256 private key in 1..n-1');
+  if (!p256.utils.isValidSecretKey(privateKey)) throw new BoundaryError('expected a P-256 private key in 1..n-1');
 }
 
 /** True when `privateKey` is 32 bytes holding a scalar in 1..n-1. */
@@ -66,7 +62,7 @@ function digestToField(digest: Uint8Array): Uint8Array {
  */
 export function p256Sign(privateKey: Uint8Array, digest: Uint8Array): Uint8Array {
   checkPrivateKey(privateKey);
-  if (!(digest instanceof Uint8Array) || digest.length === 0) throw new TypeError(`expected a non-empty digest, got ${describe(digest)}`);
+  if (!(digest instanceof Uint8Array) || digest.length === 0) throw new BoundaryError(`expected a non-empty digest, got ${describeValue(digest)}`);
   const field = digestToField(digest);
   try {
     return p256.sign(field, privateKey, { prehash: false, format: 'der', lowS: false });
@@ -79,7 +75,7 @@ export function p256Sign(privateKey: Uint8Array, digest: Uint8Array): Uint8Array
 export function p256SharedSecret(privateKey: Uint8Array, peerPoint: Uint8Array): Uint8Array {
   checkPrivateKey(privateKey);
   if (!isValidP256PublicKey(peerPoint)) {
-    throw new RangeError(`expected an uncompressed P-256 point on the curve (65 bytes, 04 ‖ X ‖ Y), got ${describe(peerPoint)} that is not`);
+    throw new BoundaryError(`expected an uncompressed P-256 point on the curve (65 bytes, 04 ‖ X ‖ Y), got ${describeValue(peerPoint)} that is not`);
   }
   const shared = p256.getSharedSecret(privateKey, peerPoint, true); // 02/03 ‖ X
   const x = shared.slice(1);

@@ -2,7 +2,7 @@
 // Tests cross-check every operation here against @noble/curves and the RFC 7748 vectors.
 import { createPrivateKey, createPublicKey, diffieHellman, randomFillSync, type KeyObject } from 'node:crypto';
 import { bytesEqual, fromHex } from '../bytes/index.js';
-import { assertBytes } from '../errors/index.js';
+import { assertBytes, VscError } from '../errors/index.js';
 
 export const X25519_KEY_LENGTH = 32;
 
@@ -43,13 +43,12 @@ function hasLowOrder(publicKey: Uint8Array): boolean {
   return LOW_ORDER.some((encoding) => bytesEqual(encoding, masked));
 }
 
-
 function base64url(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
 }
 
 function fromBase64url(text: string | undefined): Uint8Array {
-  if (text === undefined) throw new Error('expected node:crypto to export an X25519 key as JWK');
+  if (text === undefined) throw new VscError('crypto.x25519-export', 'expected node:crypto to export an X25519 key as JWK');
   return Uint8Array.from(Buffer.from(text, 'base64url'));
 }
 

@@ -10,25 +10,56 @@ export class BoundaryError extends VscError {
   }
 }
 
-function describe(value: unknown): string {
-  if (value instanceof Uint8Array) return `${value.length} bytes`;
-  if (value === null) return 'null';
+/** A byte length: exactly `n`, or `min` to `max` (either end may be left open). */
+export type ByteLength = number | { readonly min?: number; readonly max?: number };
+
+/** What came in, by type and size only: never its content. */
+export function describeValue(value: unknown): string {
+  if (value instanceof Uint8Array) return byteCount(value.length);
+  if (value === null || value === undefined) return String(value);
   if (Array.isArray(value)) return 'an array';
-  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+  if (typeof value === 'object') return 'an object';
+  return `${/^[aeiou]/.test(typeof value) ? 'an' : 'a'} ${typeof value}`;
 }
 
-/** Asserts `value` is a Uint8Array of exactly `length` bytes, or of `min` to `max` bytes. */
-export function assertBytes(what: string, value: unknown, length: number | { readonly min: number; readonly max: number }): asserts value is Uint8Array {
-  const [min, max] = typeof length === 'number' ? [length, length] : [length.min, length.max];
+function byteCount(n: number): string {
+  return n === 1 ? '1 byte' : `${n} bytes`;
+}
+
+/** "an 8-byte", "an 11-byte", "a 32-byte": the article English reads before the number. */
+function sized(n: number): string {
+  const digits = String(n);
+  return `${digits.startsWith('8') || /^1[18](\d{3})*$/.test(digits) ? 'an' : 'a'} ${digits}-byte`;
+}
+
+function expectation(what: string, min: number, max: number): string {
+  if (min === max) return `${sized(min)} ${what}`;
+  if (max === Infinity) return min === 0 ? `${what} as a Uint8Array` : `${what} of at least ${byteCount(min)}`;
+  return `${what} of ${min} to ${max} bytes`;
+}
+
+/**
+ * Builds the error an assert throws from its message. A folder whose callers catch one error type
+ * (ChannelError, CertificateInitError) passes its own; the default is BoundaryError.
+ */
+export type AssertFailure = (message: string) => VscError;
+
+const boundaryError: AssertFailure = (message) => new BoundaryError(message);
+
+/**
+ * Asserts `value` is a Uint8Array of exactly `length` bytes, of `min` to `max` bytes, or of any length
+ * when `length` is left out.
+ */
+export function assertBytes(what: string, value: unknown, length: ByteLength = {}, fail: AssertFailure = boundaryError): asserts value is Uint8Array {
+  const [min, max] = typeof length === 'number' ? [length, length] : [length.min ?? 0, length.max ?? Infinity];
   if (!(value instanceof Uint8Array) || value.length < min || value.length > max) {
-    const want = min === max ? `a ${min}-byte ${what}` : `${what} of ${min} to ${max} bytes`;
-    throw new BoundaryError(`expected ${want}, got ${describe(value)}`);
+    throw fail(`expected ${expectation(what, min, max)}, got ${describeValue(value)}`);
   }
 }
 
 /** Asserts `value` is an integer in min..max. */
-export function assertInteger(what: string, value: unknown, min: number, max: number): asserts value is number {
+export function assertInteger(what: string, value: unknown, min: number, max: number, fail: AssertFailure = boundaryError): asserts value is number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new BoundaryError(`expected ${what} to be an integer in ${min}..${max}, got ${typeof value === 'number' ? value : describe(value)}`);
+    throw fail(`expected ${what} to be an integer in ${min}..${max}, got ${typeof value === 'number' ? value : describeValue(value)}`);
   }
 }

@@ -1,8 +1,8 @@
 // Self-signed X.509 v3 certificates for P-256 keys (RFC 5280 section 4.1, ECDSA per RFC 5480 and
 // RFC 5758 section 3.2): what a new PIV card holds in 9A and 9C so OpenSC shows its keys.
 import { randomBytes } from 'node:crypto';
-import { VscError } from '../errors/index.js';
-import { isValidP256PrivateKey, p256DerivePublicKey, p256Sign, sha256 } from '../crypto/index.js';
+import { assertBytes, VscError } from '../errors/index.js';
+import { isValidP256PrivateKey, P256_PRIVATE_KEY_LENGTH, p256DerivePublicKey, p256Sign, sha256 } from '../crypto/index.js';
 import { derBitString, derBoolean, derExplicit, derInteger, derOctetString, derOid, derSequence, derSet, derTime, derUtf8String } from './der.js';
 
 /** Inputs the certificate cannot be built from: a bad key, name, serial or validity. */
@@ -41,10 +41,7 @@ const SERIAL_LENGTH = 16;
 const TEN_YEARS_MS = 10 * 365.25 * 24 * 60 * 60 * 1000;
 
 function checkPrivateKey(privateKey: Uint8Array): void {
-  if (!(privateKey instanceof Uint8Array) || privateKey.length !== 32) {
-    const got = privateKey instanceof Uint8Array ? `${privateKey.length} bytes` : typeof privateKey;
-    throw new CertificateInitError(`expected a 32-byte P-256 private key, got ${got}`);
-  }
+  assertBytes('P-256 private key', privateKey, P256_PRIVATE_KEY_LENGTH, (message) => new CertificateInitError(message));
   if (!isValidP256PrivateKey(privateKey)) {
     throw new CertificateInitError('expected a P-256 private key in 1..n-1, got a value out of range');
   }

@@ -3,7 +3,14 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { ChannelError, generateX25519KeyPair, NoiseHandshake, type NoiseTransport, x25519PublicKey } from '../../src/channel/index.js';
+import {
+  ChannelError,
+  encodeServerPublicKey,
+  generateX25519KeyPair,
+  NoiseHandshake,
+  type NoiseTransport,
+  x25519PublicKey,
+} from '../../src/channel/index.js';
 import { CipherState } from '../../src/channel/noise-cipher-state.js';
 import { fromHex, toHex, utf8 } from '../../src/bytes/index.js';
 
@@ -115,6 +122,17 @@ describe('NoiseHandshake', () => {
     const initiator = NoiseHandshake.initiator({ remoteStatic: server.publicKey, prologue: utf8('a') });
     const responder = NoiseHandshake.responder({ staticKeyPair: server, prologue: utf8('b') });
     expectChannelError(() => responder.readMessage(initiator.writeMessage(new Uint8Array(0))), 'channel.handshake');
+  });
+
+  it.each([
+    ['a short private key', () => x25519PublicKey(new Uint8Array(31).fill(0xab)), 'channel.key', 'expected a 32-byte X25519 private key, got 31 bytes'],
+    ['a private key as a string', () => x25519PublicKey('ab'.repeat(32) as never), 'channel.key', 'expected a 32-byte X25519 private key, got a string'],
+    ['a long server key', () => NoiseHandshake.initiator({ remoteStatic: new Uint8Array(33).fill(0xab) }), 'channel.key', "expected a 32-byte server static public key, got 33 bytes"],
+    ['a prologue as a string', () => NoiseHandshake.initiator({ remoteStatic: generateX25519KeyPair().publicKey, prologue: 'x' as never }), 'channel.state', 'expected prologue as a Uint8Array, got a string'],
+    ['a short key to encode', () => encodeServerPublicKey(new Uint8Array(31).fill(0xab)), 'channel.key', 'expected a 32-byte X25519 public key, got 31 bytes'],
+  ] as const)('refuses %s with a ChannelError that names sizes, never the bytes', (_name, action, code, message) => {
+    expectChannelError(action, code);
+    expect(action).toThrow(message);
   });
 
   it('refuses calls out of order and keys of the wrong shape', () => {

@@ -41,9 +41,9 @@ describe('block cipher', () => {
   it('refuses wrong key and block lengths without echoing the key', () => {
     const key = fromHex('0102030405060708010203040506070801020304050607ff');
     expect(() => encryptBlock('3des', key.subarray(0, 16), new Uint8Array(8))).toThrow(/expected a 24-byte 3des key, got 16 bytes/);
-    expect(() => encryptBlock('3des', key, new Uint8Array(16))).toThrow(/expected one 8-byte 3des block, got 16 bytes/);
+    expect(() => encryptBlock('3des', key, new Uint8Array(16))).toThrow(/expected an 8-byte 3des block, got 16 bytes/);
     expect(() => decryptBlock('aes128', new Uint8Array(24), new Uint8Array(16))).toThrow(/expected a 16-byte aes128 key, got 24 bytes/);
-    expect(() => decryptBlock('aes128', new Uint8Array(16), new Uint8Array(0))).toThrow(/expected one 16-byte aes128 block, got 0 bytes/);
+    expect(() => decryptBlock('aes128', new Uint8Array(16), new Uint8Array(0))).toThrow(/expected a 16-byte aes128 block, got 0 bytes/);
     expect(() => encryptBlock('des' as never, key, new Uint8Array(8))).toThrow(/expected a block cipher/);
     try {
       encryptBlock('3des', key, new Uint8Array(7));

@@ -1,7 +1,7 @@
 // The card behind the VSC applet: serial, signing key and the 128-bit counter of rental
 // patent 003 [0052]-[0057]. Software cards live here; a dongle implements the same interface.
 import type { Ed25519SigningKey } from '../../crypto/index.js';
-import { VscError } from '../../errors/index.js';
+import { BoundaryError, VscError } from '../../errors/index.js';
 import { COUNTER_MAX, signedDigest, type VscKeyMode } from './vsc-digest.js';
 
 export interface SignAndIncrementResult {
@@ -60,9 +60,9 @@ export class SoftwareVscCard implements VscCard {
   private tail: Promise<unknown> = Promise.resolve();
 
   constructor(init: SoftwareVscCardInit) {
-    if (init.serial.length === 0) throw new RangeError('expected a non-empty serial number');
+    if (init.serial.length === 0) throw new BoundaryError('expected a non-empty serial number');
     if (init.counter < 0n || init.counter > COUNTER_MAX) {
-      throw new RangeError(`expected a counter in 0..2^128-1, got ${init.counter}`);
+      throw new BoundaryError(`expected a counter in 0..2^128-1, got ${init.counter}`);
     }
     this.serial = init.serial;
     this.keyMode = init.keyMode;
