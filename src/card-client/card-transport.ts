@@ -14,8 +14,8 @@ export interface CardTransport {
 /** The card's answer could not be read as a response APDU (fewer than the two status bytes). */
 export class MalformedResponseError extends VscError {
   override readonly name = 'MalformedResponseError';
-  constructor(message: string) {
-    super('card.malformed-response', message);
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('card.malformed-response', message, options);
   }
 }
 

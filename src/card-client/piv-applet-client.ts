@@ -1,6 +1,6 @@
 // A small typed host-side client of the PIV applet (NIST SP 800-73-4 Part 2: SELECT 3.1.1, GET DATA
 // 3.1.2, VERIFY 3.2.1): wrong PINs become WrongPinError { retriesLeft }, a blocked one PinBlockedError.
-import { commandApdu, decodeTlv, encodeTag, encodeTlv, PIV_AID, PivIns, type CommandApdu } from '../apdu/index.js';
+import { commandApdu, decodeTlv, encodeTag, encodeTlv, PIV_AID, PivIns, type CommandApdu, type Tlv } from '../apdu/index.js';
 import { wipe } from '../bytes/index.js';
 import { BoundaryError } from '../errors/index.js';
 import { exchange, MalformedResponseError, type CardTransport } from './card-transport.js';
@@ -55,7 +55,13 @@ export class PivAppletClient {
   /** The content of data object `tag` (without its 53 wrapper). */
   async getData(tag: number): Promise<Uint8Array> {
     const answer = await exchange(this.transport, pivCommands.getData(tag));
-    const object = decodeTlv(answer);
+    let object: Tlv;
+    try {
+      object = decodeTlv(answer);
+    } catch (cause) {
+      // The card's bytes are not BER-TLV at all: the same answer-level error as a wrong tag.
+      throw new MalformedResponseError('expected GET DATA to answer one 53 data object', { cause });
+    }
     if (object.tag !== DATA_OBJECT || object.end !== answer.length) throw new MalformedResponseError('expected GET DATA to answer one 53 data object');
     return object.value.slice();
   }

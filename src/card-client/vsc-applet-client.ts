@@ -37,7 +37,12 @@ export class VscAppletClient {
   }
 
   async serialNumber(): Promise<string> {
-    return new TextDecoder('utf-8', { fatal: true }).decode(await exchange(this.transport, vscCommands.getSerialNumber()));
+    const answer = await exchange(this.transport, vscCommands.getSerialNumber());
+    try {
+      return new TextDecoder('utf-8', { fatal: true }).decode(answer);
+    } catch (cause) {
+      throw new MalformedResponseError(`expected a serial number in UTF-8, got ${answer.length} bytes that are not`, { cause });
+    }
   }
 
   /** The value the next SIGN AND INCREMENT signs with. */
