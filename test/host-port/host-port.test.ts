@@ -9,6 +9,10 @@ describe('parseHostPort', () => {
     ['127.0.0.1:35963', '127.0.0.1', 35963],
     ['localhost:1', 'localhost', 1],
     ['[::1]:7443', '::1', 7443],
+    ['[::]:0080', '::', 80],
+    ['[fe80::1:2]:443', 'fe80::1:2', 443],
+    ['[::ffff:127.0.0.1]:80', '::ffff:127.0.0.1', 80],
+    ['0.0.0.0:9464', '0.0.0.0', 9464],
     [' host.example-1:65535 ', 'host.example-1', 65535],
   ])('reads %s', (text, host, port) => {
     expect(parseHostPort(text)).toEqual({ host, port });
@@ -19,7 +23,12 @@ describe('parseHostPort', () => {
     expect(() => parseHostPort('127.0.0.1:0')).toThrow('expected HOST:PORT with a port in 1..65535, got "127.0.0.1:0"');
   });
 
-  it.each(['', '127.0.0.1', ':80', '127.0.0.1:', '127.0.0.1:65536', '127.0.0.1:99999', '::1:80', '[::1]80', 'host:80:90', 'ho st:80', 'host:-1', 'host:0x10'])(
+  it('refuses a value that is not a string with a UsageError, not a TypeError', () => {
+    expect(() => parseHostPort(undefined as never)).toThrow(UsageError);
+    expect(() => parseHostPort(8080 as never)).toThrow('expected HOST:PORT with a port in 1..65535, got "8080"');
+  });
+
+  it.each(['', '127.0.0.1', ':80', '127.0.0.1:', '127.0.0.1:65536', '127.0.0.1:99999', '::1:80', '[::1]80', 'host:80:90', 'ho st:80', 'host:-1', 'host:0x10', '[]:80', '[:]:80', '[1.2.3.4]:80', '[::1::2]:80', '[::g]:80', '999.1.1.1:80', '1.2.3:80', '127.0.0.1:123456'])(
     'refuses %j with a UsageError naming the flag',
     (text) => {
       const error = (() => {
