@@ -3,13 +3,14 @@
 import { ExitCode, VscError } from '../errors/index.js';
 
 /** Why the server refused; the client maps it to its exit code (DESIGN.md "Command line"). */
-export const REFUSALS = ['unknown-card', 'busy', 'wrong-state', 'not-enrolled', 'blocked', 'authentication', 'muk-mismatch', 'holder-mismatch', 'implementation', 'protocol', 'internal'] as const;
+export const REFUSALS = ['unknown-card', 'busy', 'retry-later', 'wrong-state', 'not-enrolled', 'blocked', 'authentication', 'muk-mismatch', 'holder-mismatch', 'implementation', 'protocol', 'internal'] as const;
 export type Refusal = (typeof REFUSALS)[number];
 
 export function refusalExitCode(reason: Refusal): ExitCode {
   switch (reason) {
     case 'unknown-card':
     case 'busy':
+    case 'retry-later':
     case 'wrong-state':
     case 'not-enrolled':
       return ExitCode.refusedByState;
