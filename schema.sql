@@ -23,8 +23,8 @@ CREATE TABLE IF NOT EXISTS cards (
   kdf_iterations    INTEGER,
   kdf_parallelism   INTEGER,
   auth_verifier     {BYTES},
-  auth_failures     INTEGER NOT NULL DEFAULT 0,
-  blocked           INTEGER NOT NULL DEFAULT 0,
+  -- SHA-256 of the recovery code shown to the owner once at enrollment (lifts the password back-off)
+  recovery_hash     {BYTES},
   -- the card's protected information, sealed by the client, and its version
   sealed            {BYTES},
   sealed_version    {BIGINT} NOT NULL DEFAULT 0,
@@ -54,7 +54,29 @@ CREATE TABLE IF NOT EXISTS counter_ranges (
   next_unallocated  TEXT NOT NULL
 );
 
--- Append-only: every transition writes one row in the same transaction.
+-- Failed owner passwords, per card, in one bucket per machine that has held the card and one shared
+-- by every other machine (DESIGN.md "Keys and secrets"): strangers slow only strangers. A serial that
+-- names no card has buckets too, so that it answers like one that does.
+CREATE TABLE IF NOT EXISTS auth_failures (
+  serial            TEXT NOT NULL,
+  -- a hash of the machine's MUK (card_machines.machine), or 32 zero bytes for all other machines
+  bucket            {BYTES} NOT NULL,
+  failures          INTEGER NOT NULL,
+  last_failure_at   {BIGINT} NOT NULL,
+  PRIMARY KEY (serial, bucket)
+);
+
+-- The machines that have held a card (a hash of each MUK), recorded by the insert that moved it to
+-- in-use, and by the enrollment.
+CREATE TABLE IF NOT EXISTS card_machines (
+  serial            TEXT NOT NULL,
+  machine           {BYTES} NOT NULL,
+  since             {BIGINT} NOT NULL,
+  PRIMARY KEY (serial, machine)
+);
+
+-- Append-only: every transition writes one row in the same transaction. Refusals are aggregated: one
+-- row per card, operation and outcome per hour, counting them.
 CREATE TABLE IF NOT EXISTS events (
   id                {SERIAL},
   serial            TEXT NOT NULL,
@@ -63,7 +85,8 @@ CREATE TABLE IF NOT EXISTS events (
   outcome           TEXT NOT NULL,
   from_state        TEXT,
   to_state          TEXT,
-  detail            TEXT
+  detail            TEXT,
+  count             INTEGER NOT NULL DEFAULT 1
 );
 
 CREATE INDEX IF NOT EXISTS events_serial ON events (serial, id);

@@ -16,6 +16,7 @@ import {
   type ServerEndpoint,
 } from '../vsc-client/index.js';
 import { CardStore, initServerData, loadServerKeys, openServerDatabase, startVscServer } from '../vsc-server/index.js';
+import { formatRecoveryCode } from '../vsc-protocol/index.js';
 import type { Story } from './story.js';
 
 const SERIAL = 'DEMO-SRV-1';
@@ -31,7 +32,7 @@ export async function serverStory(story: Story): Promise<void> {
   const store = new CardStore(database);
   const endpoint: ServerEndpoint = { url: server.url, serverKey: keys.channelPublicKey, masterKey: keys.masterKey };
   const password = () => utf8('correct horse battery staple');
-  const machines = { A: mukFromOverride('demo machine A'), B: mukFromOverride('demo machine B') };
+  const machines = { A: mukFromOverride('demo machine A'), B: mukFromOverride('demo machine B'), stranger: mukFromOverride('a stranger') };
   const state = async () => (await store.show(SERIAL)).state;
   const refusal = async (attempt: Promise<unknown>): Promise<string> => {
     try {
@@ -52,9 +53,10 @@ export async function serverStory(story: Story): Promise<void> {
     story.line(`clients pin its channel key (Noise NK): ${encodeKey(keys.channelPublicKey)}`);
     const token = await store.create(SERIAL);
     story.line(`the administrator creates card ${SERIAL} and hands its owner a one-time enrollment token`);
-    const { publicKey } = await enrollCard(endpoint, SERIAL, token, password());
-    story.line('the owner enrolls: the client derives keys from the password (Argon2id), generates the card\'s keys,');
+    const { publicKey, recoveryCode } = await enrollCard(endpoint, SERIAL, token, password(), machines.A);
+    story.line('the owner enrolls on machine A: the client derives keys from the password (Argon2id), generates the card\'s keys,');
     story.line(`seals them and uploads only ciphertext. Card signing key: ${toHex(publicKey).slice(0, 32)}…; state: ${await state()}`);
+    story.line(`the server answers with a recovery code, shown once (it lifts a wrong-password block): ${formatRecoveryCode(recoveryCode).slice(0, 9)}…`);
 
     story.heading('Machine A inserts the card and an application signs with it');
     const onA = new ServerBacking({ endpoint, serial: SERIAL, credentials: { password: password() }, muk: machines.A });
@@ -81,8 +83,10 @@ export async function serverStory(story: Story): Promise<void> {
     story.line(`machine B, the one that lost it, recovers it: server: ${await state()}; its counter window counts as used`);
 
     story.heading('The owner destroys the card');
-    story.line(`with a wrong password: ${await refusal(destroyCard(endpoint, SERIAL, { password: utf8('not my password') }))}`);
-    await destroyCard(endpoint, SERIAL, { password: password() });
+    story.line(`a stranger's machine tries a wrong password: ${await refusal(destroyCard(endpoint, SERIAL, { password: utf8('not my password') }, machines.stranger))}`);
+    story.line(`and at once again: ${await refusal(destroyCard(endpoint, SERIAL, { password: utf8('not my password') }, machines.stranger))}`);
+    await destroyCard(endpoint, SERIAL, { password: password() }, machines.A);
+    story.line('the owner on machine A, which has held the card, is not slowed by the stranger\'s failures:');
     story.line(`with the right one: server: ${await state()}, for good`);
     story.line(`machine A tries to insert it: ${await refusal(insertCard(endpoint, SERIAL, { password: password() }, machines.A))}`);
     story.line('the server\'s event log of the card:');

@@ -7,6 +7,9 @@ import { acquireProcessLock, type ProcessLock } from '../files/index.js';
 import { VpcdBridge } from '../reader-driver/index.js';
 import { controlSocketPath, machineLockName } from './client-config.js';
 import { serveControlSocket, type ControlAnswer } from './control-socket.js';
+import { ExitCode, VscError } from '../errors/index.js';
+import { describeDelivery, deliverPendingUploads } from './pending-delivery.js';
+import { PendingUploads } from './pending-upload.js';
 import { startPolling } from './polling.js';
 import { ServerBacking } from './server-backing.js';
 import type { ServerEndpoint } from './server-operations.js';
@@ -39,7 +42,15 @@ export async function runCardProcess(options: CardProcessOptions): Promise<CardP
   let control: Server | undefined;
   let removing = false;
   try {
-    const backing = new ServerBacking({ endpoint, serial, credentials: { password: options.password }, muk: options.muk });
+    // What an earlier card process of this machine could not give back goes first.
+    for (const delivery of await deliverPendingUploads({ stateDir, muk: options.muk })) {
+      say({ event: 'pending-upload', ...delivery }, describeDelivery(delivery));
+      if (delivery.serial === serial && delivery.outcome === 'waiting') {
+        throw new VscError('card.pending', `card ${serial} still has changes waiting on this machine (${delivery.path}); not inserted until the server takes them`, { exitCode: ExitCode.refusedByState });
+      }
+    }
+    const pending = new PendingUploads(stateDir);
+    const backing = new ServerBacking({ endpoint, serial, credentials: { password: options.password }, muk: options.muk, pending });
     card = await RunningCard.open(backing, {
       onGrantFailed: (error) => say({ event: 'warning', serial, message: `no further counter window: ${(error as Error).message}` }, `warning: no further counter window: ${(error as Error).message}`),
     });

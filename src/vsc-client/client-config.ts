@@ -64,7 +64,10 @@ export function serverEndpoint(flags: ClientFlags): ServerEndpoint {
       throw new UsageError(`--keyfile: cannot read ${keyfilePath}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
     }
   }
-  return { url: flags.server, serverKey, masterKey: fromHex(text), ...(keyfile === undefined ? {} : { keyfile }) };
+  return {
+    url: flags.server, serverKey, masterKey: fromHex(text), masterKeyFile: resolve(masterKeyFile),
+    ...(keyfile === undefined ? {} : { keyfile, keyfilePath: resolve(keyfilePath!) }),
+  };
 }
 
 /** The first line of --password-file, or a no-echo prompt on a terminal ([0019]). */

@@ -8,3 +8,6 @@ export * from './client-config.js';
 export * from './server-operations.js';
 export * from './polling.js';
 export * from './control-socket.js';
+export * from './known-cards.js';
+export * from './pending-upload.js';
+export * from './pending-delivery.js';

@@ -1,12 +1,16 @@
 // The VSC server as the backing of a running card (patent 004 [0035]-[0060], [0095]-[0100]): open is
 // the insert, further counter values come from `extend`, and giving back is the remove, each on a
-// protected-channel session of its own. The owner's keys, not the password, stay in encrypted memory
-// for the holder's later operations.
+// protected-channel session of its own. Only the protection key (to seal the upload) and the holder
+// secret (to prove the holder at extend and remove) stay, in encrypted memory; the password and the
+// auth key are gone once the card is open. Every change of the information is kept on disk, sealed,
+// before the card answers (pending-upload.ts), and so is the final upload before it is sent: a
+// remove that fails, or a crash, loses nothing.
 import { wipe } from '../bytes/index.js';
-import { VscError } from '../errors/index.js';
+import { ExitCode, VscError } from '../errors/index.js';
 import { EncryptedMemory, type CardBacking, type CounterGrant, type OpenedCard } from '../card/index.js';
-import type { OwnerKeys } from './key-derivation.js';
-import { extendCounterWindow, insertCard, removeCard, type InsertedCard, type OwnerCredentials, type ServerEndpoint } from './server-operations.js';
+import type { PendingUploads } from './pending-upload.js';
+import { sealProtectedInformation } from './sealing.js';
+import { extendCounterWindow, insertCard, removeCard, type HolderCredentials, type OwnerCredentials, type ServerEndpoint } from './server-operations.js';
 
 export interface ServerBackingInit {
   readonly endpoint: ServerEndpoint;
@@ -14,15 +18,30 @@ export interface ServerBackingInit {
   /** The owner's password (wiped once the card is open) or keys already derived from it. */
   readonly credentials: OwnerCredentials;
   readonly muk: Uint8Array;
+  /** Where this machine keeps uploads until the server has taken them; without it nothing is kept (tests, the demo). */
+  readonly pending?: PendingUploads;
 }
 
-const OWNER_KEY_LENGTH = 32;
+/** The server did not take the card back; its information waits on disk for the next try. */
+export class RemovePendingError extends VscError {
+  override readonly name = 'RemovePendingError';
+  constructor(
+    message: string,
+    readonly keptAt: string | undefined,
+    options: { cause?: unknown } = {},
+  ) {
+    super('card.remove-pending', message, { exitCode: ExitCode.other, ...options });
+  }
+}
+
+const KEY_LENGTH = 32;
 
 export class ServerBacking implements CardBacking {
   readonly grantMode = 'ahead' as const;
   readonly #init: ServerBackingInit;
-  #inserted: Omit<InsertedCard, 'plaintext' | 'keys'> | undefined;
-  #ownerKeys: EncryptedMemory | undefined;
+  #inserted: { cardId: Uint8Array; sealedVersion: bigint; counterWindow: readonly [bigint, bigint] } | undefined;
+  /** Protection key ‖ holder secret. */
+  #secrets: EncryptedMemory | undefined;
 
   constructor(init: ServerBackingInit) {
     this.#init = init;
@@ -32,13 +51,12 @@ export class ServerBacking implements CardBacking {
     const { endpoint, serial, credentials, muk } = this.#init;
     const inserted = await insertCard(endpoint, serial, credentials, muk);
     if ('password' in credentials) wipe(credentials.password);
-    // Only the owner keys are kept, sealed like the card's secrets; the password is gone.
-    const keys = new Uint8Array(2 * OWNER_KEY_LENGTH);
-    keys.set(inserted.keys.authKey, 0);
-    keys.set(inserted.keys.protectionKey, OWNER_KEY_LENGTH);
-    wipe(inserted.keys.authKey, inserted.keys.protectionKey);
-    this.#ownerKeys = EncryptedMemory.seal(keys);
-    this.#inserted = { cardId: inserted.cardId, sealedVersion: inserted.sealedVersion, counterWindow: inserted.counterWindow, holderSecret: inserted.holderSecret };
+    const secrets = new Uint8Array(2 * KEY_LENGTH);
+    secrets.set(inserted.keys.protectionKey, 0);
+    secrets.set(inserted.holderSecret, KEY_LENGTH);
+    wipe(inserted.keys.authKey, inserted.keys.protectionKey, inserted.holderSecret);
+    this.#secrets = EncryptedMemory.seal(secrets);
+    this.#inserted = { cardId: inserted.cardId, sealedVersion: inserted.sealedVersion, counterWindow: inserted.counterWindow };
     return { serial, keyMode: 'individual', plaintext: inserted.plaintext, grant: { start: inserted.counterWindow[0], end: inserted.counterWindow[1] } };
   }
 
@@ -48,41 +66,75 @@ export class ServerBacking implements CardBacking {
   }
 
   async grantMore(): Promise<CounterGrant> {
-    const inserted = this.#holder();
-    const [start, end] = await this.#withKeys((keys) =>
-      extendCounterWindow(this.#init.endpoint, this.#init.serial, { keys }, { muk: this.#init.muk, holderSecret: inserted.holderSecret }),
-    );
+    const [start, end] = await this.#withSecrets((_, holder) => extendCounterWindow(this.#init.endpoint, this.#init.serial, holder));
     return { start, end };
   }
 
-  /** The server learns the information only at remove; a later version keeps a sealed copy locally. */
-  async save(): Promise<void> {}
+  /** The information changed: its sealed upload is kept on disk before the card answers. */
+  async save(snapshot: Uint8Array): Promise<void> {
+    if (this.#init.pending !== undefined) this.#keep(snapshot, undefined);
+  }
 
+  /**
+   * The remove: the final upload is kept on disk first, then sent (tried again while the server is
+   * unreachable, busy or failing, for the endpoint's retryMs), and deleted once the server took it.
+   * When it could not be delivered it stays, and RemovePendingError says where.
+   */
   async giveBack(snapshot: Uint8Array, nextCounter: bigint): Promise<void> {
-    const inserted = this.#holder();
-    await this.#withKeys((keys) =>
-      removeCard(this.#init.endpoint, this.#init.serial, { keys }, {
-        muk: this.#init.muk, holderSecret: inserted.holderSecret, cardId: inserted.cardId, plaintext: snapshot, sealedVersion: inserted.sealedVersion + 1n, nextCounter,
-      }),
-    );
+    const { endpoint, serial, pending } = this.#init;
+    const keptAt = pending === undefined ? undefined : this.#keep(snapshot, nextCounter);
+    try {
+      await this.#withSecrets((protectionKey, holder) => {
+        const sealed = this.#seal(protectionKey, snapshot);
+        return removeCard(endpoint, serial, { ...holder, sealed, sealedVersion: this.#holder().sealedVersion + 1n, nextCounter }).finally(() => wipe(sealed));
+      });
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      const where = keptAt === undefined ? 'its changes are lost' : `its changes are kept in ${keptAt} and sent again at the next "vsc card insert", "remove", "status" or "recover" on this machine`;
+      throw new RemovePendingError(`the server did not take card ${serial} back (${why}); ${where}`, keptAt, { cause: error });
+    }
+    pending?.done(serial);
   }
 
   async close(): Promise<void> {
-    this.#ownerKeys?.destroy();
-    if (this.#inserted !== undefined) wipe(this.#inserted.holderSecret);
+    this.#secrets?.destroy();
   }
 
-  #holder(): Omit<InsertedCard, 'plaintext' | 'keys'> {
+  /** Seals `snapshot` as the next version and writes it, with the holder secret, to the pending file. */
+  #keep(snapshot: Uint8Array, nextCounter: bigint | undefined): string {
+    const { endpoint, serial, pending } = this.#init;
+    return this.#secrets!.use((secrets) => {
+      const sealed = this.#seal(secrets.subarray(0, KEY_LENGTH), snapshot);
+      try {
+        return pending!.keep({
+          serial, url: endpoint.url, serverKey: endpoint.serverKey,
+          ...(endpoint.masterKeyFile === undefined ? {} : { masterKeyFile: endpoint.masterKeyFile }),
+          ...(endpoint.keyfilePath === undefined ? {} : { keyfile: endpoint.keyfilePath }),
+          holderSecret: secrets.subarray(KEY_LENGTH), sealed, sealedVersion: this.#holder().sealedVersion + 1n,
+          ...(nextCounter === undefined ? {} : { nextCounter }),
+        });
+      } finally {
+        wipe(sealed);
+      }
+    });
+  }
+
+  #seal(protectionKey: Uint8Array, snapshot: Uint8Array): Uint8Array {
+    const inserted = this.#holder();
+    return sealProtectedInformation(protectionKey, inserted.cardId, inserted.sealedVersion + 1n, snapshot);
+  }
+
+  #holder(): { cardId: Uint8Array; sealedVersion: bigint; counterWindow: readonly [bigint, bigint] } {
     if (this.#inserted === undefined) throw new VscError('card.not-open', 'the card is not open');
     return this.#inserted;
   }
 
-  async #withKeys<R>(operation: (keys: OwnerKeys) => Promise<R>): Promise<R> {
-    const keys = this.#ownerKeys!.use((bytes) => ({ authKey: bytes.slice(0, OWNER_KEY_LENGTH), protectionKey: bytes.slice(OWNER_KEY_LENGTH) }));
+  async #withSecrets<R>(operation: (protectionKey: Uint8Array, holder: HolderCredentials) => Promise<R>): Promise<R> {
+    const secrets = this.#secrets!.use((bytes) => bytes.slice());
     try {
-      return await operation(keys);
+      return await operation(secrets.subarray(0, KEY_LENGTH), { muk: this.#init.muk, holderSecret: secrets.subarray(KEY_LENGTH) });
     } finally {
-      wipe(keys.authKey, keys.protectionKey);
+      wipe(secrets);
     }
   }
 }

@@ -1,6 +1,8 @@
 // Public surface of the code shared by VSC client and server: KDF parameters, the operation
 // messages and their codec, the one refusal, owner verifier and implementation authentication.
 export * from './kdf-params.js';
+export * from './enrollment-wrap.js';
+export * from './recovery-code.js';
 export * from './protocol-error.js';
 export * from './operation-refusal.js';
 export * from './message-codec.js';

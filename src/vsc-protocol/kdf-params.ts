@@ -17,12 +17,13 @@ export interface KdfParams {
 export const DEFAULT_KDF = Object.freeze({ memoryKiB: 65536, iterations: 3, parallelism: 1 });
 
 /**
- * Bounds on parameters that come from the server. The upper bounds stop a malicious server from
- * making the client burn unbounded memory or time; the lower bounds stop it from weakening the KDF.
+ * Bounds on parameters that come from the server. The lower bounds are the design's own (a server
+ * cannot make the client derive with less than 64 MiB and t = 3); the upper bounds (1 GiB, t = 64)
+ * stop a malicious server from making the client burn unbounded memory or time.
  */
 export const KDF_BOUNDS = Object.freeze({
-  memoryKiB: Object.freeze({ min: 8 * 1024, max: 4 * 1024 * 1024 }),
-  iterations: Object.freeze({ min: 1, max: 64 }),
+  memoryKiB: Object.freeze({ min: DEFAULT_KDF.memoryKiB, max: 1024 * 1024 }),
+  iterations: Object.freeze({ min: DEFAULT_KDF.iterations, max: 64 }),
   parallelism: Object.freeze({ min: 1, max: 16 }),
 });
 

@@ -2,12 +2,13 @@
 // defined once for client and server: the client's hello (operation and serial), the server's
 // challenge (KDF parameters, nonce ri1 [0042]), the client's proof (owner auth key, implementation
 // proofs [0048], and the operation's own fields), then the server's result or refusal.
+import { WRAPPED_CARD_ID_LENGTH } from './enrollment-wrap.js';
 import { KDF_BOUNDS, KDF_SALT_LENGTH } from './kdf-params.js';
 import { bytesField, decodeFields, encodeFields, oneOfField, textField, u32Field, U128_FIELD, type FieldSpec, type MessageSchema } from './message-codec.js';
 import { ProtocolError } from './protocol-error.js';
 import { REFUSALS, type Refusal } from './operation-refusal.js';
 
-export const OPERATIONS = ['enroll', 'insert', 'extend', 'remove', 'recover', 'destroy'] as const;
+export const OPERATIONS = ['enroll', 'insert', 'extend', 'remove', 'recover', 'destroy', 'unblock'] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
 /** Serial numbers as the card store accepts them. */
@@ -30,13 +31,19 @@ export interface Challenge {
   readonly ri1: Uint8Array;
   /** The server's keyfile-signing public key, which clients check keyfiles against. */
   readonly keyfileKey: Uint8Array;
-  /** Enroll only: the card id the new card's information is sealed under. */
-  readonly cardId?: Uint8Array;
+  /**
+   * Enroll only: the card id the new card's information is sealed under, wrapped under the enrollment
+   * token (enrollment-wrap.ts): random bytes for a serial that awaits no enrollment.
+   */
+  readonly wrappedCardId?: Uint8Array;
 }
 
-/** What every proof carries: the owner's auth key (a secret) and the implementation proofs. */
+/**
+ * What every proof carries: the implementation proofs. The owner's auth key (a secret) is a field of
+ * the operations that authenticate the owner; the holder's own operations (extend, remove) prove the
+ * holder instead, and unblock proves the recovery code.
+ */
 export interface ProofBase {
-  readonly authKey: Uint8Array;
   readonly ri2: Uint8Array;
   readonly masterProof?: Uint8Array;
   readonly installId?: string;
@@ -45,23 +52,32 @@ export interface ProofBase {
 
 /** Each operation's own proof fields. */
 export interface ProofFields {
-  readonly enroll: { readonly token: string; readonly sealed: Uint8Array; readonly publicKey: Uint8Array };
-  readonly insert: { readonly muk: Uint8Array; readonly holderHash: Uint8Array };
+  readonly enroll: { readonly authKey: Uint8Array; readonly muk: Uint8Array; readonly token: string; readonly sealed: Uint8Array; readonly publicKey: Uint8Array };
+  /** The holder secret itself: the server stores only its hash, and a repeated insert must prove the secret. */
+  readonly insert: { readonly authKey: Uint8Array; readonly muk: Uint8Array; readonly holderSecret: Uint8Array };
   readonly extend: { readonly muk: Uint8Array; readonly holderSecret: Uint8Array };
-  readonly remove: { readonly muk: Uint8Array; readonly holderSecret: Uint8Array; readonly sealed: Uint8Array; readonly sealedVersion: bigint; readonly nextCounter: bigint };
-  readonly recover: { readonly muk: Uint8Array };
-  readonly destroy: Record<never, never>;
+  /**
+   * Without `nextCounter` the whole granted window counts as used: an upload kept on disk by a card
+   * process that then died (the card may have signed past it), sent in place of a recover.
+   */
+  readonly remove: { readonly muk: Uint8Array; readonly holderSecret: Uint8Array; readonly sealed: Uint8Array; readonly sealedVersion: bigint; readonly nextCounter?: bigint };
+  readonly recover: { readonly authKey: Uint8Array; readonly muk: Uint8Array };
+  /** The MUK only says which machine's failure bucket a wrong password counts in. */
+  readonly destroy: { readonly authKey: Uint8Array; readonly muk: Uint8Array };
+  readonly unblock: { readonly recoveryCode: string };
 }
 export type Proof<O extends Operation> = ProofBase & ProofFields[O];
 
 /** Each operation's result fields. */
 export interface ResultFields {
-  readonly enroll: Record<never, never>;
+  /** Shown to the owner once: it unblocks the card's password after too many failures. */
+  readonly enroll: { readonly recoveryCode: string };
   readonly insert: { readonly cardId: Uint8Array; readonly sealed: Uint8Array; readonly sealedVersion: bigint; readonly windowStart: bigint; readonly windowEnd: bigint };
   readonly extend: { readonly windowStart: bigint; readonly windowEnd: bigint };
   readonly remove: Record<never, never>;
   readonly recover: Record<never, never>;
   readonly destroy: Record<never, never>;
+  readonly unblock: Record<never, never>;
 }
 export type Result<O extends Operation> = ResultFields[O];
 
@@ -100,30 +116,38 @@ const CHALLENGE_FIELDS: readonly FieldSpec[] = [
 ];
 
 const PROOF_BASE: readonly FieldSpec[] = [
-  { tag: 1, name: 'authKey', value: KEY },
   { tag: 2, name: 'ri2', value: KEY },
   { tag: 3, name: 'masterProof', value: KEY, optional: true },
   { tag: 4, name: 'installId', value: textField(/^[\x21-\x7e]{1,128}$/, 128), optional: true },
   { tag: 5, name: 'keyfileProof', value: KEY, optional: true },
 ];
 
+const AUTH_KEY: FieldSpec = { tag: 1, name: 'authKey', value: KEY };
+const HOLDER_SECRET: FieldSpec = { tag: 22, name: 'holderSecret', value: KEY };
+/** Recovery codes: RECOVERY_CODE_LENGTH characters of RFC 4648 base32. */
+export const RECOVERY_CODE_PATTERN = /^[A-Z2-7]{32}$/;
+const RECOVERY_CODE: FieldSpec = { tag: 35, name: 'recoveryCode', value: textField(RECOVERY_CODE_PATTERN, 32) };
+
 const PROOF_FIELDS: Readonly<Record<Operation, readonly FieldSpec[]>> = {
   enroll: [
+    AUTH_KEY,
+    MUK,
     { tag: 30, name: 'token', value: textField(/^[A-Za-z0-9_-]{16,128}$/, 128) },
     { tag: 31, name: 'sealed', value: SEALED },
     { tag: 32, name: 'publicKey', value: KEY },
   ],
-  insert: [MUK, { tag: 21, name: 'holderHash', value: KEY }],
-  extend: [MUK, { tag: 22, name: 'holderSecret', value: KEY }],
+  insert: [AUTH_KEY, MUK, HOLDER_SECRET],
+  extend: [MUK, HOLDER_SECRET],
   remove: [
     MUK,
-    { tag: 22, name: 'holderSecret', value: KEY },
+    HOLDER_SECRET,
     { tag: 31, name: 'sealed', value: SEALED },
     { tag: 33, name: 'sealedVersion', value: U128_FIELD },
-    { tag: 34, name: 'nextCounter', value: U128_FIELD },
+    { tag: 34, name: 'nextCounter', value: U128_FIELD, optional: true },
   ],
-  recover: [MUK],
-  destroy: [],
+  recover: [AUTH_KEY, MUK],
+  destroy: [AUTH_KEY, MUK],
+  unblock: [RECOVERY_CODE],
 };
 
 const WINDOW: readonly FieldSpec[] = [
@@ -132,12 +156,13 @@ const WINDOW: readonly FieldSpec[] = [
 ];
 
 const RESULT_FIELDS: Readonly<Record<Operation, readonly FieldSpec[]>> = {
-  enroll: [],
+  enroll: [RECOVERY_CODE],
   insert: [{ tag: 7, name: 'cardId', value: bytesField(16) }, { tag: 31, name: 'sealed', value: SEALED }, { tag: 33, name: 'sealedVersion', value: U128_FIELD }, ...WINDOW],
   extend: WINDOW,
   remove: [],
   recover: [],
   destroy: [],
+  unblock: [],
 };
 
 const REFUSED: MessageSchema = {
@@ -155,7 +180,7 @@ const perOperation = (kind: 'challenge' | 'proof' | 'result', fields: (operation
 /** Every message's schema, by operation: the single definition both sides encode and decode with. */
 export const MESSAGE_SCHEMAS = Object.freeze({
   hello: HELLO,
-  challenge: perOperation('challenge', (operation) => (operation === 'enroll' ? [...CHALLENGE_FIELDS, { tag: 7, name: 'cardId', value: bytesField(16) }] : CHALLENGE_FIELDS)),
+  challenge: perOperation('challenge', (operation) => (operation === 'enroll' ? [...CHALLENGE_FIELDS, { tag: 8, name: 'wrappedCardId', value: bytesField(WRAPPED_CARD_ID_LENGTH) }] : CHALLENGE_FIELDS)),
   proof: perOperation('proof', (operation) => [...PROOF_BASE, ...PROOF_FIELDS[operation]]),
   result: perOperation('result', (operation) => RESULT_FIELDS[operation]),
   refused: REFUSED,
@@ -177,7 +202,7 @@ export function decodeChallenge(operation: Operation, bytes: Uint8Array): Answer
   return answer(bytes, () => decodeFields(MESSAGE_SCHEMAS.challenge[operation], bytes) as unknown as Challenge);
 }
 
-/** The encoded proof holds the auth key: the caller wipes it once sent. */
+/** The encoded proof holds secrets (auth key, holder secret): the caller wipes it once sent. */
 export function encodeProof<O extends Operation>(operation: O, proof: Proof<O>): Uint8Array {
   checkOperation(operation);
   return encodeFields(MESSAGE_SCHEMAS.proof[operation], proof as unknown as Record<string, unknown>);

@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import { utf8 } from '../bytes/index.js';
 import { OperationRefused } from '../vsc-protocol/index.js';
-import { DESTROYED, IDLE, checkSerial, hash, newEnrollmentToken, summarise, type CardEvent, type CardSummary } from './card-records.js';
+import { DESTROYED, IDLE, checkSerial, hash, newEnrollmentToken, summarise, type CardEvent, type CardSummary, type FailureCounts } from './card-records.js';
+import { MAX_BUCKET_FAILURES } from './owner-authentication.js';
 import type { CardTransactions } from './card-transaction.js';
 import { openCounterRange } from './counter-ranges.js';
 import type { CardsTable, VscDatabaseSchema } from './database.js';
@@ -39,7 +40,7 @@ export class CardAdmin {
         token = newEnrollmentToken();
         await this.insertFresh(tx, newSerial, new Uint8Array(randomBytes(16)), token, `complete replacement of ${serial}`);
       }
-      await tx.updateTable('cards').set({ ...DESTROYED, updated_at: this.cards.now() }).where('serial', '=', serial).execute();
+      await tx.updateTable('cards').set({ ...DESTROYED, last_holder_hash: row.holder_hash, updated_at: this.cards.now() }).where('serial', '=', serial).execute();
       return { from: row.state, to: 'destroyed', detail: `replaced by ${newSerial} (${mode})`, value: token === undefined ? {} : { token } };
     });
   }
@@ -60,24 +61,41 @@ export class CardAdmin {
 
   async list(): Promise<CardSummary[]> {
     const rows = await this.cards.db.selectFrom('cards').selectAll().orderBy('serial').execute();
-    return rows.map(summarise);
+    const failures = await this.failureCounts();
+    return rows.map((row) => summarise(row, failures.get(row.serial)));
   }
 
   async show(serial: string): Promise<CardSummary> {
-    return summarise(await this.cards.row(serial));
+    const row = await this.cards.row(serial);
+    return summarise(row, (await this.failureCounts(serial)).get(serial));
+  }
+
+  /** Failures per serial over all its buckets, and whether one of them blocks. */
+  private async failureCounts(serial?: string): Promise<Map<string, FailureCounts>> {
+    let query = this.cards.db.selectFrom('auth_failures').select(['serial', 'failures']);
+    if (serial !== undefined) query = query.where('serial', '=', serial);
+    const counts = new Map<string, FailureCounts>();
+    for (const row of await query.execute()) {
+      const before = counts.get(row.serial) ?? { total: 0, blocked: false };
+      counts.set(row.serial, { total: before.total + Number(row.failures), blocked: before.blocked || Number(row.failures) >= MAX_BUCKET_FAILURES });
+    }
+    return counts;
   }
 
   async events(serial: string): Promise<CardEvent[]> {
     const rows = await this.cards.db.selectFrom('events').selectAll().where('serial', '=', serial).orderBy('id').execute();
     return rows.map((row) =>
-      Object.freeze({ id: Number(row.id), serial: row.serial, at: new Date(Number(row.at)), operation: row.operation, outcome: row.outcome, fromState: row.from_state, toState: row.to_state, detail: row.detail }),
+      Object.freeze({
+        id: Number(row.id), serial: row.serial, at: new Date(Number(row.at)), operation: row.operation, outcome: row.outcome, fromState: row.from_state, toState: row.to_state, detail: row.detail,
+        count: Number(row.count),
+      }),
     );
   }
 
   async unblock(serial: string): Promise<void> {
     await this.cards.run(serial, 'unblock', { by: 'admin' }, async (tx, row) => {
-      await tx.updateTable('cards').set({ blocked: 0, auth_failures: 0, updated_at: this.cards.now() }).where('serial', '=', serial).execute();
-      return { from: row.state, to: row.state, value: undefined };
+      await this.cards.owners.clear(tx, serial);
+      return { from: row.state, to: row.state, detail: 'by admin', value: undefined };
     });
   }
 
@@ -94,7 +112,7 @@ export class CardAdmin {
       .insertInto('cards')
       .values({
         serial, card_id: cardId, state: 'idle', enrollment_token: hash(utf8(token)), enrolled: 0,
-        kdf_salt: null, kdf_memory_kib: null, kdf_iterations: null, kdf_parallelism: null, auth_verifier: null, auth_failures: 0, blocked: 0,
+        kdf_salt: null, kdf_memory_kib: null, kdf_iterations: null, kdf_parallelism: null, auth_verifier: null, recovery_hash: null,
         sealed: null, sealed_version: 0, public_key: null, ...IDLE, created_at: at, updated_at: at,
       })
       .execute();
@@ -111,7 +129,7 @@ export class CardAdmin {
       .values({
         serial, card_id: source.card_id, state: 'idle', enrollment_token: null, enrolled: 1,
         kdf_salt: source.kdf_salt, kdf_memory_kib: source.kdf_memory_kib, kdf_iterations: source.kdf_iterations, kdf_parallelism: source.kdf_parallelism,
-        auth_verifier: source.auth_verifier, auth_failures: 0, blocked: 0, sealed: source.sealed, sealed_version: source.sealed_version, public_key: source.public_key,
+        auth_verifier: source.auth_verifier, recovery_hash: source.recovery_hash, sealed: source.sealed, sealed_version: source.sealed_version, public_key: source.public_key,
         ...IDLE, created_at: at, updated_at: at,
       })
       .execute();

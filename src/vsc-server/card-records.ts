@@ -13,7 +13,9 @@ export interface CardSummary {
   readonly serial: string;
   readonly state: CardState;
   readonly enrolled: boolean;
+  /** Whether a failure bucket of the card has reached MAX_BUCKET_FAILURES. */
   readonly blocked: boolean;
+  /** Wrong passwords counted now, over all the card's buckets. */
   readonly authFailures: number;
   readonly sealedVersion: bigint;
   readonly counterWindow: readonly [bigint, bigint] | null;
@@ -30,6 +32,8 @@ export interface CardEvent {
   readonly fromState: string | null;
   readonly toState: string | null;
   readonly detail: string | null;
+  /** How many times it happened: refusals of one kind are counted in one row per period. */
+  readonly count: number;
 }
 
 /** The holder of an in-use card: the machine recorded at insert, and the process that inserted it. */
@@ -42,7 +46,8 @@ export interface HolderProof {
 export interface Upload {
   readonly sealed: Uint8Array;
   readonly sealedVersion: bigint;
-  readonly nextCounter: bigint;
+  /** Undefined: the whole granted window counts as used. */
+  readonly nextCounter?: bigint;
 }
 
 export interface Enrollment {
@@ -80,13 +85,19 @@ export const toBigInt = (value: number | string | bigint): bigint => BigInt(valu
 /** Drivers hand back Buffers (views into pools); callers get plain Uint8Array copies. */
 export const asBytes = (value: Uint8Array): Uint8Array => Uint8Array.from(value);
 
-export function summarise(row: CardsTable): CardSummary {
+/** What the failure buckets say of one card. */
+export interface FailureCounts {
+  readonly total: number;
+  readonly blocked: boolean;
+}
+
+export function summarise(row: CardsTable, failures: FailureCounts = { total: 0, blocked: false }): CardSummary {
   return Object.freeze({
     serial: row.serial,
     state: row.state,
     enrolled: row.enrolled === 1,
-    blocked: row.blocked === 1,
-    authFailures: row.auth_failures,
+    blocked: failures.blocked,
+    authFailures: failures.total,
     sealedVersion: toBigInt(row.sealed_version),
     counterWindow: row.window_start === null || row.window_end === null ? null : ([BigInt(row.window_start), BigInt(row.window_end)] as const),
     createdAt: new Date(Number(row.created_at)),

@@ -8,17 +8,21 @@
 // rolls back. SQLite serialises the transactions of its one server process.
 import { randomBytes } from 'node:crypto';
 import { constantTimeEqual, utf8 } from '../bytes/index.js';
-import { OperationRefused, type Refusal } from '../vsc-protocol/index.js';
+import { hmacSha256 } from '../crypto/index.js';
+import {
+  DEFAULT_KDF, KDF_SALT_LENGTH, OperationRefused, enrollmentTokenHash, newRecoveryCode, noCardIdToWrap, wrapCardId, type Refusal,
+} from '../vsc-protocol/index.js';
 import { CardAdmin } from './card-admin.js';
 import { DESTROYED, NO_HOLDER, asBytes, hash, toBigInt, type CardEvent, type CardOperation, type CardSummary, type Enrollment, type HolderProof, type InsertGrant, type Upload } from './card-records.js';
 import { CardTransactions } from './card-transaction.js';
 import { DEFAULT_COUNTER_WINDOW, allocateWindow, returnUnusedValues } from './counter-ranges.js';
 import type { VscDatabase } from './database.js';
 import { cardLockFor } from './dialect/index.js';
-import { checkHolder, gaveBack, isHolder, recoveryMark } from './holder-checks.js';
+import { checkHolder, gaveBack, isHolder, notTheHolder, recoveryMark } from './holder-checks.js';
+import type { OwnerProof } from './owner-authentication.js';
 
 export * from './card-records.js';
-export { MAX_AUTH_FAILURES } from './card-transaction.js';
+export { BACKOFF_MAX_MS, MAX_BUCKET_FAILURES, STRANGERS_BUCKET, backoffMs, machineMark, type OwnerProof } from './owner-authentication.js';
 export { DEFAULT_COUNTER_WINDOW } from './counter-ranges.js';
 
 /** Why the server refused; the exit code follows from it (DESIGN.md "Command line"). */
@@ -28,19 +32,29 @@ export interface CardStoreOptions {
   readonly now?: () => number;
   readonly counterWindow?: bigint;
   /**
+   * A server secret the KDF salts of serials without an enrolled card are derived from, so that they
+   * answer like enrolled ones (the same salt every time). Default: random per store (tests).
+   */
+  readonly saltSecret?: Uint8Array;
+  /**
    * Called inside an operation's transaction once its changes are written, before the commit:
    * crash injection names this step (`in-transaction`), see src/fault-injection.
    */
   readonly beforeCommit?: (operation: CardOperation) => void;
 }
 
+const SALT_DOMAIN = utf8('vsc-kdf-salt/1\0');
+const WRONG_TOKEN = (serial: string): OperationRefused => new OperationRefused('authentication', `wrong enrollment token, or card ${serial} awaits no enrollment`);
+
 export class CardStore {
   private readonly counterWindow: bigint;
+  private readonly saltSecret: Uint8Array;
   private readonly cards: CardTransactions;
   private readonly admin: CardAdmin;
 
   constructor(database: VscDatabase, options: CardStoreOptions = {}) {
     this.counterWindow = options.counterWindow ?? DEFAULT_COUNTER_WINDOW;
+    this.saltSecret = options.saltSecret ?? new Uint8Array(randomBytes(32));
     this.cards = new CardTransactions(database.db, cardLockFor(database.dialect), options.now ?? Date.now, options.beforeCommit ?? (() => undefined));
     this.admin = new CardAdmin(this.cards);
   }
@@ -68,54 +82,73 @@ export class CardStore {
   events(serial: string): Promise<CardEvent[]> {
     return this.admin.events(serial);
   }
+  /** `vsc admin unblock`: empties every failure bucket of the card. */
   unblock(serial: string): Promise<void> {
     return this.admin.unblock(serial);
   }
 
   // ---- what a client needs before it can authenticate ---------------------------------------------
 
-  /** The card id, which sealed information is bound to (the client needs it at enrollment). */
-  async cardId(serial: string): Promise<Uint8Array> {
-    return asBytes((await this.cards.row(serial)).card_id);
+  /**
+   * The enroll challenge's card id, wrapped under the enrollment token (enrollment-wrap.ts): random
+   * bytes for a serial that awaits no enrollment, so the challenge tells a peer without the token
+   * nothing, not even whether the serial exists.
+   */
+  async wrappedCardId(serial: string, ri1: Uint8Array): Promise<Uint8Array> {
+    const row = await this.cards.db.selectFrom('cards').select(['card_id', 'enrollment_token', 'enrolled', 'state']).where('serial', '=', serial).executeTakeFirst();
+    if (row === undefined || row.enrolled === 1 || row.enrollment_token === null || row.state === 'destroyed') return noCardIdToWrap();
+    return wrapCardId(asBytes(row.enrollment_token), serial, ri1, asBytes(row.card_id));
   }
 
-  /** The Argon2id parameters the client needs before it can authenticate. */
+  /**
+   * The Argon2id parameters the client needs before it can authenticate: the card's own, or for a
+   * serial without an enrolled card the design's defaults with a salt derived from the server
+   * secret and the serial, the same at every ask, so that unknown and enrolled serials look alike.
+   */
   async kdfParameters(serial: string): Promise<{ salt: Uint8Array; memoryKiB: number; iterations: number; parallelism: number }> {
     const row = await this.cards.db.selectFrom('cards').select(['enrolled', 'kdf_salt', 'kdf_memory_kib', 'kdf_iterations', 'kdf_parallelism']).where('serial', '=', serial).executeTakeFirst();
-    if (row === undefined) throw new OperationRefused('unknown-card', `no card ${serial}`);
-    if (row.enrolled !== 1 || row.kdf_salt === null) throw new OperationRefused('not-enrolled', `card ${serial} has not been enrolled by its owner`);
+    if (row === undefined || row.enrolled !== 1 || row.kdf_salt === null) {
+      return { salt: hmacSha256(this.saltSecret, SALT_DOMAIN, utf8(serial)).slice(0, KDF_SALT_LENGTH), ...DEFAULT_KDF };
+    }
     return { salt: asBytes(row.kdf_salt), memoryKiB: row.kdf_memory_kib!, iterations: row.kdf_iterations!, parallelism: row.kdf_parallelism! };
   }
 
   // ---- transitions -------------------------------------------------------------------------------
 
-  /** Stores the owner's enrollment once, against the one-time token. */
-  async enroll(serial: string, token: string, enrollment: Enrollment): Promise<void> {
+  /**
+   * Stores the owner's enrollment once, against the one-time token, and returns the recovery code
+   * (shown to the owner once; the server keeps its hash). The enrolling machine counts as one that
+   * has held the card. Whatever the serial, a peer without the token hears "wrong token".
+   */
+  async enroll(serial: string, token: string, muk: Uint8Array, enrollment: Enrollment): Promise<string> {
+    const recoveryCode = newRecoveryCode();
     await this.cards.run(serial, 'enroll', { by: 'token' }, async (tx, row) => {
-      if (row.enrolled === 1 || row.enrollment_token === null) throw new OperationRefused('wrong-state', `card ${serial} is already enrolled`);
-      if (!constantTimeEqual(hash(utf8(token)), row.enrollment_token)) throw new OperationRefused('authentication', 'wrong enrollment token');
+      const stored = row.enrolled === 1 || row.enrollment_token === null || row.state === 'destroyed' ? undefined : row.enrollment_token;
+      if (!constantTimeEqual(enrollmentTokenHash(token), stored ?? new Uint8Array(32)) || stored === undefined) throw WRONG_TOKEN(serial);
       await tx
         .updateTable('cards')
         .set({
           enrolled: 1, enrollment_token: null, kdf_salt: enrollment.kdfSalt, kdf_memory_kib: enrollment.kdfMemoryKiB, kdf_iterations: enrollment.kdfIterations,
-          kdf_parallelism: enrollment.kdfParallelism, auth_verifier: enrollment.authVerifier, sealed: enrollment.sealed, sealed_version: 1, public_key: enrollment.publicKey,
-          updated_at: this.cards.now(),
+          kdf_parallelism: enrollment.kdfParallelism, auth_verifier: enrollment.authVerifier, recovery_hash: hash(utf8(recoveryCode)), sealed: enrollment.sealed, sealed_version: 1,
+          public_key: enrollment.publicKey, updated_at: this.cards.now(),
         })
         .where('serial', '=', serial)
         .where('enrolled', '=', 0)
         .execute();
+      await this.cards.owners.rememberMachine(tx, serial, muk);
       return { from: 'idle', to: 'idle', value: undefined };
-    });
+    }, () => WRONG_TOKEN(serial));
+    return recoveryCode;
   }
 
   /**
    * Mediation of insert ([0091]-[0094]): idle → in-use in one statement that also records the
    * holder's MUK and holder-secret hash, and grants a counter window from the card id's range.
    * The same holder asking again (its answer was lost with a dropped connection or a dead server)
-   * gets the same grant: only the process that chose the holder secret can ask with its hash.
+   * gets the same grant: it proves the holder secret itself, whose hash only the server keeps.
    */
   async insert(serial: string, owner: Uint8Array, holder: HolderProof): Promise<InsertGrant> {
-    return this.cards.run(serial, 'insert', { owner }, async (tx, row) => {
+    return this.cards.run(serial, 'insert', { owner: { verifier: owner, muk: holder.muk } }, async (tx, row) => {
       const grant = (window: readonly [bigint, bigint]): InsertGrant =>
         Object.freeze({ cardId: asBytes(row.card_id), sealed: asBytes(row.sealed!), sealedVersion: toBigInt(row.sealed_version), counterWindow: window });
       if (row.state === 'in-use' && isHolder(row, holder)) {
@@ -131,25 +164,29 @@ export class CardStore {
         .where('state', '=', 'idle')
         .executeTakeFirst();
       if (moved.numUpdatedRows !== 1n) throw new OperationRefused('wrong-state', `card ${serial} is no longer idle`);
+      await this.cards.owners.rememberMachine(tx, serial, holder.muk);
       return { from: 'idle', to: 'in-use', detail: `window ${start}..${end}`, value: grant([start, end] as const) };
     });
   }
 
   /**
-   * Remove ([0095]): only the holder (same MUK and holder secret) moves in-use → idle, uploading the
-   * new sealed information; values of the window it did not use go back to the range when no copy
-   * drew after it. The holder repeating a remove whose answer it lost is told it succeeded, and
-   * nothing changes.
+   * Remove ([0095]): only the holder (same MUK and holder secret, no password: the holder's own
+   * operation is never held up by others' failures) moves in-use → idle, uploading the new sealed
+   * information; values of the window it did not use go back to the range when no copy drew after
+   * it. Without a next counter (an upload the card process kept on disk before it died) the whole
+   * window counts as used, as at recover. The holder repeating a remove whose answer it lost is told
+   * it succeeded, and nothing changes.
    */
-  async remove(serial: string, owner: Uint8Array, holder: HolderProof, upload: Upload): Promise<void> {
-    await this.cards.run(serial, 'remove', { owner }, async (tx, row) => {
+  async remove(serial: string, holder: HolderProof, upload: Upload): Promise<void> {
+    await this.cards.run(serial, 'remove', { by: 'holder' }, async (tx, row) => {
       if (gaveBack(row, holder.holderHash) && upload.sealedVersion === toBigInt(row.sealed_version)) {
         return { from: 'idle', to: 'idle', detail: 'repeated by its holder: already removed', value: undefined };
       }
       checkHolder(serial, row, holder);
       const start = BigInt(row.window_start!);
       const end = BigInt(row.window_end!);
-      if (upload.nextCounter < start || upload.nextCounter > end) throw new OperationRefused('wrong-state', `the reported counter ${upload.nextCounter} is outside the granted window`);
+      const next = upload.nextCounter ?? end;
+      if (next < start || next > end) throw new OperationRefused('wrong-state', `the reported counter ${next} is outside the granted window`);
       if (upload.sealedVersion !== toBigInt(row.sealed_version) + 1n) throw new OperationRefused('wrong-state', `expected sealed version ${toBigInt(row.sealed_version) + 1n}, got ${upload.sealedVersion}`);
       await tx
         .updateTable('cards')
@@ -157,9 +194,9 @@ export class CardStore {
         .where('serial', '=', serial)
         .where('state', '=', 'in-use')
         .execute();
-      await returnUnusedValues(tx, row.card_id, end, upload.nextCounter);
-      return { from: 'in-use', to: 'idle', detail: `next counter ${upload.nextCounter}`, value: undefined };
-    });
+      await returnUnusedValues(tx, row.card_id, end, next);
+      return { from: 'in-use', to: 'idle', detail: upload.nextCounter === undefined ? `kept upload; counter floor ${end}` : `next counter ${next}`, value: undefined };
+    }, () => notTheHolder(serial));
   }
 
   /**
@@ -167,13 +204,13 @@ export class CardStore {
    * for the holder only. The card moves to it when its current window runs out, and reports a value
    * inside it at remove; whatever it leaves of the old window is never granted again.
    */
-  async extend(serial: string, owner: Uint8Array, holder: HolderProof): Promise<readonly [bigint, bigint]> {
-    return this.cards.run(serial, 'extend', { owner }, async (tx, row) => {
+  async extend(serial: string, holder: HolderProof): Promise<readonly [bigint, bigint]> {
+    return this.cards.run(serial, 'extend', { by: 'holder' }, async (tx, row) => {
       checkHolder(serial, row, holder);
       const window = await allocateWindow(tx, this.cards.lock, row.card_id, this.counterWindow);
       await tx.updateTable('cards').set({ window_start: window[0].toString(), window_end: window[1].toString(), updated_at: this.cards.now() }).where('serial', '=', serial).where('state', '=', 'in-use').execute();
       return { from: 'in-use', to: 'in-use', detail: `window ${window[0]}..${window[1]}`, value: window };
-    });
+    }, () => notTheHolder(serial));
   }
 
   /**
@@ -182,7 +219,7 @@ export class CardStore {
    */
   async recover(serial: string, owner: Uint8Array, muk: Uint8Array): Promise<void> {
     const recoveredBy = recoveryMark(muk);
-    await this.cards.run(serial, 'recover', { owner }, async (tx, row) => {
+    await this.cards.run(serial, 'recover', { owner: { verifier: owner, muk } }, async (tx, row) => {
       if (gaveBack(row, recoveredBy)) {
         return { from: 'idle', to: 'idle', detail: 'repeated by the machine that recovered it: already idle', value: undefined };
       }
@@ -193,12 +230,29 @@ export class CardStore {
     });
   }
 
-  /** Destroy ([0098]): idle or in-use → destroyed, for good; the sealed information is dropped. */
-  async destroy(serial: string, by: { owner: Uint8Array } | 'admin'): Promise<void> {
-    await this.cards.run(serial, 'destroy', by === 'admin' ? { by: 'admin' } : by, async (tx, row) => {
+  /**
+   * Destroy ([0098]): idle or in-use → destroyed, for good; the sealed information is dropped. A
+   * holder of the card is told at its remove that the card was destroyed.
+   */
+  async destroy(serial: string, by: OwnerProof | 'admin'): Promise<void> {
+    await this.cards.run(serial, 'destroy', by === 'admin' ? { by: 'admin' } : { owner: by }, async (tx, row) => {
       if (row.state === 'destroyed') throw new OperationRefused('wrong-state', `card ${serial} is already destroyed`);
-      await tx.updateTable('cards').set({ ...DESTROYED, updated_at: this.cards.now() }).where('serial', '=', serial).execute();
+      await tx.updateTable('cards').set({ ...DESTROYED, last_holder_hash: row.holder_hash, updated_at: this.cards.now() }).where('serial', '=', serial).execute();
       return { from: row.state, to: 'destroyed', detail: `by ${by === 'admin' ? 'admin' : 'owner'}`, value: undefined };
     });
+  }
+
+  /**
+   * The owner's recovery code (shown once at enrollment) empties every failure bucket of the card.
+   * A wrong code, or a serial without an enrolled card, gets the same refusal.
+   */
+  async unblockWithRecoveryCode(serial: string, recoveryCode: string): Promise<void> {
+    const wrong = (): OperationRefused => new OperationRefused('authentication', `wrong recovery code, or no card ${serial} enrolled on this server`);
+    await this.cards.run(serial, 'unblock', { by: 'recovery-code' }, async (tx, row) => {
+      const stored = row.recovery_hash ?? new Uint8Array(32);
+      if (!constantTimeEqual(hash(utf8(recoveryCode)), stored) || row.recovery_hash === null || row.state === 'destroyed') throw wrong();
+      await this.cards.owners.clear(tx, serial);
+      return { from: row.state, to: row.state, detail: 'by recovery code', value: undefined };
+    }, wrong);
   }
 }

@@ -6,7 +6,7 @@ import type SQLite from 'better-sqlite3';
 import type { Generated, Kysely, SqliteDatabase } from 'kysely';
 import { VscError } from '../errors/index.js';
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 const SCHEMA_PATH = fileURLToPath(new URL('../../schema.sql', import.meta.url));
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -22,8 +22,7 @@ export interface CardsTable {
   kdf_iterations: number | null;
   kdf_parallelism: number | null;
   auth_verifier: Uint8Array | null;
-  auth_failures: number;
-  blocked: number;
+  recovery_hash: Uint8Array | null;
   sealed: Uint8Array | null;
   sealed_version: number | string | bigint;
   public_key: Uint8Array | null;
@@ -50,11 +49,27 @@ export interface EventsTable {
   from_state: string | null;
   to_state: string | null;
   detail: string | null;
+  count: Generated<number>;
+}
+
+export interface AuthFailuresTable {
+  serial: string;
+  bucket: Uint8Array;
+  failures: number;
+  last_failure_at: number | string | bigint;
+}
+
+export interface CardMachinesTable {
+  serial: string;
+  machine: Uint8Array;
+  since: number | string | bigint;
 }
 
 export interface VscDatabaseSchema {
   schema_version: { version: number };
   cards: CardsTable;
+  auth_failures: AuthFailuresTable;
+  card_machines: CardMachinesTable;
   counter_ranges: CounterRangesTable;
   events: EventsTable;
 }
@@ -74,10 +89,13 @@ export class DatabaseError extends VscError {
 
 /**
  * What brings a database of schema version N to N+1, beyond what schema.sql creates anew. Version 2:
- * the per-serial lease columns give way to row locks, and removes remember their holder.
+ * the per-serial lease columns give way to row locks, and removes remember their holder. Version 3:
+ * password failures move to per-machine buckets (their tables come from schema.sql), the recovery
+ * code's hash is kept, and refusal events are counted.
  */
 const MIGRATIONS: Record<number, string> = {
   1: 'ALTER TABLE cards ADD COLUMN last_holder_hash {BYTES}; ALTER TABLE cards DROP COLUMN busy_operation; ALTER TABLE cards DROP COLUMN busy_until;',
+  2: 'ALTER TABLE cards ADD COLUMN recovery_hash {BYTES}; ALTER TABLE cards DROP COLUMN auth_failures; ALTER TABLE cards DROP COLUMN blocked; ALTER TABLE events ADD COLUMN count INTEGER NOT NULL DEFAULT 1;',
 };
 
 const TYPES: Record<Dialect, Record<string, string>> = {

@@ -31,9 +31,17 @@ export function isHolder(row: CardsTable, holder: HolderProof): boolean {
   return muk && secret;
 }
 
-/** The holder of an in-use card: the machine recorded at insert, and the process that inserted it. */
+/** The one answer to a holder proof that does not hold: whatever the card's state, or no card at all. */
+export const notTheHolder = (serial: string): OperationRefused => new OperationRefused('holder-mismatch', `this machine and process do not hold card ${serial}`);
+
+/**
+ * The holder of an in-use card: the machine recorded at insert, and the process that inserted it.
+ * Nothing else is said to a peer that is not the holder (the card's state stays unknown to it), except
+ * to the holder of a card destroyed under it, which is told so.
+ */
 export function checkHolder(serial: string, row: CardsTable, holder: HolderProof): void {
-  if (row.state !== 'in-use') throw new OperationRefused('wrong-state', `card ${serial} is ${row.state}, not in use`);
-  if (row.muk === null || !constantTimeEqual(holder.muk, row.muk)) throw new OperationRefused('muk-mismatch', `card ${serial} is held by another machine`);
-  if (row.holder_hash === null || !constantTimeEqual(holder.holderHash, row.holder_hash)) throw new OperationRefused('holder-mismatch', `this process did not insert card ${serial}`);
+  if (row.state === 'destroyed' && row.last_holder_hash !== null && constantTimeEqual(holder.holderHash, row.last_holder_hash)) {
+    throw new OperationRefused('wrong-state', `card ${serial} was destroyed while this machine held it`);
+  }
+  if (row.state !== 'in-use' || !isHolder(row, holder)) throw notTheHolder(serial);
 }

@@ -5,8 +5,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { acceptSession, CHANNEL_WS_MAX_PAYLOAD, encodeServerPublicKey, type ChannelSession } from '../channel/index.js';
-import { wipe } from '../bytes/index.js';
-import { ed25519KeyFromSeed } from '../crypto/index.js';
+import { utf8, wipe } from '../bytes/index.js';
+import { ed25519KeyFromSeed, hmacSha256 } from '../crypto/index.js';
 import { crashPoint } from '../fault-injection/index.js';
 import {
   OperationRefused, ProtocolError, authVerifier, decodeHello, decodeProof, encodeChallenge, encodeRefusal,
@@ -35,7 +35,7 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
   const observer = combineObservers(settled.observer);
   // Clients check their keyfile's signature against this key, received over the pinned channel.
   const keyfileKey = ed25519KeyFromSeed(keys.signingSeed).publicKey;
-  const store = new CardStore(database, { now, counterWindow, beforeCommit: (operation) => crashPoint(`server.${operation}.in-transaction`) });
+  const store = new CardStore(database, { now, counterWindow, saltSecret: unknownSerialSaltSecret(keys.channelPrivateKey), beforeCommit: (operation) => crashPoint(`server.${operation}.in-transaction`) });
   const http: Server = createServer((_, response) => response.writeHead(426).end('WebSocket only\n'));
   const wss = new WebSocketServer({ server: http, maxPayload: CHANNEL_WS_MAX_PAYLOAD });
   const sockets = new Set<WebSocket>();
@@ -90,19 +90,21 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
     const kdf: KdfParams = operation === 'enroll' ? newKdfParams() : { algorithm: 'argon2id', ...(await store.kdfParameters(serial)) };
     const ri1 = newChallengeNonce();
     const issuedAt = now();
-    // Enrollment seals under the card id, which the server fixed when the card was created.
-    const cardId = operation === 'enroll' ? await store.cardId(serial) : undefined;
+    // Enrollment seals under the card id, which the server fixed when the card was created; only the
+    // holder of the enrollment token can unwrap it.
+    const wrappedCardId = operation === 'enroll' ? await store.wrappedCardId(serial, ri1) : undefined;
     const { salt, memoryKiB, iterations, parallelism } = kdf;
-    await session.send(encodeChallenge(operation, { salt, memoryKiB, iterations, parallelism, ri1, keyfileKey, ...(cardId === undefined ? {} : { cardId }) }));
+    await session.send(encodeChallenge(operation, { salt, memoryKiB, iterations, parallelism, ri1, keyfileKey, ...(wrappedCardId === undefined ? {} : { wrappedCardId }) }));
 
     const proof = decodeProof(operation, await session.receive(CHALLENGE_LIFETIME_MS));
-    let owner: Uint8Array;
+    const authKey = 'authKey' in proof ? proof.authKey : undefined;
+    let owner: Uint8Array | undefined;
     try {
       if (now() - issuedAt > CHALLENGE_LIFETIME_MS) throw new OperationRefused('implementation', 'the challenge was not answered within 30 seconds');
       checkImplementation(keys, implementationProofs, proof, serial, ri1);
-      owner = authVerifier(proof.authKey);
+      owner = authKey === undefined ? undefined : authVerifier(authKey);
     } finally {
-      wipe(proof.authKey);
+      if (authKey !== undefined) wipe(authKey);
     }
     crashPoint(`server.${operation}.proof`);
     const result = await handleOperation(operation, { store, serial, owner, kdf }, proof);
@@ -126,6 +128,14 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
       await new Promise<void>((resolve) => http.close(() => resolve()));
     },
   };
+}
+
+/**
+ * The secret the KDF salts of serials without an enrolled card are derived from: a hash of the
+ * server's channel private key, so every server process of one deployment answers alike.
+ */
+function unknownSerialSaltSecret(channelPrivateKey: Uint8Array): Uint8Array {
+  return hmacSha256(channelPrivateKey, utf8('vsc-unknown-serial-salts/1'));
 }
 
 /** The refusal sent to the client: never a stack, never a secret; one line the refusal schema accepts. */

@@ -1,6 +1,6 @@
 // `vsc card enroll|insert|remove|recover|destroy`: server-backed cards.
 import { ExitCode, UsageError, VscError } from '../../errors/index.js';
-import type { ClientFlags, ControlAnswer } from '../../vsc-client/index.js';
+import type { ClientFlags, ControlAnswer, DeliveryOutcome, ServerEndpoint } from '../../vsc-client/index.js';
 import { acquireProcessLock } from '../../files/index.js';
 import { requireOption, type Command, type OptionSpec, type OptionValues } from '../command.js';
 
@@ -42,24 +42,40 @@ function command(name: string, summary: string, options: Record<string, OptionSp
 
 export const cardClientCommands: Command[] = [
   command('enroll', 'enroll a card with its one-time token: choose the password, generate and upload the sealed keys', { ...SERVER, token: { type: 'string', value: 'T', description: 'the enrollment token from "vsc admin enroll"' }, ...MACHINE }, async (values) => {
-    const { readPassword, serverEndpoint, enrollCard } = await client();
-    const endpoint = serverEndpoint(flags(values));
+    const { readPassword, enrollCard, machineUniqueKey } = await client();
+    const { formatRecoveryCode } = await import('../../vsc-protocol/index.js');
+    const machine = flags(values);
+    const endpoint = await endpointOf(machine);
     const serial = requireOption(values, 'serial');
     const token = requireOption(values, 'token');
     const password = await readPassword(text(values, 'password-file'), 'New card password: ');
-    const { publicKey } = await enrollCard(endpoint, serial, token, password);
-    say(values)({ event: 'enrolled', serial, publicKey: Buffer.from(publicKey).toString('hex') }, `card ${serial} enrolled; signing public key ${Buffer.from(publicKey).toString('hex')}`);
+    const { publicKey, recoveryCode } = await enrollCard(endpoint, serial, token, password, await machineUniqueKey(machine));
+    const shown = formatRecoveryCode(recoveryCode);
+    say(values)(
+      { event: 'enrolled', serial, publicKey: Buffer.from(publicKey).toString('hex'), recoveryCode: shown },
+      [
+        `card ${serial} enrolled; signing public key ${Buffer.from(publicKey).toString('hex')}`,
+        'Recovery code (shown once; keep it apart from the password: it unblocks the card after too many wrong passwords):',
+        shown,
+      ].join('\n'),
+    );
     return ExitCode.ok;
   }),
   command(
     'insert',
     'insert a server-backed card on this machine and serve it until removed',
-    { ...SERVER, vpcd: { type: 'string', value: 'HOST:PORT', description: 'show the card in pcscd through vpcd (e.g. 127.0.0.1:35963)' }, 'poll-interval': { type: 'string', value: 'MS', description: 'machine polling interval in ms (default 60000)' }, ...MACHINE },
+    {
+      ...SERVER, vpcd: { type: 'string', value: 'HOST:PORT', description: 'show the card in pcscd through vpcd (e.g. 127.0.0.1:35963)' }, 'poll-interval': { type: 'string', value: 'MS', description: 'machine polling interval in ms (default 60000)' },
+      'give-up-after': { type: 'string', value: 'S', description: 'how long a remove keeps trying a server that cannot take the card yet, in seconds (default 30); the changes then wait on this machine' },
+      ...MACHINE,
+    },
     async (values) => {
-      const { runCardProcess, machineUniqueKey, readPassword, serverEndpoint, stateDirectory } = await client();
+      const { runCardProcess, machineUniqueKey, readPassword, stateDirectory } = await client();
       const { parseVpcdAddress } = await import('../../reader-driver/index.js');
       const machine = flags(values);
-      const endpoint = serverEndpoint(machine);
+      const giveUp = text(values, 'give-up-after');
+      if (giveUp !== undefined && !/^[0-9]{1,6}$/.test(giveUp)) throw new UsageError('--give-up-after: expected whole seconds');
+      const endpoint = { ...(await endpointOf(machine)), ...(giveUp === undefined ? {} : { retryMs: Number(giveUp) * 1000 }) };
       const serial = requireOption(values, 'serial');
       const vpcd = text(values, 'vpcd') === undefined ? undefined : parseVpcdAddress(text(values, 'vpcd')!);
       const poll = text(values, 'poll-interval');
@@ -73,26 +89,38 @@ export const cardClientCommands: Command[] = [
       if (end.removed) return ExitCode.ok;
       throw end.error instanceof VscError ? end.error : new VscError('card.remove', (end.error as Error).message);
     },
-    'Stays running while the card is inserted. The server refuses every other machine until this one removes the card.',
+    'Stays running while the card is inserted. The server refuses every other machine until this one removes the card. Every change of the card (a PIN try, a new key) is kept on this machine, sealed, until the server has taken it back: a remove that fails, or a crash, loses nothing; the next "vsc card insert", "remove", "status" or "recover" sends it.',
   ),
-  command('remove', 'remove the card the running "vsc card insert" on this machine holds', { ...MACHINE }, async (values) => {
+  command('remove', 'remove the card the running "vsc card insert" on this machine holds, or send the changes a failed remove left waiting', { ...MACHINE }, async (values) => {
     const { askControlSocket, controlSocketPath, stateDirectory } = await client();
-    const stateDir = stateDirectory(flags(values));
-    const answer = await askControlSocket(controlSocketPath(stateDir), 'remove', stateDir);
+    const machine = flags(values);
+    const stateDir = stateDirectory(machine);
+    let answer: ControlAnswer | undefined;
+    try {
+      answer = await askControlSocket(controlSocketPath(stateDir), 'remove', stateDir);
+    } catch (error) {
+      if (!(error instanceof VscError) || error.code !== 'card.not-inserted') throw error;
+      const deliveries = await deliverWaiting(values, machine);
+      if (deliveries === undefined) throw error;
+      return deliveries.every((delivery) => delivery.outcome === 'delivered') ? ExitCode.ok : ExitCode.other;
+    }
     if (answer === undefined) throw new VscError('card.remove', 'the card process ended without answering; if it crashed, "vsc card recover" brings the card back');
     if (answer.kind !== 'removed') throw new VscError('card.remove', answer.kind === 'error' ? answer.message : 'the card process answered with its status instead');
     say(values)({ event: 'removed' }, 'card removed');
     return ExitCode.ok;
   }),
-  command('status', 'show the card inserted on this machine, if any: serial, next counter value, reader', { ...MACHINE }, async (values) => {
+  command('status', 'show the card inserted on this machine, if any (serial, next counter value, reader), and send changes waiting from a failed remove', { ...MACHINE }, async (values) => {
     const { askControlSocket, controlSocketPath, stateDirectory } = await client();
-    const stateDir = stateDirectory(flags(values));
+    const machine = flags(values);
+    const stateDir = stateDirectory(machine);
     let answer: ControlAnswer | undefined;
     try {
       answer = await askControlSocket(controlSocketPath(stateDir), 'status', stateDir);
     } catch (error) {
       if (!(error instanceof VscError) || error.code !== 'card.not-inserted') throw error;
-      say(values)({ inserted: false }, 'no card is inserted on this machine');
+      const deliveries = (await deliverWaiting(values, machine)) ?? [];
+      const waiting = deliveries.filter((delivery) => delivery.outcome !== 'delivered');
+      say(values)({ inserted: false, waiting }, 'no card is inserted on this machine');
       return ExitCode.ok;
     }
     if (answer?.kind !== 'status') throw new VscError('card.status', answer === undefined ? '' : answer.kind === 'error' ? answer.message : 'the card process answered "removed" to a status request');
@@ -106,19 +134,24 @@ export const cardClientCommands: Command[] = [
       ].join('\n'),
     );
     return ExitCode.ok;
-  }, 'Exits 0 whether or not a card is inserted; --json says which ("inserted": true or false).'),
+  }, 'Exits 0 whether or not a card is inserted; --json says which ("inserted": true or false) and lists the uploads still waiting ("waiting").'),
   command('recover', 'after a crash: return the card this machine lost to idle ([0058]-[0060])', { ...SERVER, ...MACHINE }, async (values) => {
-    const { machineLockName, machineUniqueKey, readPassword, serverEndpoint, stateDirectory, recoverCard } = await client();
+    const { machineLockName, machineUniqueKey, readPassword, stateDirectory, recoverCard, deliverPendingUploads, describeDelivery } = await client();
     const machine = flags(values);
-    const endpoint = serverEndpoint(machine);
+    const endpoint = await endpointOf(machine);
     const serial = requireOption(values, 'serial');
     const password = await readPassword(text(values, 'password-file'));
+    const stateDir = stateDirectory(machine);
     // The machine lock proves no card process runs here ([0060]).
-    const lock = await acquireProcessLock(machineLockName(stateDirectory(machine))).catch(() => {
+    const lock = await acquireProcessLock(machineLockName(stateDir)).catch(() => {
       throw new VscError('card.running', 'a card process runs on this machine: remove that card instead of recovering', { exitCode: ExitCode.refusedByState });
     });
     try {
-      await recoverCard(endpoint, serial, password, await machineUniqueKey(machine));
+      const muk = await machineUniqueKey(machine);
+      // The changes the lost card process kept on this machine give the card back with its PIN tries and keys.
+      const [kept] = await deliverPendingUploads({ stateDir, muk, serial });
+      if (kept !== undefined) say(values)({ event: 'pending-upload', ...kept }, describeDelivery(kept));
+      if (kept?.outcome !== 'delivered') await recoverCard(endpoint, serial, password, muk);
     } finally {
       await lock.release();
     }
@@ -126,11 +159,55 @@ export const cardClientCommands: Command[] = [
     return ExitCode.ok;
   }),
   command('destroy', 'destroy the card for good (owner-authenticated)', { ...SERVER, ...MACHINE }, async (values) => {
-    const { readPassword, serverEndpoint, destroyCard } = await client();
-    const endpoint = serverEndpoint(flags(values));
+    const { readPassword, destroyCard, machineUniqueKey } = await client();
+    const machine = flags(values);
+    const endpoint = await endpointOf(machine);
     const serial = requireOption(values, 'serial');
-    await destroyCard(endpoint, serial, { password: await readPassword(text(values, 'password-file')) });
+    await destroyCard(endpoint, serial, { password: await readPassword(text(values, 'password-file')) }, await machineUniqueKey(machine));
     say(values)({ event: 'destroyed', serial }, `card ${serial} destroyed`);
     return ExitCode.ok;
   }),
+  command(
+    'unblock',
+    'lift the wrong-password back-off and block of a card with the recovery code shown at enrollment',
+    { ...SERVER, 'recovery-code-file': { type: 'string', value: 'FILE', description: 'read the recovery code from the first line of FILE instead of asking' }, ...MACHINE },
+    async (values) => {
+      const { readPassword, unblockCard } = await client();
+      const { parseRecoveryCode } = await import('../../vsc-protocol/index.js');
+      const endpoint = await endpointOf(flags(values));
+      const serial = requireOption(values, 'serial');
+      const typed = await readPassword(text(values, 'recovery-code-file'), 'Recovery code: ');
+      const code = parseRecoveryCode(new TextDecoder().decode(typed));
+      typed.fill(0);
+      await unblockCard(endpoint, serial, code);
+      say(values)({ event: 'unblocked', serial }, `card ${serial} unblocked: every machine may try its password again`);
+      return ExitCode.ok;
+    },
+    'The password is not needed. An administrator can do the same with "vsc admin unblock".',
+  ),
 ];
+
+/** The server endpoint of the flags, with what this machine remembers of its cards. */
+async function endpointOf(machine: ClientFlags): Promise<ServerEndpoint> {
+  const { serverEndpoint, stateDirectory, KnownCards } = await client();
+  return { ...serverEndpoint(machine), knownCards: new KnownCards(stateDirectory(machine)) };
+}
+
+/**
+ * With no card process running, sends the uploads failed removes left on this machine (under the
+ * machine lock), says what became of each, and returns them; undefined when none was waiting.
+ */
+async function deliverWaiting(values: OptionValues, machine: ClientFlags): Promise<DeliveryOutcome[] | undefined> {
+  const { deliverPendingUploads, describeDelivery, machineLockName, machineUniqueKey, stateDirectory, waitingUploads } = await client();
+  const stateDir = stateDirectory(machine);
+  if (waitingUploads(stateDir).length === 0) return undefined;
+  const lock = await acquireProcessLock(machineLockName(stateDir)).catch(() => undefined);
+  if (lock === undefined) return undefined; // a card process started meanwhile: it delivers them
+  try {
+    const deliveries = await deliverPendingUploads({ stateDir, muk: await machineUniqueKey(machine) });
+    for (const delivery of deliveries) say(values)({ event: 'pending-upload', ...delivery }, describeDelivery(delivery));
+    return deliveries;
+  } finally {
+    await lock.release();
+  }
+}
