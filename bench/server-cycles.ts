@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { x25519 as nobleX25519 } from '@noble/curves/ed25519.js';
 import { fromHex, wipe } from '../src/bytes/index.js';
 import { generateX25519KeyPair, generateX25519PrivateKey } from '../src/crypto/index.js';
-import { insertCard, removeCard, type ServerEndpoint } from '../src/vsc-client/index.js';
+import { insertCard, removeCard, unchangedUpload, type ServerEndpoint } from '../src/vsc-client/index.js';
 import { freshPostgresDatabase, startPostgresCluster } from '../test/support/index.js';
 import { loadPostgresCards, loadSqliteCards, loadSqliteFiller, makeBenchCards, type BenchCards } from './card-rows.js';
 import { runVsc, startServerProcess, type ServerProcess } from './server-process.js';
@@ -118,10 +118,7 @@ export async function runCycles(label: string, bench: BenchCards, servers: reado
       try {
         const inserted = await insertCard(endpoint, card.serial, { keys: bench.keys }, muk);
         wipe(inserted.keys.authKey, inserted.keys.protectionKey);
-        await removeCard(endpoint, card.serial, { keys: bench.keys }, {
-          muk, holderSecret: inserted.holderSecret, cardId: inserted.cardId, plaintext: inserted.plaintext,
-          sealedVersion: inserted.sealedVersion + 1n, nextCounter: inserted.counterWindow[0],
-        });
+        await removeCard(endpoint, card.serial, unchangedUpload(inserted, muk, inserted.counterWindow[0]));
         wipe(inserted.plaintext, inserted.holderSecret);
       } catch (error) {
         // The card's state is unknown after a failure: this client stops, and the failure is reported.

@@ -9,7 +9,7 @@ import { ExitCode, VscError } from '../errors/index.js';
 import { crashPoint } from '../fault-injection/index.js';
 import {
   OperationRefused, checkKdfParams, decodeChallenge, decodeResult, encodeHello, encodeProof, keyfileProof,
-  masterProof, newChallengeNonce, openKeyfile, unwrapCardId, type Challenge, type KdfParams, type Operation, type Proof, type ProofBase,
+  masterProof, newChallengeNonce, openKeyfile, unwrapCardId, OWNER_AUTHENTICATED_OPERATIONS, type Challenge, type KdfParams, type Operation, type Proof, type ProofBase,
   type ProofFields, type Result,
 } from '../vsc-protocol/index.js';
 import type { KnownCards } from './known-cards.js';
@@ -50,7 +50,7 @@ export { OperationRefused };
 
 /** The operations that authenticate the owner by password; the others prove the holder or a recovery code. */
 type OwnerOperation = 'enroll' | 'insert' | 'recover' | 'destroy';
-const OWNER_OPERATIONS: readonly Operation[] = ['enroll', 'insert', 'recover', 'destroy'];
+const OWNER_OPERATIONS = OWNER_AUTHENTICATED_OPERATIONS;
 
 /** A proof's own fields, without the auth key that `operate` adds for the owner's operations. */
 type OwnFields<O extends Operation> = O extends OwnerOperation ? Omit<ProofFields[O], 'authKey'> : ProofFields[O];
@@ -253,4 +253,13 @@ export async function destroyCard(endpoint: ServerEndpoint, serial: string, cred
 /** The owner's recovery code lifts the back-off and block of every failure bucket of the card. */
 export async function unblockCard(endpoint: ServerEndpoint, serial: string, recoveryCode: string): Promise<void> {
   await operate(endpoint, 'unblock', serial, { proof: () => ({ recoveryCode }) });
+}
+
+/**
+ * The remove upload of a card `insertCard` opened, unchanged: its information sealed as the next
+ * version under the owner's protection key (a running card seals its own, see ServerBacking).
+ */
+export function unchangedUpload(inserted: InsertedCard, muk: Uint8Array, nextCounter: bigint): HolderCredentials & { sealed: Uint8Array; sealedVersion: bigint; nextCounter: bigint } {
+  const sealedVersion = inserted.sealedVersion + 1n;
+  return { muk, holderSecret: inserted.holderSecret, sealed: sealProtectedInformation(inserted.keys.protectionKey, inserted.cardId, sealedVersion, inserted.plaintext), sealedVersion, nextCounter };
 }

@@ -128,15 +128,17 @@ const HOLDER_SECRET: FieldSpec = { tag: 22, name: 'holderSecret', value: KEY };
 export const RECOVERY_CODE_PATTERN = /^[A-Z2-7]{32}$/;
 const RECOVERY_CODE: FieldSpec = { tag: 35, name: 'recoveryCode', value: textField(RECOVERY_CODE_PATTERN, 32) };
 
+/** The operations whose proof carries the owner's auth key (tag 1, before the implementation proofs). */
+export const OWNER_AUTHENTICATED_OPERATIONS: readonly Operation[] = ['enroll', 'insert', 'recover', 'destroy'];
+
 const PROOF_FIELDS: Readonly<Record<Operation, readonly FieldSpec[]>> = {
   enroll: [
-    AUTH_KEY,
     MUK,
     { tag: 30, name: 'token', value: textField(/^[A-Za-z0-9_-]{16,128}$/, 128) },
     { tag: 31, name: 'sealed', value: SEALED },
     { tag: 32, name: 'publicKey', value: KEY },
   ],
-  insert: [AUTH_KEY, MUK, HOLDER_SECRET],
+  insert: [MUK, HOLDER_SECRET],
   extend: [MUK, HOLDER_SECRET],
   remove: [
     MUK,
@@ -145,8 +147,8 @@ const PROOF_FIELDS: Readonly<Record<Operation, readonly FieldSpec[]>> = {
     { tag: 33, name: 'sealedVersion', value: U128_FIELD },
     { tag: 34, name: 'nextCounter', value: U128_FIELD, optional: true },
   ],
-  recover: [AUTH_KEY, MUK],
-  destroy: [AUTH_KEY, MUK],
+  recover: [MUK],
+  destroy: [MUK],
   unblock: [RECOVERY_CODE],
 };
 
@@ -181,7 +183,7 @@ const perOperation = (kind: 'challenge' | 'proof' | 'result', fields: (operation
 export const MESSAGE_SCHEMAS = Object.freeze({
   hello: HELLO,
   challenge: perOperation('challenge', (operation) => (operation === 'enroll' ? [...CHALLENGE_FIELDS, { tag: 8, name: 'wrappedCardId', value: bytesField(WRAPPED_CARD_ID_LENGTH) }] : CHALLENGE_FIELDS)),
-  proof: perOperation('proof', (operation) => [...PROOF_BASE, ...PROOF_FIELDS[operation]]),
+  proof: perOperation('proof', (operation) => [...(OWNER_AUTHENTICATED_OPERATIONS.includes(operation) ? [AUTH_KEY] : []), ...PROOF_BASE, ...PROOF_FIELDS[operation]]),
   result: perOperation('result', (operation) => RESULT_FIELDS[operation]),
   refused: REFUSED,
 });

@@ -34,7 +34,10 @@ describe('demo', () => {
     expect(text).toContain('machine A tries to insert it: refused, exit code 3');
     expect(text).toContain('machine A tries to recover it: refused, exit code 5');
     expect(text).toContain('recovers it: server: idle');
-    expect(text).toContain('with a wrong password: refused, exit code 4');
+    expect(text).toContain('a stranger\'s machine tries a wrong password: refused, exit code 4');
+    expect(text).toMatch(/and at once again: refused, exit code 3: too many wrong passwords .* retry in 1 s/);
+    expect(text).toContain('the owner on machine A, which has held the card, is not slowed');
+    expect(text).toContain('the server answers with a recovery code, shown once');
     expect(text).toContain('with the right one: server: destroyed, for good');
     expect(text).toMatch(/insert\s+refused: wrong-state\n\s+recover\s+refused: muk-mismatch\n\s+recover\s+ok\s+in-use → idle/);
     expect(text).not.toContain('should not happen');

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromHex, utf8, wipe } from '../../src/bytes/index.js';
 import { ExitCode } from '../../src/errors/index.js';
 import {
-  deriveOwnerKeys, type OwnerKeys, MUK_LENGTH, OperationRefused, insertCard, removeCard, type InsertedCard,
+  deriveOwnerKeys, type OwnerKeys, MUK_LENGTH, OperationRefused, insertCard, removeCard, unchangedUpload, type InsertedCard,
   type ServerEndpoint,
 } from '../../src/vsc-client/index.js';
 import {
@@ -85,9 +85,7 @@ describe.each([SQLITE, POSTGRES_TWO_SERVERS])('16 machines insert one idle card 
       winsByServer[contender % held.length]!++;
       try {
         // The other process (when there are two) checks the holder the winning one recorded.
-        await removeCard(direct[(contender + 1) % direct.length]!, 'RACE', { keys }, {
-          muk: muks[contender]!, holderSecret: card.holderSecret, cardId: card.cardId, plaintext: card.plaintext, sealedVersion: card.sealedVersion + 1n, nextCounter: card.counterWindow[0],
-        });
+        await removeCard(direct[(contender + 1) % direct.length]!, 'RACE', unchangedUpload(card, muks[contender]!, card.counterWindow[0]));
       } finally {
         wipe(card.plaintext, card.holderSecret, card.keys.authKey, card.keys.protectionKey);
       }

@@ -2,6 +2,7 @@
 // SQLite, one on PostgreSQL, two server processes on one PostgreSQL with the clients spread over both
 // (issue 6). Clients are separate processes simulating machines with --state-dir/--machine-id, the
 // inserted card is driven by opensc-tool through real pcscd. Every refusal is checked by its exit code.
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseSignAndIncrement, vscCommands } from '../../src/card-client/index.js';
@@ -83,22 +84,39 @@ describe.each(DEPLOYMENTS)('VSC server and client through the CLI on $name', { t
     expect(await events('S2')).toMatch(/recover\s+ok in-use -> idle/);
   });
 
-  it('wrong password exits 4 and counts; 10 failures block until admin unblock', async () => {
-    await harness.enroll('S3', PASSWORDS['S3']!);
-    for (let i = 1; i <= 10; i++) expect((await vsc(['card', 'insert', ...client('S3', `wrong ${i}`), ...machine('A')])).code).toBe(4);
+  it('a stranger\'s wrong passwords (exit 4, then 3 while backed off) delay neither the owner on machine A nor the holder; the recovery code lifts them', async () => {
+    const enrolled = await harness.enroll('S3', PASSWORDS['S3']!);
+    const { recoveryCode } = JSON.parse(enrolled.stdout) as { recoveryCode: string };
+    expect(recoveryCode).toMatch(/^([A-Z2-7]{4}-){7}[A-Z2-7]{4}$/);
+    const codes: number[] = [];
+    for (let i = 1; i <= 20; i++) codes.push((await vsc(['card', 'insert', ...client('S3', `wrong ${i}`), ...machine('X')])).code);
+    expect(codes[0]).toBe(4);
+    expect(codes.slice(1).every((code) => code === 3 || code === 4)).toBe(true);
+    expect(codes.filter((code) => code === 3).length).toBeGreaterThan(0); // refused within the back-off, unread
     const shown = await vsc(['admin', 'show', ...harness.admin, '--serial', 'S3', '--json']);
-    expect(JSON.parse(shown.stdout)).toMatchObject({ blocked: true, authFailures: 10 });
-    expect((await vsc(['card', 'insert', ...client('S3', PASSWORDS['S3']!), ...machine('A')])).code).toBe(4);
-    expect((await vsc(['admin', 'unblock', ...harness.admin, '--serial', 'S3'])).code).toBe(0);
+    expect((JSON.parse(shown.stdout) as { authFailures: number }).authFailures).toBeGreaterThan(0);
+    // The owner on machine A, which enrolled the card, is not held up; nor are the holder's own operations.
     const a = await harness.startInsert('S3', PASSWORDS['S3']!, 'A');
     expect(a.child.exitCode).toBeNull();
-    a.child.kill('SIGTERM');
+    expect((await vsc(['card', 'insert', ...client('S3', 'wrong again'), ...machine('X')])).code).toBeGreaterThanOrEqual(3);
+    expect((await vsc(['card', 'remove', ...machine('A')])).code).toBe(0);
     expect((await a.exited).code).toBe(0);
+    // Machine X is backed off even with the right password; the owner's recovery code lifts it.
+    expect((await vsc(['card', 'insert', ...client('S3', PASSWORDS['S3']!), ...machine('X')])).code).toBe(3);
+    const codeFile = join(harness.dir, 'recovery-code');
+    writeFileSync(codeFile, `${recoveryCode.toLowerCase()}\n`, { mode: 0o600 });
+    const unblocked = await vsc(['card', 'unblock', ...harness.client('S3', 'unused'), '--recovery-code-file', codeFile, ...machine('X')]);
+    expect(unblocked.code, unblocked.stderr).toBe(0);
+    const x = await harness.startInsert('S3', PASSWORDS['S3']!, 'X');
+    expect(x.child.exitCode).toBeNull();
+    x.child.kill('SIGTERM');
+    expect((await x.exited).code).toBe(0);
+    expect(await events('S3')).toMatch(/unblock\s+ok/);
   });
 
   it('destroy is owner-authenticated and terminal', async () => {
     await harness.enroll('S4', PASSWORDS['S4']!);
-    expect((await vsc(['card', 'destroy', ...client('S4', 'not it'), ...machine('A')])).code).toBe(4);
+    expect((await vsc(['card', 'destroy', ...client('S4', 'not it'), ...machine('X')])).code).toBe(4);
     expect((await vsc(['card', 'destroy', ...client('S4', PASSWORDS['S4']!), ...machine('A')])).code).toBe(0);
     expect(await state('S4')).toBe('destroyed');
     for (const operation of ['insert', 'recover', 'destroy']) expect((await vsc(['card', operation, ...client('S4', PASSWORDS['S4']!), ...machine('A')])).code).toBe(3);

@@ -140,7 +140,8 @@ export async function startServerHarness(options: ServerHarnessOptions): Promise
       succeeded(created);
       const token = created.stdout.trim().split('\n').at(-1)!;
       // --token=T: a token may begin with '-', which a separate argument would not survive.
-      const enrolled = await runVsc(['card', 'enroll', ...harness.client(serial, password), `--token=${token}`, ...extra]);
+      // Enrolled from machine A, which then counts as a machine that has held the card.
+      const enrolled = await runVsc(['card', 'enroll', ...harness.client(serial, password), `--token=${token}`, ...machine('A'), '--json', ...extra]);
       succeeded(enrolled);
       return enrolled;
     },

@@ -5,8 +5,8 @@ import { DEFAULT_KDF, checkKdfParams, deriveOwnerKeys, newKdfParams, type KdfPar
 import { fromHex, toHex, utf8 } from '../../src/bytes/index.js';
 import { ExitCode, VscError } from '../../src/errors/index.js';
 
-// Small parameters keep the tests fast; they are inside the bounds a client accepts.
-const SMALL = { memoryKiB: 8192, iterations: 1, parallelism: 1 } as const;
+// The smallest parameters a client accepts are the design's own (m = 64 MiB, t = 3, p = 1).
+const SMALL = { memoryKiB: 65536, iterations: 3, parallelism: 1 } as const;
 const SALT = fromHex('000102030405060708090a0b0c0d0e0f');
 const smallParams = (salt: Uint8Array = SALT): KdfParams => ({ algorithm: 'argon2id', salt, ...SMALL });
 
@@ -22,8 +22,8 @@ describe('KDF parameters', () => {
   });
 
   it('accepts the bounds themselves', () => {
-    expect(() => checkKdfParams({ ...smallParams(), memoryKiB: 8192, iterations: 1, parallelism: 1 })).not.toThrow();
-    expect(() => checkKdfParams({ ...smallParams(), memoryKiB: 4 * 1024 * 1024, iterations: 64, parallelism: 16 })).not.toThrow();
+    expect(() => checkKdfParams({ ...smallParams(), memoryKiB: 65536, iterations: 3, parallelism: 1 })).not.toThrow();
+    expect(() => checkKdfParams({ ...smallParams(), memoryKiB: 1024 * 1024, iterations: 64, parallelism: 16 })).not.toThrow();
   });
 
   const bad: [string, Partial<Record<keyof KdfParams, unknown>>, RegExp][] = [
@@ -31,11 +31,12 @@ describe('KDF parameters', () => {
     ['short salt', { salt: new Uint8Array(15) }, /16-byte KDF salt, got 15 bytes/],
     ['long salt', { salt: new Uint8Array(17) }, /16-byte KDF salt, got 17 bytes/],
     ['salt as string', { salt: 'abc' }, /16-byte KDF salt, got string/],
-    ['memory below 8 MiB', { memoryKiB: 8191 }, /memoryKiB to be an integer in 8192\.\.4194304, got 8191/],
-    ['memory above 4 GiB', { memoryKiB: 4 * 1024 * 1024 + 1 }, /memoryKiB .* got 4194305/],
-    ['fractional memory', { memoryKiB: 8192.5 }, /memoryKiB/],
+    ['memory below the design\'s 64 MiB (a server weakening the KDF)', { memoryKiB: 65535 }, /memoryKiB to be an integer in 65536\.\.1048576, got 65535/],
+    ['memory above 1 GiB', { memoryKiB: 1024 * 1024 + 1 }, /memoryKiB .* got 1048577/],
+    ['fractional memory', { memoryKiB: 65536.5 }, /memoryKiB/],
     ['memory NaN', { memoryKiB: Number.NaN }, /memoryKiB .* got NaN/],
-    ['zero iterations', { iterations: 0 }, /iterations to be an integer in 1\.\.64, got 0/],
+    ['fewer iterations than the design\'s 3', { iterations: 2 }, /iterations to be an integer in 3\.\.64, got 2/],
+    ['zero iterations', { iterations: 0 }, /iterations .* got 0/],
     ['65 iterations', { iterations: 65 }, /iterations .* got 65/],
     ['zero parallelism', { parallelism: 0 }, /parallelism to be an integer in 1\.\.16, got 0/],
     ['17 lanes', { parallelism: 17 }, /parallelism .* got 17/],
@@ -67,7 +68,7 @@ describe('deriveOwnerKeys', () => {
     const password = utf8('correct horse battery staple');
     const keys = await deriveOwnerKeys(password, smallParams());
     // argon2.hash('correct horse battery staple', { type: argon2id, raw: true, hashLength: 64,
-    //   salt: 00..0f, memoryCost: 8192, timeCost: 1, parallelism: 1 }), split 32 | 32.
+    //   salt: 00..0f, memoryCost: 65536, timeCost: 3, parallelism: 1 }), split 32 | 32.
     expect(toHex(keys.authKey)).toBe(VECTOR_AUTH);
     expect(toHex(keys.protectionKey)).toBe(VECTOR_PROTECTION);
     const noble = nobleArgon2id(password, SALT, { m: SMALL.memoryKiB, t: SMALL.iterations, p: SMALL.parallelism, dkLen: 64 });
@@ -94,5 +95,5 @@ describe('deriveOwnerKeys', () => {
   });
 });
 
-const VECTOR_AUTH = '95796a82db1837b4ce7c31f0656c9cfd1f8e940f744c287103e030751432a1b0';
-const VECTOR_PROTECTION = 'b104ee0b108a4fe663104004d2673253782e86327f59e7a73eaabd2fdaf06925';
+const VECTOR_AUTH = 'f583c66eb0c983f6be0f1801d34580dba6ce391a35def61fed043c365dc37c52';
+const VECTOR_PROTECTION = 'f1c2815097615f218797ed574c7084ed21fd2609b8d0b3706bffd4dec7e6aeb8';

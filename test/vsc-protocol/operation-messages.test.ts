@@ -12,28 +12,31 @@ import {
 import { ExitCode } from '../../src/errors/index.js';
 
 const bytes = (fill: number, length = 32): Uint8Array => new Uint8Array(length).fill(fill);
-const BASE = { authKey: bytes(1), ri2: bytes(2), masterProof: bytes(3) };
+const BASE = { ri2: bytes(2), masterProof: bytes(3) };
+const OWNER = { ...BASE, authKey: bytes(1) };
 
 const CHALLENGES: Record<Operation, Challenge> = Object.fromEntries(
-  OPERATIONS.map((operation) => [operation, { salt: bytes(4, 16), memoryKiB: 65536, iterations: 3, parallelism: 1, ri1: bytes(5), keyfileKey: bytes(6), ...(operation === 'enroll' ? { cardId: bytes(7, 16) } : {}) }]),
+  OPERATIONS.map((operation) => [operation, { salt: bytes(4, 16), memoryKiB: 65536, iterations: 3, parallelism: 1, ri1: bytes(5), keyfileKey: bytes(6), ...(operation === 'enroll' ? { wrappedCardId: bytes(7, 32) } : {}) }]),
 ) as Record<Operation, Challenge>;
 
 const PROOFS: { [O in Operation]: Proof<O> } = {
-  enroll: { ...BASE, token: 'abcdefghijklmnop_-12', sealed: bytes(8, 100), publicKey: bytes(9) },
-  insert: { ...BASE, installId: 'laptop-1', keyfileProof: bytes(10), muk: bytes(11), holderHash: bytes(12) },
+  enroll: { ...OWNER, muk: bytes(11), token: 'abcdefghijklmnop_-12', sealed: bytes(8, 100), publicKey: bytes(9) },
+  insert: { ...OWNER, installId: 'laptop-1', keyfileProof: bytes(10), muk: bytes(11), holderSecret: bytes(12) },
   extend: { ...BASE, muk: bytes(11), holderSecret: bytes(13) },
   remove: { ...BASE, muk: bytes(11), holderSecret: bytes(13), sealed: bytes(8, MAX_SEALED_BYTES), sealedVersion: 7n, nextCounter: (1n << 128n) - 1n },
-  recover: { ...BASE, muk: bytes(11) },
-  destroy: { ...BASE },
+  recover: { ...OWNER, muk: bytes(11) },
+  destroy: { ...OWNER, muk: bytes(11) },
+  unblock: { ...BASE, recoveryCode: 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567' },
 };
 
 const RESULTS: { [O in Operation]: Result<O> } = {
-  enroll: {},
+  enroll: { recoveryCode: 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567' },
   insert: { cardId: bytes(7, 16), sealed: bytes(8, 10), sealedVersion: 1n, windowStart: 0n, windowEnd: 1n << 20n },
   extend: { windowStart: 1n << 20n, windowEnd: 2n << 20n },
   remove: {},
   recover: {},
   destroy: {},
+  unblock: {},
 };
 
 /** Runs `action` and returns its ProtocolError's message. */
@@ -77,7 +80,8 @@ describe.each(OPERATIONS)('%s messages', (operation) => {
     const decoded = decodeProof(operation, encoded);
     expect(decoded).toEqual(PROOFS[operation]);
     encoded.fill(0);
-    expect(decoded.authKey).toEqual(bytes(1));
+    expect(decoded.ri2).toEqual(bytes(2));
+    if ('authKey' in decoded) expect(decoded.authKey).toEqual(bytes(1));
   });
 
   it('result round trips', () => {
@@ -91,7 +95,7 @@ describe.each(OPERATIONS)('%s messages', (operation) => {
   });
 
   it('a proof of another operation is refused', () => {
-    const other = operation === 'destroy' ? 'recover' : 'destroy';
+    const other = operation === 'insert' ? 'remove' : 'insert';
     expect(() => decodeProof(operation, encodeProof(other, PROOFS[other] as never))).toThrow(ProtocolError);
   });
 });
@@ -133,13 +137,14 @@ describe('malformed messages', () => {
     ['invalid UTF-8', () => decodeHello(frame(1, HELLO_OP, field(2, Uint8Array.from([0xc3])))), /expected "serial" as UTF-8 text, got invalid UTF-8/],
     ['wrong key length', () => decodeProof('recover', Uint8Array.from([...recover.subarray(0, 2), 0, 0, 0, 31, ...recover.subarray(6, 6 + 31)])), /expected "authKey" as 32 bytes, got 31/],
     ['wrong u128 length', () => decodeResult('extend', frame(4, field(40, bytes(0, 15)), field(41, bytes(0, 16)))), /expected "windowStart" as 16 bytes, got 15/],
-    ['KDF memory out of bounds', () => decodeChallenge('insert', frame(2, field(1, bytes(0, 16)), field(2, Uint8Array.from([0, 0, 0, 1])))), /expected "memoryKiB" as an integer in 8192\.\.4194304, got 1/],
+    ['KDF memory out of bounds', () => decodeChallenge('insert', frame(2, field(1, bytes(0, 16)), field(2, Uint8Array.from([0, 0, 0, 1])))), /expected "memoryKiB" as an integer in 65536\.\.1048576, got 1/],
     ['sealed too big', () => encodeProof('remove', { ...PROOFS.remove, sealed: bytes(0, MAX_SEALED_BYTES + 1) }), /expected "sealed" as 1 to 49152 bytes, got 49153 bytes/],
     ['oversize message', () => decodeHello(new Uint8Array(MAX_OPERATION_MESSAGE_BYTES + 1).fill(1)), /expected at most 61440 bytes, got 61441/],
     ['length beyond the message', () => decodeHello(frame(1, Uint8Array.from([1, 0xff, 0xff, 0xff, 0xff]))), /expected 4294967295 bytes of "operation", got 0/],
-    ['encode with an unknown field', () => encodeProof('destroy', { ...PROOFS.destroy, muk: bytes(1) } as never), /unexpected field "muk"/],
-    ['encode without a required field', () => encodeProof('recover', { ...BASE } as never), /expected field "muk", got none/],
-    ['a challenge without its card id at enroll', () => encodeChallenge('enroll', CHALLENGES.insert), /expected field "cardId", got none/],
+    ['encode with an unknown field', () => encodeProof('destroy', { ...PROOFS.destroy, holderSecret: bytes(1) } as never), /unexpected field "holderSecret"/],
+    ['encode without a required field', () => encodeProof('recover', { ...OWNER } as never), /expected field "muk", got none/],
+    ['a proof of the owner without its auth key', () => encodeProof('insert', { ...PROOFS.insert, authKey: undefined } as never), /expected field "authKey", got none/],
+    ['a challenge without its wrapped card id at enroll', () => encodeChallenge('enroll', CHALLENGES.insert), /expected field "wrappedCardId", got none/],
     ['a refusal with two lines', () => encodeRefusal({ reason: 'busy', message: 'a\nb' }), /expected "message" as text matching/],
   ];
 

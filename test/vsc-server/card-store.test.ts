@@ -7,7 +7,8 @@ import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { ExitCode } from '../../src/errors/index.js';
 import { OperationRefused } from '../../src/vsc-protocol/index.js';
-import { CardStore, MAX_AUTH_FAILURES, openDatabase, type Enrollment, type VscDatabase } from '../../src/vsc-server/index.js';
+import { BACKOFF_MAX_MS, CardStore, MAX_BUCKET_FAILURES, openDatabase, type Enrollment, type VscDatabase } from '../../src/vsc-server/index.js';
+import { DEFAULT_KDF } from '../../src/vsc-protocol/index.js';
 import { freshPostgresDatabase } from '../support/index.js';
 
 const bytes = (fill: number, length = 32): Uint8Array => new Uint8Array(length).fill(fill);
@@ -32,9 +33,10 @@ async function refusal(promise: Promise<unknown>): Promise<OperationRefused> {
   return error as OperationRefused;
 }
 
-async function enrolledCard(serial = 'CARD-1'): Promise<void> {
+/** Enrolled from machine A; returns the recovery code. */
+async function enrolledCard(serial = 'CARD-1'): Promise<string> {
   const token = await store.create(serial);
-  await store.enroll(serial, token, ENROLLMENT);
+  return store.enroll(serial, token, MUK_A, ENROLLMENT);
 }
 
 const insert = (muk = MUK_A, serial = 'CARD-1') => store.insert(serial, VERIFIER, { muk: muk, holderHash: HOLDER });
@@ -67,7 +69,7 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
       expect(grant.sealedVersion).toBe(1n);
       expect(grant.counterWindow).toEqual([0n, 100n]);
       expect((await store.show('CARD-1')).state).toBe('in-use');
-      await store.remove('CARD-1', VERIFIER, { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(5, 64), sealedVersion: 2n, nextCounter: 7n });
+      await store.remove('CARD-1', { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(5, 64), sealedVersion: 2n, nextCounter: 7n });
       const card = await store.show('CARD-1');
       expect(card).toMatchObject({ state: 'idle', sealedVersion: 2n, counterWindow: null });
       const row = await database.db.selectFrom('cards').select(['muk', 'holder_hash', 'sealed']).where('serial', '=', 'CARD-1').executeTakeFirstOrThrow();
@@ -86,16 +88,16 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
       // Same machine, another process (another holder secret): refused.
       expect((await refusal(store.insert('CARD-1', VERIFIER, { muk: MUK_A, holderHash: bytes(0xd) }))).reason).toBe('wrong-state');
       const upload = { sealed: bytes(5, 64), sealedVersion: 2n, nextCounter: 3n };
-      await store.remove('CARD-1', VERIFIER, { muk: MUK_A, holderHash: HOLDER }, upload);
-      await store.remove('CARD-1', VERIFIER, { muk: MUK_A, holderHash: HOLDER }, upload);
+      await store.remove('CARD-1', { muk: MUK_A, holderHash: HOLDER }, upload);
+      await store.remove('CARD-1', { muk: MUK_A, holderHash: HOLDER }, upload);
       expect(await store.show('CARD-1')).toMatchObject({ state: 'idle', sealedVersion: 2n });
       expect((await store.events('CARD-1')).slice(-2).map((event) => event.detail)).toEqual(['next counter 3', 'repeated by its holder: already removed']);
       // Another holder secret, or another upload, is not the lost answer.
-      expect((await refusal(store.remove('CARD-1', VERIFIER, { muk: MUK_A, holderHash: bytes(0xd) }, upload))).reason).toBe('wrong-state');
-      expect((await refusal(store.remove('CARD-1', VERIFIER, { muk: MUK_A, holderHash: HOLDER }, { ...upload, sealedVersion: 3n }))).reason).toBe('wrong-state');
+      expect((await refusal(store.remove('CARD-1', { muk: MUK_A, holderHash: bytes(0xd) }, upload))).reason).toBe('holder-mismatch');
+      expect((await refusal(store.remove('CARD-1', { muk: MUK_A, holderHash: HOLDER }, { ...upload, sealedVersion: 3n }))).reason).toBe('holder-mismatch');
       // Once another machine inserted it, the old holder's repeat is refused.
       await insert(MUK_B);
-      expect((await refusal(store.remove('CARD-1', VERIFIER, { muk: MUK_A, holderHash: HOLDER }, upload))).reason).toBe('muk-mismatch');
+      expect((await refusal(store.remove('CARD-1', { muk: MUK_A, holderHash: HOLDER }, upload))).reason).toBe('holder-mismatch');
       expect((await store.show('CARD-1')).state).toBe('in-use');
     });
 
@@ -107,10 +109,10 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
       expect((await store.events('CARD-1')).at(-1)).toMatchObject({ operation: 'recover', outcome: 'ok', fromState: 'idle', toState: 'idle', detail: 'repeated by the machine that recovered it: already idle' });
       expect((await refusal(store.recover('CARD-1', VERIFIER, MUK_B))).reason).toBe('wrong-state');
       // The card's former holder secret does not pass for a repeated remove after a recover.
-      expect((await refusal(store.remove('CARD-1', VERIFIER, { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(5, 64), sealedVersion: 1n, nextCounter: 0n }))).reason).toBe('wrong-state');
+      expect((await refusal(store.remove('CARD-1', { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(5, 64), sealedVersion: 1n, nextCounter: 0n }))).reason).toBe('holder-mismatch');
       // Inserted again and removed: a late repeat of the old recover no longer passes.
       await insert(MUK_A);
-      await store.remove('CARD-1', VERIFIER, { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(5, 64), sealedVersion: 2n, nextCounter: 150n });
+      await store.remove('CARD-1', { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(5, 64), sealedVersion: 2n, nextCounter: 150n });
       expect((await refusal(store.recover('CARD-1', VERIFIER, MUK_A))).reason).toBe('wrong-state');
     });
 
@@ -131,18 +133,21 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
       await enrolledCard('USED');
       await insert(MUK_A, 'USED');
       for (const serial of ['IDLE', 'USED']) {
-        await store.destroy(serial, { owner: VERIFIER });
+        await store.destroy(serial, { verifier: VERIFIER, muk: MUK_A });
         expect((await store.show(serial)).state).toBe('destroyed');
         for (const attempt of [
           () => store.insert(serial, VERIFIER, { muk: MUK_A, holderHash: HOLDER }),
           () => store.recover(serial, VERIFIER, MUK_A),
-          () => store.remove(serial, VERIFIER, { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(9), sealedVersion: 2n, nextCounter: 1n }),
-          () => store.destroy(serial, { owner: VERIFIER }),
+          () => store.destroy(serial, { verifier: VERIFIER, muk: MUK_A }),
         ]) {
           const refused = await refusal(attempt());
           expect(refused.reason).toBe('wrong-state');
           expect(refused.exitCode).toBe(ExitCode.refusedByState);
         }
+        // The holder of the card destroyed under it is told so; to anyone else it is not theirs to remove.
+        const removed = await refusal(store.remove(serial, { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(9), sealedVersion: 2n, nextCounter: 1n }));
+        expect(removed.reason).toBe(serial === 'USED' ? 'wrong-state' : 'holder-mismatch');
+        if (serial === 'USED') expect(removed.message).toMatch(/destroyed while this machine held it/);
       }
       const row = await database.db.selectFrom('cards').select('sealed').where('serial', '=', 'USED').executeTakeFirstOrThrow();
       expect(row.sealed).toBeNull();
@@ -150,7 +155,7 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
 
     it('refuses the transitions Fig. 4 does not have: insert when in use, remove and recover when idle', async () => {
       await enrolledCard();
-      expect((await refusal(store.remove('CARD-1', VERIFIER, { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(9), sealedVersion: 2n, nextCounter: 0n }))).reason).toBe('wrong-state');
+      expect((await refusal(store.remove('CARD-1', { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(9), sealedVersion: 2n, nextCounter: 0n }))).reason).toBe('holder-mismatch');
       expect((await refusal(store.recover('CARD-1', VERIFIER, MUK_A))).reason).toBe('wrong-state');
       await insert(MUK_A);
       const second = await refusal(insert(MUK_B));
@@ -164,10 +169,10 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
       await enrolledCard();
       await insert(MUK_A);
       const upload = { sealed: bytes(5), sealedVersion: 2n, nextCounter: 1n };
-      expect((await refusal(store.remove('CARD-1', VERIFIER, { muk: MUK_A, holderHash: bytes(0xd) }, upload))).reason).toBe('holder-mismatch');
-      expect((await refusal(store.remove('CARD-1', VERIFIER, { muk: MUK_B, holderHash: HOLDER }, upload))).reason).toBe('muk-mismatch');
-      expect((await refusal(store.remove('CARD-1', VERIFIER, { muk: MUK_A, holderHash: HOLDER }, { ...upload, nextCounter: 101n }))).reason).toBe('wrong-state');
-      expect((await refusal(store.remove('CARD-1', VERIFIER, { muk: MUK_A, holderHash: HOLDER }, { ...upload, sealedVersion: 1n }))).reason).toBe('wrong-state');
+      expect((await refusal(store.remove('CARD-1', { muk: MUK_A, holderHash: bytes(0xd) }, upload))).reason).toBe('holder-mismatch');
+      expect((await refusal(store.remove('CARD-1', { muk: MUK_B, holderHash: HOLDER }, upload))).reason).toBe('holder-mismatch');
+      expect((await refusal(store.remove('CARD-1', { muk: MUK_A, holderHash: HOLDER }, { ...upload, nextCounter: 101n }))).reason).toBe('wrong-state');
+      expect((await refusal(store.remove('CARD-1', { muk: MUK_A, holderHash: HOLDER }, { ...upload, sealedVersion: 1n }))).reason).toBe('wrong-state');
       expect((await store.show('CARD-1')).state).toBe('in-use');
     });
   });
@@ -184,7 +189,7 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
       await other.query('BEGIN');
       await other.query("SELECT serial FROM cards WHERE serial = 'A' FOR UPDATE");
       const started = Date.now();
-      for (const attempt of [() => insert(MUK_A, 'A'), () => store.recover('A', VERIFIER, MUK_A), () => store.destroy('A', { owner: VERIFIER }), () => store.copy('A', 'A2')]) {
+      for (const attempt of [() => insert(MUK_A, 'A'), () => store.recover('A', VERIFIER, MUK_A), () => store.destroy('A', { verifier: VERIFIER, muk: MUK_A }), () => store.copy('A', 'A2')]) {
         const busy = await refusal(attempt());
         expect(busy.reason).toBe('busy');
         expect(busy.exitCode).toBe(ExitCode.refusedByState);
@@ -217,38 +222,134 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
       }
     });
 
-    it('an unknown serial is refused with exit 3', async () => {
+    it('an unknown serial answers like a wrong password (exit 4), never "unknown"', async () => {
       const unknown = await refusal(insert(MUK_A, 'NOPE'));
-      expect(unknown.reason).toBe('unknown-card');
-      expect(unknown.exitCode).toBe(ExitCode.refusedByState);
+      expect(unknown.reason).toBe('authentication');
+      expect(unknown.exitCode).toBe(ExitCode.authenticationFailed);
     });
   });
 
-  describe('card store: owner authentication', () => {
-    it('counts failures, blocks after 10 until unblock, and resets the count on success', async () => {
-      await enrolledCard();
-      const wrong = bytes(0xee);
-      for (let i = 1; i < MAX_AUTH_FAILURES; i++) expect((await refusal(store.insert('CARD-1', wrong, { muk: MUK_A, holderHash: HOLDER }))).reason).toBe('authentication');
-      expect((await store.show('CARD-1')).authFailures).toBe(MAX_AUTH_FAILURES - 1);
-      const blocked = await refusal(store.recover('CARD-1', wrong, MUK_A));
-      expect(blocked.reason).toBe('blocked');
-      expect(blocked.exitCode).toBe(ExitCode.authenticationFailed);
-      expect((await refusal(insert())).reason).toBe('blocked');
+  describe('card store: owner authentication (DESIGN.md "Keys and secrets": per-machine buckets, back-off, recovery code)', () => {
+    const WRONG = bytes(0xee);
+    const strangerTry = (verifier = WRONG, serial = 'CARD-1') => store.insert(serial, verifier, { muk: MUK_B, holderHash: HOLDER });
+    /** A stranger's wrong try once its bucket's back-off has passed. */
+    const strangerFailsAfterBackoff = async (): Promise<void> => {
+      clock += BACKOFF_MAX_MS;
+      expect((await refusal(strangerTry())).reason).toMatch(/^(authentication|blocked)$/);
+    };
+
+    it('a stranger\'s 20 wrong tries delay neither the owner on a machine that held the card nor the holder\'s extend and remove', async () => {
+      await enrolledCard(); // machine A enrolled it: it has its own bucket
+      for (let i = 0; i < 20; i++) await refusal(strangerTry()); // wrong passwords and retry-later answers
+      expect((await store.show('CARD-1')).authFailures).toBeGreaterThan(0);
+      const grant = await insert(MUK_A); // at once, no back-off
+      expect(grant.counterWindow).toEqual([0n, 100n]);
+      for (let i = 0; i < 20; i++) await refusal(strangerTry());
+      expect(await store.extend('CARD-1', { muk: MUK_A, holderHash: HOLDER })).toEqual([100n, 200n]);
+      await store.remove('CARD-1', { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(5, 64), sealedVersion: 2n, nextCounter: 150n });
       expect((await store.show('CARD-1')).state).toBe('idle');
-      await store.unblock('CARD-1');
-      await refusal(store.insert('CARD-1', wrong, { muk: MUK_A, holderHash: HOLDER }));
-      await insert();
-      expect((await store.show('CARD-1')).state).toBe('in-use');
-      expect(await store.show('CARD-1')).toMatchObject({ blocked: false, authFailures: 0 });
     });
 
-    it('enrolls once with the one-time token; before that, authentication is refused as not enrolled', async () => {
+    it('the back-off doubles from 1 s and refuses even the right password until it expires; a success empties the bucket', async () => {
+      await enrolledCard();
+      expect((await refusal(strangerTry())).reason).toBe('authentication');
+      const early = await refusal(strangerTry(VERIFIER));
+      expect(early.reason).toBe('retry-later');
+      expect(early.message).toMatch(/retry in 1 s/);
+      clock += 1000;
+      expect((await refusal(strangerTry())).reason).toBe('authentication'); // second failure: 2 s
+      clock += 1999;
+      expect((await refusal(strangerTry(VERIFIER))).message).toMatch(/retry in 1 s/);
+      clock += 1;
+      await strangerTry(VERIFIER); // the owner, from a new machine, after the back-off
+      expect(await store.show('CARD-1')).toMatchObject({ authFailures: 0, state: 'in-use' });
+    });
+
+    it('the back-off is capped at one hour', async () => {
+      await enrolledCard();
+      for (let i = 0; i < 40; i++) await strangerFailsAfterBackoff();
+      const capped = await refusal(strangerTry());
+      expect(capped.reason).toBe('retry-later');
+      expect(capped.message).toMatch(/retry in 3600 s/);
+    });
+
+    it(`a bucket blocks after ${MAX_BUCKET_FAILURES} failures, only its own machines; the recovery code or an administrator lifts it`, async () => {
+      const recoveryCode = await enrolledCard();
+      for (let i = 0; i < MAX_BUCKET_FAILURES; i++) await strangerFailsAfterBackoff();
+      clock += BACKOFF_MAX_MS;
+      const blocked = await refusal(strangerTry(VERIFIER)); // even the right password, from a stranger's machine
+      expect(blocked.reason).toBe('blocked');
+      expect(blocked.exitCode).toBe(ExitCode.authenticationFailed);
+      expect(await store.show('CARD-1')).toMatchObject({ blocked: true, authFailures: MAX_BUCKET_FAILURES });
+      await insert(MUK_A); // the owner's machine is not blocked
+      await store.remove('CARD-1', { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(5, 64), sealedVersion: 2n, nextCounter: 0n });
+      expect((await refusal(store.unblockWithRecoveryCode('CARD-1', 'A'.repeat(32)))).reason).toBe('authentication');
+      await store.unblockWithRecoveryCode('CARD-1', recoveryCode);
+      expect(await store.show('CARD-1')).toMatchObject({ blocked: false, authFailures: 0 });
+      await strangerTry(VERIFIER);
+      expect((await store.show('CARD-1')).state).toBe('in-use');
+      expect((await store.events('CARD-1')).some((event) => event.operation === 'unblock' && event.detail === 'by recovery code')).toBe(true);
+    });
+
+    it('an administrator\'s unblock empties every bucket', async () => {
+      await enrolledCard();
+      await refusal(strangerTry());
+      await refusal(store.recover('CARD-1', WRONG, MUK_A));
+      expect((await store.show('CARD-1')).authFailures).toBe(2);
+      await store.unblock('CARD-1');
+      expect(await store.show('CARD-1')).toMatchObject({ blocked: false, authFailures: 0 });
+      await insert(MUK_A);
+    });
+
+    it('enrolls once with the one-time token; a wrong token, a second enrollment and an unknown serial get the same refusal', async () => {
       const token = await store.create('CARD-1');
-      expect((await refusal(insert())).reason).toBe('not-enrolled');
-      expect((await refusal(store.enroll('CARD-1', `${token}x`, ENROLLMENT))).reason).toBe('authentication');
-      await store.enroll('CARD-1', token, ENROLLMENT);
-      expect((await refusal(store.enroll('CARD-1', token, ENROLLMENT))).reason).toBe('wrong-state');
+      const before = await refusal(insert());
+      expect(before.reason).toBe('authentication'); // not enrolled: like a wrong password
+      const wrongToken = await refusal(store.enroll('CARD-1', `${token}x`, MUK_A, ENROLLMENT));
+      const recoveryCode = await store.enroll('CARD-1', token, MUK_A, ENROLLMENT);
+      expect(recoveryCode).toMatch(/^[A-Z2-7]{32}$/);
+      const again = await refusal(store.enroll('CARD-1', token, MUK_A, ENROLLMENT));
+      const unknown = await refusal(store.enroll('NOPE-1', token, MUK_A, ENROLLMENT));
+      for (const refused of [wrongToken, again, unknown]) expect(refused.reason).toBe('authentication');
+      expect(again.message).toBe(wrongToken.message);
+      expect(unknown.message.replace('NOPE-1', 'CARD-1')).toBe(wrongToken.message);
       expect((await store.kdfParameters('CARD-1')).salt).toEqual(ENROLLMENT.kdfSalt);
+    });
+
+    it('unknown, unenrolled and enrolled serials look alike before the owner is proven', async () => {
+      await enrolledCard('KNOWN');
+      await store.create('BLANK');
+      // KDF parameters: the design's defaults, and a salt that is the same at every ask
+      for (const serial of ['NOPE', 'BLANK']) {
+        const params = await store.kdfParameters(serial);
+        expect(params).toMatchObject(DEFAULT_KDF);
+        expect(params.salt).toHaveLength(16);
+        expect(await store.kdfParameters(serial)).toEqual(params);
+      }
+      expect((await store.kdfParameters('NOPE')).salt).not.toEqual((await store.kdfParameters('BLANK')).salt);
+      // wrong passwords, then tries within the back-off
+      const answers = async (serial: string): Promise<string[]> => {
+        const seen: string[] = [];
+        for (const attempt of [() => strangerTry(WRONG, serial), () => strangerTry(WRONG, serial), () => store.recover(serial, WRONG, MUK_B), () => store.destroy(serial, { verifier: WRONG, muk: MUK_B })]) {
+          const refused = await refusal(attempt());
+          seen.push(`${refused.reason}: ${refused.message.replaceAll(serial, 'S')}`);
+        }
+        for (const attempt of [() => store.extend(serial, { muk: MUK_B, holderHash: HOLDER }), () => store.remove(serial, { muk: MUK_B, holderHash: HOLDER }, { sealed: bytes(5, 64), sealedVersion: 2n, nextCounter: 0n })]) {
+          const refused = await refusal(attempt());
+          seen.push(`${refused.reason}: ${refused.message.replaceAll(serial, 'S')}`);
+        }
+        return seen;
+      };
+      const known = await answers('KNOWN');
+      expect(known[0]).toMatch(/^authentication: /);
+      expect(known[1]).toMatch(/^retry-later: /);
+      expect(known[4]).toMatch(/^holder-mismatch: /);
+      expect(await answers('NOPE')).toEqual(known);
+      expect(await answers('BLANK')).toEqual(known);
+      // an in-use card answers a stranger's holder proof the same way
+      await insert(MUK_A, 'KNOWN');
+      const inUse = await refusal(store.extend('KNOWN', { muk: MUK_B, holderHash: HOLDER }));
+      expect(`${inUse.reason}: ${inUse.message}`).toBe(known[4]!.replace(': ', ': ').replace('S', 'KNOWN'));
     });
   });
 
@@ -271,7 +372,7 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
 
   describe('card store: replace ([0007], [0062]) and copy ([0102])', () => {
     const remove = (serial: string, nextCounter: bigint, sealedVersion = 2n) =>
-      store.remove(serial, VERIFIER, { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(5, 64), sealedVersion, nextCounter });
+      store.remove(serial, { muk: MUK_A, holderHash: HOLDER }, { sealed: bytes(5, 64), sealedVersion, nextCounter });
     const row = (serial: string) => database.db.selectFrom('cards').selectAll().where('serial', '=', serial).executeTakeFirstOrThrow();
 
     it('exact replace: same card id, verifier and sealed information under the new serial; the old one is destroyed; the counter goes on past every granted value', async () => {
@@ -281,7 +382,7 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
       const [before, after] = [await row('OLD'), await row('NEW')];
       expect(before.state).toBe('destroyed');
       expect(before.sealed).toBeNull();
-      expect(after).toMatchObject({ state: 'idle', enrolled: 1, muk: null, auth_failures: 0 });
+      expect(after).toMatchObject({ state: 'idle', enrolled: 1, muk: null });
       expect(new Uint8Array(after.card_id)).toEqual(new Uint8Array(before.card_id));
       expect(new Uint8Array(after.auth_verifier!)).toEqual(VERIFIER);
       expect(new Uint8Array(after.sealed!)).toEqual(ENROLLMENT.sealed);
@@ -300,7 +401,7 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
       expect(before.state).toBe('destroyed');
       expect(after).toMatchObject({ state: 'idle', enrolled: 0, sealed: null, auth_verifier: null });
       expect(new Uint8Array(after.card_id)).not.toEqual(new Uint8Array(before.card_id));
-      await store.enroll('NEW', token!, ENROLLMENT);
+      await store.enroll('NEW', token!, MUK_A, ENROLLMENT);
       expect((await insert(MUK_A, 'NEW')).counterWindow).toEqual([0n, 100n]);
     });
 
@@ -336,16 +437,16 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
       await store.copy('ORIG', 'COPY');
       await insert(MUK_A, 'ORIG');
       await insert(MUK_B, 'COPY');
-      expect((await refusal(store.extend('ORIG', VERIFIER, { muk: MUK_B, holderHash: HOLDER }))).reason).toBe('muk-mismatch');
-      expect((await refusal(store.extend('ORIG', VERIFIER, { muk: MUK_A, holderHash: bytes(0xd) }))).reason).toBe('holder-mismatch');
-      expect(await store.extend('ORIG', VERIFIER, { muk: MUK_A, holderHash: HOLDER })).toEqual([200n, 300n]);
+      expect((await refusal(store.extend('ORIG', { muk: MUK_B, holderHash: HOLDER }))).reason).toBe('holder-mismatch');
+      expect((await refusal(store.extend('ORIG', { muk: MUK_A, holderHash: bytes(0xd) }))).reason).toBe('holder-mismatch');
+      expect(await store.extend('ORIG', { muk: MUK_A, holderHash: HOLDER })).toEqual([200n, 300n]);
       expect((await store.show('ORIG')).counterWindow).toEqual([200n, 300n]);
       // Remove reports a value inside the newest window; one from the old window is refused.
       expect((await refusal(remove('ORIG', 50n))).reason).toBe('wrong-state');
       await remove('ORIG', 200n);
       await store.recover('COPY', VERIFIER, MUK_B);
       expect((await insert(MUK_A, 'COPY')).counterWindow).toEqual([200n, 300n]);
-      expect((await refusal(store.extend('ORIG', VERIFIER, { muk: MUK_A, holderHash: HOLDER }))).reason).toBe('wrong-state');
+      expect((await refusal(store.extend('ORIG', { muk: MUK_A, holderHash: HOLDER }))).reason).toBe('holder-mismatch');
     });
   });
 });

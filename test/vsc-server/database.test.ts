@@ -20,7 +20,7 @@ afterEach(() => {
 /** A card row in a state the schema does not have. */
 const LOST_CARD = {
   serial: 'S1', card_id: new Uint8Array(16), state: 'lost' as never, enrollment_token: null, enrolled: 0, kdf_salt: null, kdf_memory_kib: null,
-  kdf_iterations: null, kdf_parallelism: null, auth_verifier: null, auth_failures: 0, blocked: 0, sealed: null, sealed_version: 0,
+  kdf_iterations: null, kdf_parallelism: null, auth_verifier: null, recovery_hash: null, sealed: null, sealed_version: 0,
   public_key: null, muk: null, holder_hash: null, window_start: null, window_end: null, last_holder_hash: null, created_at: 1, updated_at: 1,
 };
 
@@ -74,14 +74,22 @@ describe('openDatabase on SQLite', () => {
   });
 });
 
-/** Turns a fresh database back into schema version 1 (per-serial lease columns, no last holder), with one card. */
+/**
+ * Turns a fresh database back into schema version 1 (per-serial lease columns, no last holder; a
+ * failure count and block flag per card, no recovery code, one event row per refusal), with one card.
+ */
 async function downgradeToVersion1(database: VscDatabase): Promise<void> {
   await sql.raw('ALTER TABLE cards DROP COLUMN last_holder_hash').execute(database.db);
+  await sql.raw('ALTER TABLE cards DROP COLUMN recovery_hash').execute(database.db);
+  await sql.raw('ALTER TABLE cards ADD COLUMN auth_failures INTEGER NOT NULL DEFAULT 0').execute(database.db);
+  await sql.raw('ALTER TABLE cards ADD COLUMN blocked INTEGER NOT NULL DEFAULT 0').execute(database.db);
+  await sql.raw('ALTER TABLE events DROP COLUMN count').execute(database.db);
   await sql.raw('ALTER TABLE cards ADD COLUMN busy_operation TEXT').execute(database.db);
   await sql.raw('ALTER TABLE cards ADD COLUMN busy_until BIGINT').execute(database.db);
   await database.db.updateTable('schema_version').set({ version: 1 }).execute();
-  const v1Card: Record<string, unknown> = { ...LOST_CARD, state: 'idle' };
+  const v1Card: Record<string, unknown> = { ...LOST_CARD, state: 'idle', auth_failures: 3 };
   delete v1Card['last_holder_hash'];
+  delete v1Card['recovery_hash'];
   await database.db.insertInto('cards').values(v1Card as never).execute();
 }
 
@@ -95,6 +103,10 @@ describe.each(['sqlite', 'postgres'] as const)('schema version 1 on %s', (dialec
     expect(await migrated.db.selectFrom('schema_version').select('version').execute()).toEqual([{ version: SCHEMA_VERSION }]);
     expect(await migrated.db.selectFrom('cards').select(['serial', 'state', 'last_holder_hash']).execute()).toEqual([{ serial: 'S1', state: 'idle', last_holder_hash: null }]);
     await expect(sql.raw('SELECT busy_operation FROM cards').execute(migrated.db)).rejects.toThrow(/busy_operation/);
+    await expect(sql.raw('SELECT blocked FROM cards').execute(migrated.db)).rejects.toThrow(/blocked/);
+    expect(await migrated.db.selectFrom('cards').select('recovery_hash').execute()).toEqual([{ recovery_hash: null }]);
+    await migrated.db.insertInto('events').values({ serial: 'S1', at: 1, operation: 'insert', outcome: 'refused: busy', from_state: null, to_state: null, detail: null }).execute();
+    expect(await migrated.db.selectFrom('events').select('count').execute()).toEqual([{ count: 1 }]);
     await migrated.close();
   });
 });

@@ -10,7 +10,7 @@ import { toHex, utf8 } from '../../src/bytes/index.js';
 import { ExitCode } from '../../src/errors/index.js';
 import {
   mukFromOverride, OperationRefused, destroyCard, enrollCard, extendCounterWindow, insertCard, recoverCard,
-  removeCard, type ServerEndpoint,
+  removeCard, unchangedUpload, type ServerEndpoint,
 } from '../../src/vsc-client/index.js';
 import { decodeProtectedInformation } from '../../src/card/index.js';
 import {
@@ -100,8 +100,8 @@ describe.each(['sqlite', 'postgres'] as const)('operations and cards on %s', { t
 
   it('an insert, a refused insert (wrong password) and a remove show in the counters and the histogram; cards by state match the database', async () => {
     const { store, endpoint, scrape } = deployment;
-    await enrollCard(endpoint, 'OBS-1', await store.create('OBS-1'), PASSWORD);
-    await enrollCard(endpoint, 'OBS-2', await store.create('OBS-2'), PASSWORD);
+    await enrollCard(endpoint, 'OBS-1', await store.create('OBS-1'), PASSWORD, MUK_A);
+    await enrollCard(endpoint, 'OBS-2', await store.create('OBS-2'), PASSWORD, MUK_A);
     await store.create('OBS-3');
     await store.destroy('OBS-3', 'admin');
     const before = await scrape();
@@ -110,7 +110,7 @@ describe.each(['sqlite', 'postgres'] as const)('operations and cards on %s', { t
     expect((await refused(insertCard(endpoint, 'OBS-2', { password: utf8('wrong') }, MUK_A))).reason).toBe('authentication');
     const during = await scrape();
     expect(sample(during, 'vsc_cards', { state: 'in-use' })).toBe(1);
-    await removeCard(endpoint, 'OBS-1', { keys: inserted.keys }, { muk: MUK_A, holderSecret: inserted.holderSecret, cardId: inserted.cardId, plaintext: inserted.plaintext, sealedVersion: inserted.sealedVersion + 1n, nextCounter: inserted.counterWindow[0] });
+    await removeCard(endpoint, 'OBS-1', unchangedUpload(inserted, MUK_A, inserted.counterWindow[0]));
     const after = await scrape();
 
     const delta = (name: string, labels: Record<string, string>): number => sample(after, name, labels) - sample(before, name, labels);
@@ -220,19 +220,19 @@ describe('secrecy', { timeout: 60_000 }, () => {
   it('no password, key, MUK, holder secret, token or card key reaches a log line or the metrics, in hex or base64', async () => {
     const { store, endpoint, keys } = deployment;
     const token = await store.create('SECRET-1');
-    await enrollCard(endpoint, 'SECRET-1', token, PASSWORD);
-    await refused(enrollCard(endpoint, 'SECRET-1', token, PASSWORD));
+    await enrollCard(endpoint, 'SECRET-1', token, PASSWORD, MUK_A);
+    await expect(enrollCard(endpoint, 'SECRET-1', token, PASSWORD, MUK_A)).rejects.toMatchObject({ code: 'enroll.token' });
     const inserted = await insertCard(endpoint, 'SECRET-1', { password: PASSWORD }, MUK_A);
     await refused(insertCard(endpoint, 'SECRET-1', { password: PASSWORD }, MUK_B));
     const holder = { muk: MUK_A, holderSecret: inserted.holderSecret };
-    const window = await extendCounterWindow(endpoint, 'SECRET-1', { keys: inserted.keys }, holder);
-    const upload = { ...holder, cardId: inserted.cardId, plaintext: inserted.plaintext, sealedVersion: 2n, nextCounter: window[0] };
-    await refused(removeCard(endpoint, 'SECRET-1', { keys: inserted.keys }, { ...upload, holderSecret: new Uint8Array(32).fill(7) }));
-    await removeCard(endpoint, 'SECRET-1', { keys: inserted.keys }, upload);
+    const window = await extendCounterWindow(endpoint, 'SECRET-1', holder);
+    const upload = unchangedUpload(inserted, MUK_A, window[0]);
+    await refused(removeCard(endpoint, 'SECRET-1', { ...upload, holderSecret: new Uint8Array(32).fill(7) }));
+    await removeCard(endpoint, 'SECRET-1', upload);
     await insertCard(endpoint, 'SECRET-1', { password: PASSWORD }, MUK_B);
     await recoverCard(endpoint, 'SECRET-1', PASSWORD, MUK_B);
-    await refused(destroyCard(endpoint, 'SECRET-1', { password: utf8('not the password') }));
-    await destroyCard(endpoint, 'SECRET-1', { password: PASSWORD });
+    await refused(destroyCard(endpoint, 'SECRET-1', { password: utf8('not the password') }, MUK_B));
+    await destroyCard(endpoint, 'SECRET-1', { password: PASSWORD }, MUK_A);
 
     const secrets: Record<string, Uint8Array> = {
       password: PASSWORD, token: utf8(token), authKey: inserted.keys.authKey, protectionKey: inserted.keys.protectionKey, mukA: MUK_A, mukB: MUK_B,
@@ -291,7 +291,7 @@ describe('vsc server start --metrics --log-level', { timeout: 60_000 }, () => {
     const admin = await runVsc(['admin', 'enroll', '--data', data, '--serial', 'CLI-1']);
     expect(admin.code, admin.stderr).toBe(0);
     const endpoint = { url, serverKey: keys.channelPublicKey, masterKey: keys.masterKey };
-    await enrollCard(endpoint, 'CLI-1', admin.stdout.trim().split('\n').at(-1)!, PASSWORD);
+    await enrollCard(endpoint, 'CLI-1', admin.stdout.trim().split('\n').at(-1)!, PASSWORD, MUK_A);
     expect((await refused(insertCard(endpoint, 'CLI-1', { password: utf8('wrong') }, MUK_A))).reason).toBe('authentication');
 
     const scraped = await get(metricsUrl);

@@ -8,7 +8,7 @@ import { utf8 } from '../../src/bytes/index.js';
 import { ExitCode } from '../../src/errors/index.js';
 import {
   mukFromOverride, OperationRefused, destroyCard, enrollCard, extendCounterWindow, insertCard, recoverCard,
-  removeCard, type ServerEndpoint,
+  removeCard, unblockCard, unchangedUpload as upload, type ServerEndpoint,
 } from '../../src/vsc-client/index.js';
 import { decodeProtectedInformation } from '../../src/card/index.js';
 import { connectSession } from '../../src/channel/index.js';
@@ -50,8 +50,9 @@ async function refused(promise: Promise<unknown>): Promise<OperationRefused> {
 describe('operations through the protected channel', { timeout: 60_000 }, () => {
   it('enroll, insert, refuse a second machine, recover only from the holder, insert again, remove, destroy', async () => {
     const token = await store.create('OPS-1');
-    const { publicKey } = await enrollCard(endpoint, 'OPS-1', token, PASSWORD);
-    expect((await refused(enrollCard(endpoint, 'OPS-1', token, PASSWORD))).exitCode).toBe(ExitCode.refusedByState);
+    const { publicKey } = await enrollCard(endpoint, 'OPS-1', token, PASSWORD, MUK_A);
+    // The token is spent: the challenge's wrapped card id no longer opens with it (exit 4).
+    await expect(enrollCard(endpoint, 'OPS-1', token, PASSWORD, MUK_A)).rejects.toMatchObject({ code: 'enroll.token', exitCode: ExitCode.authenticationFailed });
 
     const inserted = await insertCard(endpoint, 'OPS-1', { password: PASSWORD }, MUK_A);
     const info = decodeProtectedInformation(inserted.plaintext);
@@ -69,43 +70,49 @@ describe('operations through the protected channel', { timeout: 60_000 }, () => 
 
     const again = await insertCard(endpoint, 'OPS-1', { password: PASSWORD }, MUK_B);
     expect(again.counterWindow[0]).toBe(inserted.counterWindow[1]); // the recovered window counts as used
-    const upload = { muk: MUK_B, holderSecret: again.holderSecret, cardId: again.cardId, plaintext: again.plaintext, sealedVersion: again.sealedVersion + 1n, nextCounter: again.counterWindow[0] + 3n };
+    const given = upload(again, MUK_B, again.counterWindow[0] + 3n);
     // Another process on the same machine, with the password but not the holder secret, cannot remove it.
-    expect((await refused(removeCard(endpoint, 'OPS-1', { keys: again.keys }, { ...upload, holderSecret: new Uint8Array(32) }))).exitCode).toBe(ExitCode.mukMismatch);
-    await removeCard(endpoint, 'OPS-1', { keys: again.keys }, upload);
+    expect((await refused(removeCard(endpoint, 'OPS-1', { ...given, holderSecret: new Uint8Array(32) }))).exitCode).toBe(ExitCode.mukMismatch);
+    await removeCard(endpoint, 'OPS-1', given);
     expect(await store.show('OPS-1')).toMatchObject({ state: 'idle', sealedVersion: 2n });
 
     const third = await insertCard(endpoint, 'OPS-1', { password: PASSWORD }, MUK_A);
     expect(third.sealedVersion).toBe(2n);
     expect(third.counterWindow[0]).toBe(again.counterWindow[0] + 3n);
-    await destroyCard(endpoint, 'OPS-1', { password: PASSWORD });
+    await destroyCard(endpoint, 'OPS-1', { password: PASSWORD }, MUK_A);
     expect((await store.show('OPS-1')).state).toBe('destroyed');
-    for (const attempt of [() => insertCard(endpoint, 'OPS-1', { password: PASSWORD }, MUK_A), () => recoverCard(endpoint, 'OPS-1', PASSWORD, MUK_A), () => destroyCard(endpoint, 'OPS-1', { password: PASSWORD })]) {
+    for (const attempt of [() => insertCard(endpoint, 'OPS-1', { password: PASSWORD }, MUK_A), () => recoverCard(endpoint, 'OPS-1', PASSWORD, MUK_A), () => destroyCard(endpoint, 'OPS-1', { password: PASSWORD }, MUK_A)]) {
       const refusal = await refused(attempt());
       expect(refusal.reason).toBe('wrong-state');
       expect(refusal.exitCode).toBe(ExitCode.refusedByState);
     }
   });
 
-  it('a wrong password exits 4 and counts; a client without the master key exits 4 and does not count', async () => {
+  it('a wrong password exits 4 and counts; a client without the master key exits 4 and does not count; the recovery code lifts the back-off', async () => {
     const token = await store.create('OPS-2');
-    await enrollCard(endpoint, 'OPS-2', token, PASSWORD);
-    expect((await refused(insertCard(endpoint, 'OPS-2', { password: utf8('wrong') }, MUK_A))).exitCode).toBe(ExitCode.authenticationFailed);
+    const { recoveryCode } = await enrollCard(endpoint, 'OPS-2', token, PASSWORD, MUK_A);
+    expect((await refused(insertCard(endpoint, 'OPS-2', { password: utf8('wrong') }, MUK_B))).exitCode).toBe(ExitCode.authenticationFailed);
     expect((await store.show('OPS-2')).authFailures).toBe(1);
     const rogue = await refused(insertCard({ ...endpoint, masterKey: new Uint8Array(32) }, 'OPS-2', { password: PASSWORD }, MUK_A));
     expect(rogue.reason).toBe('implementation');
     expect(rogue.exitCode).toBe(ExitCode.authenticationFailed);
     expect(await store.show('OPS-2')).toMatchObject({ state: 'idle', authFailures: 1 });
+    // Machine B is within its back-off (1 s) even with the right password; the recovery code lifts it.
+    expect((await refused(insertCard(endpoint, 'OPS-2', { password: PASSWORD }, MUK_B))).reason).toBe('retry-later');
+    await unblockCard(endpoint, 'OPS-2', recoveryCode);
+    expect((await store.show('OPS-2')).authFailures).toBe(0);
+    await insertCard(endpoint, 'OPS-2', { password: PASSWORD }, MUK_B);
+    await recoverCard(endpoint, 'OPS-2', PASSWORD, MUK_B);
   });
 
-  it('an unknown card exits 3; a wrong server key gets no session at all', async () => {
-    expect((await refused(insertCard(endpoint, 'NOPE', { password: PASSWORD }, MUK_A))).exitCode).toBe(ExitCode.refusedByState);
+  it('an unknown card answers like a wrong password (exit 4); a wrong server key gets no session at all', async () => {
+    expect((await refused(insertCard(endpoint, 'NOPE', { password: PASSWORD }, MUK_A))).exitCode).toBe(ExitCode.authenticationFailed);
     await expect(insertCard({ ...endpoint, serverKey: new Uint8Array(32).fill(9) }, 'OPS-2', { password: PASSWORD }, MUK_A)).rejects.toMatchObject({ code: 'channel.handshake' });
   });
 
   it('a peer that opens a session and stalls before proving anything keeps no one from the card', async () => {
     const token = await store.create('OPS-4');
-    await enrollCard(endpoint, 'OPS-4', token, PASSWORD);
+    await enrollCard(endpoint, 'OPS-4', token, PASSWORD, MUK_A);
     const stalled = await connectSession(endpoint.url, endpoint.serverKey, { timeoutMs: 30_000 });
     await stalled.send(encodeHello({ operation: 'insert', serial: 'OPS-4' }));
     expect(decodeChallenge('insert', await stalled.receive()).refused).toBe(false);
@@ -118,15 +125,15 @@ describe('operations through the protected channel', { timeout: 60_000 }, () => 
 
   it('the holder extends its counter window while online; the same machine without the holder secret cannot', async () => {
     const token = await store.create('OPS-3');
-    await enrollCard(endpoint, 'OPS-3', token, PASSWORD);
+    await enrollCard(endpoint, 'OPS-3', token, PASSWORD, MUK_A);
     const inserted = await insertCard(endpoint, 'OPS-3', { password: PASSWORD }, MUK_A);
     const holder = { muk: MUK_A, holderSecret: inserted.holderSecret };
-    expect((await refused(extendCounterWindow(endpoint, 'OPS-3', { keys: inserted.keys }, { ...holder, holderSecret: new Uint8Array(32) }))).exitCode).toBe(ExitCode.mukMismatch);
-    expect((await refused(extendCounterWindow(endpoint, 'OPS-3', { keys: inserted.keys }, { ...holder, muk: MUK_B }))).exitCode).toBe(ExitCode.mukMismatch);
-    const window = await extendCounterWindow(endpoint, 'OPS-3', { keys: inserted.keys }, holder);
+    expect((await refused(extendCounterWindow(endpoint, 'OPS-3', { ...holder, holderSecret: new Uint8Array(32) }))).exitCode).toBe(ExitCode.mukMismatch);
+    expect((await refused(extendCounterWindow(endpoint, 'OPS-3', { ...holder, muk: MUK_B }))).exitCode).toBe(ExitCode.mukMismatch);
+    const window = await extendCounterWindow(endpoint, 'OPS-3', holder);
     expect(window).toEqual([inserted.counterWindow[1], 2n * inserted.counterWindow[1] - inserted.counterWindow[0]]);
     expect((await store.show('OPS-3')).counterWindow).toEqual(window);
-    await removeCard(endpoint, 'OPS-3', { keys: inserted.keys }, { ...holder, cardId: inserted.cardId, plaintext: inserted.plaintext, sealedVersion: 2n, nextCounter: window[0] });
+    await removeCard(endpoint, 'OPS-3', upload(inserted, MUK_A, window[0]));
   });
 });
 
@@ -143,12 +150,12 @@ describe('a deployment that demands keyfiles ([0044])', { timeout: 60_000 }, () 
 
   it('refuses a client without a keyfile or with another server\'s keyfile (exit 4), and serves one with its own', async () => {
     const token = await store.create('KF-1');
-    const refusedEnroll = await refused(enrollCard({ ...endpoint, url: strict.url }, 'KF-1', token, PASSWORD));
+    const refusedEnroll = await refused(enrollCard({ ...endpoint, url: strict.url }, 'KF-1', token, PASSWORD, MUK_A));
     expect(refusedEnroll.reason).toBe('implementation');
     expect(refusedEnroll.exitCode).toBe(ExitCode.authenticationFailed);
     const foreign = issueKeyfile({ signingSeed: new Uint8Array(32).fill(5), keyfileSecret: new Uint8Array(32).fill(6), masterKey: endpoint.masterKey!, installId: 'install-7' });
-    await expect(enrollCard({ ...strictEndpoint, keyfile: foreign }, 'KF-1', token, PASSWORD)).rejects.toMatchObject({ code: 'keyfile.invalid', exitCode: ExitCode.authenticationFailed });
-    await enrollCard(strictEndpoint, 'KF-1', token, PASSWORD);
+    await expect(enrollCard({ ...strictEndpoint, keyfile: foreign }, 'KF-1', token, PASSWORD, MUK_A)).rejects.toMatchObject({ code: 'keyfile.invalid', exitCode: ExitCode.authenticationFailed });
+    await enrollCard(strictEndpoint, 'KF-1', token, PASSWORD, MUK_A);
     const inserted = await insertCard(strictEndpoint, 'KF-1', { password: PASSWORD }, MUK_A);
     expect((await store.show('KF-1')).state).toBe('in-use');
     await recoverCard(strictEndpoint, 'KF-1', PASSWORD, MUK_A);

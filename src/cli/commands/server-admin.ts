@@ -41,7 +41,8 @@ function cardLine(card: CardSummary): string {
 
 function eventLine(event: CardEvent): string {
   const move = event.fromState === null ? '' : ` ${event.fromState} -> ${event.toState ?? ''}`;
-  return `${event.at.toISOString()}  ${event.operation.padEnd(8)} ${event.outcome}${move}${event.detail === null ? '' : `  (${event.detail})`}`;
+  const times = event.count > 1 ? ` ×${event.count}` : '';
+  return `${event.at.toISOString()}  ${event.operation.padEnd(8)} ${event.outcome}${times}${move}${event.detail === null ? '' : `  (${event.detail})`}`;
 }
 
 /**
@@ -108,7 +109,7 @@ export const adminCommands: Command[] = [
     print(values, json, Object.entries(json).map(([key, value]) => `${key}: ${Array.isArray(value) ? value.join('..') : String(value)}`).join('\n'));
     return ExitCode.ok;
   }),
-  adminCommand('events', 'the append-only history of one card', true, async (store, values) => {
+  adminCommand('events', 'the append-only history of one card (refusals of one kind counted per hour)', true, async (store, values) => {
     const events = await store.events(requireOption(values, 'serial'));
     print(values, events.map((event) => ({ ...event, at: event.at.toISOString() })), events.map(eventLine).join('\n'));
     return ExitCode.ok;
@@ -168,7 +169,7 @@ export const adminCommands: Command[] = [
       return ExitCode.ok;
     },
   },
-  adminCommand('unblock', 'clear the failure count of a card blocked after 10 wrong passwords', true, async (store, values) => {
+  adminCommand('unblock', 'empty every wrong-password bucket of a card (its back-off and block)', true, async (store, values) => {
     const serial = requireOption(values, 'serial');
     await store.unblock(serial);
     print(values, { serial, blocked: false }, `card ${serial} unblocked`);
