@@ -14,6 +14,10 @@ export const POSTGRES_INSTALL_COMMAND = 'apt-get install -y postgresql';
 export interface PostgresCluster {
   /** postgres://vsc@127.0.0.1:PORT/postgres, superuser without password (trust, local only). */
   readonly url: string;
+  /** Kills the server at once (pg_ctl -m immediate): clients see their connections die, as in a crash. */
+  halt(): Promise<void>;
+  /** Starts the halted server again on the same port and data. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -61,9 +65,16 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
   await run(join(bin, 'initdb'), ['-D', data, '-U', 'vsc', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale', 'C'], asUser);
   const port = await freePort();
   const options = `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
-  await run(join(bin, 'pg_ctl'), ['-D', data, '-l', join(dir, 'postgres.log'), '-o', options, '-w', '-t', '60', 'start'], asUser);
+  const start = () => run(join(bin, 'pg_ctl'), ['-D', data, '-l', join(dir, 'postgres.log'), '-o', options, '-w', '-t', '60', 'start'], asUser);
+  await start();
   return {
     url: `postgres://vsc@127.0.0.1:${port}/postgres`,
+    async halt() {
+      await run(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop'], asUser);
+    },
+    async restart() {
+      await start();
+    },
     async stop() {
       await run(join(bin, 'pg_ctl'), ['-D', data, '-m', 'fast', '-w', 'stop'], asUser).catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
