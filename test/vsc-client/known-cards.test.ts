@@ -2,8 +2,6 @@
 // parameters below the design's and below what this machine last used, and a sealed version older
 // than it last saw. The "rogue server" is a real server whose database the test rewrites. Also: an
 // unknown and an enrolled serial look the same on the wire before the owner is proven.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { utf8 } from '../../src/bytes/index.js';
@@ -13,30 +11,23 @@ import {
   KnownCards, enrollCard, insertCard, mukFromOverride, removeCard, unchangedUpload, type ServerEndpoint,
 } from '../../src/vsc-client/index.js';
 import { checkKdfParams, decodeChallenge, encodeChallenge, encodeHello, type Operation } from '../../src/vsc-protocol/index.js';
-import { CardStore, initServerData, loadServerKeys, openDatabase, startVscServer, type RunningVscServer, type VscDatabase } from '../../src/vsc-server/index.js';
+import type { CardStore, VscDatabase } from '../../src/vsc-server/index.js';
+import { startInProcessServer, type InProcessServer } from '../support/index.js';
 
 const PASSWORD = utf8('rogue server test password');
 const MUK = mukFromOverride('known-cards machine');
+let deployment: InProcessServer;
 let dir: string;
 let database: VscDatabase;
-let server: RunningVscServer;
 let store: CardStore;
 let endpoint: ServerEndpoint;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'vsc-known-cards-'));
-  await initServerData(join(dir, 'server'));
-  const keys = loadServerKeys(join(dir, 'server'));
-  database = await openDatabase(join(dir, 'server', 'vsc.db'));
-  store = new CardStore(database);
-  server = await startVscServer({ keys, database });
-  endpoint = { url: server.url, serverKey: keys.channelPublicKey, masterKey: keys.masterKey, knownCards: new KnownCards(join(dir, 'machine')) };
+  deployment = await startInProcessServer('vsc-known-cards-');
+  ({ dir, database, store } = deployment);
+  endpoint = { ...deployment.endpoint, knownCards: new KnownCards(join(dir, 'machine')) };
 });
-afterAll(async () => {
-  await server.close();
-  await database.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => deployment.close());
 
 const password = (): Uint8Array => PASSWORD.slice();
 

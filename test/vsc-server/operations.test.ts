@@ -1,7 +1,5 @@
 // Client and server operations end to end in one process: a real WebSocket server on SQLite, the
 // protected channel, Argon2id, sealing. Every row of Fig. 4 and the refusals with their exit codes.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { utf8 } from '../../src/bytes/index.js';
@@ -13,33 +11,23 @@ import {
 import { decodeProtectedInformation } from '../../src/card/index.js';
 import { connectSession } from '../../src/channel/index.js';
 import { decodeChallenge, encodeHello, issueKeyfile } from '../../src/vsc-protocol/index.js';
-import {
-  CardStore, initServerData, loadServerKeys, openDatabase, startVscServer, type RunningVscServer, type VscDatabase,
-} from '../../src/vsc-server/index.js';
+import { loadServerKeys, startVscServer, type CardStore, type RunningVscServer, type VscDatabase } from '../../src/vsc-server/index.js';
+import { startInProcessServer, type InProcessServer } from '../support/index.js';
 
 const PASSWORD = utf8('correct horse battery staple');
 const MUK_A = mukFromOverride('machine-a');
 const MUK_B = mukFromOverride('machine-b');
+let deployment: InProcessServer;
 let dir: string;
 let database: VscDatabase;
-let server: RunningVscServer;
 let store: CardStore;
 let endpoint: ServerEndpoint;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'vsc-ops-test-'));
-  await initServerData(join(dir, 'server'));
-  const keys = loadServerKeys(join(dir, 'server'));
-  database = await openDatabase(join(dir, 'server', 'vsc.db'));
-  store = new CardStore(database);
-  server = await startVscServer({ keys, database });
-  endpoint = { url: server.url, serverKey: keys.channelPublicKey, masterKey: keys.masterKey };
+  deployment = await startInProcessServer('vsc-ops-test-');
+  ({ dir, database, store, endpoint } = deployment);
 });
-afterAll(async () => {
-  await server.close();
-  await database.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => deployment.close());
 
 async function refused(promise: Promise<unknown>): Promise<OperationRefused> {
   const error = await promise.then(() => undefined, (caught: unknown) => caught);
