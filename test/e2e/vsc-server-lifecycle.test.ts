@@ -141,7 +141,8 @@ describe.each(DEPLOYMENTS)('server-backed cards through the CLI on $name', { tim
     expect(replaced.code, replaced.stderr).toBe(0);
     const token = replaced.stdout.trim().split('\n').at(-1)!;
     expect(await harness.state('OLD-C')).toBe('destroyed');
-    expect((await vsc(['card', 'insert', ...harness.client('NEW-C', 'old password'), ...harness.machine('A')])).code).toBe(3); // not enrolled yet
+    // Not enrolled yet: before the owner is proven it answers like a wrong password (exit 4).
+    expect((await vsc(['card', 'insert', ...harness.client('NEW-C', 'old password'), ...harness.machine('A')])).code).toBe(4);
     const enrolled = await vsc(['card', 'enroll', ...harness.client('NEW-C', 'new password'), `--token=${token}`, '--json']);
     expect(enrolled.code, enrolled.stderr).toBe(0);
     const { publicKey: newKey } = JSON.parse(enrolled.stdout) as { publicKey: string };
@@ -186,7 +187,7 @@ describe.each(DEPLOYMENTS)('server-backed cards through the CLI on $name', { tim
     }
     await harness.start(FIRST);
     expect(await status('A')).toMatchObject({ inserted: true, serial: 'DROP' });
-    expect(await status('B')).toEqual({ inserted: false });
+    expect(await status('B')).toEqual({ inserted: false, waiting: [] });
     const other = await vsc(['card', 'remove', ...harness.machine('B')]);
     expect(other.code).toBe(3);
     expect(other.stderr).toMatch(/no card is inserted on this machine/);

@@ -122,11 +122,12 @@ describe.each(DEPLOYMENTS)('VSC server and client through the CLI on $name', { t
     for (const operation of ['insert', 'recover', 'destroy']) expect((await vsc(['card', operation, ...client('S4', PASSWORDS['S4']!), ...machine('A')])).code).toBe(3);
   });
 
-  it('admin list shows every card with its state and failure count (a successful authentication clears the count)', async () => {
+  it('admin list shows every card with its state and failure count (a success empties only its own machine\'s bucket)', async () => {
     const list = await vsc(['admin', 'list', ...harness.admin, '--json']);
     expect(list.code, list.stderr).toBe(0);
     expect((JSON.parse(list.stdout) as { serial: string; state: string; authFailures: number }[]).map((card) => `${card.serial}:${card.state}:${card.authFailures}`)).toEqual([
-      'S1:idle:0', 'S2:idle:0', 'S3:idle:0', 'S4:destroyed:0',
+      // S3: the recovery code emptied every bucket. S4: machine X's wrong password stays in the strangers' bucket; A's success emptied A's.
+      'S1:idle:0', 'S2:idle:0', 'S3:idle:0', 'S4:destroyed:1',
     ]);
   });
 
