@@ -66,7 +66,6 @@ export async function runCardProcess(options: CardProcessOptions): Promise<CardP
         intervalMs: options.pollIntervalMs ?? 60_000,
         readMuk: options.readMuk,
         expectedMuk: options.muk,
-        expectedPid: process.pid,
         onTamper: (reason) => {
           card!.disable();
           void bridge?.stop();
