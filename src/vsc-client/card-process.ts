@@ -3,9 +3,9 @@
 // SIGTERM, on `vsc card remove`, or when the clock jumps. A MUK or PID change disables it at once.
 import type { Server } from 'node:net';
 import { RunningCard } from '../card/index.js';
-import { acquireProcessLock, type ProcessLock } from '../files/index.js';
+import { LockHeldError, type FileLock } from '../files/index.js';
 import { VpcdBridge } from '../reader-driver/index.js';
-import { controlSocketPath, machineLockName } from './client-config.js';
+import { acquireMachineLock, controlSocketPath } from './client-config.js';
 import { serveControlSocket, type ControlAnswer } from './control-socket.js';
 import { startPolling } from './polling.js';
 import { ServerBacking } from './server-backing.js';
@@ -28,11 +28,12 @@ export type CardProcessEnd = { readonly removed: true } | { readonly removed: fa
 /** Inserts and serves until removal; resolves with how it ended (the caller picks the exit code). */
 export async function runCardProcess(options: CardProcessOptions): Promise<CardProcessEnd> {
   const { endpoint, serial, stateDir, say } = options;
-  let lock: ProcessLock;
+  let lock: FileLock;
   try {
-    lock = await acquireProcessLock(machineLockName(stateDir));
+    lock = await acquireMachineLock(stateDir);
   } catch (error) {
-    throw Object.assign(error as Error, { message: `another virtual card already runs on this machine (${stateDir}); remove it first` });
+    if (!(error instanceof LockHeldError)) throw error;
+    throw Object.assign(error, { message: `another virtual card already runs on this machine (${stateDir}); remove it first` });
   }
   let card: RunningCard | undefined;
   let bridge: VpcdBridge | undefined;
@@ -107,6 +108,6 @@ export async function runCardProcess(options: CardProcessOptions): Promise<CardP
     control?.close();
     await bridge?.stop().catch(() => undefined);
     await card?.destroy();
-    await lock.release();
+    lock.release();
   }
 }

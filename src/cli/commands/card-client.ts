@@ -1,7 +1,6 @@
 // `vsc card enroll|insert|remove|recover|destroy`: server-backed cards.
 import { ExitCode, UsageError, VscError } from '../../errors/index.js';
 import type { ClientFlags, ControlAnswer } from '../../vsc-client/index.js';
-import { acquireProcessLock } from '../../files/index.js';
 import { requireOption, type Command, type OptionSpec, type OptionValues } from '../command.js';
 
 /** The client's code loads when a command runs: `vsc --help` and `vsc card status` stay quick. */
@@ -10,8 +9,8 @@ const client = () => import('../../vsc-client/index.js');
 const text = (values: OptionValues, name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
 
 const MACHINE: Record<string, OptionSpec> = {
-  'state-dir': { type: 'string', value: 'DIR', description: 'where this machine keeps its card lock (default $VSC_STATE_DIR or ~/.vsc)' },
-  'machine-id': { type: 'string', value: 'ID', description: 'simulate a machine: the MUK comes from ID (default $VSC_MACHINE_ID, else this machine)' },
+  'state-dir': { type: 'string', value: 'DIR', description: 'simulate a machine: its lock and control socket in DIR (default $VSC_STATE_DIR); only with VSC_SIMULATE_MACHINES=1, refused otherwise' },
+  'machine-id': { type: 'string', value: 'ID', description: 'simulate a machine: the MUK comes from ID (default $VSC_MACHINE_ID); only with VSC_SIMULATE_MACHINES=1, refused otherwise' },
   json: { type: 'boolean', description: 'machine-readable output' },
 };
 const SERVER: Record<string, OptionSpec> = {
@@ -41,11 +40,18 @@ function command(name: string, summary: string, options: Record<string, OptionSp
 }
 
 export const cardClientCommands: Command[] = [
-  command('enroll', 'enroll a card with its one-time token: choose the password, generate and upload the sealed keys', { ...SERVER, token: { type: 'string', value: 'T', description: 'the enrollment token from "vsc admin enroll"' }, ...MACHINE }, async (values) => {
-    const { readPassword, serverEndpoint, enrollCard } = await client();
+  command('enroll', 'enroll a card with its one-time token: choose the password, generate and upload the sealed keys', {
+    ...SERVER,
+    token: { type: 'string', value: 'T', description: 'the enrollment token from "vsc admin enroll"' },
+    'token-file': { type: 'string', value: 'FILE', description: 'read the token from the first line of FILE (mode 0600) instead of --token' },
+    ...MACHINE,
+  }, async (values) => {
+    const { readPassword, readSecretLine, serverEndpoint, enrollCard } = await client();
     const endpoint = serverEndpoint(flags(values));
     const serial = requireOption(values, 'serial');
-    const token = requireOption(values, 'token');
+    const tokenFile = text(values, 'token-file');
+    if ((text(values, 'token') === undefined) === (tokenFile === undefined)) throw new UsageError('give exactly one of --token and --token-file');
+    const token = tokenFile === undefined ? requireOption(values, 'token') : readSecretLine(tokenFile, '--token-file');
     const password = await readPassword(text(values, 'password-file'), 'New card password: ');
     const { publicKey } = await enrollCard(endpoint, serial, token, password);
     say(values)({ event: 'enrolled', serial, publicKey: Buffer.from(publicKey).toString('hex') }, `card ${serial} enrolled; signing public key ${Buffer.from(publicKey).toString('hex')}`);
@@ -108,19 +114,21 @@ export const cardClientCommands: Command[] = [
     return ExitCode.ok;
   }, 'Exits 0 whether or not a card is inserted; --json says which ("inserted": true or false).'),
   command('recover', 'after a crash: return the card this machine lost to idle ([0058]-[0060])', { ...SERVER, ...MACHINE }, async (values) => {
-    const { machineLockName, machineUniqueKey, readPassword, serverEndpoint, stateDirectory, recoverCard } = await client();
+    const { acquireMachineLock, machineUniqueKey, readPassword, serverEndpoint, stateDirectory, recoverCard } = await client();
+    const { LockHeldError } = await import('../../files/index.js');
     const machine = flags(values);
     const endpoint = serverEndpoint(machine);
     const serial = requireOption(values, 'serial');
     const password = await readPassword(text(values, 'password-file'));
     // The machine lock proves no card process runs here ([0060]).
-    const lock = await acquireProcessLock(machineLockName(stateDirectory(machine))).catch(() => {
-      throw new VscError('card.running', 'a card process runs on this machine: remove that card instead of recovering', { exitCode: ExitCode.refusedByState });
+    const lock = await acquireMachineLock(stateDirectory(machine)).catch((error: unknown) => {
+      if (!(error instanceof LockHeldError)) throw error;
+      throw new VscError('card.running', 'a card process runs on this machine: remove that card instead of recovering', { exitCode: ExitCode.refusedByState, cause: error });
     });
     try {
       await recoverCard(endpoint, serial, password, await machineUniqueKey(machine));
     } finally {
-      await lock.release();
+      lock.release();
     }
     say(values)({ event: 'recovered', serial }, `card ${serial} recovered: idle again`);
     return ExitCode.ok;
