@@ -1,5 +1,7 @@
 // An exclusive lock on a file that the kernel releases when its holder dies, however it dies (kill -9
-// included): the machine lock of DESIGN.md "Command line" ([0054], [0089]), in the user's 0700 directory.
+// included): the machine lock of DESIGN.md "Command line" ([0054], [0089]), in the user's 0700 directory,
+// and the lock of an emulated card's state file. Not a name in Linux's abstract socket namespace (the
+// earlier design): any local user can take such a name first and keep another user's card from starting.
 //
 // Why SQLite: Node has no flock()/fcntl(). better-sqlite3 (already a dependency) takes POSIX fcntl
 // locks on its database file, and a process's fcntl locks end with the process. SQLite also handles
@@ -10,9 +12,15 @@
 // SQLITE_BUSY. Nothing is written: the file stays an empty database, and no journal is created.
 import { closeSync, lstatSync } from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
-import { VscError } from '../errors/index.js';
+import { ExitCode, VscError } from '../errors/index.js';
 import { createExclusiveFile } from './atomic-write.js';
-import { LockHeldError } from './process-lock.js';
+
+export class LockHeldError extends VscError {
+  override readonly name = 'LockHeldError';
+  constructor(readonly resource: string) {
+    super('lock.held', `${resource} is in use by another process`, { exitCode: ExitCode.refusedByState });
+  }
+}
 
 export interface FileLock {
   readonly path: string;

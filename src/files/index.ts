@@ -3,4 +3,3 @@ export * from './atomic-write.js';
 export * from './file-lock.js';
 export * from './private-directory.js';
 export * from './private-file.js';
-export * from './process-lock.js';
