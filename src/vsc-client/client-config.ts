@@ -133,7 +133,9 @@ export function serverEndpoint(flags: ClientFlags): ServerEndpoint {
   }
   const masterKeyFile = flags.masterKeyFile ?? process.env['VSC_MASTER_KEY_FILE'];
   if (masterKeyFile === undefined) throw new UsageError('--master-key-file (or VSC_MASTER_KEY_FILE) is required: the implementation key of this deployment');
-  const text = new TextDecoder().decode(readSecretFile(masterKeyFile, '--master-key-file')).trim();
+  const raw = readSecretFile(masterKeyFile, '--master-key-file');
+  const text = new TextDecoder().decode(raw).trim();
+  raw.fill(0);
   if (!/^[0-9a-f]{64}$/.test(text)) throw new UsageError(`--master-key-file: expected 64 hex digits in ${masterKeyFile}`);
   const keyfilePath = flags.keyfile ?? process.env['VSC_KEYFILE'];
   let keyfile: Uint8Array | undefined;
