@@ -7,7 +7,7 @@ import { constantTimeEqual, wipe } from '../bytes/index.js';
 import { sha256 } from '../crypto/index.js';
 import { VscError } from '../errors/index.js';
 import { encodeProtectedInformation, updateProtectedInformation, type CardBacking, type CounterGrant, type OpenedCard } from '../card/index.js';
-import { acquireProcessLock, writeFileAtomic, type ProcessLock } from '../files/index.js';
+import { acquireFileLock, writeFileAtomic, type FileLock } from '../files/index.js';
 import { encodeStateFile, newEmulatedCardState, readEmulatedCardState, writeEmulatedCardState } from './emulated-card-state.js';
 
 export interface StateFileBackingOptions {
@@ -19,7 +19,7 @@ export interface StateFileBackingOptions {
 export class StateFileBacking implements CardBacking {
   readonly grantMode = 'on-demand' as const;
   readonly path: string;
-  #lock: ProcessLock | undefined;
+  #lock: FileLock | undefined;
   #header: { serial: string; keyMode: VscKeyMode } | undefined;
   /** SHA-256 of the information last written, so that giving back an unchanged card writes nothing. */
   #written: Uint8Array | undefined;
@@ -34,8 +34,9 @@ export class StateFileBacking implements CardBacking {
   }
 
   async open(): Promise<OpenedCard> {
-    // No second process may use the same keys, counter and PIN state.
-    this.#lock = await acquireProcessLock(`emulated card state ${resolve(this.path)}`);
+    // No second process may use the same keys, counter and PIN state. The lock is a file beside the
+    // state file, not the state file itself: every write replaces that file with a new one.
+    this.#lock = await acquireFileLock(`${resolve(this.path)}.lock`, `emulated card state ${resolve(this.path)}`);
     try {
       let state = readEmulatedCardState(this.path);
       this.created = state === undefined;
@@ -78,7 +79,7 @@ export class StateFileBacking implements CardBacking {
   async close(): Promise<void> {
     const lock = this.#lock;
     this.#lock = undefined;
-    await lock?.release();
+    lock?.release();
   }
 
   /** Writes the file durably and wipes `information` and the file image. */

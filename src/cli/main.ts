@@ -1,5 +1,6 @@
 // The `vsc` command line: walks the command tree, prints help, and maps errors to the exit codes
 // of DESIGN.md (0 ok, 2 usage, 3 refused by state, 4 authentication failed, 5 MUK mismatch, 1 other).
+import { isMainThread } from 'node:worker_threads';
 import { VscError, UsageError, ExitCode } from '../errors/index.js';
 import { commandHelp, groupHelp, parseCommandOptions, type Command, type CommandGroup } from './command.js';
 import { adminCommands, cardClientCommands, cardEmulateCommand, demoCommand, serverInitCommand, serverStartCommand } from './commands/index.js';
@@ -31,6 +32,9 @@ function reportError(error: unknown, debug: boolean): number {
 
 /** Runs the command line; returns the exit code. Never throws. */
 export async function main(argv: readonly string[]): Promise<number> {
+  // Whatever `vsc` creates (data directories, databases, state, sockets) is the user's alone; the
+  // places that matter also set their modes explicitly. A worker thread may not change the umask.
+  if (isMainThread) process.umask(0o077);
   const args = [...argv];
   const debug = args.includes('--debug');
   let node: Command | CommandGroup = ROOT;

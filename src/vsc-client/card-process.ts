@@ -3,9 +3,9 @@
 // SIGTERM, on `vsc card remove`, or when the clock jumps. A MUK or PID change disables it at once.
 import type { Server } from 'node:net';
 import { RunningCard } from '../card/index.js';
-import { acquireProcessLock, type ProcessLock } from '../files/index.js';
+import { LockHeldError, type FileLock } from '../files/index.js';
 import { VpcdBridge } from '../reader-driver/index.js';
-import { controlSocketPath, machineLockName } from './client-config.js';
+import { acquireMachineLock, controlSocketPath } from './client-config.js';
 import { serveControlSocket, type ControlAnswer } from './control-socket.js';
 import { ExitCode, VscError } from '../errors/index.js';
 import { describeDelivery, deliverPendingUploads } from './pending-delivery.js';
@@ -21,6 +21,8 @@ export interface CardProcessOptions {
   readonly muk: Uint8Array;
   readonly readMuk: () => Promise<Uint8Array>;
   readonly stateDir: string;
+  /** Where uploads wait until the server takes them (dataDirectory). */
+  readonly dataDir: string;
   readonly vpcd?: { host: string; port: number };
   readonly pollIntervalMs?: number;
   readonly say: (event: Record<string, unknown>, text: string) => void;
@@ -31,11 +33,12 @@ export type CardProcessEnd = { readonly removed: true } | { readonly removed: fa
 /** Inserts and serves until removal; resolves with how it ended (the caller picks the exit code). */
 export async function runCardProcess(options: CardProcessOptions): Promise<CardProcessEnd> {
   const { endpoint, serial, stateDir, say } = options;
-  let lock: ProcessLock;
+  let lock: FileLock;
   try {
-    lock = await acquireProcessLock(machineLockName(stateDir));
+    lock = await acquireMachineLock(stateDir);
   } catch (error) {
-    throw Object.assign(error as Error, { message: `another virtual card already runs on this machine (${stateDir}); remove it first` });
+    if (!(error instanceof LockHeldError)) throw error;
+    throw Object.assign(error, { message: `another virtual card already runs on this machine (${stateDir}); remove it first` });
   }
   let card: RunningCard | undefined;
   let bridge: VpcdBridge | undefined;
@@ -43,13 +46,13 @@ export async function runCardProcess(options: CardProcessOptions): Promise<CardP
   let removing = false;
   try {
     // What an earlier card process of this machine could not give back goes first.
-    for (const delivery of await deliverPendingUploads({ stateDir, muk: options.muk })) {
+    for (const delivery of await deliverPendingUploads({ dataDir: options.dataDir, muk: options.muk })) {
       say({ event: 'pending-upload', ...delivery }, describeDelivery(delivery));
       if (delivery.serial === serial && delivery.outcome === 'waiting') {
         throw new VscError('card.pending', `card ${serial} still has changes waiting on this machine (${delivery.path}); not inserted until the server takes them`, { exitCode: ExitCode.refusedByState });
       }
     }
-    const pending = new PendingUploads(stateDir);
+    const pending = new PendingUploads(options.dataDir);
     const backing = new ServerBacking({ endpoint, serial, credentials: { password: options.password }, muk: options.muk, pending });
     card = await RunningCard.open(backing, {
       onGrantFailed: (error) => say({ event: 'warning', serial, message: `no further counter window: ${(error as Error).message}` }, `warning: no further counter window: ${(error as Error).message}`),
@@ -77,7 +80,6 @@ export async function runCardProcess(options: CardProcessOptions): Promise<CardP
         intervalMs: options.pollIntervalMs ?? 60_000,
         readMuk: options.readMuk,
         expectedMuk: options.muk,
-        expectedPid: process.pid,
         onTamper: (reason) => {
           card!.disable();
           void bridge?.stop();
@@ -119,6 +121,6 @@ export async function runCardProcess(options: CardProcessOptions): Promise<CardP
     control?.close();
     await bridge?.stop().catch(() => undefined);
     await card?.destroy();
-    await lock.release();
+    lock.release();
   }
 }

@@ -1,5 +1,6 @@
 // The control socket of a running card (`vsc card remove|status` talk to `vsc card insert`): one framed
 // protocol, server and client side. A frame is one UTF-8 line ending in "\n"; a read is never taken as a frame.
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { ExitCode, VscError } from '../errors/index.js';
 
@@ -126,8 +127,14 @@ function checkStatus(value: unknown): ControlStatus {
   };
 }
 
-/** Answers one request per connection; a bad frame is answered with an error and the connection closed. */
+/**
+ * Answers one request per connection; a bad frame is answered with an error and the connection closed.
+ * `path` is a socket file in a 0700 directory; the caller holds the lock of that directory (the machine
+ * lock), so a socket file already there is a stale one of a process that died, and is replaced. The
+ * socket is made 0600. A failure to listen rejects with a VscError naming the path.
+ */
 export function serveControlSocket(path: string, handle: (request: ControlRequest) => Promise<ControlAnswer>): Promise<Server> {
+  removeStaleSocket(path);
   const server = createServer((socket: Socket) => {
     const reader = new ControlFrameReader();
     let answered = false;
@@ -160,12 +167,31 @@ export function serveControlSocket(path: string, handle: (request: ControlReques
     });
   });
   return new Promise<Server>((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (error: NodeJS.ErrnoException): void => {
+      server.close();
+      reject(new VscError('control.listen', `cannot listen on the control socket ${path}: ${error.code ?? error.message}`, { cause: error }));
+    };
+    server.once('error', failed);
     server.listen(path, () => {
-      server.off('error', reject);
+      server.off('error', failed);
+      try {
+        chmodSync(path, 0o600);
+      } catch (error) {
+        failed(error as NodeJS.ErrnoException);
+        return;
+      }
       resolve(server);
     });
   });
+}
+
+/** Unlinks a socket file left at `path`; anything else there (a file, a directory) is left for listen to refuse. */
+function removeStaleSocket(path: string): void {
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new VscError('control.listen', `cannot replace the stale control socket ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, { cause: error });
+  }
 }
 
 /** Sends one request to the running card at `path`; its answer, or undefined when it closed without one. */

@@ -24,9 +24,9 @@ export async function readMachineFacts(): Promise<MachineFacts> {
   try {
     machineId = (await readFile('/etc/machine-id', 'utf8')).trim();
   } catch (cause) {
-    throw new VscError('muk.machine-id', 'cannot read /etc/machine-id (use --machine-id to override)', { cause });
+    throw new VscError('muk.machine-id', 'cannot read /etc/machine-id (tests simulate a machine with --machine-id under VSC_SIMULATE_MACHINES=1)', { cause });
   }
-  if (machineId === '') throw new VscError('muk.machine-id', '/etc/machine-id is empty (use --machine-id to override)');
+  if (machineId === '') throw new VscError('muk.machine-id', '/etc/machine-id is empty (tests simulate a machine with --machine-id under VSC_SIMULATE_MACHINES=1)');
   let rootDiskBytes: bigint;
   try {
     const stats = await statfs('/', { bigint: true });

@@ -1,5 +1,5 @@
 // Sends the uploads waiting in this machine's state directory (pending-upload.ts): at the next
-// `vsc card insert`, `remove`, `status` or `recover`, with the machine lock held so that no card
+// `vsc card insert`, `remove`, `status` or `recover` (from the user's data directory), with the machine lock held so that no card
 // process of this machine runs meanwhile. Each goes to the server it came from, proving the holder
 // by this machine's MUK and the holder secret kept with it.
 import { encodeServerPublicKey } from '../channel/index.js';
@@ -16,7 +16,8 @@ export type DeliveryOutcome =
   | { readonly serial: string; readonly outcome: 'refused'; readonly path: string; readonly reason: string };
 
 export interface DeliveryOptions {
-  readonly stateDir: string;
+  /** Where the uploads wait (dataDirectory); the caller holds the machine lock. */
+  readonly dataDir: string;
   readonly muk: Uint8Array;
   /** Only this card's upload (insert and recover of one serial); default all of them. */
   readonly serial?: string;
@@ -25,11 +26,11 @@ export interface DeliveryOptions {
 }
 
 /** The serials with an upload waiting on this machine. */
-export const waitingUploads = (stateDir: string): string[] => new PendingUploads(stateDir).serials();
+export const waitingUploads = (dataDir: string): string[] => new PendingUploads(dataDir).serials();
 
 /** Tries every waiting upload once (or for retryMs); returns what became of each. */
 export async function deliverPendingUploads(options: DeliveryOptions): Promise<DeliveryOutcome[]> {
-  const pending = new PendingUploads(options.stateDir);
+  const pending = new PendingUploads(options.dataDir);
   const outcomes: DeliveryOutcome[] = [];
   for (const serial of pending.serials()) {
     if (options.serial !== undefined && serial !== options.serial) continue;
@@ -40,7 +41,7 @@ export async function deliverPendingUploads(options: DeliveryOptions): Promise<D
           server: upload.url, serverKey: encodeServerPublicKey(upload.serverKey),
           ...(upload.masterKeyFile === undefined ? {} : { masterKeyFile: upload.masterKeyFile }), ...(upload.keyfile === undefined ? {} : { keyfile: upload.keyfile }),
         }),
-        knownCards: new KnownCards(options.stateDir),
+        knownCards: new KnownCards(options.dataDir),
         retryMs: options.retryMs ?? 0,
       };
       await removeCard(endpoint, serial, {

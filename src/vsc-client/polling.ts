@@ -1,6 +1,8 @@
 // Periodic checks while a card is in use (patent [0031]-[0033]): the machine-unique key and the
 // process id must not change, and the wall clock must not jump (a suspended or copied VM image).
+import { readFileSync, readlinkSync } from 'node:fs';
 import { constantTimeEqual } from '../bytes/index.js';
+import { VscError } from '../errors/index.js';
 
 export type TamperReason = 'muk-changed' | 'pid-changed';
 export type ClockJump = 'forward' | 'backward';
@@ -9,9 +11,11 @@ export interface PollingOptions {
   intervalMs: number;
   readMuk: () => Uint8Array | Promise<Uint8Array>;
   expectedMuk: Uint8Array;
-  expectedPid: number;
-  /** Defaults to process.pid. */
-  readPid?: () => number;
+  /**
+   * What the OS says this process is, read at start and at every poll ([0032]); defaults to
+   * readProcessIdentity(). Not process.pid: that is a number Node read once, it never changes.
+   */
+  readProcess?: () => ProcessIdentity;
   /** Wall clock in ms; defaults to Date.now (not a monotonic clock: jumps are what we look for). */
   now?: () => number;
   onTamper: (reason: TamperReason) => void;
@@ -33,12 +37,13 @@ export interface Polling {
 export const LATE_FACTOR = 1.5;
 
 export function startPolling(options: PollingOptions): Polling {
-  const { intervalMs, readMuk, expectedMuk, expectedPid, onTamper, onClockJump } = options;
+  const { intervalMs, readMuk, expectedMuk, onTamper, onClockJump } = options;
   if (typeof intervalMs !== 'number' || !Number.isFinite(intervalMs) || intervalMs <= 0) {
     throw new RangeError(`expected a positive polling interval in ms, got ${String(intervalMs)}`);
   }
   if (!(expectedMuk instanceof Uint8Array)) throw new TypeError(`expected the MUK as bytes, got ${typeof expectedMuk}`);
-  const readPid = options.readPid ?? (() => process.pid);
+  const readProcess = options.readProcess ?? (() => readProcessIdentity());
+  const expectedProcess = readProcess();
   const now = options.now ?? Date.now;
   const onError = options.onError ?? (() => undefined);
   const setTimer = options.setTimer ?? ((fn: () => void, ms: number) => setTimeout(fn, ms));
@@ -71,7 +76,16 @@ export function startPolling(options: PollingOptions): Polling {
       onClockJump(elapsed < 0 ? 'backward' : 'forward', elapsed);
       return;
     }
-    if (readPid() !== expectedPid) {
+    let identity: ProcessIdentity;
+    try {
+      identity = readProcess();
+    } catch (error) {
+      // Unreadable is not proof of a change (e.g. out of descriptors); the next poll reads again.
+      onError(error);
+      schedule();
+      return;
+    }
+    if (identity.pid !== expectedProcess.pid || identity.startTime !== expectedProcess.startTime) {
       stop();
       onTamper('pid-changed');
       return;
@@ -98,4 +112,47 @@ export function startPolling(options: PollingOptions): Polling {
 
   schedule();
   return { stop };
+}
+
+/** A process as the kernel names it: its pid and its start time (clock ticks after boot), which together never repeat. */
+export interface ProcessIdentity {
+  readonly pid: number;
+  readonly startTime: bigint;
+}
+
+export interface ProcessReaders {
+  readonly readLink: (path: string) => string;
+  readonly readText: (path: string) => string;
+}
+
+const PROC_READERS: ProcessReaders = { readLink: (path) => readlinkSync(path), readText: (path) => readFileSync(path, 'utf8') };
+
+/** The pid /proc/self names and its start time from /proc/self/stat (field 22, proc(5)). */
+export function readProcessIdentity(readers: ProcessReaders = PROC_READERS): ProcessIdentity {
+  const link = readers.readLink('/proc/self');
+  if (!/^[1-9][0-9]{0,9}$/.test(link)) throw new VscError('process.identity', `/proc/self: expected a pid, got ${JSON.stringify(link.slice(0, 32))}`);
+  const stat = parseProcStat(readers.readText('/proc/self/stat'));
+  const pid = Number(link);
+  if (stat.pid !== pid) throw new VscError('process.identity', `/proc/self/stat: expected pid ${pid}, got ${stat.pid}`);
+  return stat;
+}
+
+/**
+ * Parses a /proc/PID/stat line: "pid (comm) state ppid ... starttime ...". comm is the executable's
+ * name and may hold spaces and parentheses, so the fields are counted after the last ")".
+ */
+export function parseProcStat(text: string): ProcessIdentity {
+  const open = text.indexOf(' (');
+  const close = text.lastIndexOf(')');
+  const pidText = text.slice(0, open);
+  if (open < 0 || close < open || !/^[1-9][0-9]{0,9}$/.test(pidText)) {
+    throw new VscError('process.identity', `/proc stat: expected "pid (comm) ...", got ${JSON.stringify(text.slice(0, 32))}`);
+  }
+  // Field 3 (state) is the first after the ")": field 22 (starttime) is the 20th.
+  const fields = text.slice(close + 1).trim().split(/\s+/);
+  const startTime = fields[22 - 3];
+  if (startTime === undefined || !/^[0-9]{1,20}$/.test(startTime)) {
+    throw new VscError('process.identity', `/proc stat: expected a start time in field 22, got ${JSON.stringify(startTime ?? 'none')}`);
+  }
+  return { pid: Number(pidText), startTime: BigInt(startTime) };
 }

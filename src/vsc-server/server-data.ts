@@ -1,12 +1,12 @@
 // A VSC server's data directory: its keys (channel key pair, keyfile signing seed, keyfile secret,
 // implementation master key) in one 0600 file, and the SQLite database beside it by default.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fromHex, toHex } from '../bytes/index.js';
 import { generateX25519KeyPair, x25519PublicKey } from '../channel/index.js';
 import { ExitCode, VscError } from '../errors/index.js';
-import { writeFileAtomic } from '../files/index.js';
+import { createExclusiveFile, readPrivateFile, writeFileAtomic } from '../files/index.js';
 import type { VscDatabase } from './database.js';
 
 const KEYS_FORMAT = 'vsc-server-keys/1';
@@ -41,7 +41,8 @@ export const defaultDatabaseUrl = (dir: string): string => join(resolve(dir), DA
 export async function initServerData(dir: string, databaseUrl = defaultDatabaseUrl(dir)): Promise<ServerKeys> {
   const keysPath = join(dir, KEYS_FILE);
   if (existsSync(keysPath)) throw new ServerDataError(`${dir} already holds a VSC server; its keys are not overwritten`, { exitCode: ExitCode.refusedByState });
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // 0700 whatever the umask when this call makes it; a directory the operator made is left as it is.
+  if (mkdirSync(dir, { recursive: true, mode: 0o700 }) !== undefined) chmodSync(dir, 0o700);
   const channel = generateX25519KeyPair();
   const keys: ServerKeys = {
     channelPrivateKey: channel.privateKey,
@@ -79,8 +80,10 @@ export function loadServerKeys(dir: string): ServerKeys {
   const path = join(dir, KEYS_FILE);
   let root: unknown;
   try {
-    root = JSON.parse(readFileSync(path, 'utf8'));
+    // Refused (exit 2, naming chmod 600) when the group or the world can read it.
+    root = JSON.parse(new TextDecoder().decode(readPrivateFile(path)));
   } catch (error) {
+    if (error instanceof VscError) throw error;
     const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
     throw new ServerDataError(missing ? `no VSC server in ${dir}; run "vsc server init --data ${dir}" first` : `${path}: ${(error as Error).message}`, { cause: error });
   }
@@ -109,6 +112,23 @@ export async function openServerDatabase(dir: string, databaseUrl?: string): Pro
  * run once per card operation, never pay for it.
  */
 async function openDatabaseLazily(url: string): Promise<VscDatabase> {
+  if (!/^postgres(ql)?:\/\//.test(url)) createPrivateFile(url);
   const { openDatabase } = await import('./database.js');
   return openDatabase(url);
+}
+
+/**
+ * Creates a missing SQLite file 0600 (exclusively, never through a symlink) before SQLite opens it:
+ * SQLite creates its -wal and -shm files with the database file's mode.
+ */
+function createPrivateFile(path: string): void {
+  if (path === ':memory:' || path === '' || path.startsWith('file:')) return;
+  try {
+    closeSync(createExclusiveFile(path, 0o600));
+  } catch (error) {
+    // EEXIST: it is there already; ENOENT (no such directory): SQLite's open says so next.
+    if (!['EEXIST', 'ENOENT'].includes((error as NodeJS.ErrnoException).code ?? '')) {
+      throw new ServerDataError(`cannot create the SQLite database ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { cause: error });
+    }
+  }
 }

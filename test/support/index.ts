@@ -1,6 +1,6 @@
 // The test helpers' public surface: fixtures for the card applets and the PC/SC API, the one way to spawn `vsc`,
 // and the real components the end-to-end tests and benchmarks drive (pcscd, OpenSC, PKCS#11, PostgreSQL, servers).
-// hold-emulated-card.ts is a program a test spawns, not a module: it is not exported.
+// hold-emulated-card.ts and hold-file-lock.ts are programs a test spawns, not modules: they are not exported.
 export * from './card-fixture.js';
 export * from './piv-fixture.js';
 export * from './echo-card.js';

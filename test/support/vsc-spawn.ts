@@ -14,7 +14,10 @@ export const COMPILED_CLI = fileURLToPath(new URL('../../dist/cli/main.js', impo
 const MAX_CAPTURE = 1024 * 1024;
 
 export interface VscSpawnOptions {
-  /** Variables set (a string) or removed (undefined) over this process's environment. */
+  /**
+   * Variables set (a string) or removed (undefined) over this process's environment and SIMULATED_MACHINES.
+   * A test of the real machine lock removes the switch: `env: { VSC_SIMULATE_MACHINES: undefined }`.
+   */
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Arguments for node before bin/vsc.js (e.g. --cpu-prof). */
   readonly nodeArgs?: readonly string[];
@@ -74,8 +77,14 @@ export function spawnTsScript(path: string, args: readonly string[], options: Vs
   return spawnNode(['--import', 'tsx', path, ...args], options);
 }
 
+/**
+ * Tests simulate several machines on one host with --state-dir and --machine-id, which `vsc` honours only under
+ * this switch (DESIGN.md "Command line"): every process the tests start has it unless a test removes it.
+ */
+export const SIMULATED_MACHINES = { VSC_SIMULATE_MACHINES: '1' } as const;
+
 function spawnNode(script: readonly string[], options: VscSpawnOptions): VscProcess {
-  const env = { ...process.env };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...SIMULATED_MACHINES };
   for (const [name, value] of Object.entries(options.env ?? {})) {
     if (value === undefined) delete env[name];
     else env[name] = value;

@@ -1,8 +1,13 @@
 // The control socket's framed protocol: frames across split and coalesced reads, the request and answer
 // codecs (encode, decode, round trip, malformed inputs), and a server and client over a real unix socket.
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { lstatSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createConnection, type Server } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { ensurePrivateDirectory } from '../../src/files/index.js';
 import {
   askControlSocket, ControlFrameError, ControlFrameReader, decodeControlAnswer, decodeControlRequest,
   encodeControlAnswer, encodeControlRequest, MAX_CONTROL_FRAME, serveControlSocket, type ControlAnswer,
@@ -104,7 +109,9 @@ describe('control socket over a unix socket', () => {
     server?.close();
     server = undefined;
   });
-  const path = (): string => `\0vsc-control-test-${randomBytes(8).toString('hex')}`;
+  const dir = ensurePrivateDirectory(mkdtempSync(join(tmpdir(), 'vsc-control-')));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const path = (): string => join(dir, `control-${randomBytes(8).toString('hex')}.sock`);
 
   /** Sends raw bytes, in the pieces given, and returns everything the server answered. */
   const raw = (at: string, pieces: Uint8Array[]): Promise<string> =>
@@ -171,5 +178,44 @@ describe('control socket over a unix socket', () => {
 
   it('says no card is inserted when nothing listens', async () => {
     await expect(askControlSocket(path(), 'status', '/state')).rejects.toMatchObject({ code: 'card.not-inserted', exitCode: 3 });
+  });
+
+  it('makes the socket 0600 and replaces a stale socket a dead card process left', async () => {
+    const at = path();
+    // A socket file nobody listens on any more: what a card process killed -9 leaves behind.
+    const script = `require('net').createServer().listen(${JSON.stringify(at)}, () => process.kill(process.pid, 'SIGKILL'))`;
+    await new Promise<void>((resolve) => execFile(process.execPath, ['-e', script], () => resolve()));
+    expect(lstatSync(at).isSocket()).toBe(true);
+    server = await serveControlSocket(at, async () => ({ kind: 'removed' }));
+    expect(statSync(at).mode & 0o777).toBe(0o600);
+    expect(await askControlSocket(at, 'remove', '/state')).toEqual({ kind: 'removed' });
+  });
+
+  it.each([
+    ['a directory', (at: string) => mkdirSync(join(at, 'inside'), { recursive: true })],
+    ['a regular file', (at: string) => writeFileSync(at, 'not a socket')],
+  ])('refuses to listen where %s stands, with an error naming the path', async (_, plant) => {
+    const at = path();
+    plant(at);
+    await expect(serveControlSocket(at, async () => ({ kind: 'removed' }))).rejects.toMatchObject({
+      code: 'control.listen', message: expect.stringContaining(`cannot listen on the control socket ${at}: EADDRINUSE`) as string,
+    });
+  });
+
+  it('cannot be reached by another uid: the 0700 directory is the uid check (no SO_PEERCRED in Node)', async () => {
+    if (process.getuid!() !== 0) throw new Error(`this test switches to the user nobody with runuser and must run as root; it runs as uid ${process.getuid!()}`);
+    const at = path();
+    let calls = 0;
+    server = await serveControlSocket(at, async () => (calls++, { kind: 'removed' }));
+    const script = `require('net').createConnection(${JSON.stringify(at)}).on('connect', () => { console.log('CONNECTED'); process.exit(0); }).on('error', (e) => { console.log(e.code); process.exit(0); }).write('remove\\n')`;
+    const output = await new Promise<string>((resolve, reject) => {
+      execFile('runuser', ['-u', 'nobody', '--', process.execPath, '-e', script], { timeout: 15_000 }, (error, stdout, stderr) =>
+        error === null ? resolve(stdout.trim()) : reject(new Error(`runuser failed: ${stderr}`, { cause: error })),
+      );
+    });
+    expect(output).toBe('EACCES');
+    expect(calls).toBe(0);
+    // The same socket answers its own user.
+    expect(await askControlSocket(at, 'remove', '/state')).toEqual({ kind: 'removed' });
   });
 });

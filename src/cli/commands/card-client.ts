@@ -1,7 +1,6 @@
 // `vsc card enroll|insert|remove|recover|destroy`: server-backed cards.
 import { ExitCode, UsageError, VscError } from '../../errors/index.js';
 import type { ClientFlags, ControlAnswer, DeliveryOutcome, ServerEndpoint } from '../../vsc-client/index.js';
-import { acquireProcessLock } from '../../files/index.js';
 import { requireOption, type Command, type OptionSpec, type OptionValues } from '../command.js';
 
 /** The client's code loads when a command runs: `vsc --help` and `vsc card status` stay quick. */
@@ -10,8 +9,8 @@ const client = () => import('../../vsc-client/index.js');
 const text = (values: OptionValues, name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
 
 const MACHINE: Record<string, OptionSpec> = {
-  'state-dir': { type: 'string', value: 'DIR', description: 'where this machine keeps its card lock (default $VSC_STATE_DIR or ~/.vsc)' },
-  'machine-id': { type: 'string', value: 'ID', description: 'simulate a machine: the MUK comes from ID (default $VSC_MACHINE_ID, else this machine)' },
+  'state-dir': { type: 'string', value: 'DIR', description: 'simulate a machine: its lock and control socket in DIR (default $VSC_STATE_DIR); only with VSC_SIMULATE_MACHINES=1, refused otherwise' },
+  'machine-id': { type: 'string', value: 'ID', description: 'simulate a machine: the MUK comes from ID (default $VSC_MACHINE_ID); only with VSC_SIMULATE_MACHINES=1, refused otherwise' },
   json: { type: 'boolean', description: 'machine-readable output' },
 };
 const SERVER: Record<string, OptionSpec> = {
@@ -41,13 +40,20 @@ function command(name: string, summary: string, options: Record<string, OptionSp
 }
 
 export const cardClientCommands: Command[] = [
-  command('enroll', 'enroll a card with its one-time token: choose the password, generate and upload the sealed keys', { ...SERVER, token: { type: 'string', value: 'T', description: 'the enrollment token from "vsc admin enroll"' }, ...MACHINE }, async (values) => {
-    const { readPassword, enrollCard, machineUniqueKey } = await client();
+  command('enroll', 'enroll a card with its one-time token: choose the password, generate and upload the sealed keys', {
+    ...SERVER,
+    token: { type: 'string', value: 'T', description: 'the enrollment token from "vsc admin enroll"' },
+    'token-file': { type: 'string', value: 'FILE', description: 'read the token from the first line of FILE (mode 0600) instead of --token' },
+    ...MACHINE,
+  }, async (values) => {
+    const { readPassword, readSecretLine, enrollCard, machineUniqueKey } = await client();
     const { formatRecoveryCode } = await import('../../vsc-protocol/index.js');
     const machine = flags(values);
     const endpoint = await endpointOf(machine);
     const serial = requireOption(values, 'serial');
-    const token = requireOption(values, 'token');
+    const tokenFile = text(values, 'token-file');
+    if ((text(values, 'token') === undefined) === (tokenFile === undefined)) throw new UsageError('give exactly one of --token and --token-file');
+    const token = tokenFile === undefined ? requireOption(values, 'token') : readSecretLine(tokenFile, '--token-file');
     const password = await readPassword(text(values, 'password-file'), 'New card password: ');
     const { publicKey, recoveryCode } = await enrollCard(endpoint, serial, token, password, await machineUniqueKey(machine));
     const shown = formatRecoveryCode(recoveryCode);
@@ -70,7 +76,7 @@ export const cardClientCommands: Command[] = [
       ...MACHINE,
     },
     async (values) => {
-      const { runCardProcess, machineUniqueKey, readPassword, stateDirectory } = await client();
+      const { runCardProcess, machineUniqueKey, readPassword, stateDirectory, dataDirectory } = await client();
       const { parseVpcdAddress } = await import('../../reader-driver/index.js');
       const machine = flags(values);
       const giveUp = text(values, 'give-up-after');
@@ -83,7 +89,7 @@ export const cardClientCommands: Command[] = [
       const password = await readPassword(text(values, 'password-file'));
       const muk = await machineUniqueKey(machine);
       const end = await runCardProcess({
-        endpoint, serial, password, muk, readMuk: () => machineUniqueKey(machine), stateDir: stateDirectory(machine), ...(vpcd === undefined ? {} : { vpcd }),
+        endpoint, serial, password, muk, readMuk: () => machineUniqueKey(machine), stateDir: stateDirectory(machine), dataDir: dataDirectory(machine), ...(vpcd === undefined ? {} : { vpcd }),
         ...(poll === undefined ? {} : { pollIntervalMs: Number(poll) }), say: say(values),
       });
       if (end.removed) return ExitCode.ok;
@@ -136,24 +142,26 @@ export const cardClientCommands: Command[] = [
     return ExitCode.ok;
   }, 'Exits 0 whether or not a card is inserted; --json says which ("inserted": true or false) and lists the uploads still waiting ("waiting").'),
   command('recover', 'after a crash: return the card this machine lost to idle ([0058]-[0060])', { ...SERVER, ...MACHINE }, async (values) => {
-    const { machineLockName, machineUniqueKey, readPassword, stateDirectory, recoverCard, deliverPendingUploads, describeDelivery } = await client();
+    const { acquireMachineLock, dataDirectory, machineUniqueKey, readPassword, stateDirectory, recoverCard, deliverPendingUploads, describeDelivery } = await client();
+    const { LockHeldError } = await import('../../files/index.js');
     const machine = flags(values);
     const endpoint = await endpointOf(machine);
     const serial = requireOption(values, 'serial');
     const password = await readPassword(text(values, 'password-file'));
     const stateDir = stateDirectory(machine);
     // The machine lock proves no card process runs here ([0060]).
-    const lock = await acquireProcessLock(machineLockName(stateDir)).catch(() => {
-      throw new VscError('card.running', 'a card process runs on this machine: remove that card instead of recovering', { exitCode: ExitCode.refusedByState });
+    const lock = await acquireMachineLock(stateDir).catch((error: unknown) => {
+      if (!(error instanceof LockHeldError)) throw error;
+      throw new VscError('card.running', 'a card process runs on this machine: remove that card instead of recovering', { exitCode: ExitCode.refusedByState, cause: error });
     });
     try {
       const muk = await machineUniqueKey(machine);
       // The changes the lost card process kept on this machine give the card back with its PIN tries and keys.
-      const [kept] = await deliverPendingUploads({ stateDir, muk, serial });
+      const [kept] = await deliverPendingUploads({ dataDir: dataDirectory(machine), muk, serial });
       if (kept !== undefined) say(values)({ event: 'pending-upload', ...kept }, describeDelivery(kept));
       if (kept?.outcome !== 'delivered') await recoverCard(endpoint, serial, password, muk);
     } finally {
-      await lock.release();
+      lock.release();
     }
     say(values)({ event: 'recovered', serial }, `card ${serial} recovered: idle again`);
     return ExitCode.ok;
@@ -189,8 +197,8 @@ export const cardClientCommands: Command[] = [
 
 /** The server endpoint of the flags, with what this machine remembers of its cards. */
 async function endpointOf(machine: ClientFlags): Promise<ServerEndpoint> {
-  const { serverEndpoint, stateDirectory, KnownCards } = await client();
-  return { ...serverEndpoint(machine), knownCards: new KnownCards(stateDirectory(machine)) };
+  const { serverEndpoint, dataDirectory, KnownCards } = await client();
+  return { ...serverEndpoint(machine), knownCards: new KnownCards(dataDirectory(machine)) };
 }
 
 /**
@@ -198,13 +206,17 @@ async function endpointOf(machine: ClientFlags): Promise<ServerEndpoint> {
  * machine lock), says what became of each, and returns them; undefined when none was waiting.
  */
 async function deliverWaiting(values: OptionValues, machine: ClientFlags): Promise<DeliveryOutcome[] | undefined> {
-  const { deliverPendingUploads, describeDelivery, machineLockName, machineUniqueKey, stateDirectory, waitingUploads } = await client();
-  const stateDir = stateDirectory(machine);
-  if (waitingUploads(stateDir).length === 0) return undefined;
-  const lock = await acquireProcessLock(machineLockName(stateDir)).catch(() => undefined);
-  if (lock === undefined) return undefined; // a card process started meanwhile: it delivers them
+  const { deliverPendingUploads, describeDelivery, acquireMachineLock, dataDirectory, machineUniqueKey, stateDirectory, waitingUploads } = await client();
+  const { LockHeldError } = await import('../../files/index.js');
+  const dataDir = dataDirectory(machine);
+  if (waitingUploads(dataDir).length === 0) return undefined;
+  const lock = await acquireMachineLock(stateDirectory(machine)).catch((error: unknown) => {
+    if (error instanceof LockHeldError) return undefined; // a card process started meanwhile: it delivers them
+    throw error;
+  });
+  if (lock === undefined) return undefined;
   try {
-    const deliveries = await deliverPendingUploads({ stateDir, muk: await machineUniqueKey(machine) });
+    const deliveries = await deliverPendingUploads({ dataDir, muk: await machineUniqueKey(machine) });
     for (const delivery of deliveries) say(values)({ event: 'pending-upload', ...delivery }, describeDelivery(delivery));
     return deliveries;
   } finally {

@@ -12,13 +12,29 @@ import { once } from 'node:events';
 
 const DATA: Record<string, OptionSpec> = {
   data: { type: 'string', value: 'DIR', description: 'the server\'s data directory (keys, SQLite database)' },
-  db: { type: 'string', value: 'URL', description: 'database: a SQLite file or postgres://... (default DIR/vsc.db)' },
+  db: { type: 'string', value: 'URL', description: 'database: a SQLite file or postgres://USER@HOST/DB, never with a password (use PGPASSWORD or ~/.pgpass) (default DIR/vsc.db)' },
   json: { type: 'boolean', description: 'machine-readable output' },
 };
 const SERIAL: Record<string, OptionSpec> = { serial: { type: 'string', value: 'S', description: 'the card\'s serial number' } };
 const NEW_SERIAL: Record<string, OptionSpec> = { 'new-serial': { type: 'string', value: 'N', description: 'the serial number of the new card' } };
 
 const optional = (values: OptionValues, name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+
+/**
+ * --db, refused when it carries a PostgreSQL password: every local user can read a command line
+ * (ps, /proc/PID/cmdline). node-postgres takes the password from PGPASSWORD or ~/.pgpass instead.
+ */
+function databaseUrl(values: OptionValues): string | undefined {
+  const url = optional(values, 'db');
+  if (url === undefined || !/^postgres(ql)?:\/\//i.test(url)) return url;
+  const authority = url.slice(url.indexOf('//') + 2).split(/[/?#]/)[0] ?? '';
+  const userInfo = authority.includes('@') ? authority.slice(0, authority.lastIndexOf('@')) : '';
+  const query = url.includes('?') ? new URLSearchParams(url.slice(url.indexOf('?') + 1).split('#')[0]) : new URLSearchParams();
+  if (userInfo.includes(':') || query.has('password')) {
+    throw new VscError('usage.db-password', '--db: the URL holds a password, which any local user can read in the command line: remove it and set PGPASSWORD or a ~/.pgpass entry (node-postgres reads both)', { exitCode: ExitCode.usage });
+  }
+  return url;
+}
 
 function cardJson(card: CardSummary): Record<string, unknown> {
   return {
@@ -54,7 +70,7 @@ const vscServer = () => import('../../vsc-server/index.js');
 /** Opens the store of `--data`/`--db`, runs `body`, closes. */
 async function withStore(values: OptionValues, body: (store: CardStore) => Promise<number>): Promise<number> {
   const { CardStore, openServerDatabase } = await vscServer();
-  const database = await openServerDatabase(requireOption(values, 'data'), optional(values, 'db'));
+  const database = await openServerDatabase(requireOption(values, 'data'), databaseUrl(values));
   try {
     return await body(new CardStore(database));
   } finally {
@@ -73,7 +89,7 @@ export const serverInitCommand: Command = {
   async run(values) {
     const dir = requireOption(values, 'data');
     const { initServerData } = await vscServer();
-    const keys = await initServerData(dir, optional(values, 'db'));
+    const keys = await initServerData(dir, databaseUrl(values));
     const publicKey = encodeServerPublicKey(keys.channelPublicKey);
     print(values, { data: dir, serverKey: publicKey }, `initialised VSC server in ${dir}\nserver public key:\n${publicKey}`);
     return ExitCode.ok;
@@ -203,6 +219,7 @@ export const serverStartCommand: Command = {
   },
   async run(values) {
     const dir = requireOption(values, 'data');
+    const dbUrl = databaseUrl(values);
     const listen = listenAddress('listen', optional(values, 'listen') ?? '127.0.0.1:7443');
     const metricsAt = optional(values, 'metrics') === undefined ? undefined : listenAddress('metrics', optional(values, 'metrics')!);
     const proofs = optional(values, 'implementation-proofs') ?? 'master';
@@ -216,7 +233,7 @@ export const serverStartCommand: Command = {
     const level = parseLogLevel(optional(values, 'log-level') ?? 'info');
     const keys = loadServerKeys(dir);
     const logger = createServerLogger({ level });
-    const database = await openServerDatabase(dir, optional(values, 'db'));
+    const database = await openServerDatabase(dir, dbUrl);
     const metrics = metricsAt === undefined ? undefined : createServerMetrics({ database });
     let metricsListener: Awaited<ReturnType<typeof serveMetrics>> | undefined;
     let server: Awaited<ReturnType<typeof startVscServer>>;
@@ -236,7 +253,7 @@ export const serverStartCommand: Command = {
       await database.close();
       throw error;
     }
-    const db = optional(values, 'db') ?? defaultDatabaseUrl(dir);
+    const db = dbUrl ?? defaultDatabaseUrl(dir);
     logger.info({
       event: 'start', url: server.url, metrics: metricsListener?.url ?? null, database: database.dialect,
       db: database.dialect === 'postgres' ? withoutCredentials(db) : db, implementationProofs: proofs,
