@@ -42,7 +42,7 @@ describe('simulated machines only under VSC_SIMULATE_MACHINES=1', { timeout: 60_
   it('honours --state-dir with the switch, and --help says where the flags work', async () => {
     const run = await runVsc(['card', 'status', '--state-dir', join(dir, 'machine-A'), '--json']);
     expect(run.code, run.stderr).toBe(0);
-    expect(JSON.parse(run.stdout)).toEqual({ inserted: false });
+    expect(JSON.parse(run.stdout)).toEqual({ inserted: false, waiting: [] });
     expect(statSync(join(dir, 'machine-A')).mode & 0o7777).toBe(0o700);
     const help = await asUser('card', 'insert', '--help');
     expect(help.stdout).toMatch(/--state-dir DIR .*only with VSC_SIMULATE_MACHINES=1, refused otherwise/);
