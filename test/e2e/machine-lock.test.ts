@@ -45,7 +45,7 @@ beforeAll(async () => {
   // No card may already run for this uid (a crashed earlier run): this file owns the real directory now.
   const before = await runVsc(['card', 'status', '--json'], asUser());
   expect(before.code, before.stderr).toBe(0);
-  expect(JSON.parse(before.stdout), `a card process of this uid already runs (${machineDirectory()}); remove it first`).toEqual({ inserted: false });
+  expect(JSON.parse(before.stdout), `a card process of this uid already runs (${machineDirectory()}); remove it first`).toEqual({ inserted: false, waiting: [] });
 }, 60_000);
 afterEach(async () => {
   await Promise.all([...cards].map((card) => card.kill()));
@@ -101,7 +101,7 @@ describe('one machine, one card process, without VSC_SIMULATE_MACHINES', { timeo
     expect((await card.kill()).signal).toBe('SIGKILL');
     expect(statSync(join(machineDirectory(), 'control.sock')).isSocket()).toBe(true); // left behind, stale
     const status = await runVsc(['card', 'status', '--json'], asUser());
-    expect(JSON.parse(status.stdout)).toEqual({ inserted: false });
+    expect(JSON.parse(status.stdout)).toEqual({ inserted: false, waiting: [] });
     const recover = await runVsc(['card', 'recover', ...harness.client('LOCAL-1', PASSWORD)], asUser(elsewhere));
     expect(recover.code, recover.stderr).toBe(0);
     expect(await harness.state('LOCAL-1')).toBe('idle');

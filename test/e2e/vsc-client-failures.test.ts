@@ -22,7 +22,7 @@ describe('a remove that fails loses nothing', { timeout: 180_000 }, () => {
   let cluster: PostgresCluster;
   let harness: ServerHarness;
   beforeAll(async () => {
-    cluster = await startPostgresCluster();
+    cluster = await startPostgresCluster({ durable: true }); // it is killed mid-test: what was committed must survive
     harness = await startServerHarness({ port: 19_000 + (process.pid % 1000), db: cluster.url });
   }, 120_000);
   afterEach(() => harness.killCards());

@@ -142,13 +142,15 @@ describe.each(DEPLOYMENTS)('server-backed cards through the CLI on $name', { tim
     const token = replaced.stdout.trim().split('\n').at(-1)!;
     expect(await harness.state('OLD-C')).toBe('destroyed');
     // Not enrolled yet: before the owner is proven it answers like a wrong password (exit 4).
-    expect((await vsc(['card', 'insert', ...harness.client('NEW-C', 'old password'), ...harness.machine('A')])).code).toBe(4);
-    const enrolled = await vsc(['card', 'enroll', ...harness.client('NEW-C', 'new password'), `--token=${token}`, '--json']);
+    expect((await vsc(['card', 'insert', ...harness.client('NEW-C', 'old password'), ...harness.machine('X')])).code).toBe(4);
+    // Enrolled from machine A, which gets a failure bucket of its own.
+    const enrolled = await vsc(['card', 'enroll', ...harness.client('NEW-C', 'new password'), `--token=${token}`, ...harness.machine('A'), '--json']);
     expect(enrolled.code, enrolled.stderr).toBe(0);
     const { publicKey: newKey } = JSON.parse(enrolled.stdout) as { publicKey: string };
     expect(newKey).toMatch(/^[0-9a-f]{64}$/);
     expect(first.stdout).not.toContain(newKey); // new keys, generated on the owner's machine
     expect((await vsc(['card', 'insert', ...harness.client('NEW-C', 'old password'), ...harness.machine('A')])).code).toBe(4);
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // machine A's back-off after one wrong password: 1 s
     const fresh = await harness.startInsert('NEW-C', 'new password', 'A');
     expect(fresh.child.exitCode).toBeNull();
     fresh.child.kill('SIGTERM');

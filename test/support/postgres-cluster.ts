@@ -52,7 +52,12 @@ function freePort(): Promise<number> {
   });
 }
 
-export async function startPostgresCluster(): Promise<PostgresCluster> {
+/**
+ * A PostgreSQL cluster of the test run's own. By default it trades durability for speed (fsync off,
+ * asynchronous commit); `durable` keeps PostgreSQL's defaults, for a test that kills the server and
+ * expects every committed transaction to be there when it comes back.
+ */
+export async function startPostgresCluster(options: { durable?: boolean } = {}): Promise<PostgresCluster> {
   const bin = binDirectory();
   const asUser = process.getuid?.() === 0 ? 'postgres' : undefined;
   const dir = mkdtempSync(join(tmpdir(), 'vsc-postgres-'));
@@ -64,8 +69,9 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
   // fsync off: a test cluster needs no durability, and it makes every test faster.
   await run(join(bin, 'initdb'), ['-D', data, '-U', 'vsc', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale', 'C'], asUser);
   const port = await freePort();
-  const options = `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
-  const start = () => run(join(bin, 'pg_ctl'), ['-D', data, '-l', join(dir, 'postgres.log'), '-o', options, '-w', '-t', '60', 'start'], asUser);
+  const speed = options.durable === true ? '' : ' -c fsync=off -c synchronous_commit=off -c full_page_writes=off';
+  const settings = `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir}${speed} -c max_connections=200`;
+  const start = () => run(join(bin, 'pg_ctl'), ['-D', data, '-l', join(dir, 'postgres.log'), '-o', settings, '-w', '-t', '60', 'start'], asUser);
   await start();
   return {
     url: `postgres://vsc@127.0.0.1:${port}/postgres`,
