@@ -112,7 +112,7 @@ describe.each(DEPLOYMENTS)('VSC server and client through the CLI on $name', { t
     x.child.kill('SIGTERM');
     expect((await x.exited).code).toBe(0);
     expect(await events('S3')).toMatch(/unblock\s+ok/);
-  });
+  }, 300_000);
 
   it('destroy is owner-authenticated and terminal', async () => {
     await harness.enroll('S4', PASSWORDS['S4']!);
