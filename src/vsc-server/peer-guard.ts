@@ -5,8 +5,12 @@
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { peerKey, type ServerLimits } from './server-limits.js';
 
-/** What was exceeded: a rate (session, proof, failed-proof) or a cap on things open at once (connections, sessions). */
-export type GuardKind = 'session' | 'proof' | 'failed-proof' | 'connections' | 'sessions';
+/**
+ * What was exceeded: a rate (session, proof), the failed-proof budget (failed-proof: blocked;
+ * unproven: failures and proofs in flight would exceed it), or a cap on things open at once
+ * (connections, sessions).
+ */
+export type GuardKind = 'session' | 'proof' | 'failed-proof' | 'unproven' | 'connections' | 'sessions';
 export type GuardScope = 'peer' | 'global';
 
 export interface GuardRefusal {
@@ -54,6 +58,8 @@ export class PeerGuard {
   readonly #events: GuardEvents;
   readonly #connections = new OpenCounts();
   readonly #sessions = new OpenCounts();
+  /** Sessions admitted whose proof has not been judged yet, per peer. */
+  readonly #unproven = new OpenCounts();
   readonly #sessionRate: { peer: RateLimiterMemory; global: RateLimiterMemory };
   readonly #proofRate: { peer: RateLimiterMemory; global: RateLimiterMemory };
   readonly #failedProofs: RateLimiterMemory;
@@ -109,22 +115,32 @@ export class PeerGuard {
 
   /**
    * A session whose hello arrived, before the server issues a challenge (and reads the database):
-   * refused while the peer is blocked for failed proofs, over the session caps, or over the
-   * challenge rates (peer first). A proof answers a challenge and a session carries one, so
-   * counting challenges bounds the proofs received and refuses before any proof is looked at.
+   * refused while the peer is blocked for failed proofs, when its failures this minute plus its
+   * proofs in flight reach the failed-proof budget (so a burst of parallel wrong proofs cannot
+   * overshoot it), over the session caps, or over the challenge rates (peer first). A proof answers
+   * a challenge and a session carries one, so counting challenges bounds the proofs received and
+   * refuses before any proof is looked at. Release when the session ends, after recordFailedProof.
    */
   async admitOperation(address: string | undefined): Promise<Admission> {
     const peer = peerKey(address);
-    const blocked = await this.#failedProofs.get(peer);
-    if (blocked !== null && blocked.consumedPoints > this.#limits.failedProofsPerPeerPerMinute) {
-      return this.#refuse({ kind: 'failed-proof', scope: 'peer', peer, retryInS: seconds(blocked.msBeforeNext) });
-    }
+    const failures = await this.#failedProofs.get(peer);
+    // From here to the reservation nothing awaits: the checks and the counts cannot interleave.
+    const failed = failures?.consumedPoints ?? 0;
+    const budget = this.#limits.failedProofsPerPeerPerMinute;
+    if (failures !== null && failed > budget) return this.#refuse({ kind: 'failed-proof', scope: 'peer', peer, retryInS: seconds(failures.msBeforeNext) });
     const cap = this.#overCap(this.#sessions, peer, this.#limits.maxSessions, this.#limits.maxSessionsPerPeer, 'sessions');
     if (cap !== undefined) return cap;
-    const rate = (await this.#consume(this.#proofRate.peer, peer, 'proof', 'peer', peer)) ?? (await this.#consume(this.#proofRate.global, GLOBAL, 'proof', 'global', peer));
-    if (rate !== undefined) return { admitted: false, refusal: rate };
+    if (failed + this.#unproven.of(peer) >= budget) return this.#refuse({ kind: 'unproven', scope: 'peer', peer, retryInS: 1 });
     this.#sessions.add(peer, 1);
-    return this.#admitted(() => this.#sessions.add(peer, -1));
+    this.#unproven.add(peer, 1);
+    const admitted = this.#admitted(() => {
+      this.#sessions.add(peer, -1);
+      this.#unproven.add(peer, -1);
+    });
+    const rate = (await this.#consume(this.#proofRate.peer, peer, 'proof', 'peer', peer)) ?? (await this.#consume(this.#proofRate.global, GLOBAL, 'proof', 'global', peer));
+    if (rate === undefined) return admitted;
+    if (admitted.admitted) admitted.release();
+    return { admitted: false, refusal: rate };
   }
 
   /**

@@ -44,6 +44,7 @@ const LIMIT_WORDS: Record<GuardRefusal['kind'], string> = {
   session: 'too many new sessions',
   proof: 'too many tries',
   'failed-proof': 'too many wrong passwords from this address',
+  unproven: 'too many tries under way',
   connections: 'too many connections',
   sessions: 'too many operations under way',
 };

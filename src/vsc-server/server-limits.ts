@@ -50,7 +50,10 @@ export interface ServerLimits {
  * - Proofs: 120 challenges a minute per peer covers a busy NAT. Wrong passwords are another matter:
  *   5 a minute per peer, then blocked for 60 s, 120 s, 240 s, ... up to an hour, which makes 10,000
  *   guesses from one address take weeks while the per-card buckets (card-transaction.ts) protect
- *   the owner from strangers at other addresses.
+ *   the owner from strangers at other addresses. Proofs in flight count against the same budget
+ *   (failures + in flight < 5), so a burst of parallel wrong proofs cannot overshoot it; this also
+ *   bounds the operations one address has under way at once to 5, plenty for a machine or a small
+ *   office (raise it behind a big NAT).
  * - 5 s before authentication: a handshake and a hello are one round trip each; everything after
  *   keeps the 30 s of [0042] (the client runs Argon2id between challenge and proof).
  * - 4 unread messages, 4 x 64 KiB: a session carries hello then proof, each read as it arrives; a

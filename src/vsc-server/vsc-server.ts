@@ -81,7 +81,8 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
       release = admission.release;
       await session.send(await runOperation(session, hello.serial, hello.operation));
     } catch (error) {
-      if (error instanceof OperationRefused && error.reason === 'authentication') void guard.recordFailedProof(remoteAddress);
+      // Counted before the session's slot is given back (finally), so the peer's budget never has a gap.
+      if (error instanceof OperationRefused && error.reason === 'authentication') await guard.recordFailedProof(remoteAddress);
       const [reason, message] = describeFailure(error);
       outcome = reason;
       if (reason === 'internal') failure = error;

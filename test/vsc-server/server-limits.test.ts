@@ -129,10 +129,25 @@ describe('PeerGuard', () => {
     expect((await guard.admitOperation('10.0.0.3')).admitted).toBe(true);
   });
 
-  it('blocks a peer after its failed proofs, twice as long each time, and no one else', async () => {
+  it('counts proofs in flight against the failed-proof budget: a parallel burst cannot overshoot it', async () => {
+    const { guard } = guardWith({ failedProofsPerPeerPerMinute: 3 });
+    const burst = await Promise.all(Array.from({ length: 10 }, () => guard.admitOperation('10.0.0.1')));
+    expect(burst.filter((admission) => admission.admitted)).toHaveLength(3);
+    expect(burst.at(-1)).toMatchObject({ admitted: false, refusal: { kind: 'unproven', scope: 'peer', retryInS: 1 } });
+    // One of the three failed, then ended: two failures' worth of room is left, one of it in flight.
+    await guard.recordFailedProof('10.0.0.1');
+    const [first] = burst;
+    if (first?.admitted !== true) throw new Error('expected the first admitted');
+    first.release();
+    expect((await guard.admitOperation('10.0.0.1')).admitted).toBe(false); // 1 failed + 2 in flight
+    expect((await guard.admitOperation('10.0.0.2')).admitted).toBe(true);
+  });
+
+  it('blocks a peer after its failed proofs, and no one else', async () => {
     const { guard } = guardWith({ failedProofsPerPeerPerMinute: 2, failedProofBlockSeconds: 10, maxFailedProofBlockSeconds: 15 });
-    for (let i = 0; i < 2; i++) await guard.recordFailedProof('10.0.0.1');
+    await guard.recordFailedProof('10.0.0.1');
     expect((await guard.admitOperation('10.0.0.1')).admitted).toBe(true);
+    await guard.recordFailedProof('10.0.0.1');
     await guard.recordFailedProof('10.0.0.1'); // the third in a minute
     const blocked = await guard.admitOperation('10.0.0.1');
     expect(blocked).toMatchObject({ admitted: false, refusal: { kind: 'failed-proof', scope: 'peer', retryInS: 10 } });
