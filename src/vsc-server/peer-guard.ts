@@ -127,7 +127,7 @@ export class PeerGuard {
     // From here to the reservation nothing awaits: the checks and the counts cannot interleave.
     const failed = failures?.consumedPoints ?? 0;
     const budget = this.#limits.failedProofsPerPeerPerMinute;
-    if (failures !== null && failed > budget) return this.#refuse({ kind: 'failed-proof', scope: 'peer', peer, retryInS: seconds(failures.msBeforeNext) });
+    if (failures !== null && failed >= budget) return this.#refuse({ kind: 'failed-proof', scope: 'peer', peer, retryInS: seconds(failures.msBeforeNext) });
     const cap = this.#overCap(this.#sessions, peer, this.#limits.maxSessions, this.#limits.maxSessionsPerPeer, 'sessions');
     if (cap !== undefined) return cap;
     if (failed + this.#unproven.of(peer) >= budget) return this.#refuse({ kind: 'unproven', scope: 'peer', peer, retryInS: 1 });
@@ -144,22 +144,24 @@ export class PeerGuard {
   }
 
   /**
-   * An owner proof from `address` failed (a wrong password). Past failedProofsPerPeerPerMinute the
-   * peer is blocked for failedProofBlockSeconds, doubled for each block it earned in the last day,
-   * up to maxFailedProofBlockSeconds.
+   * An owner proof from `address` failed (a wrong password). The failure that uses up the peer's
+   * failedProofsPerPeerPerMinute blocks it for failedProofBlockSeconds, doubled for each block it
+   * earned in the last day, up to maxFailedProofBlockSeconds.
    */
   async recordFailedProof(address: string | undefined): Promise<void> {
     const peer = peerKey(address);
+    let counted: RateLimiterRes;
     try {
-      await this.#failedProofs.consume(peer);
+      counted = await this.#failedProofs.consume(peer);
     } catch (rejection) {
+      // Past the budget: the peer is blocked already; a failure that was in flight earns no second strike.
       if (!(rejection instanceof RateLimiterRes)) throw rejection;
-      // Only the failure that crossed the limit earns a strike; concurrent ones already in flight do not.
-      if (rejection.consumedPoints !== this.#limits.failedProofsPerPeerPerMinute + 1) return;
-      const strikes = (await this.#strikes.penalty(peer)).consumedPoints;
-      const { failedProofBlockSeconds: first, maxFailedProofBlockSeconds: longest } = this.#limits;
-      await this.#failedProofs.block(peer, Math.min(longest, first * 2 ** Math.min(strikes - 1, 30)));
+      return;
     }
+    if (counted.consumedPoints < this.#limits.failedProofsPerPeerPerMinute) return;
+    const strikes = (await this.#strikes.penalty(peer)).consumedPoints;
+    const { failedProofBlockSeconds: first, maxFailedProofBlockSeconds: longest } = this.#limits;
+    await this.#failedProofs.block(peer, Math.min(longest, first * 2 ** Math.min(strikes - 1, 30)));
   }
 
   #overCap(counts: OpenCounts, peer: string, global: number, perPeer: number, kind: 'connections' | 'sessions'): Admission | undefined {

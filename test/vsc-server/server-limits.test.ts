@@ -147,8 +147,7 @@ describe('PeerGuard', () => {
     const { guard } = guardWith({ failedProofsPerPeerPerMinute: 2, failedProofBlockSeconds: 10, maxFailedProofBlockSeconds: 15 });
     await guard.recordFailedProof('10.0.0.1');
     expect((await guard.admitOperation('10.0.0.1')).admitted).toBe(true);
-    await guard.recordFailedProof('10.0.0.1');
-    await guard.recordFailedProof('10.0.0.1'); // the third in a minute
+    await guard.recordFailedProof('10.0.0.1'); // the second in a minute: the budget is used up
     const blocked = await guard.admitOperation('10.0.0.1');
     expect(blocked).toMatchObject({ admitted: false, refusal: { kind: 'failed-proof', scope: 'peer', retryInS: 10 } });
     await guard.recordFailedProof('10.0.0.1'); // one in flight while blocked: no second strike
@@ -161,7 +160,7 @@ describe('PeerGuard', () => {
     const { guard } = guardWith({ failedProofsPerPeerPerMinute: 1, failedProofBlockSeconds: 1, maxFailedProofBlockSeconds: 3 });
     const blockFor = async (): Promise<number> => {
       await guard.recordFailedProof('10.0.0.9');
-      await guard.recordFailedProof('10.0.0.9');
+      await guard.recordFailedProof('10.0.0.9'); // in flight when the block began: no second strike
       const admission = await guard.admitOperation('10.0.0.9');
       if (admission.admitted) throw new Error('expected a block');
       return admission.refusal.retryInS;
