@@ -14,3 +14,4 @@ export * from './postgres-cluster.js';
 export * from './proof-barrier.js';
 export * from './vsc-server-harness.js';
 export * from './vsc-deployments.js';
+export * from './spawned-vsc-server.js';
