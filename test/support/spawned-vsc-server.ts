@@ -19,7 +19,7 @@ export interface SpawnedServer {
   readonly masterKey: Uint8Array;
   /** The server's resident set size now, in MiB. */
   rssMiB(): number;
-  /** The value of the series `name` with (at least) these labels, 0 when absent. */
+  /** The sum of the series `name` with (at least) these labels, 0 when there is none. */
   metric(name: string, labels?: Readonly<Record<string, string>>): Promise<number>;
   /** A card created with `vsc admin`'s store and enrolled with SPAWNED_PASSWORD through the client library. */
   enroll(serial: string): Promise<void>;
@@ -52,13 +52,14 @@ export async function startSpawnedServer(args: readonly string[] = []): Promise<
     },
     async metric(name, labels = {}) {
       const text = await (await fetch(metricsUrl)).text();
+      let sum = 0;
       for (const line of text.split('\n')) {
         const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
         if (match === null || match[1] !== name) continue;
         const found = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map(([, key, value]) => [key, value]));
-        if (Object.entries(labels).every(([key, value]) => found[key] === value)) return Number(match[3]);
+        if (Object.entries(labels).every(([key, value]) => found[key] === value)) sum += Number(match[3]);
       }
-      return 0;
+      return sum;
     },
     async enroll(serial) {
       const database = await openDatabase(dbPath);
