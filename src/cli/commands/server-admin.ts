@@ -216,8 +216,9 @@ export const serverStartCommand: Command = {
     const refusedLines = refusedLogLinesFromFlags(values);
     const {
       startVscServer, createServerLogger, operationLogObserver, parseLogLevel, createServerMetrics, listenError, serveMetrics, combineObservers, withoutCredentials,
-      loadServerKeys, openServerDatabase, defaultDatabaseUrl,
+      loadServerKeys, openServerDatabase, defaultDatabaseUrl, resolveServerLimits,
     } = await vscServer();
+    resolveServerLimits(limits); // a usage error before any file is read
     const level = parseLogLevel(optional(values, 'log-level') ?? 'info');
     const keys = loadServerKeys(dir);
     const logger = createServerLogger({ level });
