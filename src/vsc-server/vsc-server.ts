@@ -82,7 +82,7 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
       await session.send(await runOperation(session, hello.serial, hello.operation));
     } catch (error) {
       // Counted before the session's slot is given back (finally), so the peer's budget never has a gap.
-      if (error instanceof OperationRefused && error.reason === 'authentication') await guard.recordFailedProof(remoteAddress);
+      if (error instanceof OperationRefused && error.reason === 'authentication') await guard.recordFailedProof(remoteAddress).catch(() => undefined);
       const [reason, message] = describeFailure(error);
       outcome = reason;
       if (reason === 'internal') failure = error;
