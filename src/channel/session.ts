@@ -14,6 +14,13 @@ export const CHANNEL_PROLOGUE = utf8('vsc-channel/1');
  */
 export const CHANNEL_WS_MAX_PAYLOAD = MAX_MESSAGE_LENGTH + 1024;
 export const DEFAULT_CHANNEL_TIMEOUT_MS = 10_000;
+/**
+ * Received and not yet read: beyond either bound the session is closed (1008). The operation
+ * protocol never has more than one message in flight each way; a peer that pushes more only fills
+ * memory. The server passes its own, tighter, bounds (server-limits.ts).
+ */
+export const DEFAULT_MAX_QUEUED_MESSAGES = 16;
+export const DEFAULT_MAX_QUEUED_BYTES = 16 * MAX_MESSAGE_LENGTH;
 
 /** RFC 6455 section 7.4.1 close codes. */
 const CLOSE_NORMAL = 1000;
@@ -30,6 +37,26 @@ export interface ChannelSession {
 export interface SessionOptions {
   /** Handshake timeout and default receive timeout, in milliseconds. */
   timeoutMs?: number;
+  /** Unread messages the session keeps before it closes (default DEFAULT_MAX_QUEUED_MESSAGES). */
+  maxQueuedMessages?: number;
+  /** Unread bytes the session keeps before it closes (default DEFAULT_MAX_QUEUED_BYTES). */
+  maxQueuedBytes?: number;
+  /** Client side: the local address to connect from (a test's second loopback address). */
+  localAddress?: string;
+}
+
+interface QueueBounds {
+  readonly messages: number;
+  readonly bytes: number;
+}
+
+function resolveQueueBounds(options: SessionOptions | undefined): QueueBounds {
+  const messages = options?.maxQueuedMessages ?? DEFAULT_MAX_QUEUED_MESSAGES;
+  const bytes = options?.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
+  for (const [name, value] of [['maxQueuedMessages', messages], ['maxQueuedBytes', bytes]] as const) {
+    if (!Number.isInteger(value) || value < 1) throw new ChannelError('channel.state', `expected ${name} to be a positive whole number, got ${value}`);
+  }
+  return { messages, bytes };
 }
 
 function resolveTimeout(options: SessionOptions | undefined): number {
@@ -61,11 +88,14 @@ class SocketSession implements ChannelSession {
   #handshakeHash: Uint8Array | undefined;
   #failure: ChannelError | undefined;
   readonly #queue: Uint8Array[] = [];
+  #queuedBytes = 0;
+  readonly #bounds: QueueBounds;
   readonly #waiters: Waiter[] = [];
   #onHandshake: ((error: ChannelError | undefined) => void) | undefined;
 
-  constructor(socket: WebSocket, handshake: NoiseHandshake, timeoutMs: number) {
+  constructor(socket: WebSocket, handshake: NoiseHandshake, timeoutMs: number, bounds: QueueBounds) {
     this.#socket = socket;
+    this.#bounds = bounds;
     this.#handshake = handshake;
     this.#timeoutMs = timeoutMs;
     socket.binaryType = 'nodebuffer';
@@ -124,7 +154,10 @@ class SocketSession implements ChannelSession {
 
   receive(timeoutMs: number = this.#timeoutMs): Promise<Uint8Array> {
     const queued = this.#queue.shift();
-    if (queued !== undefined) return Promise.resolve(queued);
+    if (queued !== undefined) {
+      this.#queuedBytes -= queued.length;
+      return Promise.resolve(queued);
+    }
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
@@ -171,7 +204,11 @@ class SocketSession implements ChannelSession {
   #deliver(plaintext: Uint8Array): void {
     const waiter = this.#waiters.shift();
     if (waiter === undefined) {
+      if (this.#queue.length >= this.#bounds.messages || this.#queuedBytes + plaintext.length > this.#bounds.bytes) {
+        throw new ChannelError('channel.protocol', `expected at most ${this.#bounds.messages} unread messages of ${this.#bounds.bytes} bytes in all, got more`);
+      }
       this.#queue.push(plaintext);
+      this.#queuedBytes += plaintext.length;
       return;
     }
     clearTimeout(waiter.timer);
@@ -186,7 +223,10 @@ class SocketSession implements ChannelSession {
 
   /** A broken or abandoned session: drop what was queued, close the socket, reject everyone. */
   #violation(error: ChannelError, code = CLOSE_POLICY_VIOLATION, dropQueue = true): void {
-    if (dropQueue) this.#queue.length = 0;
+    if (dropQueue) {
+      this.#queue.length = 0;
+      this.#queuedBytes = 0;
+    }
     this.#fail(error);
     if (this.#socket.readyState === WebSocket.OPEN || this.#socket.readyState === WebSocket.CONNECTING) {
       try {
@@ -213,9 +253,11 @@ class SocketSession implements ChannelSession {
 /** Client side: opens `url`, runs the handshake against the pinned server key. */
 export async function connectSession(url: string, serverPublicKey: Uint8Array, options?: SessionOptions): Promise<ChannelSession> {
   const timeoutMs = resolveTimeout(options);
+  const bounds = resolveQueueBounds(options);
   const handshake = NoiseHandshake.initiator({ remoteStatic: serverPublicKey, prologue: CHANNEL_PROLOGUE });
-  const socket = new WebSocket(url, { maxPayload: CHANNEL_WS_MAX_PAYLOAD, handshakeTimeout: timeoutMs });
-  const session = new SocketSession(socket, handshake, timeoutMs);
+  const from = options?.localAddress === undefined ? {} : { localAddress: options.localAddress };
+  const socket = new WebSocket(url, { maxPayload: CHANNEL_WS_MAX_PAYLOAD, handshakeTimeout: timeoutMs, ...from });
+  const session = new SocketSession(socket, handshake, timeoutMs, bounds);
   const done = session.handshakeDone();
   socket.once('open', () => {
     try {
@@ -239,8 +281,9 @@ export async function connectSession(url: string, serverPublicKey: Uint8Array, o
 /** Server side: runs the handshake on a socket that is already open. Call it on 'connection'. */
 export async function acceptSession(socket: WebSocket, keyPair: X25519KeyPair, options?: SessionOptions): Promise<ChannelSession> {
   const timeoutMs = resolveTimeout(options);
+  const bounds = resolveQueueBounds(options);
   const handshake = NoiseHandshake.responder({ staticKeyPair: keyPair, prologue: CHANNEL_PROLOGUE });
-  const session = new SocketSession(socket, handshake, timeoutMs);
+  const session = new SocketSession(socket, handshake, timeoutMs, bounds);
   await session.handshakeDone();
   return session;
 }

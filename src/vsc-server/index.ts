@@ -11,3 +11,7 @@ export * from './server-data.js';
 export * from './server-log.js';
 export * from './server-metrics.js';
 export * from './server-observer.js';
+export * from './server-limits.js';
+export * from './peer-guard.js';
+export * from './event-retention.js';
+export * from './log-budget.js';

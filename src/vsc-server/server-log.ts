@@ -6,6 +6,12 @@ import { pino, type DestinationStream, type Level, type LevelWithSilent, type Lo
 import { UsageError } from '../errors/index.js';
 import type { Refusal } from '../vsc-protocol/index.js';
 import type { FinishedOperation, VscServerObserver } from './server-observer.js';
+import { PeerLineBudget } from './log-budget.js';
+import type { GuardRefusal } from './peer-guard.js';
+import { peerKey } from './server-limits.js';
+
+/** Lines a refused peer may write per minute before the rest is summed up in one line. */
+export const DEFAULT_REFUSED_LINES_PER_PEER = 10;
 
 export type LogLevel = LevelWithSilent;
 export const LOG_LEVELS: readonly LogLevel[] = Object.freeze(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -75,12 +81,42 @@ function describeError(error: unknown): Record<string, string> {
   return { type: error.name, ...code, message: (error.message.split('\n')[0] ?? '').slice(0, 300) };
 }
 
-/** One line per finished operation: operation, serial, outcome, duration, remote address. */
-export function operationLogObserver(logger: Logger): VscServerObserver {
+export interface OperationLogOptions {
+  /**
+   * Lines per peer (server-limits.ts peerKey) and minute for refusals, default
+   * DEFAULT_REFUSED_LINES_PER_PEER; beyond, lines are counted and one "suppressed" line follows.
+   * Lines of operations that succeeded are never suppressed.
+   */
+  readonly refusedLinesPerPeerPerMinute?: number;
+  readonly now?: () => number;
+}
+
+/**
+ * One line per finished operation: operation, serial, outcome, duration, remote address; one per
+ * peer refused by a limit. Refusals are rate-limited per peer, so a flood cannot flood the log.
+ */
+export function operationLogObserver(logger: Logger, options: OperationLogOptions = {}): VscServerObserver {
+  const budget = new PeerLineBudget(options.refusedLinesPerPeerPerMinute ?? DEFAULT_REFUSED_LINES_PER_PEER, 60_000, options.now);
+  const summarise = ({ peer, suppressed }: { peer: string; suppressed: number }): void => {
+    logger.warn({ event: 'suppressed', peer, lines: suppressed }, `suppressed ${suppressed} lines of refusals of ${peer}`);
+  };
+  // Summaries of peers that went quiet; unref'd, so it never keeps the process alive.
+  setInterval(() => budget.sweep().forEach(summarise), 60_000).unref();
+  /** Whether a refusal line of `address` may be written now; writes the summary of an earlier minute first. */
+  const allowed = (address: string): boolean => {
+    const verdict = budget.take(peerKey(address));
+    if (verdict.summary !== undefined) summarise(verdict.summary);
+    return verdict.write;
+  };
   return Object.freeze({
     sessionOpened() {},
     sessionClosed() {},
+    peerRefused(refusal: GuardRefusal) {
+      if (!allowed(refusal.peer)) return;
+      logger.warn({ event: 'limit', kind: refusal.kind, scope: refusal.scope, peer: refusal.peer, retryInS: refusal.retryInS }, `${refusal.peer} refused: ${refusal.scope} ${refusal.kind} limit`);
+    },
     operationFinished(info: FinishedOperation) {
+      if (info.outcome !== 'ok' && !allowed(info.remoteAddress)) return;
       const line = {
         event: 'operation',
         operation: info.operation,

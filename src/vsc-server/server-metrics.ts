@@ -8,6 +8,8 @@ import { CARD_STATES, countCardsByState } from './card-counts.js';
 import type { CardState } from './card-store.js';
 import type { VscDatabase } from './database.js';
 import type { FinishedOperation, VscServerObserver } from './server-observer.js';
+import type { GuardRefusal } from './peer-guard.js';
+import { LIMIT_NAMES, type ServerLimits } from './server-limits.js';
 
 /** 1 ms … 5 s: a cycle on a warm server takes milliseconds; an insert with Argon2id on the client takes a few hundred. */
 export const DURATION_BUCKETS_SECONDS: readonly number[] = Object.freeze([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]);
@@ -53,6 +55,15 @@ export function createServerMetrics(options: ServerMetricsOptions): ServerMetric
   const sessions = new Gauge({ name: 'vsc_sessions_active', help: 'WebSocket sessions being served now.', registers: [registry] });
   const countFailures = new Counter({ name: 'vsc_card_count_failures_total', help: 'Scrapes whose count of cards by state failed (vsc_cards is then absent).', registers: [registry] });
 
+  const limitRefusals = new Counter({
+    name: 'vsc_limit_refusals_total',
+    help: 'Peers refused by a limit: kind session or proof (rates), failed-proof (blocked after wrong passwords), connections or sessions (caps); scope peer or global.',
+    labelNames: ['kind', 'scope'] as const,
+    registers: [registry],
+  });
+  const connections = new Gauge({ name: 'vsc_connections_active', help: 'TCP connections open on the client listener now, counted against the caps.', registers: [registry] });
+  const limitGauge = new Gauge({ name: 'vsc_limit', help: 'The limits the server enforces (server-limits.ts), by name.', labelNames: ['name'] as const, registers: [registry] });
+
   let cached: { at: number; counts: Promise<Record<CardState, number>> } | undefined;
   /** One query per TTL however many scrapes arrive, concurrent ones included. */
   const cardCounts = (): Promise<Record<CardState, number>> => {
@@ -90,6 +101,11 @@ export function createServerMetrics(options: ServerMetricsOptions): ServerMetric
     operationFinished(info: FinishedOperation) {
       operations.inc({ operation: info.operation, outcome: info.outcome });
       durations.observe({ operation: info.operation }, info.durationMs / 1000);
+    },
+    peerRefused: (refusal: GuardRefusal) => limitRefusals.inc({ kind: refusal.kind, scope: refusal.scope }),
+    connectionsChanged: (open: number) => connections.set(open),
+    limitsConfigured(limits: ServerLimits) {
+      for (const name of LIMIT_NAMES) limitGauge.set({ name }, limits[name]);
     },
   });
   return Object.freeze({ registry, observer, scrape: () => registry.metrics(), contentType: registry.contentType });

@@ -1,6 +1,8 @@
 // The server's hook for the operator's view (logs, metrics): what each session did, never a secret.
 // The WebSocket server calls it; server-log.ts and server-metrics.ts implement it.
 import type { Operation, Refusal } from '../vsc-protocol/index.js';
+import type { GuardRefusal } from './peer-guard.js';
+import type { ServerLimits } from './server-limits.js';
 
 /** One finished session: its operation and how it ended. Carries no secret by construction. */
 export interface FinishedOperation {
@@ -24,6 +26,12 @@ export interface VscServerObserver {
   sessionClosed(): void;
   /** Called once per session that completed the handshake, after the answer was sent. */
   operationFinished(info: FinishedOperation): void;
+  /** A peer was refused by a limit (server-limits.ts): cut at connect or upgrade, or answered 'retry-later'. */
+  peerRefused?(refusal: GuardRefusal): void;
+  /** The number of open connections changed. */
+  connectionsChanged?(open: number): void;
+  /** Once, at start: the limits the server enforces. */
+  limitsConfigured?(limits: ServerLimits): void;
 }
 
 export const NO_OBSERVER: VscServerObserver = Object.freeze({ sessionOpened() {}, sessionClosed() {}, operationFinished() {} });
@@ -46,5 +54,8 @@ export function combineObservers(...observers: readonly VscServerObserver[]): Vs
     sessionOpened: () => each((observer) => observer.sessionOpened()),
     sessionClosed: () => each((observer) => observer.sessionClosed()),
     operationFinished: (info: FinishedOperation) => each((observer) => observer.operationFinished(info)),
+    peerRefused: (refusal: GuardRefusal) => each((observer) => observer.peerRefused?.(refusal)),
+    connectionsChanged: (open: number) => each((observer) => observer.connectionsChanged?.(open)),
+    limitsConfigured: (limits: ServerLimits) => each((observer) => observer.limitsConfigured?.(limits)),
   });
 }

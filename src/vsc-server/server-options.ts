@@ -5,6 +5,7 @@ import type { VscDatabase } from './database.js';
 import { DEFAULT_COUNTER_WINDOW } from './card-store.js';
 import type { ServerKeys } from './server-data.js';
 import { NO_OBSERVER, type VscServerObserver } from './server-observer.js';
+import { DEFAULT_LIMITS, resolveServerLimits, type ServerLimits } from './server-limits.js';
 
 /** Which implementation proofs a deployment demands ([0041], [0048]): one of them, or both. */
 export const IMPLEMENTATION_PROOFS = ['master', 'keyfile', 'both'] as const;
@@ -20,10 +21,14 @@ export interface VscServerOptions {
   readonly now?: () => number;
   /** Told of every session and finished operation (logs, metrics); it never sees a secret. */
   readonly observer?: VscServerObserver;
+  /** Caps, rate limits and deadlines (server-limits.ts); each one left out keeps its default. */
+  readonly limits?: Partial<ServerLimits>;
+  /** Card events older than this many days are deleted, at start and every hour; 0 keeps them forever. */
+  readonly eventsRetentionDays?: number;
 }
 
-/** The options once settled: every field present. */
-export type ResolvedServerOptions = Readonly<Required<VscServerOptions>>;
+/** The options once settled: every field present, every limit too. */
+export type ResolvedServerOptions = Readonly<Required<Omit<VscServerOptions, 'limits'>> & { limits: ServerLimits }>;
 
 export const SERVER_DEFAULTS = Object.freeze({
   host: '127.0.0.1',
@@ -33,7 +38,13 @@ export const SERVER_DEFAULTS = Object.freeze({
   counterWindow: DEFAULT_COUNTER_WINDOW,
   now: Date.now,
   observer: NO_OBSERVER,
+  limits: DEFAULT_LIMITS,
+  /** Long enough to look into an incident reported a season later; short enough that refusals do not pile up for years. */
+  eventsRetentionDays: 90,
 });
+
+/** About 27 years: beyond, 0 (keep forever) says it better. */
+const MAX_RETENTION_DAYS = 10_000;
 
 const KEY_LENGTHS = { channelPrivateKey: 32, channelPublicKey: 32, signingSeed: 32, keyfileSecret: 32, masterKey: 32 } as const;
 
@@ -41,8 +52,9 @@ const KEY_LENGTHS = { channelPrivateKey: 32, channelPublicKey: 32, signingSeed: 
 export function resolveServerOptions(options: VscServerOptions): ResolvedServerOptions {
   if (typeof options !== 'object' || options === null) throw new UsageError(`expected server options, got ${String(options)}`);
   const defined = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
-  const resolved = { ...SERVER_DEFAULTS, ...defined } as Required<VscServerOptions>;
-  const { keys, database, host, port, implementationProofs, counterWindow, now, observer } = resolved;
+  const merged = { ...SERVER_DEFAULTS, ...defined } as Required<VscServerOptions>;
+  const resolved = { ...merged, limits: resolveServerLimits(options.limits) };
+  const { keys, database, host, port, implementationProofs, counterWindow, now, observer, eventsRetentionDays } = resolved;
   if (typeof keys !== 'object' || keys === null) throw new UsageError(`expected the server keys, got ${String(keys)}`);
   for (const [name, length] of Object.entries(KEY_LENGTHS)) {
     const key = (keys as unknown as Record<string, unknown>)[name];
@@ -55,5 +67,8 @@ export function resolveServerOptions(options: VscServerOptions): ResolvedServerO
   if (typeof counterWindow !== 'bigint' || counterWindow <= 0n || counterWindow >= 1n << 128n) throw new UsageError(`expected a counter window in 1..2^128-1, got ${String(counterWindow)}`);
   if (typeof now !== 'function') throw new UsageError(`expected a clock function, got ${typeof now}`);
   if (typeof observer !== 'object' || observer === null) throw new UsageError(`expected an observer, got ${String(observer)}`);
+  if (typeof eventsRetentionDays !== 'number' || !Number.isInteger(eventsRetentionDays) || eventsRetentionDays < 0 || eventsRetentionDays > MAX_RETENTION_DAYS) {
+    throw new UsageError(`expected events retention in whole days, 0..${MAX_RETENTION_DAYS} (0 keeps every event), got ${String(eventsRetentionDays)}`);
+  }
   return Object.freeze(resolved);
 }

@@ -15,8 +15,11 @@ import {
 import { CardStore } from './card-store.js';
 import { checkImplementation } from './implementation-check.js';
 import { handleOperation } from './operation-handlers.js';
+import { startEventRetention } from './event-retention.js';
+import { PeerGuard } from './peer-guard.js';
 import { combineObservers } from './server-observer.js';
 import { resolveServerOptions, type VscServerOptions } from './server-options.js';
+import { guardConnections, preAuthHttpTimeouts, refuseOperation } from './server-bounds.js';
 
 /** [0042]: the challenge must be answered within 30 seconds. */
 export const CHALLENGE_LIFETIME_MS = 30_000;
@@ -36,8 +39,13 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
   // Clients check their keyfile's signature against this key, received over the pinned channel.
   const keyfileKey = ed25519KeyFromSeed(keys.signingSeed).publicKey;
   const store = new CardStore(database, { now, counterWindow, saltSecret: unknownSerialSaltSecret(keys.channelPrivateKey), beforeCommit: (operation) => crashPoint(`server.${operation}.in-transaction`) });
-  const http: Server = createServer((_, response) => response.writeHead(426).end('WebSocket only\n'));
-  const wss = new WebSocketServer({ server: http, maxPayload: CHANNEL_WS_MAX_PAYLOAD });
+  const { limits } = settled;
+  const http: Server = createServer(preAuthHttpTimeouts(limits), (_, response) => response.writeHead(426).end('WebSocket only\n'));
+  const guard = new PeerGuard(limits, { refused: (refusal) => observer.peerRefused?.(refusal), connectionsChanged: (open) => observer.connectionsChanged?.(open) });
+  observer.limitsConfigured?.(limits);
+  // Caps at TCP accept, session rates at the upgrade (HTTP 429): both before any crypto.
+  const verifyClient = guardConnections(http, guard, limits);
+  const wss = new WebSocketServer({ server: http, maxPayload: CHANNEL_WS_MAX_PAYLOAD, verifyClient });
   const sockets = new Set<WebSocket>();
 
   wss.on('connection', (socket, request) => {
@@ -50,8 +58,11 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
     const startedAt = performance.now();
     observer.sessionOpened();
     let session: ChannelSession;
+    // Handshake and hello within preAuthTimeoutMs; the proof then has CHALLENGE_LIFETIME_MS.
+    const preAuthDeadline = startedAt + limits.preAuthTimeoutMs;
+    const channelOptions = { timeoutMs: limits.preAuthTimeoutMs, maxQueuedMessages: limits.maxQueuedMessages, maxQueuedBytes: limits.maxQueuedBytes };
     try {
-      session = await acceptSession(socket, { publicKey: keys.channelPublicKey, privateKey: keys.channelPrivateKey });
+      session = await acceptSession(socket, { publicKey: keys.channelPublicKey, privateKey: keys.channelPrivateKey }, channelOptions);
     } catch {
       observer.sessionClosed();
       return; // the channel already closed the socket; an unauthenticated peer gets nothing
@@ -60,17 +71,24 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
     let serial: string | undefined;
     let outcome: 'ok' | Refusal = 'ok';
     let failure: unknown;
+    let release = (): void => undefined;
     try {
-      const hello = decodeHello(await session.receive());
+      const hello = decodeHello(await session.receive(Math.max(1, preAuthDeadline - performance.now())));
       operation = hello.operation;
       serial = hello.serial;
+      const admission = await guard.admitOperation(remoteAddress);
+      if (!admission.admitted) throw refuseOperation(admission.refusal);
+      release = admission.release;
       await session.send(await runOperation(session, hello.serial, hello.operation));
     } catch (error) {
+      // Counted before the session's slot is given back (finally), so the peer's budget never has a gap.
+      if (error instanceof OperationRefused && error.reason === 'authentication') await guard.recordFailedProof(remoteAddress).catch(() => undefined);
       const [reason, message] = describeFailure(error);
       outcome = reason;
       if (reason === 'internal') failure = error;
       await session.send(encodeRefusal({ reason, message })).catch(() => undefined);
     } finally {
+      release();
       session.close();
       observer.operationFinished({
         operation, serial, outcome, durationMs: performance.now() - startedAt, remoteAddress,
@@ -116,6 +134,7 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
     http.once('error', reject);
     http.listen(port, host, () => resolve());
   });
+  const retention = startEventRetention(database, { retentionDays: settled.eventsRetentionDays, now });
   const address = http.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
@@ -123,6 +142,7 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
     port: address.port,
     publicKey: encodeServerPublicKey(keys.channelPublicKey),
     async close() {
+      await retention.stop();
       for (const socket of sockets) socket.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       await new Promise<void>((resolve) => http.close(() => resolve()));

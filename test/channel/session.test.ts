@@ -8,6 +8,8 @@ import {
   CHANNEL_PROLOGUE,
   CHANNEL_WS_MAX_PAYLOAD,
   ChannelError,
+  DEFAULT_MAX_QUEUED_BYTES,
+  DEFAULT_MAX_QUEUED_MESSAGES,
   type ChannelSession,
   connectSession,
   encodeServerPublicKey,
@@ -23,10 +25,13 @@ let server: WebSocketServer;
 let url: string;
 /** Results of acceptSession, in connection order. */
 const accepted: Promise<ChannelSession>[] = [];
+/** Remote addresses of the connections, in connection order. */
+const remotes: (string | undefined)[] = [];
 
 beforeAll(async () => {
   server = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: CHANNEL_WS_MAX_PAYLOAD });
-  server.on('connection', (socket) => {
+  server.on('connection', (socket, request) => {
+    remotes.push(request.socket.remoteAddress);
     const result = acceptSession(socket, serverKeys, { timeoutMs: 2_000 });
     result.catch(() => undefined);
     accepted.push(result);
@@ -170,6 +175,34 @@ describe('channel session', () => {
     const port = (closed.address() as AddressInfo).port;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
     await expectRejection(connectSession(`ws://127.0.0.1:${port}`, serverKeys.publicKey), 'channel.connect');
+  });
+
+  it('more unread messages than the bound close the session with 1008; the ones read before stay read', async () => {
+    const raw = await rawClient();
+    const peer = await nextAccepted(); // default bound: DEFAULT_MAX_QUEUED_MESSAGES
+    raw.socket.send(raw.transport.encrypt(utf8('first')));
+    expect(fromUtf8(await peer.receive())).toBe('first');
+    for (let i = 0; i <= DEFAULT_MAX_QUEUED_MESSAGES; i++) raw.socket.send(raw.transport.encrypt(utf8(`unread ${i}`)));
+    expect(await raw.closeCode).toBe(1008);
+    const error = await expectRejection(peer.receive(), 'channel.protocol');
+    expect(error.message).toBe(`expected at most ${DEFAULT_MAX_QUEUED_MESSAGES} unread messages of ${DEFAULT_MAX_QUEUED_BYTES} bytes in all, got more`);
+  });
+
+  it('a client bounds its queue by messages and by bytes, and connects from the local address it is given', async () => {
+    const client = await connectSession(url, serverKeys.publicKey, { maxQueuedMessages: 2, maxQueuedBytes: 65535, localAddress: '127.0.0.2' });
+    const peer = await nextAccepted();
+    expect(remotes.at(-1)).toBe('127.0.0.2');
+    await peer.send(new Uint8Array(40_000));
+    await peer.send(new Uint8Array(30_000)); // 70,000 unread bytes: over 65535
+    await expectRejection(peer.receive(), 'channel.closed'); // the client closed it
+    await expectRejection(client.receive(), 'channel.protocol');
+
+    const counted = await connectSession(url, serverKeys.publicKey, { maxQueuedMessages: 2 });
+    const countedPeer = await nextAccepted();
+    for (let i = 0; i < 3; i++) await countedPeer.send(utf8(`m${i}`));
+    await expectRejection(countedPeer.receive(), 'channel.closed');
+    await expectRejection(counted.receive(), 'channel.protocol');
+    await expect(connectSession(url, serverKeys.publicKey, { maxQueuedMessages: 0 })).rejects.toThrow(/expected maxQueuedMessages to be a positive whole number, got 0/);
   });
 
   it('garbage as handshake message 1 fails acceptSession', async () => {

@@ -15,3 +15,4 @@ export * from './proof-barrier.js';
 export * from './vsc-server-harness.js';
 export * from './vsc-deployments.js';
 export * from './in-process-server.js';
+export * from './spawned-vsc-server.js';

@@ -9,6 +9,7 @@ import { issueKeyfile } from '../../vsc-protocol/index.js';
 import type { CardEvent, CardStore, CardSummary, ImplementationProofs } from '../../vsc-server/index.js';
 import { requireOption, type Command, type OptionSpec, type OptionValues } from '../command.js';
 import { once } from 'node:events';
+import { SERVER_LIMIT_OPTIONS, eventsRetentionFromFlags, limitsFromFlags, refusedLogLinesFromFlags } from './server-limit-flags.js';
 
 const DATA: Record<string, OptionSpec> = {
   data: { type: 'string', value: 'DIR', description: 'the server\'s data directory (keys, SQLite database)' },
@@ -205,7 +206,8 @@ export const serverStartCommand: Command = {
   summary: 'serve the cards of a data directory over the protected channel',
   details: [
     'Prints the listening address and the server public key on stdout; logs one JSON line (pino) per finished operation and at start and stop on stderr: operation, serial, outcome (ok or the refusal reason), durationMs, remote address, server instance id. Never a password, key, MUK, holder secret or sealed information.',
-    'With --metrics, Prometheus metrics are served at http://HOST:PORT/metrics on a listener of their own (off by default): vsc_operations_total{operation,outcome}, vsc_operation_duration_seconds{operation}, vsc_cards{state}, vsc_sessions_active and the process metrics. SIGTERM or SIGINT stops both listeners.',
+    'With --metrics, Prometheus metrics are served at http://HOST:PORT/metrics on a listener of their own (off by default): vsc_operations_total{operation,outcome}, vsc_operation_duration_seconds{operation}, vsc_cards{state}, vsc_sessions_active, vsc_connections_active, vsc_limit_refusals_total{kind,scope}, vsc_limit{name} and the process metrics. SIGTERM or SIGINT stops both listeners.',
+    'Limits (per server process): connections over --max-connections(-per-peer) are cut at accept, new connections over --sessions(-per-peer)-per-second get HTTP 429, and an address over its challenge rate or blocked after wrong passwords is refused "retry-later" (exit 3) before it is challenged. Refusal log lines are limited per address (--refused-log-lines).',
   ].join('\n\n'),
   options: {
     data: { type: 'string', value: 'DIR', description: 'the server\'s data directory' },
@@ -215,6 +217,7 @@ export const serverStartCommand: Command = {
     'log-level': { type: 'string', value: 'LEVEL', description: 'fatal, error, warn, info, debug, trace or silent (default info)' },
     'implementation-proofs': { type: 'string', value: 'KIND', description: 'master, keyfile or both (default master)' },
     'counter-window': { type: 'string', value: 'N', description: 'SIGN AND INCREMENT values granted per insert or extension (default 1048576)' },
+    ...SERVER_LIMIT_OPTIONS,
     json: DATA['json']!,
   },
   async run(values) {
@@ -226,10 +229,14 @@ export const serverStartCommand: Command = {
     if (!['master', 'keyfile', 'both'].includes(proofs)) throw new UsageError('--implementation-proofs: expected master, keyfile or both');
     const window = optional(values, 'counter-window');
     if (window !== undefined && !/^[1-9][0-9]{0,30}$/.test(window)) throw new UsageError('--counter-window: expected a positive whole number');
+    const limits = limitsFromFlags(values);
+    const eventsRetentionDays = eventsRetentionFromFlags(values);
+    const refusedLines = refusedLogLinesFromFlags(values);
     const {
       startVscServer, createServerLogger, operationLogObserver, parseLogLevel, createServerMetrics, listenError, serveMetrics, combineObservers, withoutCredentials,
-      loadServerKeys, openServerDatabase, defaultDatabaseUrl,
+      loadServerKeys, openServerDatabase, defaultDatabaseUrl, resolveServerLimits,
     } = await vscServer();
+    resolveServerLimits(limits); // a usage error before any file is read
     const level = parseLogLevel(optional(values, 'log-level') ?? 'info');
     const keys = loadServerKeys(dir);
     const logger = createServerLogger({ level });
@@ -243,7 +250,8 @@ export const serverStartCommand: Command = {
       }
       server = await startVscServer({
         keys, database, host: listen.host, port: listen.port, implementationProofs: proofs as ImplementationProofs,
-        observer: combineObservers(operationLogObserver(logger), ...(metrics === undefined ? [] : [metrics.observer])),
+        limits, ...(eventsRetentionDays === undefined ? {} : { eventsRetentionDays }),
+        observer: combineObservers(operationLogObserver(logger, refusedLines === undefined ? {} : { refusedLinesPerPeerPerMinute: refusedLines }), ...(metrics === undefined ? [] : [metrics.observer])),
         ...(window === undefined ? {} : { counterWindow: BigInt(window) }),
       }).catch((error: unknown) => {
         throw error instanceof VscError ? error : listenError('clients', listen.host, listen.port, error);
