@@ -3,6 +3,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { SHARED_ADDRESS_SERVER_ARGS } from '../test/support/index.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLOCK_TICKS = ((): number => {
@@ -57,7 +58,7 @@ export interface ServerProcessOptions {
 /** Starts `vsc server start --data DIR [--db URL] --listen 127.0.0.1:0` and waits for its address. */
 export async function startServerProcess(options: ServerProcessOptions): Promise<ServerProcess> {
   const db = options.db === undefined ? [] : ['--db', options.db];
-  const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), 'bin/vsc.js', 'server', 'start', '--data', options.data, ...db, '--listen', '127.0.0.1:0'], {
+  const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), 'bin/vsc.js', 'server', 'start', '--data', options.data, ...db, '--listen', '127.0.0.1:0', ...SHARED_ADDRESS_SERVER_ARGS], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -19,6 +19,7 @@ import {
   type VscProcess,
   type VscRun,
   commandHex,
+  SHARED_ADDRESS_SERVER_ARGS,
 } from '../support/index.js';
 
 const PORT = 19_000 + (process.pid % 1000);
@@ -52,7 +53,7 @@ async function printed(spawned: Spawned, pattern: RegExp): Promise<void> {
 }
 
 async function startServer(crashAt?: CrashPoint): Promise<void> {
-  const started = spawnVsc(['server', 'start', ...store, '--listen', `127.0.0.1:${PORT}`, '--counter-window', '16'], crashAt);
+  const started = spawnVsc(['server', 'start', ...store, '--listen', `127.0.0.1:${PORT}`, '--counter-window', '16', ...SHARED_ADDRESS_SERVER_ARGS], crashAt);
   await printed(started, /server public key:\n[0-9a-f]{64}/);
   server = started;
 }

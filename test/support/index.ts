@@ -16,3 +16,4 @@ export * from './vsc-server-harness.js';
 export * from './vsc-deployments.js';
 export * from './in-process-server.js';
 export * from './spawned-vsc-server.js';
+export * from './shared-address-limits.js';

@@ -4,6 +4,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SHARED_ADDRESS_SERVER_ARGS } from './shared-address-limits.js';
 import { runVsc, spawnVsc, type VscProcess, type VscRun } from './vsc-spawn.js';
 
 /** A running `vsc card insert`. */
@@ -101,7 +102,7 @@ export async function startServerHarness(options: ServerHarnessOptions): Promise
 
   const startOne = async (index: number): Promise<void> => {
     if (processes[index]?.running() === true) return;
-    const child = spawnVsc(['server', 'start', '--data', data, ...db, '--listen', `127.0.0.1:${port + index}`, ...serverArgs]);
+    const child = spawnVsc(['server', 'start', '--data', data, ...db, '--listen', `127.0.0.1:${port + index}`, ...SHARED_ADDRESS_SERVER_ARGS, ...serverArgs]);
     processes[index] = child;
     const key = (await child.waitFor(/server public key:\n([0-9a-f]{64})/))[1]!;
     if (serverKey !== '' && serverKey !== key) throw new Error(`server ${index} announced key ${key}, expected the shared ${serverKey}`);
