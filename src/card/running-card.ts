@@ -72,6 +72,11 @@ export class RunningCard {
     }
   }
 
+  /** The Ed25519 public key of the card's signing key (GET PUBLIC KEY; the key a keyfile names, [0044]). */
+  get publicKey(): Uint8Array {
+    return this.#vsc.publicKey.slice();
+  }
+
   get counterStatus(): CounterStatus {
     return { next: this.#vsc.counter(), nextGrant: this.#vsc.nextGrant };
   }
