@@ -22,6 +22,9 @@ const enum Field { seed = 0x01, counter = 0x02, piv = 0x10 }
 const enum PivField { pin = 0x01, puk = 0x02, pinRetries = 0x03, pukRetries = 0x04, algorithm = 0x05, managementKey = 0x06, keyPair = 0x07, dataObject = 0x08 }
 const ALGORITHM_CODES: ReadonlyArray<[number, ManagementKeyAlgorithm]> = [[0x01, '3des'], [0x02, 'aes128']];
 const KEY_PAIR_LENGTH = 1 + P256_PRIVATE_KEY_LENGTH + P256_PUBLIC_KEY_LENGTH;
+/** Every field: tag (1) ‖ length (4). */
+const FIELD_HEADER_LENGTH = 5;
+const DATA_OBJECT_TAG_LENGTH = 3;
 
 export interface ProtectedInformation {
   /** Ed25519 seed of the SIGN AND INCREMENT key. */
@@ -40,10 +43,10 @@ export class ProtectedInformationError extends VscError {
 }
 
 function field(tag: number, value: Uint8Array): Uint8Array {
-  const out = new Uint8Array(5 + value.length);
+  const out = new Uint8Array(FIELD_HEADER_LENGTH + value.length);
   out[0] = tag;
   new DataView(out.buffer).setUint32(1, value.length);
-  out.set(value, 5);
+  out.set(value, FIELD_HEADER_LENGTH);
   return out;
 }
 
@@ -74,6 +77,19 @@ export function encodePivPart(piv: PivState): Uint8Array {
 export function encodeProtectedInformation(info: ProtectedInformation): Uint8Array {
   if (info.signingSeed.length !== SIGNING_SEED_LENGTH) throw new ProtectedInformationError(`expected a ${SIGNING_SEED_LENGTH}-byte signing seed, got ${info.signingSeed.length}`);
   return join([Uint8Array.of(PROTECTED_INFORMATION_FORMAT), field(Field.seed, info.signingSeed), field(Field.counter, counterBytes(info.counter)), field(Field.piv, encodePivPart(info.piv))]);
+}
+
+/**
+ * The length encodeProtectedInformation gives for information whose PIV part is `piv`, counted from
+ * the lengths alone, without copying a secret: the card checks it before every change.
+ */
+export function encodedProtectedInformationLength(piv: PivState): number {
+  // PIN, PUK, the two retry counters, the management key's algorithm and the key itself.
+  const fixed = [piv.pin.length, piv.puk.length, 1, 1, 1, piv.managementKey.key.length];
+  let pivPart = fixed.reduce((sum, length) => sum + FIELD_HEADER_LENGTH + length, 0);
+  pivPart += piv.keys.size * (FIELD_HEADER_LENGTH + KEY_PAIR_LENGTH);
+  for (const content of piv.dataObjects.values()) pivPart += FIELD_HEADER_LENGTH + DATA_OBJECT_TAG_LENGTH + content.length;
+  return 1 + FIELD_HEADER_LENGTH + SIGNING_SEED_LENGTH + FIELD_HEADER_LENGTH + COUNTER_LENGTH + FIELD_HEADER_LENGTH + pivPart;
 }
 
 function counterBytes(counter: bigint): Uint8Array {

@@ -7,7 +7,8 @@ import { wipe } from '../bytes/index.js';
 import type { CardBacking, CounterGrant, OpenedCard } from './card-backing.js';
 import { EncryptedMemory } from './encrypted-memory.js';
 import { GrantedVscCard } from './granted-vsc-card.js';
-import { readCounter, readPivState, updateProtectedInformation } from './protected-information-codec.js';
+import { MAX_PROTECTED_INFORMATION_BYTES } from '../vsc-protocol/index.js';
+import { encodedProtectedInformationLength, readCounter, readPivState, updateProtectedInformation } from './protected-information-codec.js';
 import { toBinaryProtectedInformation } from './protected-information.js';
 
 export interface RunningCardOptions {
@@ -42,8 +43,13 @@ export class RunningCard {
       ...(options.onGrantFailed === undefined ? {} : { onGrantFailed: options.onGrantFailed }),
     });
     // The PIV applet opens its state from encrypted memory for one command at a time and records a
-    // change (a PIN try, a new key) with the backing before it answers.
-    const piv = new PivApplet(this.#memory.use(readPivState), { commit: (next) => this.#storePiv(next), vault: () => this.#memory.use(readPivState) });
+    // change (a PIN try, a new key) with the backing before it answers. Whatever the backing, the
+    // information never grows past what a remove can carry, so the card can always be given back.
+    const piv = new PivApplet(this.#memory.use(readPivState), {
+      commit: (next) => this.#storePiv(next),
+      vault: () => this.#memory.use(readPivState),
+      capacity: { maxBytes: MAX_PROTECTED_INFORMATION_BYTES, sizeOf: encodedProtectedInformationLength },
+    });
     this.os = new CardOs([new VscApplet(this.#vsc), piv], options.cardOs);
   }
 
@@ -64,6 +70,11 @@ export class RunningCard {
     } finally {
       wipe(opened.plaintext);
     }
+  }
+
+  /** The Ed25519 public key of the card's signing key (GET PUBLIC KEY; the key a keyfile names, [0044]). */
+  get publicKey(): Uint8Array {
+    return this.#vsc.publicKey.slice();
   }
 
   get counterStatus(): CounterStatus {

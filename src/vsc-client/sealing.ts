@@ -1,14 +1,14 @@
 // Seals the card's protected information under the owner's protection key (DESIGN "Keys and
-// secrets"): XChaCha20-Poly1305 with the card id and version as associated data.
+// secrets"): XChaCha20-Poly1305 with the card id and version as associated data, in the sealed form
+// of src/vsc-protocol/sealed-format.ts.
 import { randomBytes } from 'node:crypto';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { concatBytes, uintToBytes, utf8 } from '../bytes/index.js';
 import { ExitCode, VscError, assertBytes } from '../errors/index.js';
+import { SEAL_NONCE_LENGTH, SEAL_TAG_LENGTH } from '../vsc-protocol/index.js';
 
 export const PROTECTION_KEY_LENGTH = 32;
 export const CARD_ID_LENGTH = 16;
-export const SEAL_NONCE_LENGTH = 24;
-export const SEAL_TAG_LENGTH = 16;
 const DOMAIN = utf8('vsc-sealed/1');
 
 /** The sealed information does not open: wrong password, wrong card, wrong version or tampering. */

@@ -1,5 +1,6 @@
 // Public surface of the code shared by VSC client and server: KDF parameters, the operation
-// messages and their codec, the one refusal, owner verifier and implementation authentication.
+// messages and their codec, the sealed information's sizes, the one refusal, owner verifier and
+// implementation authentication and its keyfile.
 export * from './kdf-params.js';
 export * from './enrollment-wrap.js';
 export * from './recovery-code.js';
@@ -7,5 +8,7 @@ export * from './protocol-error.js';
 export * from './operation-refusal.js';
 export * from './message-codec.js';
 export * from './operation-messages.js';
+export * from './sealed-format.js';
 export * from './owner-verifier.js';
 export * from './implementation-auth.js';
+export * from './keyfile.js';

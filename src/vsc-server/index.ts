@@ -1,9 +1,10 @@
 // Public surface of the VSC server: the session server and its options, the card store and its
-// administration, the server's data directory and database, logs, metrics and the observer hook.
+// administration and keyfiles, the server's data directory and database, logs, metrics and the observer hook.
 export { startVscServer, describeFailure, CHALLENGE_LIFETIME_MS, type RunningVscServer } from './vsc-server.js';
 export { resolveServerOptions, SERVER_DEFAULTS, IMPLEMENTATION_PROOFS, type ImplementationProofs, type VscServerOptions, type ResolvedServerOptions } from './server-options.js';
 export { OPERATION_HANDLERS, handleOperation, type HandlerContext, type OperationHandler } from './operation-handlers.js';
 export { checkImplementation } from './implementation-check.js';
+export { enrolledCardKey, issueCardKeyfile, type CardKeyfileRequest } from './card-keyfile.js';
 export * from './card-store.js';
 export * from './card-counts.js';
 export * from './database.js';

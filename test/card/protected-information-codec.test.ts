@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { clonePivState, type PivState } from '../../src/apdu/index.js';
 import { toHex } from '../../src/bytes/index.js';
 import {
-  PROTECTED_INFORMATION_FORMAT, ProtectedInformationError, decodeProtectedInformation, encodeProtectedInformation,
+  PROTECTED_INFORMATION_FORMAT, ProtectedInformationError, decodeProtectedInformation, encodeProtectedInformation, encodedProtectedInformationLength,
   readCounter, readPivState, readSigningSeed, updateProtectedInformation, type ProtectedInformation,
 } from '../../src/card/index.js';
 import { p256GenerateKey } from '../../src/crypto/index.js';
@@ -28,6 +28,15 @@ describe('protected information codec', () => {
     expect(toHex(bytes.subarray(38, 43))).toBe('0200000010'); // tag 02, length 16
     expect(toHex(bytes.subarray(43, 59))).toBe('00'.repeat(14) + '0102');
     expect(bytes[59]).toBe(0x10); // PIV part
+  });
+
+  it('counts its encoded length without encoding: with keys, objects, either management key, and none', () => {
+    const states: PivState[] = [info().piv, clonePivState(info().piv), clonePivState(info().piv)];
+    states[1]!.managementKey = { algorithm: 'aes128', key: new Uint8Array(16).fill(9) };
+    states[2]!.keys.clear();
+    states[2]!.dataObjects.clear();
+    states[2]!.dataObjects.set(0x5fc10d, new Uint8Array(16_384));
+    for (const piv of states) expect(encodedProtectedInformationLength(piv)).toBe(encodeProtectedInformation({ ...info(), piv }).length);
   });
 
   it('round-trips, and is binary: smaller than the hex of its data objects', () => {

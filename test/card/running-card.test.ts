@@ -128,6 +128,15 @@ describe('running card: counter grants from a backing one round trip away', () =
     expect(backing.asked).toHaveLength(2);
   });
 
+  it('shows the public key of its signing key, the one GET PUBLIC KEY answers and a keyfile names ([0044])', async () => {
+    const { card } = await runningCard({ start: 0n, end: 8n });
+    const send = async (hex: string) => parseResponseApdu(await card.os.transmit(fromHex(hex)));
+    expect((await send(SELECT_VSC)).sw).toBe(0x9000);
+    expect(toHex((await send('8026000020')).data)).toBe(toHex(card.publicKey));
+    card.publicKey.fill(0); // a copy: the card's own stays
+    expect(toHex((await send('8026000020')).data)).toBe(toHex(card.publicKey));
+  });
+
   it('refuses service once disabled', async () => {
     const { card, sign } = await runningCard({ start: 0n, end: 8n });
     card.disable();

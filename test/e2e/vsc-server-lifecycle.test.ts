@@ -207,23 +207,32 @@ describe.each(DEPLOYMENTS)('server-backed cards through the CLI on $name', { tim
     }, 60_000);
     afterAll(() => strict.close());
 
-    it('accepts only clients with a keyfile it issued (exit 4 otherwise)', async () => {
-      const keyfile = join(strict.dir, 'laptop-1.keyfile');
-      const issued = await vsc(['admin', 'keyfile', '--data', strict.data, '--install-id', 'laptop-1', '--out', keyfile]);
+    it('accepts only clients with a keyfile it issued (exit 4 otherwise); the keyfile names the card once it is enrolled', async () => {
+      const enrollmentKeyfile = join(strict.dir, 'laptop-1.enroll.keyfile');
+      const issued = await vsc(['admin', 'keyfile', ...strict.admin, '--install-id', 'laptop-1', '--enrollment', '--out', enrollmentKeyfile]);
       expect(issued.code, issued.stderr).toBe(0);
-      expect((await vsc(['admin', 'keyfile', '--data', strict.data, '--install-id', 'laptop-1', '--out', keyfile])).code).toBe(3);
+      expect((await vsc(['admin', 'keyfile', ...strict.admin, '--install-id', 'laptop-1', '--enrollment', '--out', enrollmentKeyfile])).code).toBe(3);
+      expect((await vsc(['admin', 'keyfile', ...strict.admin, '--install-id', 'laptop-1', '--out', join(strict.dir, 'neither.keyfile')])).code).toBe(2);
       const created = await vsc(['admin', 'enroll', ...strict.admin, '--serial', 'KF']);
       expect(created.code, created.stderr).toBe(0);
       const token = created.stdout.trim().split('\n').at(-1)!;
+      // No public key yet: a keyfile naming the card waits for its enrollment.
+      const early = await vsc(['admin', 'keyfile', ...strict.admin, '--install-id', 'laptop-1', '--serial', 'KF', '--out', join(strict.dir, 'early.keyfile')]);
+      expect(early.code, early.stderr).toBe(3);
+      expect(early.stderr).toMatch(/not enrolled yet/);
       const without = await vsc(['card', 'enroll', ...strict.client('KF', 'keyfile password'), `--token=${token}`]);
       expect(without.code, without.stderr).toBe(4);
       expect(without.stderr).toMatch(/requires a keyfile/);
       const foreign = join(harness.dir, 'foreign.keyfile');
-      expect((await vsc(['admin', 'keyfile', '--data', harness.data, '--install-id', 'laptop-1', '--out', foreign])).code).toBe(0);
+      expect((await vsc(['admin', 'keyfile', ...harness.admin, '--install-id', 'laptop-1', '--enrollment', '--out', foreign])).code).toBe(0);
       const forged = await vsc(['card', 'enroll', ...strict.client('KF', 'keyfile password'), `--token=${token}`, '--keyfile', foreign]);
       expect(forged.code, forged.stderr).toBe(4);
-      const enrolled = await vsc(['card', 'enroll', ...strict.client('KF', 'keyfile password'), `--token=${token}`, '--keyfile', keyfile]);
+      const enrolled = await vsc(['card', 'enroll', ...strict.client('KF', 'keyfile password'), `--token=${token}`, '--keyfile', enrollmentKeyfile]);
       expect(enrolled.code, enrolled.stderr).toBe(0);
+      const keyfile = join(strict.dir, 'laptop-1.KF.keyfile');
+      const named = await vsc(['admin', 'keyfile', ...strict.admin, '--install-id', 'laptop-1', '--serial', 'KF', '--out', keyfile, '--json']);
+      expect(named.code, named.stderr).toBe(0);
+      expect(JSON.parse(named.stdout)).toMatchObject({ installId: 'laptop-1', serial: 'KF' });
       const card = await strict.startInsert('KF', 'keyfile password', 'A', ['--keyfile', keyfile]);
       expect(card.child.exitCode).toBeNull();
       expect(await strict.state('KF')).toBe('in-use');

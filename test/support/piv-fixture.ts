@@ -26,15 +26,20 @@ export function testPivState(): PivState {
 export interface PivFixtureInit {
   state?: PivState;
   commit?: PivAppletOptions['commit'];
+  capacity?: PivAppletOptions['capacity'];
   options?: CardOsOptions;
 }
 
 export function pivFixture(init: PivFixtureInit = {}) {
   const state = init.state ?? testPivState();
-  const applet = new PivApplet(state, { commit: init.commit });
+  const applet = new PivApplet(state, { commit: init.commit, ...(init.capacity === undefined ? {} : { capacity: init.capacity }) });
   const os = new CardOs([applet], init.options);
   os.powerOn();
+  return { applet, os, ...pivHost(os) };
+}
 
+/** The host side of PIV tests on a powered card OS (a bare applet, or a whole running card). */
+export function pivHost(os: CardOs) {
   /** Sends one APDU given as hex and parses the response, as it comes. */
   const send = async (hex: string): Promise<ResponseApdu> => parseResponseApdu(await os.transmit(fromHex(hex)));
 
@@ -96,7 +101,7 @@ export function pivFixture(init: PivFixtureInit = {}) {
     return exchange(0x87, p1, 0x9b, tlv(0x7c, tlv(0x82, encryptBlock(algorithm, key, challenge))));
   };
 
-  return { applet, os, send, exchange, select, verifyPin, getData, sign, ecdh, mutualAuth, externalAuth };
+  return { send, exchange, select, verifyPin, getData, sign, ecdh, mutualAuth, externalAuth };
 }
 
 /** FF-pads a PIN or PUK to its 8-byte reference data. */

@@ -6,42 +6,19 @@ import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import {
   AS1_LENGTH,
   CHALLENGE_NONCE_LENGTH,
-  issueKeyfile,
   keyfileProof,
   keyfileSecretFor,
   masterProof,
   newChallengeNonce,
-  openKeyfile,
   verifyProof,
 } from '../../src/vsc-protocol/implementation-auth.js';
 import { concatBytes, toHex, utf8 } from '../../src/bytes/index.js';
-import { ed25519KeyFromSeed } from '../../src/crypto/index.js';
-import { ExitCode, VscError } from '../../src/errors/index.js';
 
 const bytes = (length: number, start: number): Uint8Array => Uint8Array.from({ length }, (_, i) => (start + i) & 0xff);
 const masterKey = bytes(32, 0x10);
 const keyfileSecret = bytes(32, 0x40);
-const signingSeed = bytes(32, 0x70);
-const otherSeed = bytes(32, 0x90);
-const serverPublicKey = ed25519KeyFromSeed(signingSeed).publicKey;
-const cardPublicKey = ed25519KeyFromSeed(bytes(32, 0xc0)).publicKey;
 const ri1 = bytes(CHALLENGE_NONCE_LENGTH, 1);
 const ri2 = bytes(CHALLENGE_NONCE_LENGTH, 101);
-
-function expectInvalid(fn: () => unknown): VscError {
-  let error: unknown;
-  try {
-    fn();
-  } catch (caught) {
-    error = caught;
-  }
-  expect(error).toBeInstanceOf(VscError);
-  const vscError = error as VscError;
-  expect(vscError.code).toBe('keyfile.invalid');
-  expect(vscError.exitCode).toBe(ExitCode.authenticationFailed);
-  expect(vscError.message).not.toContain(toHex(masterKey));
-  return vscError;
-}
 
 describe('challenge proofs', () => {
   it('are HMAC-SHA256 over domain ‖ ri1 ‖ ri2 ‖ serial (cross-checked with @noble/hashes)', () => {
@@ -98,74 +75,11 @@ describe('challenge proofs', () => {
   });
 });
 
-describe('keyfiles', () => {
+describe('keyfile secrets (the keyfile itself: keyfile.test.ts)', () => {
   it('derive as1 as the first 16 bytes of HMAC-SHA256(keyfileSecret, "vsc-as1/1" ‖ installId)', () => {
     const as1 = keyfileSecretFor(keyfileSecret, 'install-1');
     expect(as1).toHaveLength(16);
     expect(toHex(as1)).toBe(toHex(hmac(nobleSha256, keyfileSecret, utf8('vsc-as1/1install-1')).subarray(0, 16)));
     expect(toHex(keyfileSecretFor(keyfileSecret, 'install-2'))).not.toBe(toHex(as1));
-  });
-
-  it('round-trip with and without a card public key', () => {
-    const file = issueKeyfile({ signingSeed, keyfileSecret, masterKey, installId: 'install-1', cardPublicKey });
-    const opened = openKeyfile(file, { masterKey, serverSigningPublicKey: serverPublicKey });
-    expect(opened.installId).toBe('install-1');
-    expect(toHex(opened.as1)).toBe(toHex(keyfileSecretFor(keyfileSecret, 'install-1')));
-    expect(toHex(opened.cardPublicKey!)).toBe(toHex(cardPublicKey));
-    // The server can check the keyfile proof without storing as1.
-    const proof = keyfileProof(opened.as1, ri1, ri2, 'VSC-0001');
-    expect(verifyProof(keyfileProof(keyfileSecretFor(keyfileSecret, 'install-1'), ri1, ri2, 'VSC-0001'), proof)).toBe(true);
-
-    const bare = openKeyfile(issueKeyfile({ signingSeed, keyfileSecret, masterKey, installId: 'installé-2' }), {
-      masterKey,
-      serverSigningPublicKey: serverPublicKey,
-    });
-    expect(bare).toEqual({ installId: 'installé-2', as1: keyfileSecretFor(keyfileSecret, 'installé-2') });
-  });
-
-  it('are encrypted: as1 does not appear in the file', () => {
-    const file = issueKeyfile({ signingSeed, keyfileSecret, masterKey, installId: 'install-1' });
-    expect(toHex(file)).not.toContain(toHex(keyfileSecretFor(keyfileSecret, 'install-1')));
-    expect(toHex(file)).not.toContain(toHex(utf8('install-1')));
-  });
-
-  it('are refused under a wrong master key or another server key', () => {
-    const file = issueKeyfile({ signingSeed, keyfileSecret, masterKey, installId: 'install-1' });
-    expectInvalid(() => openKeyfile(file, { masterKey: bytes(32, 0x11), serverSigningPublicKey: serverPublicKey }));
-    const otherServer = ed25519KeyFromSeed(otherSeed).publicKey;
-    expect(expectInvalid(() => openKeyfile(file, { masterKey, serverSigningPublicKey: otherServer })).message).toMatch(/not signed/);
-  });
-
-  it('are refused when signed by another server, even under the right master key', () => {
-    const forged = issueKeyfile({ signingSeed: otherSeed, keyfileSecret, masterKey, installId: 'install-1' });
-    expectInvalid(() => openKeyfile(forged, { masterKey, serverSigningPublicKey: serverPublicKey }));
-  });
-
-  it('are refused after any flipped bit, truncation or extension', () => {
-    const file = issueKeyfile({ signingSeed, keyfileSecret, masterKey, installId: 'install-1', cardPublicKey });
-    fc.assert(
-      fc.property(fc.integer({ min: 0, max: file.length * 8 - 1 }), (bit) => {
-        const tampered = file.slice();
-        tampered[bit >> 3]! ^= 1 << (bit & 7);
-        expectInvalid(() => openKeyfile(tampered, { masterKey, serverSigningPublicKey: serverPublicKey }));
-      }),
-      { numRuns: 200 },
-    );
-    for (const length of [0, 5, 29, 100, file.length - 1]) {
-      expectInvalid(() => openKeyfile(file.subarray(0, length), { masterKey, serverSigningPublicKey: serverPublicKey }));
-    }
-    expectInvalid(() => openKeyfile(concatBytes(file, Uint8Array.of(0)), { masterKey, serverSigningPublicKey: serverPublicKey }));
-  });
-
-  it('check their inputs', () => {
-    expect(() => issueKeyfile({ signingSeed, keyfileSecret, masterKey, installId: '' })).toThrow(/non-empty install id/);
-    expect(() => issueKeyfile({ signingSeed, keyfileSecret, masterKey, installId: 'x'.repeat(257) })).toThrow(/at most 256 bytes/);
-    expect(() => issueKeyfile({ signingSeed, keyfileSecret, masterKey, installId: 'i', cardPublicKey: new Uint8Array(31) })).toThrow(
-      /32-byte card public key/,
-    );
-    expect(() => issueKeyfile({ signingSeed, keyfileSecret: new Uint8Array(16), masterKey, installId: 'i' })).toThrow(/32-byte keyfile secret/);
-    expect(() => issueKeyfile({ signingSeed: new Uint8Array(8), keyfileSecret, masterKey, installId: 'i' })).toThrow(/Ed25519 seed/);
-    const file = issueKeyfile({ signingSeed, keyfileSecret, masterKey, installId: 'i' });
-    expect(() => openKeyfile(file, { masterKey, serverSigningPublicKey: new Uint8Array(31) })).toThrow(/server signing public key/);
   });
 });

@@ -85,6 +85,19 @@ export interface PivAppletOptions {
    * copy, and its secrets are zeroed once the command has its answer; the applet keeps none.
    */
   vault?: () => PivState;
+  /**
+   * The room the card has for its state, in bytes of whatever `sizeOf` counts (the card's encoded
+   * protected information, which a remove must carry). A command whose new state would be larger
+   * than `maxBytes` and than the state before answers 6A84 (ISO 7816-4 "not enough memory space",
+   * SP 800-73-4 Part 2 3.3.1) and changes nothing; one that does not grow the state always goes on,
+   * so a card already past the room can still use its PIN and be emptied.
+   */
+  capacity?: PivCapacity;
+}
+
+export interface PivCapacity {
+  readonly maxBytes: number;
+  readonly sizeOf: (state: PivState) => number;
 }
 
 type ReferenceName = 'pin' | 'puk';
@@ -145,6 +158,7 @@ export class PivApplet implements Applet {
   private readonly commit: PivAppletOptions['commit'];
   private readonly applicationProperties = buildApplicationPropertyTemplate();
   private readonly vault: PivAppletOptions['vault'];
+  private readonly capacity: PivCapacity | undefined;
   /** The last committed state (opened from the vault for one command); replaced only after a successful commit. */
   private state: PivState;
   // Security status (Part 2 3.2): volatile, cleared when the application is deselected.
@@ -159,6 +173,7 @@ export class PivApplet implements Applet {
     this.state = clonePivState(state);
     this.commit = options.commit;
     this.vault = options.vault;
+    this.capacity = options.capacity;
     if (this.vault !== undefined) wipePivSecrets(this.state);
   }
 
@@ -219,8 +234,18 @@ export class PivApplet implements Applet {
 
   // ---- persistence -----------------------------------------------------------------------------
 
-  /** Commits `next` and makes it current; on failure the current state stays as it was (6581). */
+  /**
+   * Commits `next` and makes it current; on failure the current state stays as it was (6581). A
+   * state that would outgrow the card's room is refused first (6A84), before anything is stored.
+   */
   private async store(next: PivState): Promise<void> {
+    if (this.capacity !== undefined) {
+      const { maxBytes, sizeOf } = this.capacity;
+      const size = sizeOf(next);
+      if (size > maxBytes && size > sizeOf(this.state)) {
+        throw new SwError(SW.NOT_ENOUGH_MEMORY, `the card's information would grow to ${size} bytes; it has room for ${maxBytes}`);
+      }
+    }
     if (this.commit !== undefined) {
       try {
         await this.commit(clonePivState(next));

@@ -5,7 +5,6 @@ import { existsSync } from 'node:fs';
 import { ExitCode, UsageError, VscError } from '../../errors/index.js';
 import { writeFileAtomic } from '../../files/index.js';
 import { parseHostPort, type HostPort } from '../../host-port/index.js';
-import { issueKeyfile } from '../../vsc-protocol/index.js';
 import type { CardEvent, CardStore, CardSummary, ImplementationProofs } from '../../vsc-server/index.js';
 import { requireOption, type Command, type OptionSpec, type OptionValues } from '../command.js';
 import { once } from 'node:events';
@@ -165,24 +164,39 @@ export const adminCommands: Command[] = [
   {
     kind: 'command',
     name: 'keyfile',
-    summary: 'issue a keyfile for one client install ([0044]): its secret, encrypted and signed by this server',
-    details: 'Deployments started with --implementation-proofs keyfile or both accept a client only with a keyfile this server issued. The install id names the install in the keyfile; give each install its own. The server stores nothing per install.',
+    summary: 'issue a keyfile for one client install and one card ([0044]): its secret and the card\'s public key, encrypted and signed by this server',
+    details:
+      'Deployments started with --implementation-proofs keyfile or both accept a client only with a keyfile this server issued. ' +
+      'The keyfile names the install (give each install its own id) and the card: its serial and the public key it enrolled with, ' +
+      'so the card must be enrolled first; the client refuses a keyfile that names another card. A card not yet enrolled gets a ' +
+      'keyfile with --enrollment instead, which names no card and serves only `vsc card enroll`. The server stores nothing per install.',
     options: {
-      data: DATA['data']!,
+      ...DATA,
       'install-id': { type: 'string', value: 'ID', description: 'the install this keyfile is for (1 to 128 printable characters)' },
+      serial: { type: 'string', value: 'S', description: 'the enrolled card this keyfile is for' },
+      enrollment: { type: 'boolean', description: 'instead of --serial: a keyfile that names no card, for `vsc card enroll` only' },
       out: { type: 'string', value: 'FILE', description: 'where to write the keyfile (not overwritten)' },
-      json: DATA['json']!,
     },
     async run(values) {
       const installId = requireOption(values, 'install-id');
       if (!/^[\x21-\x7e]{1,128}$/.test(installId)) throw new UsageError('--install-id: expected 1 to 128 printable characters without spaces');
+      const serial = optional(values, 'serial');
+      const enrollment = values['enrollment'] === true;
+      if ((serial === undefined) === !enrollment) throw new UsageError('expected exactly one of --serial S (an enrolled card) and --enrollment');
       const out = requireOption(values, 'out');
       if (existsSync(out)) throw new VscError('keyfile.exists', `${out} already exists; it is not overwritten`, { exitCode: ExitCode.refusedByState });
-      const { loadServerKeys } = await vscServer();
+      const { issueCardKeyfile, loadServerKeys, openServerDatabase } = await vscServer();
       const keys = loadServerKeys(requireOption(values, 'data'));
-      const keyfile = issueKeyfile({ signingSeed: keys.signingSeed, keyfileSecret: keys.keyfileSecret, masterKey: keys.masterKey, installId });
+      const database = await openServerDatabase(requireOption(values, 'data'), optional(values, 'db'));
+      let keyfile: Uint8Array;
+      try {
+        keyfile = await issueCardKeyfile(database, keys, { installId, card: serial === undefined ? 'enrollment' : { serial } });
+      } finally {
+        await database.close();
+      }
       writeFileAtomic(out, keyfile);
-      print(values, { installId, keyfile: out }, `keyfile for install ${installId} written to ${out}`);
+      const what = serial === undefined ? 'enrollment only' : `card ${serial}`;
+      print(values, { installId, serial: serial ?? null, keyfile: out }, `keyfile for install ${installId} and ${what} written to ${out}`);
       return ExitCode.ok;
     },
   },

@@ -362,6 +362,68 @@ describe('PIV applet: GENERATE ASYMMETRIC KEY PAIR and PUT DATA (Part 2 3.3)', (
   });
 });
 
+describe('PIV applet: room for the state (6A84, ISO 7816-4 table 6; SP 800-73-4 Part 2 3.3.1)', () => {
+  /** A simple measure for these tests: data object bytes, 100 per key, the management key's length. */
+  const sizeOf = (state: PivState): number =>
+    [...state.dataObjects.values()].reduce((sum, content) => sum + content.length, 0) + 100 * state.keys.size + state.managementKey.key.length;
+  const objectFor = (tag: number, body: Uint8Array) => concatBytes(fromHex(`5c03${tag.toString(16)}`), tlv(0x53, body));
+
+  async function roomy(room: (base: number) => number) {
+    const state = freshState((s) => s.keys.delete(0x9e));
+    const commits: PivState[] = [];
+    const card = await selected({ state, capacity: { maxBytes: room(sizeOf(state)), sizeOf }, commit: (next) => void commits.push(next) });
+    await card.mutualAuth(DEFAULT_MANAGEMENT_KEY);
+    return { card, commits, base: sizeOf(state), put: (data: Uint8Array) => card.exchange(0xdb, 0x3f, 0xff, data) };
+  }
+
+  it('PUT DATA up to the room is stored; one byte more answers 6A84 and changes nothing', async () => {
+    const { card, commits, put } = await roomy((base) => base + 1000);
+    expect((await put(objectFor(PivTag.CERT_9D, new Uint8Array(1001).fill(1)))).sw).toBe(0x6a84);
+    expect(commits).toHaveLength(0);
+    expect((await card.getData(PivTag.CERT_9D)).sw).toBe(0x6a82);
+    expect((await put(objectFor(PivTag.CERT_9D, new Uint8Array(1000).fill(2)))).sw).toBe(0x9000);
+    expect(commits).toHaveLength(1);
+    // Full: growing any object is refused, the stored one stays; the same size, smaller or a delete goes on.
+    expect((await put(objectFor(PivTag.CERT_9D, new Uint8Array(1001).fill(3)))).sw).toBe(0x6a84);
+    expect((await put(objectFor(PivTag.CERT_9E, Uint8Array.of(4)))).sw).toBe(0x6a84);
+    expect(commits).toHaveLength(1);
+    expect(toHex((await card.getData(PivTag.CERT_9D)).data)).toBe(toHex(tlv(0x53, new Uint8Array(1000).fill(2))));
+    expect((await put(objectFor(PivTag.CERT_9D, new Uint8Array(1000).fill(5)))).sw).toBe(0x9000);
+    expect((await put(objectFor(PivTag.CERT_9D, new Uint8Array(0)))).sw).toBe(0x9000);
+    expect((await put(objectFor(PivTag.CERT_9E, Uint8Array.of(6)))).sw).toBe(0x9000);
+  });
+
+  it('GENERATE ASYMMETRIC KEY PAIR into an empty slot of a full card answers 6A84; a new key in a used slot goes on', async () => {
+    const { card, commits } = await roomy((base) => base + 99);
+    expect((await card.exchange(0x47, 0x00, 0x9e, fromHex('ac03800111'))).sw).toBe(0x6a84);
+    expect(commits).toHaveLength(0);
+    expect((await card.sign(0x9e, sha256(utf8('no key')))).sw).toBe(0x6a88);
+    expect((await card.exchange(0x47, 0x00, 0x9a, fromHex('ac03800111'))).sw).toBe(0x9000);
+    expect(commits).toHaveLength(1);
+  });
+
+  it('SET MANAGEMENT KEY to a longer key past the room answers 6A84 and keeps the old key', async () => {
+    const state = freshState();
+    const aes = fromHex('000102030405060708090a0b0c0d0e0f');
+    state.managementKey = { algorithm: 'aes128', key: aes.slice() };
+    const card = await selected({ state, capacity: { maxBytes: sizeOf(state) + 7, sizeOf } });
+    await card.mutualAuth(aes, 'aes128');
+    const threeDes = concatBytes(fromHex('039b18'), DEFAULT_MANAGEMENT_KEY);
+    expect((await card.exchange(0xff, 0xff, 0xff, threeDes)).sw).toBe(0x6a84);
+    expect((await card.mutualAuth(aes, 'aes128')).sw).toBe(0x9000);
+  });
+
+  it('a card already past its room still counts PIN tries, verifies, and can be emptied', async () => {
+    const { card, commits, put } = await roomy((base) => base - 1);
+    expect((await card.verifyPin('999999')).sw).toBe(0x63c2);
+    expect((await card.verifyPin('123456')).sw).toBe(0x9000);
+    expect(commits.length).toBeGreaterThanOrEqual(2);
+    expect((await put(objectFor(PivTag.CERT_9D, Uint8Array.of(1)))).sw).toBe(0x6a84);
+    expect((await put(objectFor(PivTag.CERT_9A, new Uint8Array(0)))).sw).toBe(0x9000);
+    expect((await card.getData(PivTag.CERT_9A)).sw).toBe(0x6a82);
+  });
+});
+
 describe('PIV applet: unknown commands', () => {
   it.each(['00FD000000', '00F8000000', '00F7000000', '0001000000', '00CA000000'])('answers %s with 6D00', async (apdu) => {
     const card = await selected();
