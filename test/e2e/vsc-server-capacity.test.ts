@@ -93,9 +93,12 @@ describe('the largest PIV state a server-backed card accepts', { timeout: 300_00
       if (await write(tag, middle)) fits = middle;
       else refused = middle;
     }
-    expect(fits, 'no room for even a byte: the gap is smaller than one object\'s overhead').toBeGreaterThan(0);
-    expect(await write(tag, fits)).toBe(true);
-    written.set(tag, fits);
+    // The gap may be smaller than one object's own overhead (the certificates' DER sizes vary by a
+    // byte or two between cards): then no object fits in it at all, and the card is already full.
+    if (fits > 0) {
+      expect(await write(tag, fits)).toBe(true);
+      written.set(tag, fits);
+    }
     // Full to the byte: one more byte anywhere is refused.
     expect(await write(tag, fits + 1)).toBe(false);
     expect(await write(RETIRED_CERTIFICATES.at(-1)!, 1)).toBe(false);
