@@ -9,12 +9,12 @@ import { ExitCode, VscError } from '../errors/index.js';
 import { crashPoint } from '../fault-injection/index.js';
 import {
   OperationRefused, checkKdfParams, decodeChallenge, decodeResult, encodeHello, encodeProof, keyfileProof,
-  masterProof, newChallengeNonce, openKeyfile, unwrapCardId, OWNER_AUTHENTICATED_OPERATIONS, type Challenge, type KdfParams, type Operation, type Proof, type ProofBase,
+  masterProof, newChallengeNonce, openKeyfile, checkKeyfileCard, unwrapCardId, OWNER_AUTHENTICATED_OPERATIONS, type Challenge, type KdfParams, type Operation, type Proof, type ProofBase,
   type ProofFields, type Result,
 } from '../vsc-protocol/index.js';
 import type { KnownCards } from './known-cards.js';
 import { deriveOwnerKeys, type OwnerKeys } from './key-derivation.js';
-import { encodeProtectedInformation, newProtectedInformation } from '../card/index.js';
+import { encodeProtectedInformation, newProtectedInformation, readSigningSeed, toBinaryProtectedInformation } from '../card/index.js';
 import { openProtectedInformation, sealProtectedInformation } from './sealing.js';
 
 /** How this client reaches and proves itself to its server. */
@@ -186,10 +186,12 @@ export interface InsertedCard {
 export async function insertCard(endpoint: ServerEndpoint, serial: string, credentials: OwnerCredentials, muk: Uint8Array): Promise<InsertedCard> {
   const holderSecret = new Uint8Array(randomBytes(32));
   let kept: OwnerKeys | undefined;
+  let keyfileKey: Uint8Array | undefined;
   const result = await operate(endpoint, 'insert', serial, {
     credentials,
-    proof: (keys) => {
+    proof: (keys, challenge) => {
       kept = { authKey: keys!.authKey.slice(), protectionKey: keys!.protectionKey.slice() };
+      keyfileKey = challenge.keyfileKey;
       return { muk, holderSecret };
     },
   });
@@ -205,7 +207,29 @@ export async function insertCard(endpoint: ServerEndpoint, serial: string, crede
   const plaintext = openProtectedInformation(keys.protectionKey, cardId, sealedVersion, sealed);
   wipe(sealed);
   endpoint.knownCards?.remember(serial, undefined, sealedVersion);
-  return { cardId, plaintext, sealedVersion, counterWindow, holderSecret, keys };
+  const inserted: InsertedCard = { cardId, plaintext, sealedVersion, counterWindow, holderSecret, keys };
+  if (endpoint.keyfile !== undefined) await checkKeyfileNamesCard(endpoint, serial, muk, keyfileKey!, inserted);
+  return inserted;
+}
+
+/**
+ * [0044]-[0047]: this install's keyfile names the card it was issued for (serial and signing public
+ * key). A keyfile for another card is refused once the card is open, and the card, unchanged, is given
+ * straight back so that it does not stay in use on the server.
+ */
+async function checkKeyfileNamesCard(endpoint: ServerEndpoint, serial: string, muk: Uint8Array, serverSigningPublicKey: Uint8Array, inserted: InsertedCard): Promise<void> {
+  const keyfile = openKeyfile(endpoint.keyfile!, { masterKey: endpoint.masterKey!, serverSigningPublicKey });
+  const binary = toBinaryProtectedInformation(inserted.plaintext);
+  const seed = readSigningSeed(binary);
+  try {
+    checkKeyfileCard(keyfile, { serial, publicKey: ed25519KeyFromSeed(seed).publicKey });
+  } catch (error) {
+    const upload = unchangedUpload(inserted, muk, inserted.counterWindow[0]);
+    await removeCard(endpoint, serial, upload).finally(() => wipe(upload.sealed, inserted.plaintext, inserted.holderSecret, inserted.keys.authKey, inserted.keys.protectionKey));
+    throw error;
+  } finally {
+    wipe(keyfile.as1, binary, seed);
+  }
 }
 
 /** What proves the holder of an in-use card: this machine's MUK and the per-insert secret. */

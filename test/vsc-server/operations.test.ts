@@ -11,7 +11,7 @@ import {
 import { decodeProtectedInformation } from '../../src/card/index.js';
 import { connectSession } from '../../src/channel/index.js';
 import { decodeChallenge, encodeHello, issueKeyfile } from '../../src/vsc-protocol/index.js';
-import { loadServerKeys, startVscServer, type CardStore, type RunningVscServer, type VscDatabase } from '../../src/vsc-server/index.js';
+import { issueCardKeyfile, loadServerKeys, startVscServer, type CardStore, type RunningVscServer, type ServerKeys, type VscDatabase } from '../../src/vsc-server/index.js';
 import { startInProcessServer, type InProcessServer } from '../support/index.js';
 
 const PASSWORD = utf8('correct horse battery staple');
@@ -128,10 +128,12 @@ describe('operations through the protected channel', { timeout: 60_000 }, () => 
 describe('a deployment that demands keyfiles ([0044])', { timeout: 60_000 }, () => {
   let strict: RunningVscServer;
   let strictEndpoint: ServerEndpoint;
+  let keys: ServerKeys;
   beforeAll(async () => {
-    const keys = loadServerKeys(join(dir, 'server'));
+    keys = loadServerKeys(join(dir, 'server'));
     strict = await startVscServer({ keys, database, implementationProofs: 'both' });
-    const keyfile = issueKeyfile({ signingSeed: keys.signingSeed, keyfileSecret: keys.keyfileSecret, masterKey: keys.masterKey, installId: 'install-7' });
+    // For enrollment: a keyfile that names no card yet.
+    const keyfile = await issueCardKeyfile(database, keys, { installId: 'install-7', card: 'enrollment' });
     strictEndpoint = { ...endpoint, url: strict.url, keyfile };
   });
   afterAll(() => strict.close());
@@ -144,9 +146,22 @@ describe('a deployment that demands keyfiles ([0044])', { timeout: 60_000 }, () 
     const foreign = issueKeyfile({ signingSeed: new Uint8Array(32).fill(5), keyfileSecret: new Uint8Array(32).fill(6), masterKey: endpoint.masterKey!, installId: 'install-7' });
     await expect(enrollCard({ ...strictEndpoint, keyfile: foreign }, 'KF-1', token, PASSWORD, MUK_A)).rejects.toMatchObject({ code: 'keyfile.invalid', exitCode: ExitCode.authenticationFailed });
     await enrollCard(strictEndpoint, 'KF-1', token, PASSWORD, MUK_A);
-    const inserted = await insertCard(strictEndpoint, 'KF-1', { password: PASSWORD }, MUK_A);
+    // The enrollment keyfile names no card: insert opens the card, refuses, and gives it straight back.
+    await expect(insertCard(strictEndpoint, 'KF-1', { password: PASSWORD }, MUK_A)).rejects.toMatchObject({ code: 'keyfile.no-card', exitCode: ExitCode.authenticationFailed });
+    expect((await store.show('KF-1')).state).toBe('idle');
+    const cardKeyfile = await issueCardKeyfile(database, keys, { installId: 'install-7', card: { serial: 'KF-1' } });
+    const inserted = await insertCard({ ...strictEndpoint, keyfile: cardKeyfile }, 'KF-1', { password: PASSWORD }, MUK_A);
     expect((await store.show('KF-1')).state).toBe('in-use');
     await recoverCard(strictEndpoint, 'KF-1', PASSWORD, MUK_A);
     expect(inserted.counterWindow[0]).toBe(0n);
+  });
+
+  it('[0044]-[0047]: a keyfile issued for card A does not open card B; B is given back at once, unchanged', async () => {
+    for (const serial of ['KF-A', 'KF-B']) await enrollCard(strictEndpoint, serial, await store.create(serial), PASSWORD, MUK_A);
+    const forA = await issueCardKeyfile(database, keys, { installId: 'install-7', card: { serial: 'KF-A' } });
+    await expect(insertCard({ ...strictEndpoint, keyfile: forA }, 'KF-B', { password: PASSWORD }, MUK_A)).rejects.toMatchObject({ code: 'keyfile.wrong-card', exitCode: ExitCode.authenticationFailed });
+    expect(await store.show('KF-B')).toMatchObject({ state: 'idle', sealedVersion: 2n });
+    const inserted = await insertCard({ ...strictEndpoint, keyfile: forA }, 'KF-A', { password: PASSWORD }, MUK_A);
+    await removeCard({ ...strictEndpoint, keyfile: forA }, 'KF-A', upload(inserted, MUK_A, inserted.counterWindow[0]));
   });
 });
