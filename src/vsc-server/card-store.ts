@@ -22,7 +22,7 @@ import { checkHolder, gaveBack, isHolder, notTheHolder, recoveryMark } from './h
 import type { OwnerProof } from './owner-authentication.js';
 
 export * from './card-records.js';
-export { BACKOFF_MAX_MS, MAX_BUCKET_FAILURES, STRANGERS_BUCKET, backoffMs, machineMark, type OwnerProof } from './owner-authentication.js';
+export { BACKOFF_MAX_MS, MAX_BUCKET_FAILURES, STRANGERS_BUCKET, backoffMs, machineMark, pruneStaleFailureBuckets, type OwnerProof } from './owner-authentication.js';
 export { DEFAULT_COUNTER_WINDOW } from './counter-ranges.js';
 
 /** Why the server refused; the exit code follows from it (DESIGN.md "Command line"). */

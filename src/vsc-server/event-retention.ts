@@ -1,6 +1,8 @@
 // Retention of the events table (issue 13 "Bounded server"): events older than the retention setting
-// are deleted at start and then every hour, in batches, on SQLite and PostgreSQL alike.
+// are deleted at start and then every hour, in batches, on SQLite and PostgreSQL alike. The same
+// round forgets wrong-password buckets idle for a day (owner-authentication.ts), whatever the setting.
 import type { VscDatabase } from './database.js';
+import { pruneStaleFailureBuckets } from './owner-authentication.js';
 
 export const DAY_MS = 24 * 3600 * 1000;
 /** How often a running server prunes. */
@@ -27,7 +29,7 @@ export async function pruneEventsBefore(database: VscDatabase, before: number, b
 }
 
 export interface EventRetentionOptions {
-  /** Days to keep; 0 keeps every event and starts nothing. */
+  /** Days to keep; 0 keeps every event (idle failure buckets are still forgotten). */
   readonly retentionDays: number;
   readonly now?: () => number;
   readonly intervalMs?: number;
@@ -47,11 +49,13 @@ export interface EventRetention {
 /** Prunes now, then every `intervalMs`, until stopped. One prune at a time. */
 export function startEventRetention(database: VscDatabase, options: EventRetentionOptions): EventRetention {
   const { retentionDays, now = Date.now, intervalMs = PRUNE_INTERVAL_MS, onError = () => undefined, onPruned = () => undefined } = options;
-  if (retentionDays === 0) return Object.freeze({ started: Promise.resolve(), stop: () => Promise.resolve() });
   let running: Promise<void> = Promise.resolve();
   const prune = (): Promise<void> => {
     running = running
-      .then(async () => onPruned(await pruneEventsBefore(database, now() - retentionDays * DAY_MS)))
+      .then(async () => {
+        await pruneStaleFailureBuckets(database.db, now() - DAY_MS);
+        if (retentionDays > 0) onPruned(await pruneEventsBefore(database, now() - retentionDays * DAY_MS));
+      })
       .catch((error: unknown) => {
         try {
           onError(error);

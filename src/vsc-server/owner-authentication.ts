@@ -8,7 +8,7 @@
 // ever stands in their way. A serial that names no card, or a card not yet enrolled, has buckets too
 // and answers exactly like an enrolled card with a wrong password: nothing is learned before the
 // owner is proven.
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import { concatBytes, constantTimeEqual, utf8 } from '../bytes/index.js';
 import { sha256 } from '../crypto/index.js';
 import { OperationRefused } from '../vsc-protocol/index.js';
@@ -101,6 +101,21 @@ export class OwnerAuthentication {
   async clear(tx: Tx, serial: string): Promise<void> {
     await tx.deleteFrom('auth_failures').where('serial', '=', serial).execute();
   }
+}
+
+/**
+ * Forgets failure buckets whose last failure is older than `before` (a day: past the longest back-off)
+ * and that block nothing that matters: below MAX_BUCKET_FAILURES, or kept for a serial that names no
+ * card (enumeration leaves such rows). A blocked bucket of a real card stays until it is unblocked.
+ * Returns how many were deleted.
+ */
+export async function pruneStaleFailureBuckets(db: Kysely<VscDatabaseSchema>, before: number): Promise<number> {
+  const result = await db
+    .deleteFrom('auth_failures')
+    .where('last_failure_at', '<', before)
+    .where((eb) => eb.or([eb('failures', '<', MAX_BUCKET_FAILURES), eb.not(eb.exists(eb.selectFrom('cards').select('serial').whereRef('cards.serial', '=', 'auth_failures.serial')))]))
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
 }
 
 function blockedRefusal(serial: string): OperationRefused {

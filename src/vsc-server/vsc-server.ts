@@ -72,6 +72,7 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
     let outcome: 'ok' | Refusal = 'ok';
     let failure: unknown;
     let release = (): void => undefined;
+    const reached = { cardStore: false };
     try {
       const hello = decodeHello(await session.receive(Math.max(1, preAuthDeadline - performance.now())));
       operation = hello.operation;
@@ -79,10 +80,10 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
       const admission = await guard.admitOperation(remoteAddress);
       if (!admission.admitted) throw refuseOperation(admission.refusal);
       release = admission.release;
-      await session.send(await runOperation(session, hello.serial, hello.operation));
+      await session.send(await runOperation(session, hello.serial, hello.operation, reached));
     } catch (error) {
       // Counted before the session's slot is given back (finally), so the peer's budget never has a gap.
-      if (error instanceof OperationRefused && error.reason === 'authentication') await guard.recordFailedProof(remoteAddress).catch(() => undefined);
+      if (reached.cardStore && isFailedProof(error)) await guard.recordFailedProof(remoteAddress).catch(() => undefined);
       const [reason, message] = describeFailure(error);
       outcome = reason;
       if (reason === 'internal') failure = error;
@@ -104,7 +105,7 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
    * client has proved it is a genuine implementation, so a peer that merely opens a session blocks
    * nobody. Returns the encoded result.
    */
-  async function runOperation<O extends Operation>(session: ChannelSession, serial: string, operation: O): Promise<Uint8Array> {
+  async function runOperation<O extends Operation>(session: ChannelSession, serial: string, operation: O, reached: { cardStore: boolean }): Promise<Uint8Array> {
     const kdf: KdfParams = operation === 'enroll' ? newKdfParams() : { algorithm: 'argon2id', ...(await store.kdfParameters(serial)) };
     const ri1 = newChallengeNonce();
     const issuedAt = now();
@@ -125,6 +126,7 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
       if (authKey !== undefined) wipe(authKey);
     }
     crashPoint(`server.${operation}.proof`);
+    reached.cardStore = true;
     const result = await handleOperation(operation, { store, serial, owner, kdf }, proof);
     crashPoint(`server.${operation}.committed`);
     return encodeResult(operation, result);
@@ -156,6 +158,15 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
  */
 function unknownSerialSaltSecret(channelPrivateKey: Uint8Array): Uint8Array {
   return hmacSha256(channelPrivateKey, utf8('vsc-unknown-serial-salts/1'));
+}
+
+/**
+ * What the card store says to a wrong secret (password, enrollment token, recovery code), or to a
+ * try its failure bucket did not let through: each counts against the peer's failed-proof budget, so
+ * an address hammering during a back-off is blocked like one guessing.
+ */
+function isFailedProof(error: unknown): boolean {
+  return error instanceof OperationRefused && (error.reason === 'authentication' || error.reason === 'retry-later' || error.reason === 'blocked');
 }
 
 /** The refusal sent to the client: never a stack, never a secret; one line the refusal schema accepts. */

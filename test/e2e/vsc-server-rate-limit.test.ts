@@ -19,7 +19,8 @@ let server: SpawnedServer;
 
 beforeAll(async () => {
   server = await startSpawnedServer();
-  await server.enroll(SERIAL);
+  // The owner's machine enrolled the card: its wrong-password bucket is its own, apart from the attacker's.
+  await server.enroll(SERIAL, OWNER_MUK);
 }, 60_000);
 afterAll(async () => server?.close());
 

@@ -21,8 +21,11 @@ export interface SpawnedServer {
   rssMiB(): number;
   /** The sum of the series `name` with (at least) these labels, 0 when there is none. */
   metric(name: string, labels?: Readonly<Record<string, string>>): Promise<number>;
-  /** A card created with `vsc admin`'s store and enrolled with SPAWNED_PASSWORD through the client library. */
-  enroll(serial: string): Promise<void>;
+  /**
+   * A card created with `vsc admin`'s store and enrolled with SPAWNED_PASSWORD through the client
+   * library, from the machine `muk` names (which then has a wrong-password bucket of its own).
+   */
+  enroll(serial: string, muk?: Uint8Array): Promise<void>;
   /** Every row of the cards table, blobs as hex, ordered by serial: compare two to see a state change. */
   cardsDump(): string;
   close(): Promise<void>;
@@ -61,11 +64,11 @@ export async function startSpawnedServer(args: readonly string[] = []): Promise<
       }
       return sum;
     },
-    async enroll(serial) {
+    async enroll(serial, muk = mukFromOverride('spawned server enroller')) {
       const database = await openDatabase(dbPath);
       try {
         const token = await new CardStore(database).create(serial);
-        await enrollCard(endpoint, serial, token, SPAWNED_PASSWORD, mukFromOverride('spawned server enroller'));
+        await enrollCard(endpoint, serial, token, SPAWNED_PASSWORD, muk);
       } finally {
         await database.close();
       }

@@ -7,7 +7,7 @@ import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { ExitCode } from '../../src/errors/index.js';
 import { OperationRefused } from '../../src/vsc-protocol/index.js';
-import { BACKOFF_MAX_MS, CardStore, MAX_BUCKET_FAILURES, openDatabase, type Enrollment, type VscDatabase } from '../../src/vsc-server/index.js';
+import { BACKOFF_MAX_MS, CardStore, MAX_BUCKET_FAILURES, openDatabase, pruneStaleFailureBuckets, type Enrollment, type VscDatabase } from '../../src/vsc-server/index.js';
 import { DEFAULT_KDF } from '../../src/vsc-protocol/index.js';
 import { freshPostgresDatabase } from '../support/index.js';
 
@@ -350,6 +350,23 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
       await insert(MUK_A, 'KNOWN');
       const inUse = await refusal(store.extend('KNOWN', { muk: MUK_B, holderHash: HOLDER }));
       expect(`${inUse.reason}: ${inUse.message}`).toBe(known[4]!.replace(': ', ': ').replace('S', 'KNOWN'));
+    });
+  });
+
+  describe('card store: idle failure buckets are forgotten, blocks of real cards are kept', () => {
+    it('prunes buckets idle for a day unless they block a card that exists', async () => {
+      await enrolledCard('REAL');
+      const row = (serial: string, bucket: number, failures: number, at: number) => ({ serial, bucket: bytes(bucket), failures, last_failure_at: at });
+      const old = clock - 2 * 24 * 3600 * 1000;
+      await database.db.insertInto('auth_failures').values([
+        row('REAL', 1, 7, old), // idle a day, not blocking: forgotten
+        row('REAL', 2, MAX_BUCKET_FAILURES, old), // a block of a real card: kept
+        row('REAL', 3, 3, clock), // recent: kept
+        row('NOPE', 0, MAX_BUCKET_FAILURES, old), // a serial that names no card: forgotten
+      ]).execute();
+      expect(await pruneStaleFailureBuckets(database.db, clock - 24 * 3600 * 1000)).toBe(2);
+      const left = await database.db.selectFrom('auth_failures').select(['serial', 'failures']).orderBy('failures').execute();
+      expect(left.map((bucket) => `${bucket.serial}:${bucket.failures}`)).toEqual(['REAL:3', `REAL:${MAX_BUCKET_FAILURES}`]);
     });
   });
 
