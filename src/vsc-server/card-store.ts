@@ -24,6 +24,7 @@ import type { OwnerProof } from './owner-authentication.js';
 export * from './card-records.js';
 export { BACKOFF_MAX_MS, MAX_BUCKET_FAILURES, STRANGERS_BUCKET, backoffMs, machineMark, pruneStaleFailureBuckets, type OwnerProof } from './owner-authentication.js';
 export { DEFAULT_COUNTER_WINDOW } from './counter-ranges.js';
+export { REFUSAL_EVENT_PERIOD_MS } from './card-transaction.js';
 
 /** Why the server refused; the exit code follows from it (DESIGN.md "Command line"). */
 export type RefusalReason = Refusal;

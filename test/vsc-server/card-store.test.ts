@@ -7,7 +7,7 @@ import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { ExitCode } from '../../src/errors/index.js';
 import { OperationRefused } from '../../src/vsc-protocol/index.js';
-import { BACKOFF_MAX_MS, CardStore, MAX_BUCKET_FAILURES, openDatabase, pruneStaleFailureBuckets, type Enrollment, type VscDatabase } from '../../src/vsc-server/index.js';
+import { BACKOFF_MAX_MS, CardStore, MAX_BUCKET_FAILURES, REFUSAL_EVENT_PERIOD_MS, openDatabase, pruneStaleFailureBuckets, type Enrollment, type VscDatabase } from '../../src/vsc-server/index.js';
 import { DEFAULT_KDF } from '../../src/vsc-protocol/index.js';
 import { freshPostgresDatabase } from '../support/index.js';
 
@@ -383,6 +383,25 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
         'insert:ok:idle->in-use',
         'insert:refused: wrong-state:->',
         'recover:ok:in-use->idle',
+      ]);
+    });
+
+    it('counts refusals of one kind in one row per hour, so a flood of refused tries grows a counter, not the table', async () => {
+      await enrolledCard();
+      clock = 1_700_000_000_000 - (1_700_000_000_000 % REFUSAL_EVENT_PERIOD_MS); // the start of an hour
+      for (let i = 0; i < 30; i++) {
+        await refusal(store.insert('CARD-1', bytes(0xee), { muk: MUK_B, holderHash: HOLDER })); // wrong, then backed off
+        await refusal(store.extend('CARD-1', { muk: MUK_B, holderHash: HOLDER }));
+      }
+      clock += REFUSAL_EVENT_PERIOD_MS; // the next hour: new rows
+      await refusal(store.extend('CARD-1', { muk: MUK_B, holderHash: HOLDER }));
+      const refused = (await store.events('CARD-1')).filter((event) => event.outcome.startsWith('refused'));
+      expect(refused.map((event) => `${event.operation}:${event.outcome}:${event.count}`)).toEqual([
+        // in the order each kind first happened
+        'insert:refused: authentication:1',
+        'extend:refused: holder-mismatch:30',
+        'insert:refused: retry-later:29',
+        'extend:refused: holder-mismatch:1',
       ]);
     });
   });
