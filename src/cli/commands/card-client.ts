@@ -178,7 +178,11 @@ export const cardClientCommands: Command[] = [
   command(
     'unblock',
     'lift the wrong-password back-off and block of a card with the recovery code shown at enrollment',
-    { ...SERVER, 'recovery-code-file': { type: 'string', value: 'FILE', description: 'read the recovery code from the first line of FILE instead of asking' }, ...MACHINE },
+    {
+      ...Object.fromEntries(Object.entries(SERVER).filter(([name]) => name !== 'password-file')),
+      'recovery-code-file': { type: 'string', value: 'FILE', description: 'read the recovery code from the first line of FILE (mode 0600) instead of asking' },
+      ...MACHINE,
+    },
     async (values) => {
       const { readPassword, unblockCard } = await client();
       const { parseRecoveryCode } = await import('../../vsc-protocol/index.js');
