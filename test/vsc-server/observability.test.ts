@@ -10,7 +10,7 @@ import { toHex, utf8 } from '../../src/bytes/index.js';
 import { ExitCode } from '../../src/errors/index.js';
 import {
   mukFromOverride, OperationRefused, destroyCard, enrollCard, extendCounterWindow, insertCard, recoverCard,
-  removeCard, unchangedUpload, type ServerEndpoint,
+  removeCard, unblockCard, unchangedUpload, type ServerEndpoint,
 } from '../../src/vsc-client/index.js';
 import { decodeProtectedInformation } from '../../src/card/index.js';
 import {
@@ -217,11 +217,13 @@ describe('secrecy', { timeout: 60_000 }, () => {
   let deployment: Deployment;
   beforeAll(() => void (deployment = use()));
 
-  it('no password, key, MUK, holder secret, token or card key reaches a log line or the metrics, in hex or base64', async () => {
+  it('no password, key, MUK, holder secret, token, recovery code or card key reaches a log line or the metrics, in hex or base64', async () => {
     const { store, endpoint, keys } = deployment;
     const token = await store.create('SECRET-1');
-    await enrollCard(endpoint, 'SECRET-1', token, PASSWORD, MUK_A);
+    const { recoveryCode } = await enrollCard(endpoint, 'SECRET-1', token, PASSWORD, MUK_A);
     await expect(enrollCard(endpoint, 'SECRET-1', token, PASSWORD, MUK_A)).rejects.toMatchObject({ code: 'enroll.token' });
+    await expect(unblockCard(endpoint, 'SECRET-1', 'A'.repeat(32))).rejects.toMatchObject({ reason: 'authentication' });
+    await unblockCard(endpoint, 'SECRET-1', recoveryCode);
     const inserted = await insertCard(endpoint, 'SECRET-1', { password: PASSWORD }, MUK_A);
     await refused(insertCard(endpoint, 'SECRET-1', { password: PASSWORD }, MUK_B));
     const holder = { muk: MUK_A, holderSecret: inserted.holderSecret };
@@ -235,7 +237,7 @@ describe('secrecy', { timeout: 60_000 }, () => {
     await destroyCard(endpoint, 'SECRET-1', { password: PASSWORD }, MUK_A);
 
     const secrets: Record<string, Uint8Array> = {
-      password: PASSWORD, token: utf8(token), authKey: inserted.keys.authKey, protectionKey: inserted.keys.protectionKey, mukA: MUK_A, mukB: MUK_B,
+      password: PASSWORD, token: utf8(token), recoveryCode: utf8(recoveryCode), authKey: inserted.keys.authKey, protectionKey: inserted.keys.protectionKey, mukA: MUK_A, mukB: MUK_B,
       holderSecret: inserted.holderSecret, cardSigningSeed: decodeProtectedInformation(inserted.plaintext).signingSeed,
       masterKey: keys.masterKey, channelPrivateKey: keys.channelPrivateKey, signingSeed: keys.signingSeed, keyfileSecret: keys.keyfileSecret,
     };
@@ -245,7 +247,7 @@ describe('secrecy', { timeout: 60_000 }, () => {
       return [...hexWindows, ...hexWindows.map((hex) => hex.toUpperCase()), buffer.toString('base64'), buffer.toString('base64url'), buffer.toString('latin1')];
     };
     const everything = [...deployment.lines, await deployment.scrape()].join('\n');
-    expect(deployment.lines.filter((line) => line.includes('"event":"operation"'))).toHaveLength(11);
+    expect(deployment.lines.filter((line) => line.includes('"event":"operation"'))).toHaveLength(13);
     expect(everything).toContain('"serial":"SECRET-1"'); // the lines searched are the real ones
     for (const [name, value] of Object.entries(secrets)) {
       for (const form of forms(value)) expect(everything.includes(form), `${name} as ${form}`).toBe(false);
