@@ -12,11 +12,17 @@ import { machineDirectory } from '../../src/vsc-client/index.js';
 import { runVsc, spawnVsc, startServerHarness, type ServerHarness, type VscProcess } from '../support/index.js';
 
 const PASSWORD = 'one machine password';
-/** As a user runs `vsc`: no simulation switch, and whatever $HOME says. */
-const asUser = (home = process.env['HOME']) => ({ env: { VSC_SIMULATE_MACHINES: undefined, VSC_STATE_DIR: undefined, VSC_MACHINE_ID: undefined, HOME: home } });
+/**
+ * As a user runs `vsc`: no simulation switch, and whatever $HOME says. The user's persistent data
+ * (uploads waiting, what the machine remembers of its cards) goes to a directory of this run's own
+ * through XDG_STATE_HOME, so no earlier run's memory of a card named LOCAL-1 leaks in; the lock and
+ * the control socket, which this file is about, stay in the real uid directory.
+ */
+const asUser = (home = process.env['HOME']) => ({ env: { VSC_SIMULATE_MACHINES: undefined, VSC_STATE_DIR: undefined, VSC_MACHINE_ID: undefined, HOME: home, XDG_STATE_HOME: xdgState } });
 
 let harness: ServerHarness;
 let elsewhere: string;
+const xdgState = mkdtempSync(join(tmpdir(), 'vsc-xdg-state-'));
 const cards = new Set<VscProcess>();
 
 /** `vsc card insert` as a user runs it; resolves once it says "inserted". */
@@ -54,6 +60,7 @@ afterEach(async () => {
 afterAll(async () => {
   await harness?.close();
   rmSync(elsewhere, { recursive: true, force: true });
+  rmSync(xdgState, { recursive: true, force: true });
 });
 
 describe('one machine, one card process, without VSC_SIMULATE_MACHINES', { timeout: 120_000 }, () => {

@@ -105,7 +105,9 @@ describe.each(DEPLOYMENTS)('VSC server and client through the CLI on $name', { t
     expect((await vsc(['card', 'insert', ...client('S3', PASSWORDS['S3']!), ...machine('X')])).code).toBe(3);
     const codeFile = join(harness.dir, 'recovery-code');
     writeFileSync(codeFile, `${recoveryCode.toLowerCase()}\n`, { mode: 0o600 });
-    const unblocked = await vsc(['card', 'unblock', ...harness.client('S3', 'unused'), '--recovery-code-file', codeFile, ...machine('X')]);
+    // The server flags of a card command, without the password: unblock needs none, and takes no --password-file.
+    const withoutPassword = harness.client('S3', 'unused').filter((arg, i, all) => arg !== '--password-file' && all[i - 1] !== '--password-file');
+    const unblocked = await vsc(['card', 'unblock', ...withoutPassword, '--recovery-code-file', codeFile, ...machine('X')]);
     expect(unblocked.code, unblocked.stderr).toBe(0);
     const x = await harness.startInsert('S3', PASSWORDS['S3']!, 'X');
     expect(x.child.exitCode).toBeNull();
