@@ -117,9 +117,10 @@ export async function runCycles(label: string, bench: BenchCards, servers: reado
       const started = performance.now();
       try {
         const inserted = await insertCard(endpoint, card.serial, { keys: bench.keys }, muk);
+        const upload = unchangedUpload(inserted, muk, inserted.counterWindow[0]);
         wipe(inserted.keys.authKey, inserted.keys.protectionKey);
-        await removeCard(endpoint, card.serial, unchangedUpload(inserted, muk, inserted.counterWindow[0]));
-        wipe(inserted.plaintext, inserted.holderSecret);
+        await removeCard(endpoint, card.serial, upload);
+        wipe(inserted.plaintext, inserted.holderSecret, upload.sealed);
       } catch (error) {
         // The card's state is unknown after a failure: this client stops, and the failure is reported.
         failures++;

@@ -33,6 +33,8 @@ export function sealProtectedInformation(
   plaintext: Uint8Array,
 ): Uint8Array {
   assertBytes('protection key', protectionKey, PROTECTION_KEY_LENGTH);
+  // A key of zeros is a key already wiped: sealing under it would upload information nobody can open.
+  if (protectionKey.every((byte) => byte === 0)) throw new VscError('seal.wiped-key', 'refusing to seal under a protection key of zeros (a key already wiped)');
   if (!(plaintext instanceof Uint8Array)) throw new TypeError(`expected the plaintext as bytes, got ${typeof plaintext}`);
   const ad = associatedData(cardId, version);
   const nonce = Uint8Array.from(randomBytes(SEAL_NONCE_LENGTH));

@@ -82,11 +82,13 @@ export class OwnerAuthentication {
       if (counted !== undefined) await tx.deleteFrom('auth_failures').where('serial', '=', serial).where('bucket', '=', bucket).execute();
       return undefined;
     }
-    if (counted === undefined) {
-      await tx.insertInto('auth_failures').values({ serial, bucket, failures: 1, last_failure_at: now }).execute();
-    } else {
-      await tx.updateTable('auth_failures').set({ failures: failures + 1, last_failure_at: now }).where('serial', '=', serial).where('bucket', '=', bucket).execute();
-    }
+    // An upsert: tries on a serial with no card row have no row lock to queue them, and two at once
+    // must both count, not fail on the key.
+    await tx
+      .insertInto('auth_failures')
+      .values({ serial, bucket, failures: 1, last_failure_at: now })
+      .onConflict((conflict) => conflict.columns(['serial', 'bucket']).doUpdateSet((eb) => ({ failures: eb('auth_failures.failures', '+', 1), last_failure_at: now })))
+      .execute();
     return failures + 1 >= MAX_BUCKET_FAILURES ? blockedRefusal(serial) : wrongPassword(serial);
   }
 

@@ -76,7 +76,7 @@ async function fillToTheLimit(card: ReturnType<typeof pivHost>, size: () => numb
 describe('the room of a running card', () => {
   it('is what a remove carries: MAX_SEALED_BYTES less the sealing overhead, and the remove fits one Noise message', () => {
     expect(MAX_PROTECTED_INFORMATION_BYTES).toBe(MAX_SEALED_BYTES - SEALING_OVERHEAD);
-    const sealed = sealProtectedInformation(new Uint8Array(32), new Uint8Array(16), 1n, new Uint8Array(MAX_PROTECTED_INFORMATION_BYTES));
+    const sealed = sealProtectedInformation(new Uint8Array(32).fill(7), new Uint8Array(16), 1n, new Uint8Array(MAX_PROTECTED_INFORMATION_BYTES));
     expect(sealed).toHaveLength(MAX_SEALED_BYTES);
     const proof = encodeProof('remove', {
       ri2: new Uint8Array(32), masterProof: new Uint8Array(32), installId: 'x'.repeat(128), keyfileProof: new Uint8Array(32),
@@ -116,7 +116,7 @@ describe('the room of a running card', () => {
     expect(given).toHaveLength(MAX_PROTECTED_INFORMATION_BYTES);
     const piv = readPivState(given!);
     for (const [tag, content] of written) expect(toHex(piv.dataObjects.get(tag)!)).toBe(toHex(content));
-    expect(sealProtectedInformation(new Uint8Array(32), new Uint8Array(16), 2n, given!)).toHaveLength(MAX_SEALED_BYTES);
+    expect(sealProtectedInformation(new Uint8Array(32).fill(7), new Uint8Array(16), 2n, given!)).toHaveLength(MAX_SEALED_BYTES);
   });
 
   describe('backed by a state file (vsc card emulate)', () => {

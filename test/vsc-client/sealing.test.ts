@@ -88,3 +88,9 @@ describe('sealProtectedInformation / openProtectedInformation', () => {
     expect(() => openProtectedInformation(key, cardId, 1n, 'x' as unknown as Uint8Array)).toThrow(TypeError);
   });
 });
+
+describe('a wiped key', () => {
+  it('is refused: information sealed under zeros would reach the server unopenable', () => {
+    expect(() => sealProtectedInformation(new Uint8Array(32), new Uint8Array(16).fill(1), 1n, new Uint8Array(8))).toThrow(/protection key of zeros/);
+  });
+});

@@ -316,6 +316,14 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dialect) => {
       expect((await store.kdfParameters('CARD-1')).salt).toEqual(ENROLLMENT.kdfSalt);
     });
 
+    it('concurrent wrong tries on a serial that names no card all count, and none fails on the bucket\'s key', async () => {
+      const outcomes = await Promise.allSettled(Array.from({ length: 8 }, () => strangerTry(WRONG, 'NOPE-CONCURRENT')));
+      const reasons = outcomes.map((outcome) => (outcome.status === 'rejected' ? (outcome.reason as OperationRefused).reason : 'ok'));
+      for (const reason of reasons) expect(['authentication', 'retry-later']).toContain(reason);
+      const bucket = await database.db.selectFrom('auth_failures').select('failures').where('serial', '=', 'NOPE-CONCURRENT').executeTakeFirstOrThrow();
+      expect(bucket.failures).toBe(reasons.filter((reason) => reason === 'authentication').length);
+    });
+
     it('unknown, unenrolled and enrolled serials look alike before the owner is proven', async () => {
       await enrolledCard('KNOWN');
       await store.create('BLANK');
