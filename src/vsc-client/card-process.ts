@@ -7,6 +7,7 @@ import { LockHeldError, type FileLock } from '../files/index.js';
 import { VpcdBridge } from '../reader-driver/index.js';
 import { acquireMachineLock, controlSocketPath } from './client-config.js';
 import { serveControlSocket, type ControlAnswer } from './control-socket.js';
+import { wipe } from '../bytes/index.js';
 import { ExitCode, VscError } from '../errors/index.js';
 import { describeDelivery, deliverPendingUploads } from './pending-delivery.js';
 import { PendingUploads } from './pending-upload.js';
@@ -49,6 +50,7 @@ export async function runCardProcess(options: CardProcessOptions): Promise<CardP
     for (const delivery of await deliverPendingUploads({ dataDir: options.dataDir, muk: options.muk })) {
       say({ event: 'pending-upload', ...delivery }, describeDelivery(delivery));
       if (delivery.serial === serial && delivery.outcome === 'waiting') {
+        wipe(options.password);
         throw new VscError('card.pending', `card ${serial} still has changes waiting on this machine (${delivery.path}); not inserted until the server takes them`, { exitCode: ExitCode.refusedByState });
       }
     }

@@ -7,7 +7,7 @@ import { wipe } from '../bytes/index.js';
 import { OperationRefused } from '../vsc-protocol/index.js';
 import { serverEndpoint } from './client-config.js';
 import { KnownCards } from './known-cards.js';
-import { PendingUploads } from './pending-upload.js';
+import { PendingUploads, type PendingUpload } from './pending-upload.js';
 import { isRetryableRemoveFailure, removeCard } from './server-operations.js';
 
 export type DeliveryOutcome =
@@ -34,7 +34,14 @@ export async function deliverPendingUploads(options: DeliveryOptions): Promise<D
   const outcomes: DeliveryOutcome[] = [];
   for (const serial of pending.serials()) {
     if (options.serial !== undefined && serial !== options.serial) continue;
-    const upload = pending.read(serial)!;
+    let upload: PendingUpload;
+    try {
+      upload = pending.read(serial)!;
+    } catch (error) {
+      // A damaged file must not stand in the way of every later insert: it is set aside, not deleted.
+      outcomes.push({ serial, outcome: 'refused', path: pending.setAside(serial), reason: `the file is damaged: ${(error as Error).message}` });
+      continue;
+    }
     try {
       const endpoint = {
         ...serverEndpoint({

@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { PendingUploads, type PendingUpload } from '../../src/vsc-client/index.js';
+import { PendingUploads, deliverPendingUploads, type PendingUpload } from '../../src/vsc-client/index.js';
 import { ProtocolError } from '../../src/vsc-protocol/index.js';
 
 const bytes = (fill: number, length = 32): Uint8Array => new Uint8Array(length).fill(fill);
@@ -49,6 +49,15 @@ describe('pending uploads', () => {
     expect(aside).toBe(join(pending.dir, 'CARD-7.upload.refused'));
     expect(pending.serials()).toEqual([]);
     expect(statSync(aside).size).toBeGreaterThan(500);
+  });
+
+  it('a damaged file is set aside at delivery, so it stands in the way of no later insert', async () => {
+    const pending = new PendingUploads(dir);
+    writeFileSync(pending.keep(UPLOAD), Uint8Array.from([0x50, 9, 9]));
+    const [outcome] = await deliverPendingUploads({ dataDir: dir, muk: bytes(7) });
+    expect(outcome).toMatchObject({ serial: 'CARD-7', outcome: 'refused', reason: expect.stringMatching(/^the file is damaged: /) });
+    expect(pending.serials()).toEqual([]);
+    expect(readdirSync(pending.dir)).toEqual(['CARD-7.upload.refused']);
   });
 
   it('refuses a damaged file with a ProtocolError that names no secret', () => {
