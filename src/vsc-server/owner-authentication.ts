@@ -94,9 +94,11 @@ export class OwnerAuthentication {
 
   /** Records that `muk`'s machine holds (or enrolled) the card: its failures count apart from now on. */
   async rememberMachine(tx: Tx, serial: string, muk: Uint8Array): Promise<void> {
-    const machine = machineMark(muk);
-    const known = await tx.selectFrom('card_machines').select('serial').where('serial', '=', serial).where('machine', '=', machine).executeTakeFirst();
-    if (known === undefined) await tx.insertInto('card_machines').values({ serial, machine, since: this.now() }).execute();
+    await tx
+      .insertInto('card_machines')
+      .values({ serial, machine: machineMark(muk), since: this.now() })
+      .onConflict((conflict) => conflict.columns(['serial', 'machine']).doNothing())
+      .execute();
   }
 
   /** Empties every bucket of the card (the owner's recovery code, an administrator's unblock). */
