@@ -72,7 +72,15 @@ export class ServerBacking implements CardBacking {
 
   /** The information changed: its sealed upload is kept on disk before the card answers. */
   async save(snapshot: Uint8Array): Promise<void> {
-    if (this.#init.pending !== undefined) this.#keep(snapshot, undefined);
+    if (this.#init.pending === undefined) return;
+    this.#secrets!.use((secrets) => {
+      const sealed = this.#seal(secrets.subarray(0, KEY_LENGTH), snapshot);
+      try {
+        this.#keep(sealed, secrets.subarray(KEY_LENGTH), undefined);
+      } finally {
+        wipe(sealed);
+      }
+    });
   }
 
   /**
@@ -82,17 +90,23 @@ export class ServerBacking implements CardBacking {
    */
   async giveBack(snapshot: Uint8Array, nextCounter: bigint): Promise<void> {
     const { endpoint, serial, pending } = this.#init;
-    const keptAt = pending === undefined ? undefined : this.#keep(snapshot, nextCounter);
-    try {
-      await this.#withSecrets((protectionKey, holder) => {
-        const sealed = this.#seal(protectionKey, snapshot);
-        return removeCard(endpoint, serial, { ...holder, sealed, sealedVersion: this.#holder().sealedVersion + 1n, nextCounter }).finally(() => wipe(sealed));
-      });
-    } catch (error) {
-      const why = error instanceof Error ? error.message : String(error);
-      const where = keptAt === undefined ? 'its changes are lost' : `its changes are kept in ${keptAt} and sent again at the next "vsc card insert", "remove", "status" or "recover" on this machine`;
-      throw new RemovePendingError(`the server did not take card ${serial} back (${why}); ${where}`, keptAt, { cause: error });
-    }
+    await this.#withSecrets(async (protectionKey, holder) => {
+      // Sealed once: the bytes kept on disk are the bytes sent. Kept before the first try; a failure
+      // to keep them is the file system's, and is thrown as it is.
+      const sealed = this.#seal(protectionKey, snapshot);
+      try {
+        const keptAt = pending === undefined ? undefined : this.#keep(sealed, holder.holderSecret, nextCounter);
+        try {
+          await removeCard(endpoint, serial, { ...holder, sealed, sealedVersion: this.#holder().sealedVersion + 1n, nextCounter });
+        } catch (error) {
+          const why = error instanceof Error ? error.message : String(error);
+          const where = keptAt === undefined ? 'its changes are lost' : `its changes are kept in ${keptAt} and sent again at the next "vsc card insert", "remove", "status" or "recover" on this machine`;
+          throw new RemovePendingError(`the server did not take card ${serial} back (${why}); ${where}`, keptAt, { cause: error });
+        }
+      } finally {
+        wipe(sealed);
+      }
+    });
     pending?.done(serial);
   }
 
@@ -100,22 +114,15 @@ export class ServerBacking implements CardBacking {
     this.#secrets?.destroy();
   }
 
-  /** Seals `snapshot` as the next version and writes it, with the holder secret, to the pending file. */
-  #keep(snapshot: Uint8Array, nextCounter: bigint | undefined): string {
+  /** Writes the sealed next version, with the holder secret, to the pending file; returns its path. */
+  #keep(sealed: Uint8Array, holderSecret: Uint8Array, nextCounter: bigint | undefined): string {
     const { endpoint, serial, pending } = this.#init;
-    return this.#secrets!.use((secrets) => {
-      const sealed = this.#seal(secrets.subarray(0, KEY_LENGTH), snapshot);
-      try {
-        return pending!.keep({
-          serial, url: endpoint.url, serverKey: endpoint.serverKey,
-          ...(endpoint.masterKeyFile === undefined ? {} : { masterKeyFile: endpoint.masterKeyFile }),
-          ...(endpoint.keyfilePath === undefined ? {} : { keyfile: endpoint.keyfilePath }),
-          holderSecret: secrets.subarray(KEY_LENGTH), sealed, sealedVersion: this.#holder().sealedVersion + 1n,
-          ...(nextCounter === undefined ? {} : { nextCounter }),
-        });
-      } finally {
-        wipe(sealed);
-      }
+    return pending!.keep({
+      serial, url: endpoint.url, serverKey: endpoint.serverKey,
+      ...(endpoint.masterKeyFile === undefined ? {} : { masterKeyFile: endpoint.masterKeyFile }),
+      ...(endpoint.keyfilePath === undefined ? {} : { keyfile: endpoint.keyfilePath }),
+      holderSecret, sealed, sealedVersion: this.#holder().sealedVersion + 1n,
+      ...(nextCounter === undefined ? {} : { nextCounter }),
     });
   }
 
