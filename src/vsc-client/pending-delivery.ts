@@ -31,6 +31,7 @@ export const waitingUploads = (dataDir: string): string[] => new PendingUploads(
 /** Tries every waiting upload once (or for retryMs); returns what became of each. */
 export async function deliverPendingUploads(options: DeliveryOptions): Promise<DeliveryOutcome[]> {
   const pending = new PendingUploads(options.dataDir);
+  const knownCards = new KnownCards(options.dataDir);
   const outcomes: DeliveryOutcome[] = [];
   for (const serial of pending.serials()) {
     if (options.serial !== undefined && serial !== options.serial) continue;
@@ -48,7 +49,7 @@ export async function deliverPendingUploads(options: DeliveryOptions): Promise<D
           server: upload.url, serverKey: encodeServerPublicKey(upload.serverKey),
           ...(upload.masterKeyFile === undefined ? {} : { masterKeyFile: upload.masterKeyFile }), ...(upload.keyfile === undefined ? {} : { keyfile: upload.keyfile }),
         }),
-        knownCards: new KnownCards(options.dataDir),
+        knownCards,
         retryMs: options.retryMs ?? 0,
       };
       await removeCard(endpoint, serial, {

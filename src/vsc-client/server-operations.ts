@@ -48,9 +48,8 @@ const RETRY_MAX_DELAY_MS = 2_000;
 /** The server said no; the one refusal type of vsc-protocol, re-exported for this module's callers. */
 export { OperationRefused };
 
-/** The operations that authenticate the owner by password; the others prove the holder or a recovery code. */
+/** The operations that authenticate the owner by password (OWNER_AUTHENTICATED_OPERATIONS); the others prove the holder or a recovery code. */
 type OwnerOperation = 'enroll' | 'insert' | 'recover' | 'destroy';
-const OWNER_OPERATIONS = OWNER_AUTHENTICATED_OPERATIONS;
 
 /** A proof's own fields, without the auth key that `operate` adds for the owner's operations. */
 type OwnFields<O extends Operation> = O extends OwnerOperation ? Omit<ProofFields[O], 'authKey'> : ProofFields[O];
@@ -107,7 +106,7 @@ async function operateOnce<O extends Operation>(endpoint: ServerEndpoint, operat
     const { ri1, keyfileKey } = challenge;
     crashPoint(`client.${operation}.challenge`);
     let keys: OwnerKeys | undefined;
-    if (OWNER_OPERATIONS.includes(operation)) {
+    if (OWNER_AUTHENTICATED_OPERATIONS.includes(operation)) {
       const credentials = exchange.credentials;
       if (credentials === undefined) throw new VscError('client.credentials', `${operation} needs the owner's password`);
       if ('password' in credentials) {
@@ -139,7 +138,7 @@ async function operateOnce<O extends Operation>(endpoint: ServerEndpoint, operat
     const result = decodeResult(operation, await session.receive());
     if (result.refused) throw new OperationRefused(result.refusal.reason, result.refusal.message);
     crashPoint(`client.${operation}.answered`);
-    if (OWNER_OPERATIONS.includes(operation) && 'password' in exchange.credentials!) endpoint.knownCards?.remember(serial, kdf, operation === 'enroll' ? 1n : 0n);
+    if (OWNER_AUTHENTICATED_OPERATIONS.includes(operation) && 'password' in exchange.credentials!) endpoint.knownCards?.remember(serial, kdf, operation === 'enroll' ? 1n : 0n);
     return result.message;
   } finally {
     session.close();

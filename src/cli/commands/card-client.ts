@@ -1,6 +1,6 @@
 // `vsc card enroll|insert|remove|recover|destroy`: server-backed cards.
 import { ExitCode, UsageError, VscError } from '../../errors/index.js';
-import type { ClientFlags, ControlAnswer, DeliveryOutcome, ServerEndpoint } from '../../vsc-client/index.js';
+import type { ClientFlags, ControlAnswer, ControlRequest, DeliveryOutcome, ServerEndpoint } from '../../vsc-client/index.js';
 import { requireOption, type Command, type OptionSpec, type OptionValues } from '../command.js';
 
 /** The client's code loads when a command runs: `vsc --help` and `vsc card status` stay quick. */
@@ -98,37 +98,25 @@ export const cardClientCommands: Command[] = [
     'Stays running while the card is inserted. The server refuses every other machine until this one removes the card. Every change of the card (a PIN try, a new key) is kept on this machine, sealed, until the server has taken it back: a remove that fails, or a crash, loses nothing; the next "vsc card insert", "remove", "status" or "recover" sends it.',
   ),
   command('remove', 'remove the card the running "vsc card insert" on this machine holds, or send the changes a failed remove left waiting', { ...MACHINE }, async (values) => {
-    const { askControlSocket, controlSocketPath, stateDirectory } = await client();
-    const machine = flags(values);
-    const stateDir = stateDirectory(machine);
-    let answer: ControlAnswer | undefined;
-    try {
-      answer = await askControlSocket(controlSocketPath(stateDir), 'remove', stateDir);
-    } catch (error) {
-      if (!(error instanceof VscError) || error.code !== 'card.not-inserted') throw error;
-      const deliveries = await deliverWaiting(values, machine);
-      if (deliveries === undefined) throw error;
-      return deliveries.every((delivery) => delivery.outcome === 'delivered') ? ExitCode.ok : ExitCode.other;
+    const asked = await askOrDeliver(values, 'remove');
+    if ('notInserted' in asked) {
+      if (asked.deliveries === undefined) throw asked.notInserted;
+      return asked.deliveries.every((delivery) => delivery.outcome === 'delivered') ? ExitCode.ok : ExitCode.other;
     }
+    const { answer } = asked;
     if (answer === undefined) throw new VscError('card.remove', 'the card process ended without answering; if it crashed, "vsc card recover" brings the card back');
     if (answer.kind !== 'removed') throw new VscError('card.remove', answer.kind === 'error' ? answer.message : 'the card process answered with its status instead');
     say(values)({ event: 'removed' }, 'card removed');
     return ExitCode.ok;
   }),
   command('status', 'show the card inserted on this machine, if any (serial, next counter value, reader), and send changes waiting from a failed remove', { ...MACHINE }, async (values) => {
-    const { askControlSocket, controlSocketPath, stateDirectory } = await client();
-    const machine = flags(values);
-    const stateDir = stateDirectory(machine);
-    let answer: ControlAnswer | undefined;
-    try {
-      answer = await askControlSocket(controlSocketPath(stateDir), 'status', stateDir);
-    } catch (error) {
-      if (!(error instanceof VscError) || error.code !== 'card.not-inserted') throw error;
-      const deliveries = (await deliverWaiting(values, machine)) ?? [];
-      const waiting = deliveries.filter((delivery) => delivery.outcome !== 'delivered');
+    const asked = await askOrDeliver(values, 'status');
+    if ('notInserted' in asked) {
+      const waiting = (asked.deliveries ?? []).filter((delivery) => delivery.outcome !== 'delivered');
       say(values)({ inserted: false, waiting }, 'no card is inserted on this machine');
       return ExitCode.ok;
     }
+    const { answer } = asked;
     if (answer?.kind !== 'status') throw new VscError('card.status', answer === undefined ? '' : answer.kind === 'error' ? answer.message : 'the card process answered "removed" to a status request');
     const { status } = answer;
     say(values)(
@@ -203,6 +191,26 @@ export const cardClientCommands: Command[] = [
 async function endpointOf(machine: ClientFlags): Promise<ServerEndpoint> {
   const { serverEndpoint, dataDirectory, KnownCards } = await client();
   return { ...serverEndpoint(machine), knownCards: new KnownCards(dataDirectory(machine)) };
+}
+
+/**
+ * Asks the card process of this machine; with none running, sends instead the uploads that failed
+ * removes left waiting (deliverWaiting), with the "not inserted" error for a caller that has no use
+ * for them.
+ */
+async function askOrDeliver(
+  values: OptionValues,
+  request: ControlRequest,
+): Promise<{ answer: ControlAnswer | undefined } | { notInserted: VscError; deliveries: DeliveryOutcome[] | undefined }> {
+  const { askControlSocket, controlSocketPath, stateDirectory } = await client();
+  const machine = flags(values);
+  const stateDir = stateDirectory(machine);
+  try {
+    return { answer: await askControlSocket(controlSocketPath(stateDir), request, stateDir) };
+  } catch (error) {
+    if (!(error instanceof VscError) || error.code !== 'card.not-inserted') throw error;
+    return { notInserted: error, deliveries: await deliverWaiting(values, machine) };
+  }
 }
 
 /**
