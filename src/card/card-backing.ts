@@ -10,6 +10,14 @@ export interface CounterGrant {
   readonly end: bigint;
 }
 
+/** A card signing key held outside the card's memory (a dongle's token, `--keys-on-token`): only its public half is known. */
+export interface CardSigner {
+  /** The Ed25519 public key (32 bytes). */
+  readonly publicKey: Uint8Array;
+  /** The Ed25519 signature (64 bytes) of `message`. */
+  sign(message: Uint8Array): Promise<Uint8Array>;
+}
+
 /** What `open` hands the card. */
 export interface OpenedCard {
   readonly serial: string;
@@ -18,6 +26,8 @@ export interface OpenedCard {
   readonly plaintext: Uint8Array;
   /** The first counter values; may be empty for a backing that grants on demand. */
   readonly grant: CounterGrant;
+  /** Signs instead of the signing seed in the information (only with grantMode 'on-demand'). */
+  readonly signer?: CardSigner;
 }
 
 /**

@@ -4,7 +4,7 @@
 import { COUNTER_MAX, SignRefusedError, signedDigest, type SignAndIncrementResult, type VscCard, type VscKeyMode } from '../apdu/index.js';
 import { wipe } from '../bytes/index.js';
 import { ed25519KeyFromSeed } from '../crypto/index.js';
-import type { CardBacking, CounterGrant } from './card-backing.js';
+import type { CardBacking, CardSigner, CounterGrant } from './card-backing.js';
 import type { EncryptedMemory } from './encrypted-memory.js';
 import { readSigningSeed } from './protected-information-codec.js';
 
@@ -34,11 +34,14 @@ export class GrantedVscCard implements VscCard {
     informationCounter: bigint,
     private readonly snapshot: () => Uint8Array,
     private readonly events: GrantedVscCardEvents = {},
+    /** A key outside the card's memory that signs instead of the information's seed (keys on a token). */
+    private readonly signer?: CardSigner,
   ) {
+    if (signer !== undefined && backing.grantMode !== 'on-demand') throw new TypeError('a card signer outside memory needs a backing that grants on demand');
     this.#next = informationCounter > first.start ? informationCounter : first.start;
     this.#end = first.end;
     this.#lowWater = (first.end - first.start) / 4n;
-    this.publicKey = memory.use((plaintext) => {
+    this.publicKey = signer !== undefined ? signer.publicKey.slice() : memory.use((plaintext) => {
       const seed = readSigningSeed(plaintext);
       try {
         return ed25519KeyFromSeed(seed).publicKey;
@@ -90,7 +93,7 @@ export class GrantedVscCard implements VscCard {
     return run;
   }
 
-  #signInGrant(h: Uint8Array): SignAndIncrementResult {
+  #signInGrant(h: Uint8Array): SignAndIncrementResult | Promise<SignAndIncrementResult> {
     if (this.#disabled) throw new SignRefusedError('disabled', 'the card is being removed');
     if (this.#next >= this.#end) this.#moveToPending();
     const counter = this.#next;
@@ -98,10 +101,19 @@ export class GrantedVscCard implements VscCard {
     if (counter >= this.#end) throw new SignRefusedError('counter-exhausted', 'the counter values granted are used up and the next grant has not arrived yet');
     this.#next = counter + 1n; // moved on before the signature exists
     if (this.backing.grantMode === 'ahead' && this.#end - this.#next <= this.#lowWater) this.#askAhead();
+    const digest = signedDigest(h, counter, this.keyMode, this.serial);
+    if (this.signer !== undefined) {
+      return this.signer.sign(digest).then(
+        (signature) => ({ counter, signature }),
+        (error: unknown) => {
+          throw new SignRefusedError('storage-failed', 'the token holding the card key did not sign', { cause: error });
+        },
+      );
+    }
     return this.memory.use((plaintext) => {
       const seed = readSigningSeed(plaintext);
       try {
-        return { counter, signature: ed25519KeyFromSeed(seed).sign(signedDigest(h, counter, this.keyMode, this.serial)) };
+        return { counter, signature: ed25519KeyFromSeed(seed).sign(digest) };
       } finally {
         wipe(seed);
       }

@@ -41,7 +41,7 @@ export class RunningCard {
     const informationCounter = this.#memory.use(readCounter);
     this.#vsc = new GrantedVscCard(opened.serial, opened.keyMode, this.#memory, backing, opened.grant, informationCounter, () => this.snapshot(), {
       ...(options.onGrantFailed === undefined ? {} : { onGrantFailed: options.onGrantFailed }),
-    });
+    }, opened.signer);
     // The PIV applet opens its state from encrypted memory for one command at a time and records a
     // change (a PIN try, a new key) with the backing before it answers. Whatever the backing, the
     // information never grows past what a remove can carry, so the card can always be given back.

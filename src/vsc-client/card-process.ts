@@ -1,6 +1,8 @@
 // The running card of `vsc card insert` ([0035]-[0057]): takes the machine lock, inserts the card,
-// serves it through vpcd, polls the machine, and removes the card (refusing service first) on
-// SIGTERM, on `vsc card remove`, or when the clock jumps. A MUK or PID change disables it at once.
+// serves it through vpcd, watches it, and removes the card (refusing service first) on SIGTERM, on
+// `vsc card remove`, or when its watcher says so. A server-backed card's watcher polls the machine
+// (a clock jump removes it; a MUK or PID change disables it at once); a dongle-backed card's watcher
+// challenges the dongle (dongle-card-process.ts).
 import type { Server } from 'node:net';
 import { RunningCard } from '../card/index.js';
 import { LockHeldError, type FileLock } from '../files/index.js';
@@ -31,9 +33,65 @@ export interface CardProcessOptions {
 
 export type CardProcessEnd = { readonly removed: true } | { readonly removed: false; readonly error: unknown };
 
-/** Inserts and serves until removal; resolves with how it ended (the caller picks the exit code). */
+/** What a watcher of a running card may do: disable it at once (tampering), or remove it. */
+export interface CardWatchActions {
+  /** [0057]: refuse service at once, leave the reader, end with `message` as the error; nothing is given back. */
+  disable(message: string): void;
+  /** The remove sequence (refuse service, leave the reader, give the card back), then end. */
+  remove(reason: string): void;
+}
+
+export interface CardServiceOptions {
+  readonly stateDir: string;
+  readonly vpcd?: { host: string; port: number } | undefined;
+  readonly say: (event: Record<string, unknown>, text: string) => void;
+  /** Opens the card, under the machine lock. */
+  readonly open: () => Promise<RunningCard>;
+  /** Starts watching the machine or the backing while the card runs; returns how to stop. */
+  readonly watch: (card: RunningCard, actions: CardWatchActions) => () => void;
+}
+
+/** Inserts a server-backed card and serves it until removal; resolves with how it ended (the caller picks the exit code). */
 export async function runCardProcess(options: CardProcessOptions): Promise<CardProcessEnd> {
-  const { endpoint, serial, stateDir, say } = options;
+  const { endpoint, serial, say } = options;
+  return serveCard({
+    stateDir: options.stateDir,
+    vpcd: options.vpcd,
+    say,
+    open: async () => {
+      // What an earlier card process of this machine could not give back goes first.
+      for (const delivery of await deliverPendingUploads({ dataDir: options.dataDir, muk: options.muk })) {
+        say({ event: 'pending-upload', ...delivery }, describeDelivery(delivery));
+        if (delivery.serial === serial && delivery.outcome === 'waiting') {
+          wipe(options.password);
+          throw new VscError('card.pending', `card ${serial} still has changes waiting on this machine (${delivery.path}); not inserted until the server takes them`, { exitCode: ExitCode.refusedByState });
+        }
+      }
+      const pending = new PendingUploads(options.dataDir);
+      const backing = new ServerBacking({ endpoint, serial, credentials: { password: options.password }, muk: options.muk, pending });
+      return RunningCard.open(backing, {
+        onGrantFailed: (error) => say({ event: 'warning', serial, message: `no further counter window: ${(error as Error).message}` }, `warning: no further counter window: ${(error as Error).message}`),
+      });
+    },
+    watch: (_card, actions) => {
+      const polling = startPolling({
+        intervalMs: options.pollIntervalMs ?? 60_000,
+        readMuk: options.readMuk,
+        expectedMuk: options.muk,
+        onTamper: (reason) => actions.disable(`the card disabled itself: ${reason === 'muk-changed' ? 'the machine unique key changed' : 'the process id changed'}`),
+        onClockJump: (direction) => actions.remove(`the clock jumped ${direction}`),
+      });
+      return () => polling.stop();
+    },
+  });
+}
+
+/**
+ * The running card of any backing: takes the machine lock, opens the card, serves it through vpcd, and
+ * removes it (refusing service first) on SIGTERM, on `vsc card remove`, or when its watcher says so.
+ */
+export async function serveCard(options: CardServiceOptions): Promise<CardProcessEnd> {
+  const { stateDir, say } = options;
   let lock: FileLock;
   try {
     lock = await acquireMachineLock(stateDir);
@@ -46,60 +104,50 @@ export async function runCardProcess(options: CardProcessOptions): Promise<CardP
   let control: Server | undefined;
   let removing = false;
   try {
-    // What an earlier card process of this machine could not give back goes first.
-    for (const delivery of await deliverPendingUploads({ dataDir: options.dataDir, muk: options.muk })) {
-      say({ event: 'pending-upload', ...delivery }, describeDelivery(delivery));
-      if (delivery.serial === serial && delivery.outcome === 'waiting') {
-        wipe(options.password);
-        throw new VscError('card.pending', `card ${serial} still has changes waiting on this machine (${delivery.path}); not inserted until the server takes them`, { exitCode: ExitCode.refusedByState });
-      }
-    }
-    const pending = new PendingUploads(options.dataDir);
-    const backing = new ServerBacking({ endpoint, serial, credentials: { password: options.password }, muk: options.muk, pending });
-    card = await RunningCard.open(backing, {
-      onGrantFailed: (error) => say({ event: 'warning', serial, message: `no further counter window: ${(error as Error).message}` }, `warning: no further counter window: ${(error as Error).message}`),
-    });
+    card = await options.open();
+    const serial = card.serial;
     if (options.vpcd !== undefined) {
       bridge = new VpcdBridge(card.os, { host: options.vpcd.host, port: options.vpcd.port });
       await bridge.start();
     }
+    const running = card;
+    const vpcdText = options.vpcd === undefined ? null : `${options.vpcd.host}:${options.vpcd.port}`;
 
     const ended = new Promise<CardProcessEnd>((resolveEnd) => {
       let removal: Promise<CardProcessEnd> | undefined;
+      let stopWatching = (): void => undefined;
       const remove = (why: string): Promise<CardProcessEnd> =>
         (removal ??= (async () => {
           removing = true;
-          polling.stop();
+          stopWatching();
           try {
-            await card!.giveBack(async () => bridge?.stop());
+            await running.giveBack(async () => bridge?.stop());
             say({ event: 'removed', serial, reason: why }, `card ${serial} removed (${why})`);
             return { removed: true } as const;
           } catch (error) {
             return { removed: false, error } as const;
           }
         })());
-      const polling = startPolling({
-        intervalMs: options.pollIntervalMs ?? 60_000,
-        readMuk: options.readMuk,
-        expectedMuk: options.muk,
-        onTamper: (reason) => {
-          card!.disable();
+      stopWatching = options.watch(running, {
+        disable: (message) => {
+          stopWatching();
+          running.disable();
           void bridge?.stop();
-          resolveEnd({ removed: false, error: new Error(`the card disabled itself: ${reason === 'muk-changed' ? 'the machine unique key changed' : 'the process id changed'}`) });
+          resolveEnd({ removed: false, error: new Error(message) });
         },
-        onClockJump: (direction) => void remove(`the clock jumped ${direction}`).then(resolveEnd),
+        remove: (reason) => void remove(reason).then(resolveEnd),
       });
       const onSignal = () => void remove('signal').then(resolveEnd);
       process.once('SIGTERM', onSignal);
       process.once('SIGINT', onSignal);
       const served = serveControlSocket(controlSocketPath(stateDir), async (request): Promise<ControlAnswer> => {
         if (request === 'status') {
-          const { next, nextGrant } = card!.counterStatus;
+          const { next, nextGrant } = running.counterStatus;
           return {
             kind: 'status',
             status: {
               serial, pid: process.pid, nextCounter: next.toString(), nextWindow: nextGrant === undefined ? null : [String(nextGrant.start), String(nextGrant.end)],
-              vpcd: options.vpcd === undefined ? null : `${options.vpcd.host}:${options.vpcd.port}`, removing,
+              vpcd: vpcdText, removing,
             },
           };
         }
@@ -112,7 +160,7 @@ export async function runCardProcess(options: CardProcessOptions): Promise<CardP
         (server) => {
           control = server;
           // Announced only once every way to remove it is in place.
-          say({ event: 'inserted', serial, vpcd: options.vpcd === undefined ? null : `${options.vpcd.host}:${options.vpcd.port}`, pid: process.pid }, `card ${serial} inserted${options.vpcd === undefined ? '' : ` into vpcd at ${options.vpcd.host}:${options.vpcd.port}`}; SIGTERM, Ctrl-C or "vsc card remove" removes it`);
+          say({ event: 'inserted', serial, vpcd: vpcdText, pid: process.pid }, `card ${serial} inserted${vpcdText === null ? '' : ` into vpcd at ${vpcdText}`}; SIGTERM, Ctrl-C or "vsc card remove" removes it`);
         },
         // Without its control socket the card could only be removed by a signal: give it back at once.
         (error: unknown) => void remove('the control socket could not listen').then(() => resolveEnd({ removed: false, error })),

@@ -1,5 +1,6 @@
 // Public surface of the VSC client: owner keys, sealing, MUK, encrypted memory and polling.
-export * from './key-derivation.js';
+// Owner keys are derived by vsc-protocol's owner-keys.ts (shared with the dongle backing); re-exported for callers.
+export { DEFAULT_KDF, KDF_BOUNDS, KDF_SALT_LENGTH, checkKdfParams, newKdfParams, deriveOwnerKeys, KDF_OUTPUT_LENGTH, OWNER_KEY_LENGTH, type KdfParams, type OwnerKeys } from '../vsc-protocol/index.js';
 export * from './sealing.js';
 export * from './muk.js';
 export * from './server-backing.js';
@@ -11,3 +12,4 @@ export * from './control-socket.js';
 export * from './known-cards.js';
 export * from './pending-upload.js';
 export * from './pending-delivery.js';
+export * from './dongle-card-process.js';

@@ -13,7 +13,7 @@ import {
   type ProofFields, type Result,
 } from '../vsc-protocol/index.js';
 import type { KnownCards } from './known-cards.js';
-import { deriveOwnerKeys, type OwnerKeys } from './key-derivation.js';
+import { deriveOwnerKeys, type OwnerKeys } from '../vsc-protocol/index.js';
 import { encodeProtectedInformation, newProtectedInformation, readSigningSeed, toBinaryProtectedInformation } from '../card/index.js';
 import { openProtectedInformation, sealProtectedInformation } from './sealing.js';
 

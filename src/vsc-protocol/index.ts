@@ -2,6 +2,7 @@
 // messages and their codec, the sealed information's sizes, the one refusal, owner verifier and
 // implementation authentication and its keyfile.
 export * from './kdf-params.js';
+export * from './owner-keys.js';
 export * from './enrollment-wrap.js';
 export * from './recovery-code.js';
 export * from './protocol-error.js';

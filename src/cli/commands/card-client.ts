@@ -2,6 +2,8 @@
 import { ExitCode, UsageError, VscError } from '../../errors/index.js';
 import type { ClientFlags, ControlAnswer, ControlRequest, DeliveryOutcome, ServerEndpoint } from '../../vsc-client/index.js';
 import { requireOption, type Command, type OptionSpec, type OptionValues } from '../command.js';
+import { DONGLE_OPTIONS, readChallengeTableOption } from './dongle.js';
+import { donglePinFallback } from './dongle-table.js';
 
 /** The client's code loads when a command runs: `vsc --help` and `vsc card status` stay quick. */
 const client = () => import('../../vsc-client/index.js');
@@ -69,23 +71,45 @@ export const cardClientCommands: Command[] = [
   }),
   command(
     'insert',
-    'insert a server-backed card on this machine and serve it until removed',
+    'insert a server-backed or dongle-backed card on this machine and serve it until removed',
     {
-      ...SERVER, vpcd: { type: 'string', value: 'HOST:PORT', description: 'show the card in pcscd through vpcd (e.g. 127.0.0.1:35963)' }, 'poll-interval': { type: 'string', value: 'MS', description: 'machine polling interval in ms (default 60000)' },
+      ...SERVER, vpcd: { type: 'string', value: 'HOST:PORT', description: 'show the card in pcscd through vpcd (e.g. 127.0.0.1:35963)' },
+      'poll-interval': { type: 'string', value: 'MS', description: 'polling interval in ms: the machine for a server-backed card (default 60000), the dongle for a dongle-backed one (default 1000)' },
       'give-up-after': { type: 'string', value: 'S', description: 'how long a remove keeps trying a server that cannot take the card yet, in seconds (default 30); the changes then wait on this machine' },
+      ...DONGLE_OPTIONS,
+      'challenge-table': { type: 'string', value: 'FILE', description: 'with --dongle: challenge the dongle from the vendor\'s table of precomputed pairs ("vsc dongle table create") instead of signed nonces' },
       ...MACHINE,
     },
     async (values) => {
       const { runCardProcess, machineUniqueKey, readPassword, stateDirectory, dataDirectory } = await client();
       const { parseVpcdAddress } = await import('../../reader-driver/index.js');
       const machine = flags(values);
+      const vpcd = text(values, 'vpcd') === undefined ? undefined : parseVpcdAddress(text(values, 'vpcd')!);
+      const poll = text(values, 'poll-interval');
+      if (poll !== undefined && !/^[1-9][0-9]{2,8}$/.test(poll)) throw new UsageError('--poll-interval: expected milliseconds, at least 100');
+      if (text(values, 'dongle') !== undefined) {
+        for (const flag of ['server', 'server-key', 'master-key-file', 'keyfile', 'give-up-after']) {
+          if (text(values, flag) !== undefined) throw new UsageError(`--${flag} is for a server-backed card; a dongle-backed card (--dongle) has no server`);
+        }
+        const { openDongle, dongleSecrets } = await import('../../dongle-backend/index.js');
+        const { runDongleCardProcess } = await client();
+        const challengeTable = await readChallengeTableOption(values);
+        const stateDir = stateDirectory(machine);
+        const dataDir = dataDirectory(machine);
+        const dongle = await openDongle(text(values, 'dongle')!, dongleSecrets(donglePinFallback(values)));
+        const password = await readPassword(text(values, 'password-file'));
+        const end = await runDongleCardProcess({
+          dongle, password, stateDir, dataDir, vpcd, say: say(values),
+          ...(poll === undefined ? {} : { pollIntervalMs: Number(poll) }), ...(challengeTable === undefined ? {} : { challengeTable }),
+        });
+        if (end.removed) return ExitCode.ok;
+        throw end.error instanceof VscError ? end.error : new VscError('card.remove', (end.error as Error).message);
+      }
+      if (text(values, 'challenge-table') !== undefined) throw new UsageError('--challenge-table needs --dongle');
       const giveUp = text(values, 'give-up-after');
       if (giveUp !== undefined && !/^[0-9]{1,6}$/.test(giveUp)) throw new UsageError('--give-up-after: expected whole seconds');
       const endpoint = { ...(await endpointOf(machine)), ...(giveUp === undefined ? {} : { retryMs: Number(giveUp) * 1000 }) };
       const serial = requireOption(values, 'serial');
-      const vpcd = text(values, 'vpcd') === undefined ? undefined : parseVpcdAddress(text(values, 'vpcd')!);
-      const poll = text(values, 'poll-interval');
-      if (poll !== undefined && !/^[1-9][0-9]{2,8}$/.test(poll)) throw new UsageError('--poll-interval: expected milliseconds, at least 100');
       const password = await readPassword(text(values, 'password-file'));
       const muk = await machineUniqueKey(machine);
       const end = await runCardProcess({
@@ -95,7 +119,7 @@ export const cardClientCommands: Command[] = [
       if (end.removed) return ExitCode.ok;
       throw end.error instanceof VscError ? end.error : new VscError('card.remove', (end.error as Error).message);
     },
-    'Stays running while the card is inserted. The server refuses every other machine until this one removes the card. Every change of the card (a PIN try, a new key) is kept on this machine, sealed, until the server has taken it back: a remove that fails, or a crash, loses nothing; the next "vsc card insert", "remove", "status" or "recover" sends it.',
+    'Stays running while the card is inserted. With --dongle the card runs while its dongle answers a fresh challenge every second, and is removed (refusing service, leaving the reader) the moment it does not. The server refuses every other machine until this one removes the card. Every change of the card (a PIN try, a new key) is kept on this machine, sealed, until the server has taken it back: a remove that fails, or a crash, loses nothing; the next "vsc card insert", "remove", "status" or "recover" sends it.',
   ),
   command('remove', 'remove the card the running "vsc card insert" on this machine holds, or send the changes a failed remove left waiting', { ...MACHINE }, async (values) => {
     const asked = await askOrDeliver(values, 'remove');

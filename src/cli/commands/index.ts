@@ -3,3 +3,4 @@ export { cardEmulateCommand } from './card-emulate.js';
 export { cardClientCommands } from './card-client.js';
 export { adminCommands, serverInitCommand, serverStartCommand } from './server-admin.js';
 export { demoCommand } from './demo.js';
+export { dongleGroup } from './dongle.js';

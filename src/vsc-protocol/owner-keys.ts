@@ -1,12 +1,10 @@
-// Owner password → auth key and protection key with Argon2id (DESIGN "Keys and secrets").
+// Owner password → auth key and protection key with Argon2id (DESIGN "Keys and secrets"), for every
+// backing that opens a card with the owner's password: the VSC client and the dongle.
 // Replaces the patent's MD5(password ‖ SALT) of [0021], [0085] by a memory-hard KDF.
 import argon2 from 'argon2';
 import { wipe } from '../bytes/index.js';
 import { VscError } from '../errors/index.js';
-import { checkKdfParams, type KdfParams } from '../vsc-protocol/index.js';
-
-// The parameters are protocol (the server chooses and sends them); re-exported for the client's callers.
-export { DEFAULT_KDF, KDF_BOUNDS, KDF_SALT_LENGTH, checkKdfParams, newKdfParams, type KdfParams } from '../vsc-protocol/index.js';
+import { checkKdfParams, type KdfParams } from './kdf-params.js';
 
 export const KDF_OUTPUT_LENGTH = 64;
 export const OWNER_KEY_LENGTH = 32;

@@ -1,7 +1,7 @@
 // Argon2id owner-key derivation (DESIGN "Keys and secrets"): a fixed vector, cross-checked with @noble.
 import { describe, expect, it } from 'vitest';
 import { argon2id as nobleArgon2id } from '@noble/hashes/argon2.js';
-import { DEFAULT_KDF, checkKdfParams, deriveOwnerKeys, newKdfParams, type KdfParams } from '../../src/vsc-client/key-derivation.js';
+import { DEFAULT_KDF, checkKdfParams, deriveOwnerKeys, newKdfParams, type KdfParams } from '../../src/vsc-protocol/index.js';
 import { fromHex, toHex, utf8 } from '../../src/bytes/index.js';
 import { ExitCode, VscError } from '../../src/errors/index.js';
 
