@@ -9,6 +9,7 @@ import {
   ReaderSystem, establishContext, PcscError, VpcdBridge, SCARD_PROTOCOL_T1, SCARD_SHARE_SHARED, SCARD_STATE_EMPTY,
   SCARD_STATE_PRESENT, SCARD_STATE_UNAWARE, SCARD_LEAVE_CARD, type PcscContext, type ReaderState,
 } from '../reader-driver/index.js';
+import { dongleStory } from './dongle-demo.js';
 import { serverStory } from './server-demo.js';
 import { Story, spaced, type Narrator } from './story.js';
 
@@ -89,6 +90,8 @@ export interface DemoOptions {
   pcscd?: 'auto' | false;
   /** Tell the VSC server part (default true). */
   server?: boolean;
+  /** Tell the dongle part (default true). */
+  dongle?: boolean;
 }
 
 export async function runDemo(options: DemoOptions = {}): Promise<number> {
@@ -150,10 +153,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   await context.release();
 
   if (options.server !== false) await serverStory(story);
+  if (options.dongle !== false) await dongleStory(story);
   if (options.pcscd !== false) await throughPcscd(story, card);
 
   say('');
   say('Done. Next: `vsc card emulate --state FILE` serves such a card to pcscd until you stop it;');
-  say('`vsc server init` and `vsc server start` run a VSC server, `vsc card enroll|insert|remove` use it.');
+  say('`vsc server init` and `vsc server start` run a VSC server, `vsc card enroll|insert|remove` use it;');
+  say('`vsc dongle init` puts a card on a dongle, `vsc card insert --dongle URI` runs it while the dongle answers.');
   return 0;
 }

@@ -12,6 +12,7 @@ import type { VscKeyMode } from '../apdu/index.js';
 import { constantTimeEqual, wipe } from '../bytes/index.js';
 import { readCounter, type CardBacking, type CardSigner, type CounterGrant, type OpenedCard } from '../card/index.js';
 import { ExitCode, VscError } from '../errors/index.js';
+import { crashPoint } from '../fault-injection/index.js';
 import { deriveOwnerKeys } from '../vsc-protocol/index.js';
 import { decodeCardRecord, encodeCardRecord, encodeCardRecordHeader, epochEnd, epochStart, type CardRecordHeader } from './card-record.js';
 import { counterKey, dongleSealingSecret, openCounter, openInner, openOuter, sealCounter, sealInner, sealOuter } from './card-sealing.js';
@@ -88,6 +89,7 @@ export class DongleBacking implements CardBacking {
       const plaintext = openInner(keys.protectionKey, header.serial, inner);
       if (plaintext === undefined) throw new DongleAuthenticationError(`wrong password for card ${header.serial}`);
       this.#inner = inner;
+      crashPoint('dongle.insert.opened');
       let next = await this.#readCounter(header);
       const informationCounter = readCounter(plaintext);
       if (informationCounter > next) next = informationCounter;
@@ -116,12 +118,14 @@ export class DongleBacking implements CardBacking {
       throw new DongleError('counter-exhausted', `card ${header.serial} used up the counter values of epoch ${header.epoch}; the issuing authority's replacement starts the next`, { exitCode: ExitCode.refusedByState });
     }
     await this.#writeCounter(next + 1n);
+    crashPoint('dongle.grant.counter-written');
     return { start: next, end: next + 1n };
   }
 
   async save(snapshot: Uint8Array): Promise<void> {
     this.#requireOpen();
     await this.#writeRecord(snapshot);
+    crashPoint('dongle.save.written');
   }
 
   /**
@@ -132,12 +136,14 @@ export class DongleBacking implements CardBacking {
     const header = this.#requireOpen();
     try {
       await this.options.dongle.identify();
+      await this.#writeRecord(snapshot);
+      crashPoint('dongle.remove.record-written');
+      if (nextCounter > this.#counterWritten) await this.#writeCounter(nextCounter);
     } catch (error) {
+      // Gone before or during the write: the two copies keep the version of the last change.
       if (error instanceof DongleAbsentError) return;
       throw error;
     }
-    await this.#writeRecord(snapshot);
-    if (nextCounter > this.#counterWritten) await this.#writeCounter(nextCounter);
     if (header.authority !== undefined && !header.keysOnToken && this.#inner !== undefined) {
       if (!writeEscrow(header.authority, header, this.#inner)) {
         this.options.warn?.(`the escrow of card ${header.serial} could not be refreshed at ${header.authority.escrowDirectory}; the authority keeps the previous one`);

@@ -110,6 +110,7 @@ class EmulatedDongle implements Dongle {
 
   async identify(): Promise<DongleIdentity> {
     await this.#openKey();
+    this.#requirePresent();
     return this.#identity();
   }
 

@@ -7,6 +7,7 @@
 // Frame: "VSD1" ‖ generation (8, big-endian) ‖ length (4) ‖ payload ‖ SHA-256(generation ‖ length ‖ payload).
 import { bytesToUint, concatBytes, constantTimeEqual, uintToBytes, utf8 } from '../bytes/index.js';
 import { sha256, SHA256_LENGTH } from '../crypto/index.js';
+import { crashArmed, crashPoint } from '../fault-injection/index.js';
 import { DongleError, type DongleSlot } from './dongle.js';
 
 /** The raw storage under the frames: named blobs a write may tear. */
@@ -61,7 +62,13 @@ export class TwoSlotStore {
     const newest = this.#newest.has(slot) ? this.#newest.get(slot) ?? undefined : await this.#readNewest(slot);
     const copy: Copy = newest?.copy === 'a' ? 'b' : 'a';
     const generation = (newest?.generation ?? 0n) + 1n;
-    await this.raw.put(`${slot}.${copy}`, frame(generation, payload));
+    const framed = frame(generation, payload);
+    if (slot !== 'revocations' && crashArmed(`dongle.${slot}.torn`)) {
+      // The fault tests' torn write: half a copy on the dongle, then the process dies as under kill -9.
+      await this.raw.put(`${slot}.${copy}`, framed.subarray(0, framed.length >> 1));
+      crashPoint(`dongle.${slot}.torn`);
+    }
+    await this.raw.put(`${slot}.${copy}`, framed);
     this.#newest.set(slot, { copy, generation, payload: new Uint8Array(0) });
   }
 

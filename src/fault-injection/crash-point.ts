@@ -10,13 +10,29 @@ const SERVER_STEPS = ['proof', 'in-transaction', 'committed'] as const;
 /** Client: challenge received, before the proof; proof sent, no answer yet; answer received, not acted on. */
 const CLIENT_STEPS = ['challenge', 'proof-sent', 'answered'] as const;
 
-export type CrashPoint = `server.${(typeof OPERATIONS)[number]}.${(typeof SERVER_STEPS)[number]}` | `client.${(typeof OPERATIONS)[number]}.${(typeof CLIENT_STEPS)[number]}`;
+/**
+ * Dongle-backed card (claim 10): the card record opened, nothing written yet; a counter value recorded on the
+ * dongle, its signature not yet made; a change written, the card not yet answered; at remove, the record
+ * written but not the counter; and a slot copy torn half-way through its write (two-slot-store.ts).
+ */
+const DONGLE_STEPS = ['dongle.insert.opened', 'dongle.grant.counter-written', 'dongle.save.written', 'dongle.remove.record-written', 'dongle.card.torn', 'dongle.counter.torn'] as const;
+
+export type CrashPoint =
+  | `server.${(typeof OPERATIONS)[number]}.${(typeof SERVER_STEPS)[number]}`
+  | `client.${(typeof OPERATIONS)[number]}.${(typeof CLIENT_STEPS)[number]}`
+  | (typeof DONGLE_STEPS)[number];
 
 /** Every step a test can name. */
 export const CRASH_POINTS: readonly CrashPoint[] = Object.freeze([
   ...OPERATIONS.flatMap((operation) => SERVER_STEPS.map((step) => `server.${operation}.${step}` as const)),
   ...OPERATIONS.flatMap((operation) => CLIENT_STEPS.map((step) => `client.${operation}.${step}` as const)),
+  ...DONGLE_STEPS,
 ]);
+
+/** Whether VSC_CRASH_AT names `step`: for a crash point that must do something before dying (a torn write). */
+export function crashArmed(step: CrashPoint): boolean {
+  return armed === step;
+}
 
 const armed = process.env['VSC_CRASH_AT'];
 if (armed !== undefined && armed !== '' && !(CRASH_POINTS as readonly string[]).includes(armed)) {
@@ -26,7 +42,7 @@ if (armed !== undefined && armed !== '' && !(CRASH_POINTS as readonly string[]).
 }
 
 /** Dies here by SIGKILL when VSC_CRASH_AT names `step` (for an operation that is `step`'s). */
-export function crashPoint(step: CrashPoint | `${'server' | 'client'}.${string}.${string}`): void {
+export function crashPoint(step: CrashPoint | `${'server' | 'client' | 'dongle'}.${string}.${string}`): void {
   if (armed !== step) return;
   writeSync(2, `crash point ${step}: killing this process\n`);
   process.kill(process.pid, 'SIGKILL');

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { runDemo } from '../../src/demo/demo.js';
 
 /** Runs the demo (never through pcscd: the unit tests have none) and returns what it said; it must exit 0. */
-async function demoText(options: { server?: boolean } = {}): Promise<string> {
+async function demoText(options: { server?: boolean; dongle?: boolean } = {}): Promise<string> {
   const lines: string[] = [];
   expect(await runDemo({ say: (line) => lines.push(line), pcscd: false, ...options })).toBe(0);
   return lines.join('\n');
@@ -11,7 +11,7 @@ async function demoText(options: { server?: boolean } = {}): Promise<string> {
 
 describe('demo', () => {
   it('inserts, uses and removes a card through the in-process reader, with verified signatures', async () => {
-    const text = await demoText({ server: false });
+    const text = await demoText({ server: false, dongle: false });
     expect(text).toContain('SCardGetStatusChange → "VSC Virtual Reader 00": empty');
     expect(text).toMatch(/wakes up: card present, ATR 3B 89 81 31 FE 45/);
     expect(text).toContain('counter used 0; the signature over SHA-256(h ‖ 0) verifies');
@@ -24,7 +24,7 @@ describe('demo', () => {
   });
 
   it('tells the VSC server story: enroll, insert on A, sign, remove, insert on B, crash, A refused, B recovers, destroy', { timeout: 60_000 }, async () => {
-    const text = await demoText();
+    const text = await demoText({ dongle: false });
     expect(text).toMatch(/state: idle\n/);
     expect(text).toContain('server: idle → in-use, held by machine A\'s MUK; counter window 0..1048576');
     expect(text).toContain('counter 0; the signature verifies with the enrolled public key');
@@ -40,6 +40,21 @@ describe('demo', () => {
     expect(text).toContain('the server answers with a recovery code, shown once');
     expect(text).toContain('with the right one: server: destroyed, for good');
     expect(text).toMatch(/insert\s+refused: wrong-state\n\s+recover\s+refused: muk-mismatch\n\s+recover\s+ok\s+in-use → idle/);
+    expect(text).not.toContain('should not happen');
+    expect(text).not.toContain('DOES NOT verify');
+  });
+
+  it('tells the dongle story: attach, sign through the reader, pull out, re-attach, lose, replace in the next epoch, old one refused', { timeout: 60_000 }, async () => {
+    const text = await demoText({ server: false });
+    expect(text).toMatch(/card DEMO-DONGLE-1 is on dongle A \([0-9a-f]{16}\), sealed to A's key and the owner's password; escrowed: true/);
+    expect(text).toContain('SIGN AND INCREMENT of SHA-256("first use") → counter 0 (0x0), signature verifies');
+    expect(text).toContain('SIGN AND INCREMENT of SHA-256("second use") → counter 1 (0x1), signature verifies');
+    expect(text).toMatch(/the dongle no longer answers.*\(\d+ ms after it was pulled, polling every 200 ms\)/);
+    expect(text).toContain('"VSC Virtual Reader 02": empty');
+    expect(text).toContain('SIGN AND INCREMENT of SHA-256("after re-attaching") → counter 2 (0x2), signature verifies');
+    expect(text).toContain('card DEMO-DONGLE-1 is on dongle B in counter epoch 1 (values from 1·2^96); dongle A is on the signed revocation list');
+    expect(text).toContain(`SIGN AND INCREMENT of SHA-256("on the replacement") → counter ${2n ** 96n} (0x1${'0'.repeat(24)}), signature verifies`);
+    expect(text).toMatch(/inserting card DEMO-DONGLE-1 from dongle A → refused \(exit 3\): dongle [0-9a-f]{16} was revoked \(replaced\)/);
     expect(text).not.toContain('should not happen');
     expect(text).not.toContain('DOES NOT verify');
   });

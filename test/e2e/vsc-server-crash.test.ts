@@ -236,7 +236,9 @@ describe.each(['sqlite', 'postgres'] as const)('kill -9 at every step of insert,
   });
 
   it('no counter value was ever signed twice, and every insert signed past every earlier value', () => {
-    expect(signed.length).toBeGreaterThan(CRASH_POINTS.length * SIGNATURES_PER_INSERT);
+    // Every server and client point crashed one insert, remove or recover above (the dongle's points have their own test).
+    const exercised = CRASH_POINTS.filter((point) => point.startsWith('server.') || point.startsWith('client.'));
+    expect(signed.length).toBeGreaterThan(exercised.length * SIGNATURES_PER_INSERT);
     expect(new Set(signed.map(String)).size, 'distinct counter values').toBe(signed.length);
     for (let i = 1; i < signed.length; i++) expect(signed[i]!, `signature ${i}`).toBeGreaterThan(signed[i - 1]!);
   });

@@ -17,3 +17,4 @@ export * from './vsc-deployments.js';
 export * from './in-process-server.js';
 export * from './spawned-vsc-server.js';
 export * from './shared-address-limits.js';
+export * from './dongle-fixture.js';

@@ -2,8 +2,8 @@
 import { ExitCode, UsageError, VscError } from '../../errors/index.js';
 import type { ClientFlags, ControlAnswer, ControlRequest, DeliveryOutcome, ServerEndpoint } from '../../vsc-client/index.js';
 import { requireOption, type Command, type OptionSpec, type OptionValues } from '../command.js';
-import { DONGLE_OPTIONS, readChallengeTableOption } from './dongle.js';
-import { donglePinFallback } from './dongle-table.js';
+import { readChallengeTableOption } from './dongle.js';
+import { DONGLE_OPTIONS, donglePinFallback } from './dongle-options.js';
 
 /** The client's code loads when a command runs: `vsc --help` and `vsc card status` stay quick. */
 const client = () => import('../../vsc-client/index.js');
@@ -91,12 +91,14 @@ export const cardClientCommands: Command[] = [
         for (const flag of ['server', 'server-key', 'master-key-file', 'keyfile', 'give-up-after']) {
           if (text(values, flag) !== undefined) throw new UsageError(`--${flag} is for a server-backed card; a dongle-backed card (--dongle) has no server`);
         }
-        const { openDongle, dongleSecrets } = await import('../../dongle-backend/index.js');
+        const { openDongle, dongleSecrets, requireTableForDongle } = await import('../../dongle-backend/index.js');
         const { runDongleCardProcess } = await client();
         const challengeTable = await readChallengeTableOption(values);
         const stateDir = stateDirectory(machine);
         const dataDir = dataDirectory(machine);
         const dongle = await openDongle(text(values, 'dongle')!, dongleSecrets(donglePinFallback(values)));
+        // A table made for another dongle is refused before the card opens, not by the watcher of a running card.
+        if (challengeTable !== undefined) requireTableForDongle(challengeTable, await dongle.identify());
         const password = await readPassword(text(values, 'password-file'));
         const end = await runDongleCardProcess({
           dongle, password, stateDir, dataDir, vpcd, say: say(values),

@@ -2,19 +2,15 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ExitCode, UsageError } from '../../errors/index.js';
-import { requireOption, type Command, type CommandGroup, type OptionSpec, type OptionValues } from '../command.js';
+import { requireOption, type Command, type CommandGroup, type OptionValues } from '../command.js';
 import { dongleAuthorityGroup } from './dongle-authority.js';
-import { donglePinFallback, dongleTableGroup } from './dongle-table.js';
+import { DONGLE_OPTIONS, donglePinFallback } from './dongle-options.js';
+import { dongleTableGroup } from './dongle-table.js';
 
 const dongles = () => import('../../dongle-backend/index.js');
 
 const text = (values: OptionValues, name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
 const say = (values: OptionValues) => (event: Record<string, unknown>, line: string) => console.log(values['json'] === true ? JSON.stringify(event) : line);
-
-export const DONGLE_OPTIONS: Record<string, OptionSpec> = {
-  dongle: { type: 'string', value: 'URI', description: 'the dongle: pkcs11:token=LABEL?module-path=/path/module.so&pin-source=file:/path (RFC 7512), or emulated:/path/to/dir' },
-  'dongle-pin-file': { type: 'string', value: 'FILE', description: 'read the token PIN (or the emulated dongle\'s passphrase) from the first line of FILE when the URI has no pin-source' },
-};
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 
