@@ -64,11 +64,13 @@ export function parseOpenscApduOutput(stdout: string): ApduResult[] {
       continue;
     }
     if (current === undefined) continue;
-    // Never trim: the ASCII column may end with a space. A line is a 48-character hex column (16 bytes
-    // of "XX ", a short last line padded with spaces) followed by one ASCII character per byte.
-    const count = line.length - 48;
+    // Never trim: the ASCII column may end with a space. A line is a hex column of "XX " per byte followed by
+    // one ASCII character per byte; OpenSC pads a short last line's hex column to 48 characters, except when
+    // the whole answer fits one line (then the ASCII column follows the hex at once: 4 characters a byte).
+    const padded = line.length - 48;
+    const count = padded >= 1 && padded <= 16 && line.slice(3 * padded, 48).trim() === '' ? padded : line.length % 4 === 0 ? line.length / 4 : 0;
     const hex = line.slice(0, 3 * count);
-    if (count < 1 || count > 16 || !/^(?:[0-9A-Fa-f]{2} )+$/.test(hex) || line.slice(3 * count, 48).trim() !== '') {
+    if (count < 1 || count > 16 || !/^(?:[0-9A-Fa-f]{2} )+$/.test(hex)) {
       throw new Error(`expected an opensc-tool hex dump line ("XX XX ... ascii"), got ${JSON.stringify(line)}`);
     }
     current.data.push(...fromHex(hex));
