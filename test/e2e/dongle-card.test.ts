@@ -185,3 +185,72 @@ describe.each(FIXTURES.map((make, index) => ({ make, index })))('a dongle-backed
     expect(new Set(counters.map(String)).size).toBe(counters.length);
   });
 });
+
+describe('a lost dongle through the CLI ([0107]): replaced in the next epoch, the old one refused', () => {
+  let lost: DongleFixture;
+  let replacement: DongleFixture;
+  let authority: string;
+  let publicKey: Uint8Array;
+  const counters: bigint[] = [];
+
+  beforeAll(async () => {
+    lost = await emulatedDongleFixture('lost');
+    replacement = await emulatedDongleFixture('replacement');
+    authority = join(dir, 'authority');
+    const init = await runVsc(['dongle', 'authority', 'init', '--data', authority]);
+    expect(init.code, init.stderr).toBe(0);
+  }, SLOW);
+
+  afterAll(async () => {
+    await lost?.cleanup();
+    await replacement?.cleanup();
+  });
+
+  /** Every file under the fixture's dongle, hashed: what "changes nothing" compares. */
+  async function dongleFiles(fixture: DongleFixture): Promise<string> {
+    const path = /^emulated:([^?]+)/.exec(fixture.uri)![1]!;
+    return (await run('sh', ['-c', `cd ${path} && sha256sum * | sort`])).stdout;
+  }
+
+  it('escrows at init, refuses a wrong password with exit 4 and changes nothing', { timeout: SLOW }, async () => {
+    const host = machine(lost);
+    const init = await host.run(['dongle', 'init', '--dongle', lost.uri, '--serial', 'DG-LOST', '--password-file', passwordFile, '--authority', authority, '--json']);
+    expect(init.code, init.stderr).toBe(0);
+    expect(JSON.parse(init.stdout)).toMatchObject({ escrowed: true });
+    publicKey = fromHex((JSON.parse(init.stdout) as { publicKey: string }).publicKey);
+    const card = await host.insert();
+    counters.push(...(await signTwice(publicKey)));
+    await host.remove(card);
+    const before = await dongleFiles(lost);
+    const wrong = join(dir, 'wrong-password');
+    await writeFile(wrong, 'not the password\n', { mode: 0o600 });
+    const refused = await host.run(['card', 'insert', '--dongle', lost.uri, '--password-file', wrong, '--state-dir', join(dir, 'lost-state')]);
+    expect(refused.code, refused.stderr).toBe(4);
+    expect(refused.stderr).toMatch(/wrong password for card DG-LOST/);
+    expect(await dongleFiles(lost)).toBe(before);
+  });
+
+  it('issues the same card on a new dongle in epoch 1; the old dongle is refused with exit 3 and left as it was', { timeout: SLOW }, async () => {
+    const replaced = await runVsc(['dongle', 'authority', 'replace', '--data', authority, '--serial', 'DG-LOST', '--dongle', replacement.uri, '--json'], { env: replacement.env });
+    expect(replaced.code, replaced.stderr).toBe(0);
+    expect(JSON.parse(replaced.stdout)).toMatchObject({ epoch: 1 });
+    const host = machine(replacement);
+    const card = await host.insert();
+    const after = await signTwice(publicKey);
+    expect(after[0]!).toBeGreaterThanOrEqual(2n ** 96n);
+    counters.push(...after);
+    await host.remove(card);
+
+    const before = await dongleFiles(lost);
+    const old = await machine(lost).run(['card', 'insert', '--dongle', lost.uri, '--password-file', passwordFile, '--state-dir', join(dir, 'lost-state')]);
+    expect(old.code, old.stderr).toBe(3);
+    expect(old.stderr).toMatch(/was revoked \(replaced\)/);
+    expect(await dongleFiles(lost)).toBe(before);
+    const status = await machine(lost).run(['dongle', 'status', '--dongle', lost.uri, '--json']);
+    expect(status.code).toBe(3);
+    expect(JSON.parse(status.stdout)).toMatchObject({ card: { serial: 'DG-LOST', epoch: 0 }, revoked: expect.stringMatching(/replaced/) });
+    expect(new Set(counters.map(String)).size).toBe(counters.length);
+    for (let i = 1; i < counters.length; i++) expect(counters[i]!).toBeGreaterThan(counters[i - 1]!);
+  });
+});
+
