@@ -68,3 +68,19 @@ export async function measurePollingCpu(dongle: Dongle, identity: DongleIdentity
   const cpuSystemMs = cpu.system / 1000;
   return { challenges: count(), cpuUserMs, cpuSystemMs, cpuPercentOfOneCore: ((cpuUserMs + cpuSystemMs) / wallMs) * 100 };
 }
+
+/**
+ * The same process doing nothing for `durationMs` but a timer every `intervalMs`: the baseline to subtract. The
+ * benchmark runs under tsx, whose loader alone keeps a process at about 1 % of a core; a card process runs the
+ * compiled CLI and has no such cost, so only the difference is polling's.
+ */
+export async function measureIdleCpu(intervalMs: number, durationMs: number): Promise<number> {
+  const wallStart = process.hrtime.bigint();
+  const cpuStart = process.cpuUsage();
+  const timer = setInterval(() => undefined, intervalMs);
+  await new Promise((resolve) => setTimeout(resolve, durationMs));
+  clearInterval(timer);
+  const cpu = process.cpuUsage(cpuStart);
+  const wallMs = Number(process.hrtime.bigint() - wallStart) / 1e6;
+  return ((cpu.user + cpu.system) / 1000 / wallMs) * 100;
+}

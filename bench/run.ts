@@ -11,6 +11,7 @@ import { ensurePcscd as startPcscd, stopPcscd, waitForCard } from '../test/suppo
 import { describeMachine } from './machine.js';
 import { measurePcscdRoundTrip, type PcscdRoundTrip } from './pcscd-roundtrip.js';
 import { measurePivVersusSoftHsm, type PivVersusSoftHsm } from './piv-vs-softhsm.js';
+import { dongleBenchTargets, dongleSection, measureDongle, type DongleFigures } from './dongle-bench.js';
 import { measureServerCycles, serverCyclesSection } from './server-cycles.js';
 import { measureSignRate } from './sign-rate.js';
 import { measureLatency, type LatencySummary } from './stats.js';
@@ -131,6 +132,21 @@ export async function runBenchmarks(_argv: string[]): Promise<number> {
     serverCycles = ['## VSC server: insert + remove cycles', '', `Not measured: ${(error as Error).message.split('\n')[0]}`, ''];
   }
 
+  console.log('benchmark: dongles (emulated, SoftHSM2, swtpm through tpm2-pkcs11): challenges, SIGN AND INCREMENT, polling CPU…');
+  const dongleFigures: DongleFigures[] = [];
+  const dongleNotes: string[] = [];
+  for (const make of dongleBenchTargets()) {
+    let target;
+    try {
+      target = await make.start();
+      dongleFigures.push(await measureDongle(target));
+    } catch (error) {
+      dongleNotes.push(`${make.name} not measured: ${(error as Error).message.split('\n')[0]}`);
+    } finally {
+      await target?.cleanup();
+    }
+  }
+
   const rows = [
     '| figure | measured | goal | ratio to the goal |',
     '|---|---|---|---|',
@@ -189,6 +205,8 @@ export async function runBenchmarks(_argv: string[]): Promise<number> {
     ...pivNotes.map((note) => `- ${note}`),
     '',
     ...serverCycles,
+    '',
+    ...dongleSection(dongleFigures, dongleNotes),
   ].join('\n');
   writeFileSync(OUTPUT, text);
   console.log(text);
