@@ -76,7 +76,7 @@ export async function initDongleCard(init: DongleCardInit): Promise<InitialisedD
       const inner = sealInner(owner.protectionKey, serial, plaintext);
       const escrowed = init.authority !== undefined && writeEscrow(init.authority, header, keysOnToken ? undefined : inner);
       if (init.authority !== undefined && !escrowed) {
-        throw new DongleError('escrow', `cannot leave the escrow with the issuing authority at ${init.authority.escrowDirectory}; the dongle was not written`, { exitCode: ExitCode.other });
+        throw new DongleError('escrow', `cannot leave the escrow with the issuing authority at ${init.authority.escrowDirectory} (unreachable, or it already holds a card ${serial}); the dongle was not written`, { exitCode: ExitCode.refusedByState });
       }
       await dongle.write('counter', sealCounter(counter, serial, 0, 0n));
       await dongle.write('card', encodeCardRecord(headerBytes, sealOuter(dongleSecret, headerBytes, inner)));

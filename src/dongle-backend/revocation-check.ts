@@ -37,10 +37,13 @@ export async function checkRevocation({ dongle, header, identity, cache }: Revoc
   const candidates: RevocationList[] = [];
   const fromAuthority = readAuthorityRevocationList(authority);
   if (fromAuthority !== undefined) candidates.push(fromAuthority);
-  for (const bytes of [await dongle.read('revocations'), cache?.read(authority.signingKey)]) {
+  let carried: RevocationList | undefined;
+  for (const [index, bytes] of [await dongle.read('revocations'), cache?.read(authority.signingKey)].entries()) {
     if (bytes === undefined) continue;
     try {
-      candidates.push(parseRevocationList(bytes, authority.signingKey));
+      const list = parseRevocationList(bytes, authority.signingKey);
+      candidates.push(list);
+      if (index === 0) carried = list;
     } catch {
       // A damaged or foreign copy proves nothing either way; the others still count.
     }
@@ -55,5 +58,7 @@ export async function checkRevocation({ dongle, header, identity, cache }: Revoc
   if (entry !== undefined) {
     throw new DongleRevokedError(`dongle ${shortFingerprint(identity.fingerprint)} was revoked (${entry.reason}) by its issuing authority on ${entry.revokedAt}; use the replacement dongle`);
   }
+  // The dongle carries the newest list it was found good under, so that the list travels with it offline.
+  if (carried === undefined || newest.sequence > carried.sequence) await dongle.write('revocations', newest.bytes);
   return newest;
 }
