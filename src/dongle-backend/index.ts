@@ -3,6 +3,8 @@
 // challenges, and the issuing authority's escrow, replacement and revocation list.
 export * from './dongle.js';
 export * from './open-dongle.js';
+export * from './pkcs11-uri.js';
+export { SIGN_DEADLINE_MS } from './pkcs11-token.js';
 export * from './emulated-dongle.js';
 export * from './two-slot-store.js';
 export * from './card-record.js';

@@ -16,7 +16,7 @@ import {
   DongleError, dongleFingerprint, verifyDongleSignature, type Dongle, type DongleCardKeys, type DongleIdentity, type DongleSecrets, type DongleSlot,
 } from './dongle.js';
 import { Pkcs11CardKeys } from './pkcs11-card-keys.js';
-import { CK, type Pkcs11Attribute, type Pkcs11Handle } from './pkcs11-module.js';
+import { CK, type Pkcs11Attribute, type Pkcs11Handle } from './pkcs11-api.js';
 import { KEYGEN_DEADLINE_MS, Pkcs11Token, SIGN_DEADLINE_MS } from './pkcs11-token.js';
 import { formatPkcs11Uri, parseDongleUri } from './pkcs11-uri.js';
 import { TwoSlotStore, type RawSlotStore } from './two-slot-store.js';

@@ -5,12 +5,10 @@
 // loop with a deadline, because a token that hangs (a stopped TPM simulator, a wedged USB device) would
 // otherwise freeze the process inside a synchronous call for as long as it hangs.
 import { fromUtf8, wipe } from '../bytes/index.js';
-import { VscError } from '../errors/index.js';
+import { ExitCode, VscError } from '../errors/index.js';
 import { DongleAbsentError, DongleAuthenticationError, DongleError, type DongleSecrets } from './dongle.js';
-import {
-  CK, CKR, acquirePkcs11Module, ckrName, ckrOf, isGone, resolveModulePath, type Pkcs11Api, type Pkcs11Attribute, type Pkcs11Handle,
-  type Pkcs11ModuleLease, type Pkcs11TokenInfo,
-} from './pkcs11-module.js';
+import { CK, CKR, ckrName, ckrOf, isGone, type Pkcs11Api, type Pkcs11Attribute, type Pkcs11Handle, type Pkcs11TokenInfo } from './pkcs11-api.js';
+import { acquirePkcs11Module, resolveModulePath, type Pkcs11ModuleLease } from './pkcs11-module.js';
 import type { Pkcs11Uri } from './pkcs11-uri.js';
 
 /** How long a signature may take before the token counts as gone: slow smart cards sign RSA-2048 in about a second. */
@@ -103,8 +101,10 @@ export class Pkcs11Token {
         throw new DongleAbsentError(`no token matches ${uri}: is it attached? (tokens present in ${lease.path}: ${seen.length > 0 ? seen.join(', ') : 'none'})`);
       }
       if (chosen.length > 1) {
-        const serials = chosen.map(({ token }) => unpad(token.serialNumber)).join(', ');
-        throw new DongleError('ambiguous', `${chosen.length} tokens match ${uri} (serials ${serials}): add serial=... to the URI`);
+        const serials = [...new Set(chosen.map(({ token }) => unpad(token.serialNumber)))];
+        // tpm2-pkcs11 gives every token of a TPM the same serial: only distinct labels tell them apart there.
+        const fix = serials.length === chosen.length ? 'add serial=... to the URI' : 'give the tokens distinct labels';
+        throw new DongleError('ambiguous', `${chosen.length} tokens match ${uri} (serials ${serials.join(', ')}): ${fix}`, { exitCode: ExitCode.usage });
       }
       const { slot, token } = chosen[0]!;
       const mechanisms = api.C_GetMechanismList(slot);
@@ -272,7 +272,10 @@ async function login(api: Pkcs11Api, session: Pkcs11Handle, slot: Pkcs11Handle, 
     const rv = ckrOf(error);
     if (rv === CKR.USER_ALREADY_LOGGED_IN) return; // another dongle of this process logged in to the same token
     if (rv === CKR.PIN_INCORRECT) throw new DongleAuthenticationError(`token ${label} refused the PIN${triesLeft(api, slot)}`);
-    if (rv === CKR.PIN_LOCKED) throw new DongleAuthenticationError(`the user PIN of token ${label} is locked: unblock it with the token's SO PIN or PUK`);
+    if (rv === CKR.PIN_LOCKED) {
+      // tpm2-pkcs11 says this too while its TPM is in dictionary-attack lockout, which passes with time.
+      throw new DongleAuthenticationError(`the user PIN of token ${label} is locked: unblock it with the token's SO PIN or PUK (a TPM: wait out its lockout)`);
+    }
     if (rv === CKR.PIN_LEN_RANGE || rv === CKR.PIN_INVALID) throw new DongleAuthenticationError(`token ${label} refused the PIN: its length or characters are not what the token takes`);
     if (rv === CKR.PIN_EXPIRED) throw new DongleAuthenticationError(`the PIN of token ${label} has expired: change it with the token's own tool first`);
     throw error;

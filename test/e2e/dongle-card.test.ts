@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { concatBytes, fromHex, toHex } from '../../src/bytes/index.js';
 import { vscCommands } from '../../src/card-client/index.js';
 import {
-  commandHex, emulatedDongleFixture, opensslCertificateFor, opensslCertificatePublicKey, opensslVerifyDigest, readObject, requireOpenscModule, run,
+  commandHex, emulatedDongleFixture, softHsmDongleFixture, swtpmDongleFixture, opensslCertificateFor, opensslCertificatePublicKey, opensslVerifyDigest, readObject, requireOpenscModule, run,
   runVsc, sendApdus, signDigest, spawnVsc, vpcdHostWithQuickack, waitForCard, type DongleFixture, type Pkcs11Token, type VpcdHost, type VscProcess,
 } from '../support/index.js';
 
@@ -112,9 +112,14 @@ async function expectPivSigns(spki: Uint8Array): Promise<void> {
   expect(await opensslVerifyDigest(spki, signature, digest)).toBe(true);
 }
 
-const FIXTURES: readonly (() => Promise<DongleFixture>)[] = [() => emulatedDongleFixture()];
+/** The emulated stick, a SoftHSM2 token (taken away: deleted) and the TPM through tpm2-pkcs11 on swtpm (taken away: stopped). */
+const FIXTURES = [
+  { kind: 'an emulated dongle', make: () => emulatedDongleFixture() },
+  { kind: 'a SoftHSM2 token', make: () => softHsmDongleFixture() },
+  { kind: 'the TPM (swtpm, tpm2-pkcs11)', make: () => swtpmDongleFixture() },
+];
 
-describe.each(FIXTURES.map((make, index) => ({ make, index })))('a dongle-backed card through pcscd (fixture $index)', ({ make }) => {
+describe.each(FIXTURES)('a dongle-backed card on $kind through pcscd', ({ make }) => {
   let fixture: DongleFixture;
   let publicKey: Uint8Array;
   let pivKey: Uint8Array;
@@ -251,6 +256,43 @@ describe('a lost dongle through the CLI ([0107]): replaced in the next epoch, th
     expect(JSON.parse(status.stdout)).toMatchObject({ card: { serial: 'DG-LOST', epoch: 0 }, revoked: expect.stringMatching(/replaced/) });
     expect(new Set(counters.map(String)).size).toBe(counters.length);
     for (let i = 1; i < counters.length; i++) expect(counters[i]!).toBeGreaterThan(counters[i - 1]!);
+  });
+});
+
+describe('--keys-on-token: the card key generated on the token, never leaving it', () => {
+  let token: DongleFixture;
+  let tpm: DongleFixture;
+
+  beforeAll(async () => {
+    token = await softHsmDongleFixture('keys-on-token');
+    tpm = await swtpmDongleFixture('tpm-keys');
+  }, SLOW);
+
+  afterAll(async () => {
+    await token?.cleanup();
+    await tpm?.cleanup();
+  });
+
+  it('on SoftHSM2 (CKM_EDDSA): says before creating it that it cannot be escrowed, then signs through pcscd with the token\'s key', { timeout: SLOW }, async () => {
+    const host = machine(token);
+    const init = await host.run(['dongle', 'init', '--dongle', token.uri, '--serial', 'DG-KOT', '--password-file', passwordFile, '--keys-on-token', '--json']);
+    expect(init.code, init.stderr).toBe(0);
+    expect(init.stderr).toMatch(/note: card DG-KOT will keep its signing key on the token, where it never leaves: it cannot be escrowed/);
+    const event = JSON.parse(init.stdout) as { publicKey: string; keysOnToken: boolean; escrowed: boolean };
+    expect(event).toMatchObject({ keysOnToken: true, escrowed: false });
+    const card = await host.insert();
+    const counters = await signTwice(fromHex(event.publicKey));
+    expect(counters[1]).toBe(counters[0]! + 1n);
+    await host.remove(card);
+  });
+
+  it('on the TPM, which has no Ed25519, is refused with the mechanism named, and nothing is written', { timeout: SLOW }, async () => {
+    const init = await machine(tpm).run(['dongle', 'init', '--dongle', tpm.uri, '--serial', 'DG-TPM-KOT', '--password-file', passwordFile, '--keys-on-token']);
+    expect(init.code, init.stderr).toBe(3);
+    expect(init.stderr).toMatch(/--keys-on-token: .*CKM_E/);
+    const status = await machine(tpm).run(['dongle', 'status', '--dongle', tpm.uri, '--json']);
+    expect(status.code, status.stderr).toBe(1);
+    expect(status.stderr, 'no dongle key was made either').toMatch(/holds no dongle key .* run `vsc dongle init/);
   });
 });
 

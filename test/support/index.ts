@@ -18,3 +18,6 @@ export * from './in-process-server.js';
 export * from './spawned-vsc-server.js';
 export * from './shared-address-limits.js';
 export * from './dongle-fixture.js';
+export * from './softhsm-token.js';
+export * from './swtpm-service.js';
+export * from './dongle-process.js';
