@@ -18,6 +18,7 @@ import {
 } from '../src/dongle-backend/index.js';
 import { measureIdleCpu, measurePollingCpu, type PollingCpu } from './dongle-polling.js';
 import { measureRate } from './stats.js';
+import { softHsmDongleFixture, swtpmDongleFixture, type DongleFixture } from '../test/support/index.js';
 
 /** A kind of dongle the benchmark can make: its URI (PIN by pin-source) and what the process needs to reach it. */
 export interface DongleBenchTarget {
@@ -104,7 +105,18 @@ export async function measureDongle(target: DongleBenchTarget, options: { rateMs
 
 /** The kinds `npm run bench` measures, each started when its turn comes. */
 export function dongleBenchTargets(): { readonly name: string; start(): Promise<DongleBenchTarget> }[] {
-  return [{ name: 'emulated', start: async () => emulatedBenchTarget() }];
+  const fromFixture = (name: string, make: () => Promise<DongleFixture>) => ({
+    name,
+    start: async (): Promise<DongleBenchTarget> => {
+      const fixture = await make();
+      return { name, uri: fixture.uri, env: fixture.env, cleanup: () => fixture.cleanup() };
+    },
+  });
+  return [
+    { name: 'emulated', start: async () => emulatedBenchTarget() },
+    fromFixture('SoftHSM2 2.6 token', () => softHsmDongleFixture('bench')),
+    fromFixture('TPM 2.0 through tpm2-pkcs11 1.9 (swtpm)', () => swtpmDongleFixture('bench')),
+  ];
 }
 
 /** The emulated dongle, in a temp directory. */
