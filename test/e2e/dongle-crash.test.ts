@@ -12,7 +12,7 @@ import { toHex } from '../../src/bytes/index.js';
 import { vscCommands } from '../../src/card-client/index.js';
 import { CRASH_POINTS, type CrashPoint } from '../../src/fault-injection/index.js';
 import {
-  commandHex, emulatedDongleFixture, runVsc, sendApdus, spawnVsc, vpcdHostWithQuickack, waitForCard, type DongleFixture, type VpcdHost, type VscProcess,
+  commandHex, emulatedDongleFixture, softHsmDongleFixture, runVsc, sendApdus, spawnVsc, vpcdHostWithQuickack, waitForCard, type DongleFixture, type VpcdHost, type VscProcess,
 } from '../support/index.js';
 
 const PORT = 35963;
@@ -28,7 +28,7 @@ let dir: string;
 let vpcd: VpcdHost;
 let fixture: DongleFixture;
 let passwordFile: string;
-const signed: bigint[] = [];
+let signed: bigint[] = [];
 let env: Record<string, string>;
 
 beforeAll(async () => {
@@ -37,14 +37,9 @@ beforeAll(async () => {
   await writeFile(passwordFile, 'crash test password\n', { mode: 0o600 });
   await waitForCard(READER, false, 5_000);
   vpcd = await vpcdHostWithQuickack();
-  fixture = await emulatedDongleFixture('crash');
-  env = { ...fixture.env, XDG_STATE_HOME: join(dir, 'data') };
-  const init = await runVsc(['dongle', 'init', '--dongle', fixture.uri, '--serial', 'DG-CRASH', '--password-file', passwordFile], { env });
-  expect(init.code, init.stderr).toBe(0);
 });
 
 afterAll(async () => {
-  await fixture?.cleanup();
   await vpcd?.release();
   await rm(dir, { recursive: true, force: true });
 });
@@ -87,8 +82,26 @@ async function driveTo(point: CrashPoint, card: VscProcess): Promise<void> {
   await runVsc(['card', 'remove', '--state-dir', join(dir, 'state')], { env });
 }
 
-describe('kill -9 of a dongle-backed card at every named step', () => {
+/** The emulated stick (files replaced by rename) and a SoftHSM2 token (data objects created, then the old one destroyed). */
+const KINDS = [
+  { kind: 'an emulated dongle', make: () => emulatedDongleFixture('crash') },
+  { kind: 'a SoftHSM2 token', make: () => softHsmDongleFixture('crash') },
+];
+
+describe.each(KINDS)('kill -9 of a dongle-backed card on $kind at every named step', ({ make }) => {
   const points = CRASH_POINTS.filter((point): point is CrashPoint => point.startsWith('dongle.'));
+
+  beforeAll(async () => {
+    fixture = await make();
+    signed = [];
+    env = { ...fixture.env, XDG_STATE_HOME: join(dir, 'data') };
+    const init = await runVsc(['dongle', 'init', '--dongle', fixture.uri, '--serial', 'DG-CRASH', '--password-file', passwordFile], { env });
+    expect(init.code, init.stderr).toBe(0);
+  }, 60_000);
+
+  afterAll(async () => {
+    await fixture?.cleanup();
+  });
 
   it('names the steps of insert, a signature, a change, remove, and torn writes of both slots', () => {
     expect(points).toEqual([
