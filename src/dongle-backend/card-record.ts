@@ -10,8 +10,9 @@
 // authority present (1) ‖ [authority Ed25519 key (32) ‖ authority X25519 key (32) ‖ escrow directory length (2) ‖ directory (UTF-8)] ‖
 // sealed length (4) ‖ sealed.
 import type { VscKeyMode } from '../apdu/index.js';
-import { bytesToUint, concatBytes, constantTimeEqual, fromUtf8, uintToBytes, utf8 } from '../bytes/index.js';
+import { concatBytes, constantTimeEqual, uintToBytes, utf8 } from '../bytes/index.js';
 import { KDF_SALT_LENGTH, checkKdfParams, type KdfParams } from '../vsc-protocol/index.js';
+import { ByteCursor } from './byte-cursor.js';
 import { DongleError } from './dongle.js';
 
 const MAGIC = utf8('VDCR');
@@ -90,7 +91,7 @@ export function encodeCardRecordHeader(header: CardRecordHeader): Uint8Array {
     MAGIC, Uint8Array.of(VERSION, serial.length), serial,
     Uint8Array.of(header.keyMode === 'universal' ? 1 : 0, (header.keysOnToken ? Flag.keysOnToken : 0) | (header.fresh ? Flag.fresh : 0)),
     header.dongleFingerprint, uintToBytes(BigInt(header.epoch), 4), header.sealSalt,
-    header.kdf.salt, uintToBytes(BigInt(header.kdf.memoryKiB), 4), uintToBytes(BigInt(header.kdf.iterations), 4), Uint8Array.of(header.kdf.parallelism),
+    encodeKdfParams(header.kdf),
     authorityPart,
   );
 }
@@ -99,40 +100,17 @@ export function encodeCardRecord(headerBytes: Uint8Array, sealed: Uint8Array): U
   return concatBytes(headerBytes, uintToBytes(BigInt(sealed.length), 4), sealed);
 }
 
-/** A reader over the record that names what is missing rather than reading past the end. */
-class Cursor {
-  offset = 0;
-  constructor(private readonly bytes: Uint8Array) {}
-  take(length: number, what: string): Uint8Array {
-    if (this.offset + length > this.bytes.length) throw damaged(`it ends inside the ${what}`);
-    const part = this.bytes.subarray(this.offset, this.offset + length);
-    this.offset += length;
-    return part;
-  }
-  byte(what: string): number {
-    return this.take(1, what)[0]!;
-  }
-  uint(length: number, what: string): number {
-    return Number(bytesToUint(this.take(length, what)));
-  }
-}
-
 function damaged(why: string): DongleError {
   return new DongleError('record', `the card record on the dongle is damaged or not a card record: ${why}`);
 }
 
 export function decodeCardRecord(bytes: Uint8Array): CardRecord {
-  const cursor = new Cursor(bytes);
+  const cursor = new ByteCursor(bytes, damaged);
   if (!constantTimeEqual(cursor.take(MAGIC.length, 'magic'), MAGIC)) throw damaged('wrong magic');
   if (cursor.byte('version') !== VERSION) throw damaged('unknown version');
   const serialLength = cursor.byte('serial length');
   if (serialLength === 0 || serialLength > MAX_SERIAL_BYTES) throw damaged('bad serial length');
-  let serial: string;
-  try {
-    serial = fromUtf8(cursor.take(serialLength, 'serial'));
-  } catch {
-    throw damaged('the serial is not UTF-8');
-  }
+  const serial = cursor.text(serialLength, 'serial');
   const keyModeByte = cursor.byte('key mode');
   if (keyModeByte > 1) throw damaged('unknown key mode');
   const flags = cursor.byte('flags');
@@ -140,6 +118,47 @@ export function decodeCardRecord(bytes: Uint8Array): CardRecord {
   const dongleFingerprint = cursor.take(FINGERPRINT_LENGTH, 'dongle fingerprint').slice();
   const epoch = cursor.uint(4, 'epoch');
   const sealSalt = cursor.take(SEAL_SALT_LENGTH, 'seal salt').slice();
+  const kdf = readKdfParams(cursor, damaged);
+  let authority: AuthorityReference | undefined;
+  const hasAuthority = cursor.byte('authority flag');
+  if (hasAuthority > 1) throw damaged('bad authority flag');
+  if (hasAuthority === 1) {
+    const signingKey = cursor.take(AUTHORITY_KEY_LENGTH, 'authority key').slice();
+    const escrowKey = cursor.take(AUTHORITY_KEY_LENGTH, 'authority escrow key').slice();
+    const directoryLength = cursor.uint(2, 'escrow directory length');
+    if (directoryLength > MAX_DIRECTORY_BYTES) throw damaged('escrow directory too long');
+    const escrowDirectory = cursor.text(directoryLength, 'escrow directory');
+    authority = { signingKey, escrowKey, escrowDirectory };
+  }
+  const headerBytes = bytes.slice(0, cursor.offset);
+  const sealedLength = cursor.uint(4, 'sealed length');
+  const sealed = cursor.take(sealedLength, 'sealed information').slice();
+  if (!cursor.done) throw damaged('bytes after the sealed information');
+  return {
+    header: {
+      serial, keyMode: keyModeByte === 1 ? 'universal' : 'individual', keysOnToken: (flags & Flag.keysOnToken) !== 0, fresh: (flags & Flag.fresh) !== 0,
+      dongleFingerprint, epoch, sealSalt, kdf, authority,
+    },
+    headerBytes,
+    sealed,
+  };
+}
+
+/** Who holds a dongle already: "card S", or "a card" when its record is damaged (it still occupies the dongle). */
+export function describeHolder(recordBytes: Uint8Array): string {
+  try {
+    return `card ${decodeCardRecord(recordBytes).header.serial}`;
+  } catch {
+    return 'a card';
+  }
+}
+
+/** The owner's Argon2id parameters as card records and escrows store them: salt (16) ‖ memory KiB (4) ‖ iterations (4) ‖ parallelism (1). */
+export function encodeKdfParams(kdf: KdfParams): Uint8Array {
+  return concatBytes(kdf.salt, uintToBytes(BigInt(kdf.memoryKiB), 4), uintToBytes(BigInt(kdf.iterations), 4), Uint8Array.of(kdf.parallelism));
+}
+
+export function readKdfParams(cursor: ByteCursor, damaged: (why: string) => Error): KdfParams {
   const kdf: KdfParams = {
     algorithm: 'argon2id',
     salt: cursor.take(KDF_SALT_LENGTH, 'KDF salt').slice(),
@@ -152,32 +171,5 @@ export function decodeCardRecord(bytes: Uint8Array): CardRecord {
   } catch (error) {
     throw damaged((error as Error).message);
   }
-  let authority: AuthorityReference | undefined;
-  const hasAuthority = cursor.byte('authority flag');
-  if (hasAuthority > 1) throw damaged('bad authority flag');
-  if (hasAuthority === 1) {
-    const signingKey = cursor.take(AUTHORITY_KEY_LENGTH, 'authority key').slice();
-    const escrowKey = cursor.take(AUTHORITY_KEY_LENGTH, 'authority escrow key').slice();
-    const directoryLength = cursor.uint(2, 'escrow directory length');
-    if (directoryLength > MAX_DIRECTORY_BYTES) throw damaged('escrow directory too long');
-    let escrowDirectory: string;
-    try {
-      escrowDirectory = fromUtf8(cursor.take(directoryLength, 'escrow directory'));
-    } catch {
-      throw damaged('the escrow directory is not UTF-8');
-    }
-    authority = { signingKey, escrowKey, escrowDirectory };
-  }
-  const headerBytes = bytes.slice(0, cursor.offset);
-  const sealedLength = cursor.uint(4, 'sealed length');
-  const sealed = cursor.take(sealedLength, 'sealed information').slice();
-  if (cursor.offset !== bytes.length) throw damaged('bytes after the sealed information');
-  return {
-    header: {
-      serial, keyMode: keyModeByte === 1 ? 'universal' : 'individual', keysOnToken: (flags & Flag.keysOnToken) !== 0, fresh: (flags & Flag.fresh) !== 0,
-      dongleFingerprint, epoch, sealSalt, kdf, authority,
-    },
-    headerBytes,
-    sealed,
-  };
+  return kdf;
 }

@@ -10,7 +10,7 @@ import { encodeProtectedInformation, newProtectedInformation, wipeProtectedInfor
 import { ed25519KeyFromSeed } from '../crypto/index.js';
 import { ExitCode } from '../errors/index.js';
 import { deriveOwnerKeys, newKdfParams } from '../vsc-protocol/index.js';
-import { decodeCardRecord, encodeCardRecord, encodeCardRecordHeader, SEAL_SALT_LENGTH, type AuthorityReference, type CardRecordHeader } from './card-record.js';
+import { describeHolder, encodeCardRecord, encodeCardRecordHeader, SEAL_SALT_LENGTH, type AuthorityReference, type CardRecordHeader } from './card-record.js';
 import { counterKey, dongleSealingSecret, sealCounter, sealInner, sealOuter } from './card-sealing.js';
 import { DongleError, type Dongle, type DongleIdentity } from './dongle.js';
 import { writeEscrow } from './escrow.js';
@@ -45,12 +45,7 @@ export async function initDongleCard(init: DongleCardInit): Promise<InitialisedD
     const identity = await dongle.ensureKey();
     const existing = await dongle.read('card');
     if (existing !== undefined) {
-      let holder = 'a card';
-      try {
-        holder = `card ${decodeCardRecord(existing).header.serial}`;
-      } catch {
-        // a damaged record still occupies the dongle
-      }
+      const holder = describeHolder(existing);
       throw new DongleError('occupied', `the dongle ${identity.description} already holds ${holder}; a dongle holds one card`, { exitCode: ExitCode.refusedByState });
     }
     const header: CardRecordHeader = {

@@ -17,12 +17,13 @@ import { hkdfSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { VscKeyMode } from '../apdu/index.js';
-import { bytesEqual, bytesToUint, concatBytes, fromUtf8, toHex, uintToBytes, utf8, wipe } from '../bytes/index.js';
+import { bytesEqual, concatBytes, fromUtf8, toHex, uintToBytes, utf8, wipe } from '../bytes/index.js';
 import { generateX25519PrivateKey, x25519PrivateKey, X25519_KEY_LENGTH, type X25519PrivateKey } from '../crypto/index.js';
 import { writeFileAtomic } from '../files/index.js';
-import { KDF_SALT_LENGTH, checkKdfParams, type KdfParams } from '../vsc-protocol/index.js';
-import { FINGERPRINT_LENGTH, MAX_EPOCH, type AuthorityReference, type CardRecordHeader } from './card-record.js';
+import { checkKdfParams, type KdfParams } from '../vsc-protocol/index.js';
+import { FINGERPRINT_LENGTH, MAX_EPOCH, encodeKdfParams, readKdfParams, type AuthorityReference, type CardRecordHeader } from './card-record.js';
 import { seal, tryOpen } from './card-sealing.js';
+import { ByteCursor } from './byte-cursor.js';
 import { DongleError } from './dongle.js';
 import { MAX_SLOT_PAYLOAD_BYTES } from './two-slot-store.js';
 
@@ -84,7 +85,7 @@ function encodeClear(header: CardRecordHeader, escrowDirectory: string): Uint8Ar
     MAGIC, Uint8Array.of(VERSION, serial.length), serial,
     Uint8Array.of(header.keyMode === 'universal' ? 1 : 0, header.keysOnToken ? FLAG_KEYS_ON_TOKEN : 0),
     header.dongleFingerprint, uintToBytes(BigInt(header.epoch), 4),
-    header.kdf.salt, uintToBytes(BigInt(header.kdf.memoryKiB), 4), uintToBytes(BigInt(header.kdf.iterations), 4), Uint8Array.of(header.kdf.parallelism),
+    encodeKdfParams(header.kdf),
     uintToBytes(BigInt(directory.length), 2), directory,
   );
 }
@@ -118,32 +119,6 @@ export function sealEscrow(authority: AuthorityReference, header: CardRecordHead
   }
 }
 
-/** A reader over the escrow that names what is missing rather than reading past the end. */
-class Cursor {
-  offset = 0;
-  constructor(private readonly bytes: Uint8Array) {}
-  take(length: number, what: string): Uint8Array {
-    if (this.offset + length > this.bytes.length) throw damaged(`it ends inside the ${what}`);
-    const part = this.bytes.subarray(this.offset, this.offset + length);
-    this.offset += length;
-    return part;
-  }
-  byte(what: string): number {
-    return this.take(1, what)[0]!;
-  }
-  uint(length: number, what: string): number {
-    return Number(bytesToUint(this.take(length, what)));
-  }
-  text(length: number, what: string): string {
-    try {
-      return fromUtf8(this.take(length, what));
-    } catch (error) {
-      if (error instanceof DongleError) throw error;
-      throw damaged(`the ${what} is not UTF-8`);
-    }
-  }
-}
-
 interface Decoded {
   readonly registration: EscrowRegistration;
   /** With the inner layer sealed: the associated data, the ephemeral key and the sealed bytes. */
@@ -153,7 +128,7 @@ interface Decoded {
 function decode(input: Uint8Array): Decoded {
   if (!(input instanceof Uint8Array)) throw escrowError('expected the escrow as bytes');
   const bytes = Uint8Array.from(input); // a Buffer's slice() would be a view, not a copy
-  const cursor = new Cursor(bytes);
+  const cursor = new ByteCursor(bytes, damaged);
   if (!bytesEqual(cursor.take(MAGIC.length, 'magic'), MAGIC)) throw damaged('wrong magic (expected "VDCE")');
   const version = cursor.byte('version');
   if (version !== VERSION) throw damaged(`unknown version ${version}`);
@@ -166,18 +141,7 @@ function decode(input: Uint8Array): Decoded {
   if ((flags & ~FLAG_KEYS_ON_TOKEN) !== 0) throw damaged(`unknown flags ${flags}`);
   const dongleFingerprint = cursor.take(FINGERPRINT_LENGTH, 'dongle fingerprint').slice();
   const epoch = cursor.uint(4, 'epoch');
-  const kdf: KdfParams = {
-    algorithm: 'argon2id',
-    salt: cursor.take(KDF_SALT_LENGTH, 'KDF salt').slice(),
-    memoryKiB: cursor.uint(4, 'KDF memory'),
-    iterations: cursor.uint(4, 'KDF iterations'),
-    parallelism: cursor.byte('KDF parallelism'),
-  };
-  try {
-    checkKdfParams(kdf);
-  } catch (error) {
-    throw damaged((error as Error).message);
-  }
+  const kdf = readKdfParams(cursor, damaged);
   const directoryLength = cursor.uint(2, 'escrow directory length');
   if (directoryLength > MAX_DIRECTORY_BYTES) throw damaged(`expected an escrow directory of at most ${MAX_DIRECTORY_BYTES} bytes, got ${directoryLength}`);
   const escrowDirectory = cursor.text(directoryLength, 'escrow directory');

@@ -17,7 +17,7 @@ import { ed25519KeyFromSeed, generateEd25519Seed, generateX25519KeyPair, x25519P
 import { ExitCode, VscError } from '../errors/index.js';
 import { acquireFileLock, ensurePrivateDirectory, readPrivateFile, writeFileAtomic } from '../files/index.js';
 import {
-  MAX_EPOCH, SEAL_SALT_LENGTH, decodeCardRecord, encodeCardRecord, encodeCardRecordHeader, type AuthorityReference, type CardRecordHeader,
+  MAX_EPOCH, SEAL_SALT_LENGTH, decodeCardRecord, describeHolder, encodeCardRecord, encodeCardRecordHeader, type AuthorityReference, type CardRecordHeader,
 } from './card-record.js';
 import { dongleSealingSecret, sealOuter } from './card-sealing.js';
 import { DongleError, shortFingerprint, type Dongle, type DongleIdentity } from './dongle.js';
@@ -286,12 +286,7 @@ async function planReplacement(
   if (entry !== undefined) throw refused(`dongle ${name} is on the revocation list (${entry.reason}, card ${entry.serial}): it never holds a card again`);
   const existing = await dongle.read('card');
   if (existing !== undefined) {
-    let holder = 'a card';
-    try {
-      holder = `card ${decodeCardRecord(existing).header.serial}`;
-    } catch {
-      // a damaged record still occupies the dongle
-    }
+    const holder = describeHolder(existing);
     throw refused(`dongle ${name} already holds ${holder}: a replacement needs a dongle without a card`);
   }
   const epoch = Math.max(escrow.epoch, ...list.entries.filter((known) => known.serial === serial).map((known) => known.epoch)) + 1;

@@ -177,3 +177,14 @@ const GONE = new Set<number>([
 export function isGone(rv: number | undefined): boolean {
   return rv !== undefined && GONE.has(rv);
 }
+
+/** The private half of a signing key that never leaves the token: private, sensitive, not extractable ([0003]). */
+export function nonExtractableSigningKey(common: readonly Pkcs11Attribute[]): Pkcs11Attribute[] {
+  return [
+    ...common,
+    { type: CK.CKA_PRIVATE, value: true },
+    { type: CK.CKA_SENSITIVE, value: true },
+    { type: CK.CKA_EXTRACTABLE, value: false },
+    { type: CK.CKA_SIGN, value: true },
+  ];
+}

@@ -5,7 +5,7 @@
 import { ExitCode } from '../errors/index.js';
 import { SERIAL_PATTERN } from '../vsc-protocol/index.js';
 import { DongleError, type DongleCardKeys } from './dongle.js';
-import { CK, CKR, ckrOf, type Pkcs11Attribute, type Pkcs11Handle } from './pkcs11-api.js';
+import { CK, nonExtractableSigningKey, CKR, ckrOf, type Pkcs11Attribute, type Pkcs11Handle } from './pkcs11-api.js';
 import { KEYGEN_DEADLINE_MS, SIGN_DEADLINE_MS, type Pkcs11Token } from './pkcs11-token.js';
 
 const ED25519_PUBLIC_KEY_LENGTH = 32;
@@ -126,13 +126,7 @@ export class Pkcs11CardKeys implements DongleCardKeys {
       { type: CK.CKA_ID, value: Buffer.from(cardKeyLabel(serial)) },
     ];
     const publicTemplate: Pkcs11Attribute[] = [...common, { type: CK.CKA_EC_PARAMS, value: Buffer.from(curve) }, { type: CK.CKA_VERIFY, value: true }];
-    const privateTemplate: Pkcs11Attribute[] = [
-      ...common,
-      { type: CK.CKA_PRIVATE, value: true },
-      { type: CK.CKA_SENSITIVE, value: true },
-      { type: CK.CKA_EXTRACTABLE, value: false },
-      { type: CK.CKA_SIGN, value: true },
-    ];
+    const privateTemplate = nonExtractableSigningKey(common);
     await this.token.callAsync(`generating the key of card ${serial}`, KEYGEN_DEADLINE_MS, (api, session) =>
       api.C_GenerateKeyPairAsync(session, { mechanism: CK.CKM_EC_EDWARDS_KEY_PAIR_GEN }, publicTemplate, privateTemplate),
     );

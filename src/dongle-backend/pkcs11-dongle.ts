@@ -16,7 +16,7 @@ import {
   DongleError, dongleFingerprint, verifyDongleSignature, type Dongle, type DongleCardKeys, type DongleIdentity, type DongleSecrets, type DongleSlot,
 } from './dongle.js';
 import { Pkcs11CardKeys } from './pkcs11-card-keys.js';
-import { CK, type Pkcs11Attribute, type Pkcs11Handle } from './pkcs11-api.js';
+import { CK, nonExtractableSigningKey, type Pkcs11Attribute, type Pkcs11Handle } from './pkcs11-api.js';
 import { KEYGEN_DEADLINE_MS, Pkcs11Token, SIGN_DEADLINE_MS } from './pkcs11-token.js';
 import { formatPkcs11Uri, parseDongleUri } from './pkcs11-uri.js';
 import { TwoSlotStore, type RawSlotStore } from './two-slot-store.js';
@@ -182,13 +182,7 @@ class Pkcs11Dongle implements Dongle {
       { type: CK.CKA_MODULUS_BITS, value: DONGLE_KEY_BITS },
       { type: CK.CKA_PUBLIC_EXPONENT, value: Buffer.from([0x01, 0x00, 0x01]) },
     ];
-    const privateTemplate: Pkcs11Attribute[] = [
-      ...common,
-      { type: CK.CKA_PRIVATE, value: true },
-      { type: CK.CKA_SENSITIVE, value: true },
-      { type: CK.CKA_EXTRACTABLE, value: false },
-      { type: CK.CKA_SIGN, value: true },
-    ];
+    const privateTemplate = nonExtractableSigningKey(common);
     await token.callAsync('generating the dongle key', KEYGEN_DEADLINE_MS, (api, session) =>
       api.C_GenerateKeyPairAsync(session, { mechanism: CK.CKM_RSA_PKCS_KEY_PAIR_GEN }, publicTemplate, privateTemplate),
     );

@@ -1,15 +1,15 @@
 // The two challenge forms of patent 004 Fig. 14 ([0003]-[0004], steps 1201-1211): signed nonces, and the vendor's
 // table of precomputed pairs, with the patent's own example values (test/fixtures/fig14-challenge-table.json).
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { emulatedDongles } from '../support/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bytesToUint, concatBytes, toHex, utf8 } from '../../src/bytes/index.js';
 import { sha256 } from '../../src/crypto/index.js';
 import {
   CHALLENGE_NONCE_LENGTH, DongleAbsentError, DongleAuthenticationError, DongleError, answersSignatureChallenge, checkTableChallenge,
-  createChallengeTable, dongleSecrets, dongleTableResponder, encodeChallengeTable, openDongle, parseChallengeTable, requireTableForDongle,
+  createChallengeTable, dongleTableResponder, encodeChallengeTable, parseChallengeTable, requireTableForDongle,
   type ChallengeTable, type Dongle, type DongleIdentity,
 } from '../../src/dongle-backend/index.js';
 import { ExitCode } from '../../src/errors/index.js';
@@ -18,12 +18,9 @@ const FIXTURE = new URL('../fixtures/fig14-challenge-table.json', import.meta.ur
 /** [0004]: 1202 "23928 → 90873", "98709 → 98199"; 1206-1208 "the third value is 89766" → "09876". */
 const PATENT_DONGLE: Record<string, string> = { '23928': '90873', '98709': '98199', '89766': '09876' };
 
-const root = mkdtempSync(join(tmpdir(), 'vsc-challenge-'));
-const passphrase = join(root, 'passphrase');
-const secrets = dongleSecrets(async () => {
-  throw new Error('the tests name every passphrase in the URI');
-});
-const open = (dir: string) => openDongle(`emulated:${dir}?pin-source=file:${passphrase}`, secrets);
+const dongles = emulatedDongles('vsc-challenge-');
+const { root } = dongles;
+const open = (dir: string) => dongles.open(dir);
 
 let a: Dongle;
 let b: Dongle;
@@ -31,12 +28,11 @@ let idA: DongleIdentity;
 let idB: DongleIdentity;
 
 beforeAll(async () => {
-  writeFileSync(passphrase, 'stick passphrase\n', { mode: 0o600 });
   a = await open(join(root, 'a'));
   b = await open(join(root, 'b'));
   [idA, idB] = await Promise.all([a.ensureKey(), b.ensureKey()]);
 });
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+afterAll(() => dongles.cleanup());
 
 /** A dongle that answers `sign` as told: a stand-in for a fake or a broken one. */
 function fakeDongle(sign: (message: Uint8Array) => Promise<Uint8Array>): Dongle {

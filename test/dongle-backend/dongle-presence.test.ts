@@ -1,12 +1,12 @@
 // Watching the dongle (patent 004 [0106] in-use: the dongle answers; [0107] remove: it fails to; Fig. 14 step 1211
 // "periodically repeats"), with real emulated dongles pulled out, swapped and answering wrong.
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { emulatedDongles } from '../support/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  DEFAULT_POLL_INTERVAL_MS, DongleAbsentError, DongleAuthenticationError, createChallengeTable, dongleSecrets, openDongle, watchDongle,
+  DEFAULT_POLL_INTERVAL_MS, DongleAbsentError, DongleAuthenticationError, createChallengeTable, watchDongle,
   type ChallengeTable, type Dongle, type DongleIdentity, type DongleWatch,
 } from '../../src/dongle-backend/index.js';
 import { BoundaryError } from '../../src/errors/index.js';
@@ -15,12 +15,9 @@ const INTERVAL = 100;
 /** Time for one challenge of the emulated dongle (a file read, a signature) and a loaded test machine. */
 const MARGIN = 400;
 
-const root = mkdtempSync(join(tmpdir(), 'vsc-presence-'));
-const passphrase = join(root, 'passphrase');
-const secrets = dongleSecrets(async () => {
-  throw new Error('the tests name every passphrase in the URI');
-});
-const open = (dir: string) => openDongle(`emulated:${dir}?pin-source=file:${passphrase}`, secrets);
+const dongles = emulatedDongles('vsc-presence-');
+const { root } = dongles;
+const open = (dir: string) => dongles.open(dir);
 
 let a: Dongle;
 let b: Dongle;
@@ -29,13 +26,12 @@ let tableA: ChallengeTable;
 let copies = 0;
 
 beforeAll(async () => {
-  writeFileSync(passphrase, 'stick passphrase\n', { mode: 0o600 });
   a = await open(join(root, 'a'));
   b = await open(join(root, 'b'));
   [idA] = await Promise.all([a.ensureKey(), b.ensureKey()]);
   tableA = await createChallengeTable(a, idA, 20);
 });
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+afterAll(() => dongles.cleanup());
 
 /** A stick of its own to pull out: a copy of dongle a's directory (the same dongle, [0002]), opened. */
 async function copyOfA(): Promise<{ dir: string; dongle: Dongle }> {

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { concatBytes, fromHex, toHex } from '../../src/bytes/index.js';
 import { vscCommands } from '../../src/card-client/index.js';
 import {
-  commandHex, emulatedDongleFixture, softHsmDongleFixture, swtpmDongleFixture, opensslCertificateFor, opensslCertificatePublicKey, opensslVerifyDigest, readObject, requireOpenscModule, run,
+  commandHex, createSoftHsmHome, emulatedDongleFixture, softHsmDongleFixture, startDongleProcess, swtpmDongleFixture, opensslCertificateFor, opensslCertificatePublicKey, opensslVerifyDigest, readObject, requireOpenscModule, run,
   runVsc, sendApdus, signDigest, spawnVsc, vpcdHostWithQuickack, waitForCard, type DongleFixture, type Pkcs11Token, type VpcdHost, type VscProcess,
 } from '../support/index.js';
 
@@ -293,6 +293,33 @@ describe('--keys-on-token: the card key generated on the token, never leaving it
     const status = await machine(tpm).run(['dongle', 'status', '--dongle', tpm.uri, '--json']);
     expect(status.code, status.stderr).toBe(1);
     expect(status.stderr, 'no dongle key was made either').toMatch(/holds no dongle key .* run `vsc dongle init/);
+  });
+});
+
+describe('a token with another key: the card\'s data objects copied onto a second SoftHSM2 token', () => {
+  it('is refused with exit 4 naming both dongles, and neither token changes', { timeout: SLOW }, async () => {
+    const home = await createSoftHsmHome();
+    const driver = startDongleProcess(home.env);
+    try {
+      const original = await home.addToken('original');
+      const copy = await home.addToken('copy');
+      const env = { ...home.env, XDG_STATE_HOME: join(dir, 'copy-data') };
+      const init = await runVsc(['dongle', 'init', '--dongle', original.uri, '--serial', 'DG-COPIED', '--password-file', passwordFile], { env });
+      expect(init.code, init.stderr).toBe(0);
+      const from = await driver.open(original.uri);
+      const to = await driver.open(copy.uri);
+      await to.ensureKey();
+      for (const slot of ['card', 'counter'] as const) await to.write(slot, (await from.read(slot))!);
+      const snapshot = async () => Promise.all([from, to].flatMap((dongle) => (['card', 'counter'] as const).map(async (slot) => toHex((await dongle.read(slot))!))));
+      const before = await snapshot();
+      const refused = await runVsc(['card', 'insert', '--dongle', copy.uri, '--password-file', passwordFile, '--state-dir', join(dir, 'copy-state')], { env });
+      expect(refused.code, refused.stderr).toBe(4);
+      expect(refused.stderr).toMatch(/card DG-COPIED was sealed to dongle [0-9a-f]{16}, not to this one \([0-9a-f]{16}\)/);
+      expect(await snapshot()).toEqual(before);
+    } finally {
+      await driver.close();
+      await home.close();
+    }
   });
 });
 
