@@ -8,7 +8,7 @@ const client = () => import('../../vsc-client/index.js');
 const text = (values: OptionValues, name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
 
 export const DONGLE_OPTIONS: Record<string, OptionSpec> = {
-  dongle: { type: 'string', value: 'URI', description: 'the dongle: pkcs11:token=LABEL?module-path=/path/module.so&pin-source=file:/path (RFC 7512), or emulated:/path/to/dir' },
+  dongle: { type: 'string', value: 'URI', description: 'the dongle: pkcs11:token=LABEL?module-path=/path/module.so&pin-source=file:/path (RFC 7512), or emulated:/path/to/dir (a directory: for development, not duplication-protected)' },
   'dongle-pin-file': { type: 'string', value: 'FILE', description: 'read the token PIN (or the emulated dongle\'s passphrase) from the first line of FILE when the URI has no pin-source' },
 };
 
