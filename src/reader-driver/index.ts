@@ -8,3 +8,4 @@ export * from './reader-system.js';
 export * from './pcsc-context.js';
 export * from './card-handle.js';
 export * from './vpcd-bridge.js';
+export * from './pcscd-client.js';

@@ -5,7 +5,7 @@ import { encodeCommandApdu, type CommandApdu } from '../../src/apdu/index.js';
 import { fromHex, toHex } from '../../src/bytes/index.js';
 
 /** Everything the end-to-end tests drive, as one Debian 12 command (README and .ci/run carry the same packages). */
-export const E2E_INSTALL_COMMAND = 'apt-get install -y pcscd vsmartcard-vpcd opensc pcsc-tools yubico-piv-tool softhsm2 swtpm libtpm2-pkcs11-1 tpm2-tools openssl iproute2 postgresql g++ make python3';
+export const E2E_INSTALL_COMMAND = 'apt-get install -y pcscd vsmartcard-vpcd opensc pcsc-tools yubico-piv-tool softhsm2 swtpm libtpm2-pkcs11-1 tpm2-tools openssl iproute2 postgresql libpcsclite-dev g++ make python3';
 
 export interface ToolOutput {
   readonly stdout: string;
