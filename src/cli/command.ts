@@ -9,9 +9,11 @@ export interface OptionSpec {
   description: string;
   short?: string;
   default?: string | boolean;
+  /** May be given more than once; the value is then the list of all of them. */
+  multiple?: boolean;
 }
 
-export type OptionValues = Record<string, string | boolean | undefined>;
+export type OptionValues = Record<string, string | boolean | string[] | undefined>;
 
 export interface Command {
   kind: 'command';
@@ -41,7 +43,12 @@ export function parseCommandOptions(command: Command, argv: string[]): OptionVal
   const options = Object.fromEntries(
     Object.entries(specs).map(([name, spec]) => [
       name,
-      { type: spec.type, ...(spec.short === undefined ? {} : { short: spec.short }), ...(spec.default === undefined ? {} : { default: spec.default }) },
+      {
+        type: spec.type,
+        ...(spec.short === undefined ? {} : { short: spec.short }),
+        ...(spec.default === undefined ? {} : { default: spec.default }),
+        ...(spec.multiple === true ? { multiple: true } : {}),
+      },
     ]),
   );
   try {

@@ -6,3 +6,4 @@ export * from './chacha20-poly1305.js';
 export * from './x25519.js';
 export * from './block-cipher.js';
 export * from './p256.js';
+export * from './sealed-box.js';
