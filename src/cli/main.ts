@@ -3,7 +3,7 @@
 import { isMainThread } from 'node:worker_threads';
 import { VscError, UsageError, ExitCode } from '../errors/index.js';
 import { commandHelp, groupHelp, parseCommandOptions, type Command, type CommandGroup } from './command.js';
-import { adminCommands, cardClientCommands, cardEmulateCommand, demoCommand, dongleGroup, serverInitCommand, serverStartCommand } from './commands/index.js';
+import { adminCommands, cardClientCommands, cardEmulateCommand, demoCommand, dongleGroup, keyfileGroup, serverInitCommand, serverStartCommand, vendorGroup } from './commands/index.js';
 
 export const ROOT: CommandGroup = {
   kind: 'group',
@@ -14,6 +14,8 @@ export const ROOT: CommandGroup = {
     { kind: 'group', name: 'server', summary: 'run a VSC server', children: [serverInitCommand, serverStartCommand] },
     { kind: 'group', name: 'admin', summary: 'administer the cards of a VSC server', children: adminCommands },
     dongleGroup,
+    vendorGroup,
+    keyfileGroup,
     demoCommand,
   ],
 };

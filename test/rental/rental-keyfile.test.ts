@@ -73,7 +73,7 @@ describe('a keyfile ([0066]-[0075])', () => {
     const bytes = createKeyfile(vendor, input, { decoyBits: 800 });
     for (const at of [0, 5, 17, 20, bytes.length >> 1, bytes.length - 1]) {
       const modified = bytes.slice();
-      modified[at] ^= 0x01;
+      modified[at] = modified[at]! ^ 0x01;
       const error = (() => {
         try {
           verifyKeyfile(modified, vendor.signingKey);

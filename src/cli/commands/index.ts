@@ -4,3 +4,4 @@ export { cardClientCommands } from './card-client.js';
 export { adminCommands, serverInitCommand, serverStartCommand } from './server-admin.js';
 export { demoCommand } from './demo.js';
 export { dongleGroup } from './dongle.js';
+export { keyfileGroup, vendorGroup } from './rental-vendor.js';

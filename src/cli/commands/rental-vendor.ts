@@ -1,0 +1,182 @@
+// `vsc vendor init` and `vsc keyfile create|inspect` (patent 003 [0063]-[0075]; DESIGN.md "Software rental").
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { ExitCode, UsageError, VscError } from '../../errors/index.js';
+import { writeFileAtomic } from '../../files/index.js';
+import { requireOption, type Command, type CommandGroup, type OptionSpec, type OptionValues } from '../command.js';
+
+const rental = () => import('../../rental/index.js');
+const client = () => import('../../vsc-client/index.js');
+
+const text = (values: OptionValues, name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+const say = (values: OptionValues) => (event: Record<string, unknown>, line: string) => console.log(values['json'] === true ? JSON.stringify(event) : line);
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+const JSON_OPTION: Record<string, OptionSpec> = { json: { type: 'boolean', description: 'machine-readable output' } };
+const VENDOR_PASSWORD: Record<string, OptionSpec> = {
+  'password-file': { type: 'string', value: 'FILE', description: 'read the vendor password from the first line of FILE instead of asking ([0065]: it unlocks the vendor\'s keys)' },
+};
+
+/** A repeatable option's values: `--right print --right audio`. */
+function many(values: OptionValues, name: string): string[] {
+  const value = values[name];
+  return Array.isArray(value) ? (value as string[]) : typeof value === 'string' ? [value] : [];
+}
+
+const vendorInit: Command = {
+  kind: 'command',
+  name: 'init',
+  summary: 'make a software vendor\'s keys: one signs keyfiles, one opens the customer information they carry',
+  details: 'Prints the vendor\'s public signing key last: build it into the rented program, which verifies every keyfile with it. The private keys are sealed under the vendor password.',
+  options: { data: { type: 'string', value: 'VDIR', description: 'the vendor\'s directory (made 0700)' }, name: { type: 'string', value: 'NAME', description: 'the vendor\'s name (default: the directory\'s name)' }, ...VENDOR_PASSWORD, ...JSON_OPTION },
+  async run(values) {
+    const { initVendor } = await rental();
+    const { readPassword } = await client();
+    const dir = resolve(requireOption(values, 'data'));
+    const name = text(values, 'name') ?? dir.split('/').pop() ?? 'vendor';
+    const vendor = await initVendor(dir, name, await readPassword(text(values, 'password-file'), 'New vendor password: '));
+    say(values)({ event: 'vendor-created', name: vendor.name, signingKey: hex(vendor.signingKey), encryptionKey: hex(vendor.encryptionKey) }, [
+      `vendor "${vendor.name}" created in ${dir}`,
+      `customer information key ${hex(vendor.encryptionKey)}`,
+      `vendor public key (build it into the rented program): ${hex(vendor.signingKey)}`,
+    ].join('\n'));
+    return ExitCode.ok;
+  },
+};
+
+const keyfileCreate: Command = {
+  kind: 'command',
+  name: 'create',
+  summary: 'issue a keyfile for a program and the customer\'s card, read through a pcscd reader',
+  details: [
+    'Reads the card\'s serial, public key and counter through reader R (the trail starts at that counter unless --offset says otherwise).',
+    'A card whose key is opened on the customer\'s machine (an emulated or server-backed card) lets its owner forge a whole trail: such a keyfile needs --accept-software-keys.',
+  ].join('\n'),
+  options: {
+    vendor: { type: 'string', value: 'VDIR', description: 'the vendor\'s directory ("vsc vendor init")' },
+    reader: { type: 'string', value: 'R', description: 'the pcscd reader holding the customer\'s card, e.g. "Virtual PCD 00 00"' },
+    program: { type: 'string', value: 'NAME', description: 'the rented program' },
+    threshold: { type: 'string', value: 'SPEC', multiple: true, description: 'a rental threshold (repeatable), e.g. "intervals<=24"' },
+    right: { type: 'string', value: 'NAME', multiple: true, description: 'an access right that switches a program function on (repeatable)' },
+    customer: { type: 'string', value: 'TEXT', description: 'who the customer is: encrypted so only the vendor can read it' },
+    offset: { type: 'string', value: 'N', description: 'the counter value the trail starts at (default: the card\'s counter now)' },
+    'key-mode': { type: 'string', value: 'MODE', description: 'individual (default) or universal (patent 003 [0098]-[0100])' },
+    'accept-software-keys': { type: 'boolean', description: 'accept a card whose signing key is opened on the customer\'s machine (its owner can forge trails)' },
+    'decoy-bits': { type: 'string', value: 'N', description: 'decoy bits around the customer information (default 480000, [0068])' },
+    out: { type: 'string', value: 'K', description: 'where to write the keyfile' },
+    ...VENDOR_PASSWORD,
+    ...JSON_OPTION,
+  },
+  async run(values) {
+    const { openVendor, closeVendor, createKeyfile, DEFAULT_DECOY_BITS } = await rental();
+    const { readPassword } = await client();
+    const { connectPcscd } = await import('../../reader-driver/index.js');
+    const { VscAppletClient } = await import('../../card-client/index.js');
+    const vendorDir = resolve(requireOption(values, 'vendor'));
+    const reader = requireOption(values, 'reader');
+    const program = requireOption(values, 'program');
+    const out = requireOption(values, 'out');
+    const keyMode = text(values, 'key-mode') ?? 'individual';
+    if (keyMode !== 'individual' && keyMode !== 'universal') throw new UsageError('--key-mode: expected individual or universal');
+    const offsetText = text(values, 'offset');
+    if (offsetText !== undefined && !/^(0|[1-9][0-9]{0,38})$/.test(offsetText)) throw new UsageError('--offset: expected a whole number');
+    const decoyText = text(values, 'decoy-bits');
+    if (decoyText !== undefined && !/^[0-9]{1,7}$/.test(decoyText)) throw new UsageError('--decoy-bits: expected a whole number');
+    const thresholds = many(values, 'threshold');
+    await checkThresholds(thresholds);
+    const acceptSoftware = values['accept-software-keys'] === true;
+
+    const connection = await connectPcscd(reader);
+    let serial: string;
+    let publicKey: Uint8Array;
+    let counter: bigint;
+    try {
+      const card = new VscAppletClient(connection);
+      await card.select();
+      serial = await card.serialNumber();
+      publicKey = await card.publicKey();
+      counter = await card.counter();
+    } finally {
+      connection.disconnect();
+    }
+    // No card attests yet that its key is out of its owner's reach: every card read here is a software key.
+    const kind = 'software' as const;
+    if (!acceptSoftware) {
+      throw new VscError('keyfile.card-kind', `card ${serial} in ${reader} shows no attestation that its signing key is out of its owner's reach (a dongle with keys on the token, a server-held card): its owner could forge a whole trail. Pass --accept-software-keys to issue the keyfile anyway`, { exitCode: ExitCode.refusedByState });
+    }
+    console.error(`warning: card ${serial} keeps its signing key where its owner can read it: a keyfile for it trusts the customer not to forge the audit trail`);
+    const vendor = await openVendor(vendorDir, await readPassword(text(values, 'password-file'), 'Vendor password: '));
+    try {
+      const customer = text(values, 'customer');
+      const bytes = createKeyfile(vendor, {
+        program, card: { serial, publicKey, keyMode, kind }, offset: offsetText === undefined ? counter : BigInt(offsetText),
+        acceptedKinds: ['server-held', 'token', 'software'], rights: many(values, 'right'), thresholds, ...(customer === undefined ? {} : { customer }),
+      }, { decoyBits: decoyText === undefined ? DEFAULT_DECOY_BITS : Number(decoyText) });
+      writeFileAtomic(out, bytes, 0o644);
+      say(values)({ event: 'keyfile-created', out, program, serial, publicKey: hex(publicKey), offset: (offsetText ?? counter.toString()), kind, bytes: bytes.length }, `keyfile for ${program} on card ${serial} written to ${out} (${bytes.length} bytes; trail from counter ${offsetText ?? counter})`);
+      return ExitCode.ok;
+    } finally {
+      closeVendor(vendor);
+    }
+  },
+};
+
+async function checkThresholds(specs: readonly string[]): Promise<void> {
+  const loaded = (await rental()) as unknown as { parseThreshold?: (spec: string) => unknown };
+  if (loaded.parseThreshold === undefined) return;
+  for (const spec of specs) loaded.parseThreshold(spec);
+}
+
+const keyfileInspect: Command = {
+  kind: 'command',
+  name: 'inspect',
+  summary: 'show what a keyfile says; with --vendor-key or --vendor, check its signature first',
+  options: {
+    keyfile: { type: 'string', value: 'K', description: 'the keyfile' },
+    'vendor-key': { type: 'string', value: 'HEX', description: 'the vendor\'s public signing key: the keyfile is refused (exit 3) unless it verifies' },
+    vendor: { type: 'string', value: 'VDIR', description: 'the vendor\'s directory: checks the signature and, with the vendor password, shows the customer' },
+    ...VENDOR_PASSWORD,
+    ...JSON_OPTION,
+  },
+  async run(values) {
+    const { readKeyfileUnchecked, verifyKeyfile, readVendorPublic, openVendor, closeVendor, openCustomerInformation } = await rental();
+    const path = requireOption(values, 'keyfile');
+    let bytes: Uint8Array;
+    try {
+      bytes = Uint8Array.from(readFileSync(path));
+    } catch (error) {
+      throw new UsageError(`--keyfile: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+    const keyHex = text(values, 'vendor-key');
+    const vendorDir = text(values, 'vendor');
+    if (keyHex !== undefined && !/^[0-9a-f]{64}$/.test(keyHex)) throw new UsageError('--vendor-key: expected 64 lowercase hex digits');
+    const expected = keyHex !== undefined ? Uint8Array.from(Buffer.from(keyHex, 'hex')) : vendorDir !== undefined ? readVendorPublic(resolve(vendorDir)).signingKey : undefined;
+    const keyfile = expected === undefined ? readKeyfileUnchecked(bytes) : verifyKeyfile(bytes, expected);
+    let customer: string | undefined;
+    if (vendorDir !== undefined && keyfile.customer !== undefined && text(values, 'password-file') !== undefined) {
+      const { readPassword } = await client();
+      const vendor = await openVendor(resolve(vendorDir), await readPassword(text(values, 'password-file')));
+      try {
+        customer = openCustomerInformation(vendor, keyfile);
+      } finally {
+        closeVendor(vendor);
+      }
+    }
+    const shown = {
+      signature: expected === undefined ? 'not checked' : 'valid', id: hex(keyfile.id), vendor: { name: keyfile.vendor.name, signingKey: hex(keyfile.vendor.signingKey) },
+      program: keyfile.program, issuedAt: keyfile.issuedAt, card: { ...keyfile.card, publicKey: hex(keyfile.card.publicKey) }, acceptedKinds: keyfile.acceptedKinds,
+      offset: keyfile.offset.toString(), rights: keyfile.rights, thresholds: keyfile.thresholds, customer: customer ?? (keyfile.customer === undefined ? null : 'encrypted for the vendor'), bytes: bytes.length,
+    };
+    say(values)(shown, [
+      `keyfile ${shown.id} for ${shown.program}, issued ${shown.issuedAt} by "${shown.vendor.name}" (${shown.vendor.signingKey}); signature ${shown.signature}`,
+      `card ${shown.card.serial} (${shown.card.kind}, ${shown.card.keyMode} key ${shown.card.publicKey}); accepts ${shown.acceptedKinds.join(', ')}`,
+      `trail from counter ${shown.offset}`,
+      `access rights: ${shown.rights.length === 0 ? 'none' : shown.rights.join(', ')}`,
+      `thresholds: ${shown.thresholds.length === 0 ? 'none' : shown.thresholds.join('; ')}`,
+      `customer: ${shown.customer ?? 'none'}`,
+    ].join('\n'));
+    return ExitCode.ok;
+  },
+};
+
+export const vendorGroup: CommandGroup = { kind: 'group', name: 'vendor', summary: 'a software vendor\'s keys for rental keyfiles (patent 003)', children: [vendorInit] };
+export const keyfileGroup: CommandGroup = { kind: 'group', name: 'keyfile', summary: 'rental keyfiles: issue one for a program and a card, inspect one', children: [keyfileCreate, keyfileInspect] };
