@@ -21,3 +21,4 @@ export * from './dongle-fixture.js';
 export * from './softhsm-token.js';
 export * from './swtpm-service.js';
 export * from './dongle-process.js';
+export * from './vsc-rental-card.js';

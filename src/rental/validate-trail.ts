@@ -1,0 +1,222 @@
+// ValidateTrail of patent 003 [0060]-[0061] with the offset of [0095]: write a record first ([0060] step [2]; a
+// read-only check proves nothing about currency), then check the trail from the offset up to that record: counters
+// consecutive, every signature valid against the trust root, the record just written last ([0050]: no holes, no
+// modification, current). Stops at the first failure in trail order with a RentalError whose reason names it.
+import { bytesEqual } from '../bytes/index.js';
+import { assertTrustRoot, verifyRecord, type AuditRecord, type TrustRoot } from './audit-record.js';
+import { RentalError, type RentalReason } from './rental-error.js';
+import { writeRecord, type AppendRecord, type RentalCard } from './write.js';
+
+/** A trail as ValidateTrail needs it: TrailFile, or a rental server's view of one. */
+export interface Trail {
+  readonly append: AppendRecord;
+  /** The records in trail order; a bad line throws its RentalError after the good records before it. */
+  recordBatches(): AsyncIterable<readonly AuditRecord[]>;
+}
+
+export interface ValidateTrailOptions {
+  readonly card: RentalCard;
+  /** The keyfile's card: public key, serial, key mode ([0060] steps [4], [6.2]). */
+  readonly trustRoot: TrustRoot;
+  /**
+   * The counter the trail starts at ([0095]): the keyfile's offset, or the counter after the last validator record
+   * ([0094]); never read from the trail, so deleting its oldest records cannot move it. Records below it (other
+   * programs' older records) are passed over unchecked.
+   */
+  readonly offset: bigint;
+  readonly trail: Trail;
+  /** Text of the record validation writes; [0060] step [2] writes the counter itself, Write(c). */
+  readonly text?: (counter: bigint) => string;
+  readonly nonce?: () => Uint8Array;
+  /** Signatures verified per call of verifyRecords (the unit a worker thread would take later). */
+  readonly batchSize?: number;
+}
+
+export interface TrailValidation {
+  readonly valid: true;
+  /** Records checked: from the offset up to and including the one just written. */
+  readonly records: number;
+  /** The counter of the record just written: the card's counter was lastCounter + 1 when validation ended. */
+  readonly lastCounter: bigint;
+  /** The record validation wrote. */
+  readonly record: AuditRecord;
+  /** Records below the offset that were passed over. */
+  readonly skipped: number;
+}
+
+export const DEFAULT_VERIFY_BATCH = 1024;
+
+/** [0060] step [2]: Write(c). */
+export function validationText(counter: bigint): string {
+  return counter.toString();
+}
+
+/**
+ * [0060] step [6.2]: the index of the first record whose signature does not verify against `root`, or -1. Pure (no
+ * I/O, no shared state), so batches can go to worker threads unchanged.
+ */
+export function verifyRecords(records: readonly AuditRecord[], root: TrustRoot): number {
+  for (let i = 0; i < records.length; i++) if (!verifyRecord(records[i]!, root)) return i;
+  return -1;
+}
+
+interface Placed {
+  readonly record: AuditRecord;
+  readonly line: number;
+}
+
+function sameRecord(a: AuditRecord, b: AuditRecord): boolean {
+  return a.counter === b.counter && a.text === b.text && bytesEqual(a.nonce, b.nonce) && bytesEqual(a.signature, b.signature);
+}
+
+/** "counter 3" or "counters 3..5". */
+function counters(from: bigint, to: bigint): string {
+  return from === to ? `counter ${from}` : `counters ${from}..${to}`;
+}
+
+/** "counter 3 is missing" or "counters 3..5 are missing". */
+function missing(from: bigint, to: bigint): string {
+  return `${counters(from, to)} ${from === to ? 'is' : 'are'} missing`;
+}
+
+function refuse(reason: RentalReason, message: string, line?: number): RentalError {
+  return new RentalError(reason, `trail refused: ${message}`, { line });
+}
+
+/** The walk over the trail's records: sequence checks as they come, signatures in batches. */
+class TrailWalk {
+  private expected: bigint;
+  private started = false;
+  private pending: Placed[] = [];
+  private seen = 0;
+  private skipped = 0;
+  private chain = 0;
+  private last: Placed | undefined;
+  /** The first record out of sequence, and what the records after it say about it. */
+  private suspect: { placed: Placed; expected: bigint; started: boolean; expectedLater: boolean; followed: boolean } | undefined;
+
+  constructor(private readonly root: TrustRoot, private readonly offset: bigint, private readonly ours: AuditRecord, private readonly batchSize: number) {
+    this.expected = offset;
+  }
+
+  /** Takes the next record in trail order. */
+  take(record: AuditRecord): void {
+    this.seen += 1;
+    const placed = { record, line: this.seen };
+    this.last = placed;
+    if (this.suspect !== undefined) {
+      // After the first failure: only look for the missing counter and whether anything follows.
+      this.suspect.followed = true;
+      if (record.counter === this.suspect.expected) this.suspect.expectedLater = true;
+      return;
+    }
+    if (!this.started && record.counter < this.offset) {
+      this.skipped += 1;
+      return;
+    }
+    if (record.counter !== this.expected) {
+      this.suspect = { placed, expected: this.expected, started: this.started, expectedLater: false, followed: false };
+      return;
+    }
+    this.started = true;
+    this.expected += 1n;
+    this.chain += 1;
+    this.pending.push(placed);
+  }
+
+  get failed(): boolean {
+    return this.suspect !== undefined;
+  }
+
+  /** Verifies the pending signatures once a batch is full (or always, with `all`). */
+  flush(all: boolean): void {
+    if (this.pending.length === 0 || (!all && this.pending.length < this.batchSize)) return;
+    const pending = this.pending;
+    this.pending = [];
+    for (let start = 0; start < pending.length; start += this.batchSize) {
+      const batch = pending.slice(start, start + this.batchSize);
+      const bad = verifyRecords(batch.map((placed) => placed.record), this.root);
+      if (bad === -1) continue;
+      const { record, line } = batch[bad]!;
+      throw refuse('signature', `trail line ${line} (counter ${record.counter}) has a signature that does not verify against card ${this.root.serial}'s key: the record was modified or signed by another card`, line);
+    }
+  }
+
+  /** After the last record (or a read error): the first failure, or the result. */
+  finish(readError: RentalError | undefined): TrailValidation {
+    // Earlier lines first: a bad signature before the failure point is the first failure.
+    this.flush(true);
+    // A bad line after the suspect means the suspect was not the trail's last record.
+    if (readError !== undefined && this.suspect !== undefined) this.suspect.followed = true;
+    if (this.suspect !== undefined) throw this.sequenceFailure(this.suspect);
+    if (readError !== undefined) throw readError;
+    const ours = this.ours;
+    if (this.last === undefined) throw refuse('lost', `the trail is empty even after the record for counter ${ours.counter} was appended`);
+    const { record, line } = this.last;
+    if (!sameRecord(record, ours)) {
+      if (record.counter < ours.counter) {
+        throw refuse('stale', `the trail ends at counter ${record.counter} (line ${line}), before the record just written for counter ${ours.counter}`, line);
+      }
+      throw refuse('not-last', `the trail's last record (line ${line}, counter ${record.counter}) is not the record just written for counter ${ours.counter}`, line);
+    }
+    return { valid: true, records: this.chain, lastCounter: ours.counter, record: ours, skipped: this.skipped };
+  }
+
+  private sequenceFailure(suspect: NonNullable<TrailWalk['suspect']>): RentalError {
+    const { placed: { record, line }, expected, started } = suspect;
+    const counter = record.counter;
+    const isOurs = !suspect.followed && sameRecord(record, this.ours);
+    if (counter < expected) {
+      if (counter < this.offset) return refuse('order', `trail line ${line} has counter ${counter}, below the offset ${this.offset}, after counter ${expected - 1n}: the records are out of order`, line);
+      if (isOurs) return refuse('rollback', `the card signed counter ${counter} again, which the trail already holds up to ${expected - 1n}: the card's counter was rolled back`, line);
+      return refuse('repeat', `trail line ${line} repeats counter ${counter} (expected ${expected})`, line);
+    }
+    if (suspect.expectedLater) return refuse('order', `trail line ${line} has counter ${counter} where counter ${expected} was expected, and ${expected} comes later: the records are out of order`, line);
+    if (isOurs) {
+      if (!started && this.skipped === 0) {
+        return refuse('lost', `the trail held no records, but the card signed ${counters(expected, counter - 1n)} since the offset: the trail was lost or emptied`, line);
+      }
+      return refuse('stale', `the trail ends before counter ${expected} but the card is at ${counter}: ${missing(expected, counter - 1n)} (an old trail restored from a backup, or its newest records deleted)`, line);
+    }
+    if (!started) return refuse('offset', `the trail's first record from the offset on has counter ${counter}, not the offset ${expected}: its oldest records were deleted`, line);
+    return refuse('hole', `trail line ${line} has counter ${counter} after ${expected - 1n}: ${missing(expected, counter - 1n)}`, line);
+  }
+}
+
+/** [0060]: ValidateTrail. Returns the validation, or throws the RentalError of the first failure. */
+export async function validateTrail(options: ValidateTrailOptions): Promise<TrailValidation> {
+  const { card, trustRoot, offset, trail } = options;
+  assertTrustRoot(trustRoot);
+  if (typeof offset !== 'bigint' || offset < 0n || offset >= 1n << 128n) throw new RentalError('input', 'expected an offset in 0..2^128-1');
+  const batchSize = options.batchSize ?? DEFAULT_VERIFY_BATCH;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RentalError('input', `expected a batch size of at least 1, got ${batchSize}`);
+
+  // [1] c ← GetCounter()
+  let counter: bigint;
+  try {
+    counter = await card.getCounter();
+  } catch (error) {
+    throw new RentalError('card', `ValidateTrail step [1]: GetCounter failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  // [2] Write(c): its step [7] already checks the new signature against the trust root ([4] for the fresh record).
+  const ours = await writeRecord((options.text ?? validationText)(counter), { card, trustRoot, append: (record) => trail.append(record), nonce: options.nonce });
+  // [5] c is the counter stored in the record just written: nothing signed between GetCounter and Write.
+  if (ours.counter !== counter) {
+    throw new RentalError('counter', `ValidateTrail step [5]: the card's counter was ${counter} but the record was signed with ${ours.counter}: another signature came in between`);
+  }
+  if (counter < offset) throw refuse('rollback', `the card's counter ${counter} is below the trail's offset ${offset}: the card's counter was rolled back`);
+
+  // [3], [6]: the records from the offset, in order, ending with the one just written.
+  const walk = new TrailWalk(trustRoot, offset, ours, batchSize);
+  let readError: RentalError | undefined;
+  try {
+    for await (const batch of trail.recordBatches()) {
+      for (const record of batch) walk.take(record);
+      if (!walk.failed) walk.flush(false);
+    }
+  } catch (error) {
+    if (!(error instanceof RentalError)) throw error;
+    readError = error;
+  }
+  return walk.finish(readError);
+}
