@@ -46,10 +46,26 @@ export function ed25519PublicKeyObject(publicKey: Uint8Array): KeyObject {
 
 /** Verifies a signature; malformed keys or signatures give false, never an exception. */
 export function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
-  if (signature.length !== ED25519_SIGNATURE_LENGTH) return false;
+  return ed25519Verifier(publicKey)(message, signature);
+}
+
+/**
+ * A verifier for one public key, imported once: checking a trail verifies thousands of signatures by one key, and
+ * the import costs as much as the verification. Malformed keys or signatures give false, never an exception.
+ */
+export function ed25519Verifier(publicKey: Uint8Array): (message: Uint8Array, signature: Uint8Array) => boolean {
+  let key: KeyObject | undefined;
   try {
-    return verify(null, message, ed25519PublicKeyObject(publicKey), signature);
+    key = ed25519PublicKeyObject(publicKey);
   } catch {
-    return false;
+    key = undefined;
   }
+  return (message, signature) => {
+    if (key === undefined || signature.length !== ED25519_SIGNATURE_LENGTH) return false;
+    try {
+      return verify(null, message, key, signature);
+    } catch {
+      return false;
+    }
+  };
 }

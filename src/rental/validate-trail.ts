@@ -2,8 +2,10 @@
 // read-only check proves nothing about currency), then check the trail from the offset up to that record: counters
 // consecutive, every signature valid against the trust root, the record just written last ([0050]: no holes, no
 // modification, current). Stops at the first failure in trail order with a RentalError whose reason names it.
+import { COUNTER_MAX, signedDigest } from '../apdu/index.js';
 import { bytesEqual } from '../bytes/index.js';
-import { assertTrustRoot, verifyRecord, type AuditRecord, type TrustRoot } from './audit-record.js';
+import { ed25519Verifier } from '../crypto/index.js';
+import { assertTrustRoot, recordHash, type AuditRecord, type TrustRoot } from './audit-record.js';
 import { RentalError, type RentalReason } from './rental-error.js';
 import { writeRecord, type AppendRecord, type RentalCard } from './write.js';
 
@@ -56,7 +58,12 @@ export function validationText(counter: bigint): string {
  * I/O, no shared state), so batches can go to worker threads unchanged.
  */
 export function verifyRecords(records: readonly AuditRecord[], root: TrustRoot): number {
-  for (let i = 0; i < records.length; i++) if (!verifyRecord(records[i]!, root)) return i;
+  const verify = ed25519Verifier(root.publicKey); // one key import for the whole batch
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i]!;
+    if (record.counter < 0n || record.counter >= COUNTER_MAX) return i;
+    if (!verify(signedDigest(recordHash(record.nonce, record.text), record.counter, root.keyMode, root.serial), record.signature)) return i;
+  }
   return -1;
 }
 
