@@ -6,3 +6,6 @@ export * from './audit-record.js';
 export * from './trail-file.js';
 export * from './write.js';
 export * from './validate-trail.js';
+export * from './usage-text.js';
+export * from './threshold-spec.js';
+export * from './thresholds.js';
