@@ -76,7 +76,7 @@ export class DongleBacking implements CardBacking {
         );
       }
       // Refused before the password is even tried: a revoked dongle is refused whatever it holds.
-      await checkRevocation({ dongle, header, identity, ...(this.options.revocations === undefined ? {} : { cache: this.options.revocations }) });
+      const newerList = await checkRevocation({ dongle, header, identity, ...(this.options.revocations === undefined ? {} : { cache: this.options.revocations }) });
       const owner = await deriveOwnerKeys(password, header.kdf);
       wipe(owner.authKey);
       const dongleSecret = await dongleSealingSecret(dongle, header);
@@ -102,6 +102,7 @@ export class DongleBacking implements CardBacking {
         await this.#writeRecord(plaintext);
       }
       this.#counterWritten = next;
+      if (newerList !== undefined) await dongle.write('revocations', newerList.bytes);
       return { serial: header.serial, keyMode: header.keyMode as VscKeyMode, plaintext, grant: { start: next, end: next }, ...(await this.#signer(header)) };
     } catch (error) {
       this.#wipeKeys();

@@ -30,7 +30,10 @@ export interface RevocationCheck {
   readonly cache?: RevocationCache;
 }
 
-/** Throws DongleRevokedError when the newest list this program can find names the dongle or destroys the card. */
+/**
+ * Throws DongleRevokedError when the newest list this program can find names the dongle or destroys the card.
+ * Otherwise returns that list when the dongle carries an older one (or none), for the caller to write to it.
+ */
 export async function checkRevocation({ dongle, header, identity, cache }: RevocationCheck): Promise<RevocationList | undefined> {
   const authority = header.authority;
   if (authority === undefined) return undefined;
@@ -58,7 +61,7 @@ export async function checkRevocation({ dongle, header, identity, cache }: Revoc
   if (entry !== undefined) {
     throw new DongleRevokedError(`dongle ${shortFingerprint(identity.fingerprint)} was revoked (${entry.reason}) by its issuing authority on ${entry.revokedAt}; use the replacement dongle`);
   }
-  // The dongle carries the newest list it was found good under, so that the list travels with it offline.
-  if (carried === undefined || newest.sequence > carried.sequence) await dongle.write('revocations', newest.bytes);
-  return newest;
+  // Returned for the dongle to carry once the card opened (never written by a refused insert), so the list
+  // travels with the dongle offline.
+  return carried === undefined || newest.sequence > carried.sequence ? newest : undefined;
 }

@@ -11,7 +11,7 @@ import { vscCommands } from '../../src/card-client/index.js';
 import { RunningCard } from '../../src/card/index.js';
 import { ed25519Verify, sha256 } from '../../src/crypto/index.js';
 import {
-  DongleAuthenticationError, DongleBacking, DongleError, dongleSecrets, initDongleCard, openDongle, type Dongle,
+  DongleAuthenticationError, DongleBacking, DongleError, dongleSecrets, initAuthority, initDongleCard, openDongle, type Dongle,
 } from '../../src/dongle-backend/index.js';
 import { ExitCode } from '../../src/errors/index.js';
 import { SELECT_VSC } from '../support/index.js';
@@ -165,5 +165,21 @@ describe('a dongle-backed card (claim 10)', () => {
     // the information's own counter, which the record (written at remove) carries.
     expect((await again.sign()).counter).toBeGreaterThan(last);
     await again.card.destroy();
+  }, 30_000);
+
+  it('carries its authority\'s newest revocation list once it opens, and a refused insert writes nothing, not even the list', async () => {
+    const stick = join(root, 'with-authority');
+    const authority = await initAuthority(join(root, 'authority'));
+    const dongle = await open(stick);
+    await initDongleCard({ dongle, serial: 'DG-AUTH', password: utf8(PASSWORD), authority });
+    await dongle.close();
+    const before = contents(stick);
+    expect(Object.keys(before).some((name) => name.startsWith('revocations.'))).toBe(false);
+    await expect(insert(stick, 'wrong password')).rejects.toBeInstanceOf(DongleAuthenticationError);
+    expect(contents(stick)).toEqual(before);
+    const { card } = await insert(stick);
+    expect(Object.keys(contents(stick)).some((name) => name.startsWith('revocations.'))).toBe(true);
+    await card.giveBack();
+    await card.destroy();
   }, 30_000);
 });
