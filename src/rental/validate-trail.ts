@@ -9,6 +9,14 @@ import { assertTrustRoot, recordHash, type AuditRecord, type TrustRoot } from '.
 import { RentalError, type RentalReason } from './rental-error.js';
 import { writeRecord, type AppendRecord, type RentalCard } from './write.js';
 
+/** A bridge record's text (usage-text.ts: `skipped FROM TO`, the counters it names inclusive). */
+const BRIDGE = /^skipped (0|[1-9][0-9]{0,38}) (0|[1-9][0-9]{0,38})$/;
+
+export interface BridgedRange {
+  readonly from: bigint;
+  readonly to: bigint;
+}
+
 /** A trail as ValidateTrail needs it: TrailFile, or a rental server's view of one. */
 export interface Trail {
   readonly append: AppendRecord;
@@ -44,6 +52,8 @@ export interface TrailValidation {
   readonly record: AuditRecord;
   /** Records below the offset that were passed over. */
   readonly skipped: number;
+  /** Counter ranges the card skipped, each named by a card-signed bridge record: charged as worst-case usage. */
+  readonly bridged: readonly BridgedRange[];
 }
 
 export const DEFAULT_VERIFY_BATCH = 1024;
@@ -98,6 +108,8 @@ class TrailWalk {
   private seen = 0;
   private skipped = 0;
   private chain = 0;
+  /** Counter ranges bridged by card-signed `skipped FROM TO` records. */
+  private readonly bridged: BridgedRange[] = [];
   private last: Placed | undefined;
   /** The first record out of sequence, and what the records after it say about it. */
   private suspect: { placed: Placed; expected: bigint; started: boolean; expectedLater: boolean; followed: boolean } | undefined;
@@ -122,11 +134,30 @@ class TrailWalk {
       return;
     }
     if (record.counter !== this.expected) {
+      if (this.bridges(record)) {
+        // DESIGN.md "Counters that never roll back": a card-signed record at the floor names the values the card
+        // skipped (a recover, a dongle epoch); its signature is checked with the others, and usage evaluation
+        // charges the range as worst-case (thresholds.ts).
+        this.bridged.push({ from: this.expected, to: record.counter - 1n });
+        this.accept(placed);
+        return;
+      }
       this.suspect = { placed, expected: this.expected, started: this.started, expectedLater: false, followed: false };
       return;
     }
+    this.accept(placed);
+  }
+
+  /** Whether `record` is a bridge naming exactly the values between the expected counter and its own. */
+  private bridges(record: AuditRecord): boolean {
+    if (record.counter <= this.expected) return false;
+    const match = BRIDGE.exec(record.text);
+    return match !== null && BigInt(match[1]!) === this.expected && BigInt(match[2]!) === record.counter - 1n;
+  }
+
+  private accept(placed: Placed): void {
     this.started = true;
-    this.expected += 1n;
+    this.expected = placed.record.counter + 1n;
     this.chain += 1;
     this.pending.push(placed);
   }
@@ -166,7 +197,7 @@ class TrailWalk {
       }
       throw refuse('not-last', `the trail's last record (line ${line}, counter ${record.counter}) is not the record just written for counter ${ours.counter}`, line);
     }
-    return { valid: true, records: this.chain, lastCounter: ours.counter, record: ours, skipped: this.skipped };
+    return { valid: true, records: this.chain, lastCounter: ours.counter, record: ours, skipped: this.skipped, bridged: this.bridged };
   }
 
   private sequenceFailure(suspect: NonNullable<TrailWalk['suspect']>): RentalError {

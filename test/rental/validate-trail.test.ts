@@ -348,3 +348,39 @@ describe('bad input is exit 2', () => {
     expect(await rental.getCounter()).toBe(0n);
   });
 });
+
+describe('skipped counter ranges (DESIGN.md "Counters that never roll back")', () => {
+  /** Three records, then three counter values the card signs that never reach the trail (a crash, a recover). */
+  async function withLostValues() {
+    const setupResult = await setup({ counter: 0n });
+    for (let i = 0; i < 3; i++) await setupResult.write(WP_TEXT);
+    for (let i = 0; i < 3; i++) await setupResult.rental.signAndIncrement(new Uint8Array(32));
+    return setupResult;
+  }
+
+  it('are accepted when a card-signed record at the floor names exactly the range, and reported for worst-case charging', async () => {
+    const { rental, trustRoot, trail, write } = await withLostValues();
+    const bridge = await write('skipped 3 5');
+    expect(bridge.counter).toBe(6n);
+    const result = await validateTrail({ card: rental, trustRoot, offset: 0n, trail });
+    expect(result).toMatchObject({ valid: true, records: 5, lastCounter: 7n, bridged: [{ from: 3n, to: 5n }] });
+  });
+
+  it('are refused when no bridge names them (the trail looks restored: stale), or the bridge names another range (a hole)', async () => {
+    const unbridged = await withLostValues();
+    await refusal(validateTrail({ card: unbridged.rental, trustRoot: unbridged.trustRoot, offset: 0n, trail: unbridged.trail }), 'stale');
+    const wrong = await withLostValues();
+    await wrong.write('skipped 3 4');
+    await refusal(validateTrail({ card: wrong.rental, trustRoot: wrong.trustRoot, offset: 0n, trail: wrong.trail }), 'hole');
+  });
+
+  it('a bridge over records the trail held is no way to hide them: deleting records needs a bridge at a counter the card already signed', async () => {
+    const { rental, trustRoot, trail, write } = await setup({ counter: 0n });
+    for (let i = 0; i < 4; i++) await write(WP_TEXT);
+    // Delete counters 1 and 2 and put a bridge naming them: it can only be signed at a new counter (4), not at 3.
+    await write('skipped 1 2');
+    rewrite(trail, lines(trail).filter((_, index) => index !== 1 && index !== 2));
+    await refusal(validateTrail({ card: rental, trustRoot, offset: 0n, trail }), 'hole');
+  });
+});
+
