@@ -79,21 +79,31 @@ export interface PcscdReader {
   readonly cardPresent: boolean;
 }
 
-/** The readers pcscd knows, and whether each holds a card (SCardListReaders, SCardGetStatusChange). */
-export async function listPcscdReaders(): Promise<PcscdReader[]> {
-  const pcsc = await smartcard();
-  let context: SmartcardContext;
+/** SCardEstablishContext; the caller closes it. */
+function openContext(pcsc: SmartcardPackage): SmartcardContext {
   try {
-    context = new pcsc.Context();
+    return new pcsc.Context();
   } catch (error) {
     throw pcscFailure('establishing a PC/SC context', error);
   }
+}
+
+/** SCardListReaders: no reader at all is an empty list, not a failure. */
+function readersOf(context: SmartcardContext): SmartcardReader[] {
   try {
-    return context.listReaders().map((reader) => ({ name: reader.name, cardPresent: (reader.state & pcsc.SCARD_STATE_PRESENT) !== 0 }));
+    return context.listReaders();
   } catch (error) {
-    // No reader at all is an empty list, not a failure.
     if (/no readers|SCARD_E_NO_READERS_AVAILABLE/i.test(String((error as Error).message))) return [];
     throw pcscFailure('listing the readers', error);
+  }
+}
+
+/** The readers pcscd knows, and whether each holds a card (SCardListReaders, SCardGetStatusChange). */
+export async function listPcscdReaders(): Promise<PcscdReader[]> {
+  const pcsc = await smartcard();
+  const context = openContext(pcsc);
+  try {
+    return readersOf(context).map((reader) => ({ name: reader.name, cardPresent: (reader.state & pcsc.SCARD_STATE_PRESENT) !== 0 }));
   } finally {
     context.close();
   }
@@ -111,19 +121,9 @@ export interface PcscdConnection {
 /** SCardConnect to the card in `reader` (T=1 or T=0), shared unless `exclusive`. */
 export async function connectPcscd(reader: string, options: { exclusive?: boolean } = {}): Promise<PcscdConnection> {
   const pcsc = await smartcard();
-  let context: SmartcardContext;
+  const context = openContext(pcsc);
   try {
-    context = new pcsc.Context();
-  } catch (error) {
-    throw pcscFailure('establishing a PC/SC context', error);
-  }
-  try {
-    let readers: SmartcardReader[];
-    try {
-      readers = context.listReaders();
-    } catch (error) {
-      throw pcscFailure('listing the readers', error);
-    }
+    const readers = readersOf(context);
     const found = readers.find((candidate) => candidate.name === reader);
     if (found === undefined) {
       throw new PcscdError('no-reader', `pcscd has no reader named ${JSON.stringify(reader)} (it has ${readers.length === 0 ? 'none' : readers.map((r) => JSON.stringify(r.name)).join(', ')})`);

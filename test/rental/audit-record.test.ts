@@ -3,6 +3,7 @@
 // table of malformed lines, and fast-check fuzz: the parser only ever returns a record or throws RentalError.
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
+import { thrown } from '../support/index.js';
 import { describe, expect, it } from 'vitest';
 import { fromHex, toHex, uintToBytes, utf8 } from '../../src/bytes/index.js';
 import { ed25519KeyFromSeed, generateEd25519Seed } from '../../src/crypto/index.js';
@@ -21,15 +22,6 @@ function signed(text: string, counter: bigint, root: { key: ReturnType<typeof ed
   return { ...unsigned, signature: root.key.sign(recordDigest(unsigned, { publicKey: root.key.publicKey, serial: root.serial, keyMode: root.keyMode })) };
 }
 
-/** What `run` throws (undefined when it returns). */
-function thrown(run: () => unknown): unknown {
-  try {
-    run();
-  } catch (error) {
-    return error;
-  }
-  return undefined;
-}
 
 const key = ed25519KeyFromSeed(generateEd25519Seed());
 const individual = { key, serial: 'SN-AUDIT', keyMode: 'individual' as const };

@@ -4,6 +4,7 @@
 // by night and day, boolean combinations, the vendor's periodic audit, skipped counter values charged worst-case, and
 // evaluation continued from the summary a validator record carries.
 import fc from 'fast-check';
+import { thrown } from '../support/index.js';
 import { describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/errors/index.js';
 import { RentalError } from '../../src/rental/rental-error.js';
@@ -28,14 +29,6 @@ const repeat = (text: string, n: number): string[] => Array.from({ length: n }, 
 const trail = (texts: readonly string[], first = 0n): UsageEntry[] => texts.map((text, i) => ({ text, counter: first + BigInt(i) }));
 const limit = <T>(evaluation: { usage: { limits: readonly unknown[] } }, index = 0) => evaluation.usage.limits[index] as T;
 
-function thrown(run: () => unknown): unknown {
-  try {
-    run();
-  } catch (error) {
-    return error;
-  }
-  return undefined;
-}
 
 describe('spec language', () => {
   it.each([

@@ -4,6 +4,7 @@
 // returns a record, returns undefined or throws RentalError.
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
+import { thrown } from '../support/index.js';
 import { describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/errors/index.js';
 import { RentalError } from '../../src/rental/rental-error.js';
@@ -21,15 +22,6 @@ const NONCE = '00112233445566778899aabbccddeeff';
 const at = (text: string): LocalTime => parseLocalTime(text) ?? expect.fail(`not a time: ${text}`);
 const entries = (texts: readonly string[], first = 0n): UsageEntry[] => texts.map((text, i) => ({ text, counter: first + BigInt(i) }));
 
-/** What `run` throws (undefined when it returns). */
-function thrown(run: () => unknown): unknown {
-  try {
-    run();
-  } catch (error) {
-    return error;
-  }
-  return undefined;
-}
 
 function expectRental(run: () => unknown, reason: 'malformed' | 'input'): RentalError {
   const error = thrown(run);

@@ -22,3 +22,4 @@ export * from './softhsm-token.js';
 export * from './swtpm-service.js';
 export * from './dongle-process.js';
 export * from './vsc-rental-card.js';
+export * from './thrown.js';
