@@ -1,0 +1,2 @@
+// Card attestations: who vouches that a card's signing key is out of its owner's reach.
+export * from './card-attestation.js';
