@@ -245,10 +245,33 @@ export async function validateTrail(options: ValidateTrailOptions): Promise<Trai
   if (counter < offset) throw refuse('rollback', `the card's counter ${counter} is below the trail's offset ${offset}: the card's counter was rolled back`);
 
   // [3], [6]: the records from the offset, in order, ending with the one just written.
+  return checkTrail({ trustRoot, offset, records: trail.recordBatches(), ours, batchSize });
+}
+
+export interface CheckTrailOptions {
+  readonly trustRoot: TrustRoot;
+  /** As in ValidateTrailOptions: from the keyfile or the last validator record, never from the trail. */
+  readonly offset: bigint;
+  /** The trail's records in order from wherever the caller starts reading (at or before the offset). */
+  readonly records: AsyncIterable<readonly AuditRecord[]>;
+  /** The record ValidateTrail's step [2] just wrote: it must be the trail's last. */
+  readonly ours: AuditRecord;
+  readonly batchSize?: number;
+}
+
+/**
+ * [0060] steps [3] and [6] alone: the walk over the records once the caller has written its own record (directly
+ * on the card, or through a rental server that signs and appends in one step, [0058]).
+ */
+export async function checkTrail(options: CheckTrailOptions): Promise<TrailValidation> {
+  const { trustRoot, offset, ours } = options;
+  assertTrustRoot(trustRoot);
+  const batchSize = options.batchSize ?? DEFAULT_VERIFY_BATCH;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RentalError('input', `expected a batch size of at least 1, got ${batchSize}`);
   const walk = new TrailWalk(trustRoot, offset, ours, batchSize);
   let readError: RentalError | undefined;
   try {
-    for await (const batch of trail.recordBatches()) {
+    for await (const batch of options.records) {
       for (const record of batch) walk.take(record);
       if (!walk.failed) walk.flush(false);
     }
