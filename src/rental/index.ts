@@ -9,3 +9,5 @@ export * from './validate-trail.js';
 export * from './usage-text.js';
 export * from './threshold-spec.js';
 export * from './thresholds.js';
+export * from './verify-pool.js';
+export * from './program-trail.js';

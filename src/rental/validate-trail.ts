@@ -2,11 +2,13 @@
 // read-only check proves nothing about currency), then check the trail from the offset up to that record: counters
 // consecutive, every signature valid against the trust root, the record just written last ([0050]: no holes, no
 // modification, current). Stops at the first failure in trail order with a RentalError whose reason names it.
+import { availableParallelism } from 'node:os';
 import { COUNTER_MAX, signedDigest } from '../apdu/index.js';
 import { bytesEqual } from '../bytes/index.js';
 import { ed25519Verifier } from '../crypto/index.js';
 import { assertTrustRoot, recordHash, type AuditRecord, type TrustRoot } from './audit-record.js';
 import { RentalError, type RentalReason } from './rental-error.js';
+import { SignatureVerifierPool } from './verify-pool.js';
 import { writeRecord, type AppendRecord, type RentalCard } from './write.js';
 
 /** A bridge record's text (usage-text.ts: `skipped FROM TO`, the counters it names inclusive). */
@@ -38,8 +40,10 @@ export interface ValidateTrailOptions {
   /** Text of the record validation writes; [0060] step [2] writes the counter itself, Write(c). */
   readonly text?: (counter: bigint) => string;
   readonly nonce?: () => Uint8Array;
-  /** Signatures verified per call of verifyRecords (the unit a worker thread would take later). */
+  /** Signatures verified per call of verifyRecords, or per batch sent to a worker thread. */
   readonly batchSize?: number;
+  /** Worker threads that verify full batches (default: the shared pool on a machine with more than one core). */
+  readonly verifiers?: SignatureVerifierPool | null;
 }
 
 export interface TrailValidation {
@@ -114,7 +118,16 @@ class TrailWalk {
   /** The first record out of sequence, and what the records after it say about it. */
   private suspect: { placed: Placed; expected: bigint; started: boolean; expectedLater: boolean; followed: boolean } | undefined;
 
-  constructor(private readonly root: TrustRoot, private readonly offset: bigint, private readonly ours: AuditRecord, private readonly batchSize: number) {
+  /** Batches out at the workers, oldest first. */
+  private inFlight: Array<{ batch: Placed[]; bad: Promise<number> }> = [];
+
+  constructor(
+    private readonly root: TrustRoot,
+    private readonly offset: bigint,
+    private readonly ours: AuditRecord,
+    private readonly batchSize: number,
+    private readonly verifiers: SignatureVerifierPool | null,
+  ) {
     this.expected = offset;
   }
 
@@ -166,24 +179,47 @@ class TrailWalk {
     return this.suspect !== undefined;
   }
 
-  /** Verifies the pending signatures once a batch is full (or always, with `all`). */
-  flush(all: boolean): void {
-    if (this.pending.length === 0 || (!all && this.pending.length < this.batchSize)) return;
-    const pending = this.pending;
-    this.pending = [];
-    for (let start = 0; start < pending.length; start += this.batchSize) {
-      const batch = pending.slice(start, start + this.batchSize);
-      const bad = verifyRecords(batch.map((placed) => placed.record), this.root);
-      if (bad === -1) continue;
-      const { record, line } = batch[bad]!;
-      throw refuse('signature', `trail line ${line} (counter ${record.counter}) has a signature that does not verify against card ${this.root.serial}'s key: the record was modified or signed by another card`, line);
+  /**
+   * Verifies the pending signatures once a batch is full (or always, with `all`): at the workers when there are
+   * some, else here. Throws the first bad signature in trail order among the batches finished so far.
+   */
+  async flush(all: boolean): Promise<void> {
+    while (this.pending.length >= this.batchSize || (all && this.pending.length > 0)) {
+      const batch = this.pending.splice(0, this.batchSize);
+      // A trail of one batch is checked here: starting workers would cost more than it saves.
+      if (this.verifiers === null || (all && this.inFlight.length === 0 && batch.length < this.batchSize)) this.check(batch, verifyRecords(batch.map((placed) => placed.record), this.root));
+      else this.inFlight.push({ batch, bad: this.dispatch(this.verifiers, batch) });
+    }
+    // Keep a few batches per worker out; more would only hold memory.
+    const limit = all ? 0 : 4 * (this.verifiers?.size ?? 1);
+    while (this.inFlight.length > limit) {
+      const { batch, bad } = this.inFlight.shift()!;
+      this.check(batch, await bad);
     }
   }
 
+  private dispatch(verifiers: SignatureVerifierPool, batch: readonly Placed[]): Promise<number> {
+    const digests = new Uint8Array(batch.length * 32);
+    const signatures = new Uint8Array(batch.length * 64);
+    for (let i = 0; i < batch.length; i++) {
+      const { record } = batch[i]!;
+      if (record.counter < 0n || record.counter >= COUNTER_MAX || record.signature.length !== 64) return Promise.resolve(i);
+      digests.set(signedDigest(recordHash(record.nonce, record.text), record.counter, this.root.keyMode, this.root.serial), i * 32);
+      signatures.set(record.signature, i * 64);
+    }
+    return verifiers.verify(this.root.publicKey, digests, signatures, batch.length);
+  }
+
+  private check(batch: readonly Placed[], bad: number): void {
+    if (bad === -1) return;
+    const { record, line } = batch[bad]!;
+    throw refuse('signature', `trail line ${line} (counter ${record.counter}) has a signature that does not verify against card ${this.root.serial}'s key: the record was modified or signed by another card`, line);
+  }
+
   /** After the last record (or a read error): the first failure, or the result. */
-  finish(readError: RentalError | undefined): TrailValidation {
+  async finish(readError: RentalError | undefined): Promise<TrailValidation> {
     // Earlier lines first: a bad signature before the failure point is the first failure.
-    this.flush(true);
+    await this.flush(true);
     // A bad line after the suspect means the suspect was not the trail's last record.
     if (readError !== undefined && this.suspect !== undefined) this.suspect.followed = true;
     if (this.suspect !== undefined) throw this.sequenceFailure(this.suspect);
@@ -245,7 +281,7 @@ export async function validateTrail(options: ValidateTrailOptions): Promise<Trai
   if (counter < offset) throw refuse('rollback', `the card's counter ${counter} is below the trail's offset ${offset}: the card's counter was rolled back`);
 
   // [3], [6]: the records from the offset, in order, ending with the one just written.
-  return checkTrail({ trustRoot, offset, records: trail.recordBatches(), ours, batchSize });
+  return checkTrail({ trustRoot, offset, records: trail.recordBatches(), ours, batchSize, ...(options.verifiers === undefined ? {} : { verifiers: options.verifiers }) });
 }
 
 export interface CheckTrailOptions {
@@ -257,6 +293,12 @@ export interface CheckTrailOptions {
   /** The record ValidateTrail's step [2] just wrote: it must be the trail's last. */
   readonly ours: AuditRecord;
   readonly batchSize?: number;
+  readonly verifiers?: SignatureVerifierPool | null;
+}
+
+/** The shared worker pool where more than one core can verify; none on one core. */
+function defaultVerifiers(): SignatureVerifierPool | null {
+  return availableParallelism() > 1 ? SignatureVerifierPool.shared() : null;
 }
 
 /**
@@ -268,15 +310,15 @@ export async function checkTrail(options: CheckTrailOptions): Promise<TrailValid
   assertTrustRoot(trustRoot);
   const batchSize = options.batchSize ?? DEFAULT_VERIFY_BATCH;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RentalError('input', `expected a batch size of at least 1, got ${batchSize}`);
-  const walk = new TrailWalk(trustRoot, offset, ours, batchSize);
+  const walk = new TrailWalk(trustRoot, offset, ours, batchSize, options.verifiers === undefined ? defaultVerifiers() : options.verifiers);
   let readError: RentalError | undefined;
   try {
     for await (const batch of options.records) {
       for (const record of batch) walk.take(record);
-      if (!walk.failed) walk.flush(false);
+      if (!walk.failed) await walk.flush(false);
     }
   } catch (error) {
-    if (!(error instanceof RentalError)) throw error;
+    if (!(error instanceof RentalError) || error.reason === 'signature') throw error;
     readError = error;
   }
   return walk.finish(readError);

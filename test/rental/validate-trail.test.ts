@@ -11,12 +11,18 @@ import { ExitCode } from '../../src/errors/index.js';
 import { recordDigest, recordHash, type AuditRecord, type TrustRoot } from '../../src/rental/audit-record.js';
 import { RentalError, type RentalReason } from '../../src/rental/rental-error.js';
 import { TrailFile } from '../../src/rental/trail-file.js';
+import { SignatureVerifierPool } from '../../src/rental/verify-pool.js';
 import { validateTrail, validationText, verifyRecords, type Trail } from '../../src/rental/validate-trail.js';
 import { writeRecord, type RentalCard } from '../../src/rental/write.js';
 import { vscRentalCard } from '../support/index.js';
 
 const root = mkdtempSync(join(tmpdir(), 'vsc-validate-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+/** Two worker threads verify full batches, as on a machine with two cores. */
+const pool = new SignatureVerifierPool(2);
+afterAll(async () => {
+  rmSync(root, { recursive: true, force: true });
+  await pool.close();
+});
 let dirs = 0;
 
 const WP_TEXT = 'WP 15 minutes public key 9828a8c12a5873654bac684517d3afe3';
@@ -128,7 +134,9 @@ describe('a valid trail', () => {
 
   it('checks signatures in batches of any size with the same outcome', async () => {
     const { validate, trail } = await usedTrail();
-    for (const batchSize of [1, 2, 3, 1000]) expect(await validate({ batchSize })).toMatchObject({ valid: true });
+    for (const batchSize of [1, 2, 3, 1000]) {
+      for (const verifiers of [null, pool]) expect(await validate({ batchSize, verifiers })).toMatchObject({ valid: true });
+    }
     const records = trail.readAll();
     const { trustRoot } = await setup();
     expect(verifyRecords(records, trustRoot)).toBe(0);
@@ -202,7 +210,9 @@ describe('every attack is refused with its reason ([0025], [0050], [0061])', () 
     kept[2] = kept[2]!.replace('15 minutes', '15 seconds');
     kept.splice(4, 1);
     rewrite(trail, kept);
-    for (const batchSize of [1, 1024]) expect((await refusal(validate({ batchSize }), 'signature')).line).toBe(3);
+    for (const batchSize of [1, 2, 1024]) {
+      for (const verifiers of [null, pool]) expect((await refusal(validate({ batchSize, verifiers }), 'signature')).line).toBe(3);
+    }
   });
 
   it('a truncated trail (the last line cut): truncated, and nothing is glued to the torn line', async () => {
