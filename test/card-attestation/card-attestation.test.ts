@@ -85,7 +85,7 @@ describe('card attestations (DESIGN.md "Software rental", trust model; 003 [0096
     // Random byte flips: either malformed, or parsed and then refused; never believed.
     for (let i = 0; i < 300; i++) {
       const mutated = file.slice();
-      mutated[Math.floor(Math.random() * mutated.length)] ^= 1 + Math.floor(Math.random() * 255);
+      mutated[Math.floor(Math.random() * mutated.length)]! ^= 1 + Math.floor(Math.random() * 255);
       let believed = false;
       try {
         const read = readCardAttestation(mutated);

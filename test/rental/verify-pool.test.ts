@@ -25,8 +25,8 @@ describe('SignatureVerifierPool', () => {
     expect(await pool.verify(key.publicKey, good.digests.slice(), good.signatures.slice(), 100)).toBe(-1);
     for (const bad of [0, 41, 99]) {
       const { digests, signatures } = batch(100);
-      signatures[bad * 64 + 10] ^= 0x01;
-      if (bad === 41) digests[60 * 32] ^= 0x80; // a later bad digest does not hide the first bad signature
+      signatures[bad * 64 + 10]! ^= 0x01;
+      if (bad === 41) digests[60 * 32]! ^= 0x80; // a later bad digest does not hide the first bad signature
       expect(await pool.verify(key.publicKey, digests, signatures, 100)).toBe(bad);
     }
   });
@@ -34,7 +34,7 @@ describe('SignatureVerifierPool', () => {
   it('runs many batches at once over both workers, each answered for its own batch', async () => {
     const jobs = Array.from({ length: 40 }, (_, i) => {
       const { digests, signatures } = batch(50);
-      if (i % 5 === 0) signatures[(i % 50) * 64] ^= 0xff;
+      if (i % 5 === 0) signatures[(i % 50) * 64]! ^= 0xff;
       return pool.verify(key.publicKey, digests, signatures, 50).then((bad) => [i, bad]);
     });
     for (const [i, bad] of await Promise.all(jobs)) expect(bad).toBe(i! % 5 === 0 ? i! % 50 : -1);
