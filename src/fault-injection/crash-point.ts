@@ -17,16 +17,25 @@ const CLIENT_STEPS = ['challenge', 'proof-sent', 'answered'] as const;
  */
 const DONGLE_STEPS = ['dongle.insert.opened', 'dongle.grant.counter-written', 'dongle.save.written', 'dongle.remove.record-written', 'dongle.card.torn', 'dongle.counter.torn'] as const;
 
+/**
+ * Rental server, one Write ([0062]; rental-server.ts): the intent journaled, the card not yet asked; the card signed,
+ * its answer not yet journaled; the answer journaled, no trail written; the primary trail written, not the backup;
+ * both written, the Write not yet acknowledged; and half a line torn into the primary trail.
+ */
+const RENTAL_STEPS = ['rental.write.intent-journaled', 'rental.write.signed', 'rental.write.answer-journaled', 'rental.write.appended', 'rental.write.backup-appended', 'rental.write.torn'] as const;
+
 export type CrashPoint =
   | `server.${(typeof OPERATIONS)[number]}.${(typeof SERVER_STEPS)[number]}`
   | `client.${(typeof OPERATIONS)[number]}.${(typeof CLIENT_STEPS)[number]}`
-  | (typeof DONGLE_STEPS)[number];
+  | (typeof DONGLE_STEPS)[number]
+  | (typeof RENTAL_STEPS)[number];
 
 /** Every step a test can name. */
 export const CRASH_POINTS: readonly CrashPoint[] = Object.freeze([
   ...OPERATIONS.flatMap((operation) => SERVER_STEPS.map((step) => `server.${operation}.${step}` as const)),
   ...OPERATIONS.flatMap((operation) => CLIENT_STEPS.map((step) => `client.${operation}.${step}` as const)),
   ...DONGLE_STEPS,
+  ...RENTAL_STEPS,
 ]);
 
 /** Whether VSC_CRASH_AT names `step`: for a crash point that must do something before dying (a torn write). */
@@ -42,7 +51,7 @@ if (armed !== undefined && armed !== '' && !(CRASH_POINTS as readonly string[]).
 }
 
 /** Dies here by SIGKILL when VSC_CRASH_AT names `step` (for an operation that is `step`'s). */
-export function crashPoint(step: CrashPoint | `${'server' | 'client' | 'dongle'}.${string}.${string}`): void {
+export function crashPoint(step: CrashPoint | `${'server' | 'client' | 'dongle' | 'rental'}.${string}.${string}`): void {
   if (armed !== step) return;
   writeSync(2, `crash point ${step}: killing this process\n`);
   process.kill(process.pid, 'SIGKILL');

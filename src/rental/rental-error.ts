@@ -17,14 +17,17 @@ import { ExitCode, VscError } from '../errors/index.js';
  * - `not-last`: the record validation just wrote is not the trail's last.
  * Write ([0059]): `card` (the card failed a command), `counter` (the card's counters disagree), `wrong-card` (the
  * card's signature does not verify against the trust root), `storage` (the append failed). `input`: bad arguments.
+ * Rental server (rental-protocol.ts): `counter-moved` (a Write asked to sign at a counter the card has left: nothing
+ * was signed, read the counter and try again), `busy` (the card stayed held by another application, or the server is
+ * stopping: nothing was signed).
  */
 export type RentalReason =
   | 'malformed' | 'truncated' | 'lost' | 'offset' | 'hole' | 'repeat' | 'order' | 'signature' | 'stale' | 'rollback'
-  | 'not-last' | 'card' | 'counter' | 'wrong-card' | 'storage' | 'input';
+  | 'not-last' | 'card' | 'counter' | 'wrong-card' | 'storage' | 'input' | 'counter-moved' | 'busy';
 
 export const RENTAL_REASONS: readonly RentalReason[] = [
   'malformed', 'truncated', 'lost', 'offset', 'hole', 'repeat', 'order', 'signature', 'stale', 'rollback',
-  'not-last', 'card', 'counter', 'wrong-card', 'storage', 'input',
+  'not-last', 'card', 'counter', 'wrong-card', 'storage', 'input', 'counter-moved', 'busy',
 ];
 
 export interface RentalErrorOptions {

@@ -1,7 +1,9 @@
 // The audit trail on disk (patent 003 [0046], [0058]; DESIGN.md "Software rental"): DIR/trail.jsonl, one record a
 // line, the file 0600 in a 0700 directory; each append is fsynced before it returns. Reading streams the file in
 // chunks, so a trail of a million records is never one string, and tells a torn last line from a malformed one.
-import { closeSync, constants, fstatSync, fsyncSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+// The rental server appends through a TrailAppender (one descriptor kept open), and after a crash cuts a torn last
+// line off (cutTail, truncate) once its journal shows which record it was ([0062]).
+import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { concatBytes, fromUtf8, utf8 } from '../bytes/index.js';
@@ -91,35 +93,71 @@ export class TrailFile {
    * was cut, rather than glue a record to it; refuses a file others can read or write (ExposedFileError).
    */
   append(record: AuditRecord): void {
-    const line = utf8(`${encodeRecordLine(record)}\n`);
+    const appender = this.openAppender();
+    try {
+      appender.append(record);
+    } finally {
+      appender.close();
+    }
+  }
+
+  /**
+   * Opens the trail for appends by the one writer, keeping the descriptor: what the rental server does for its life.
+   * Refused like append(): a torn last line (`truncated`), a file others can reach, something not a regular file.
+   */
+  openAppender(): TrailAppender {
+    const fd = openTrail(this.path);
+    try {
+      const size = fstatSync(fd).size;
+      if (size > 0 && lastByte(fd, size) !== NEWLINE) {
+        throw new RentalError('truncated', `the trail ${this.path} ends in a cut line (no newline at its end): a record was torn, and nothing is appended after it`);
+      }
+      return new TrailAppender(this.path, fd, size, () => this.syncDirectory());
+    } catch (error) {
+      closeSync(fd);
+      throw error;
+    }
+  }
+
+  /**
+   * The bytes after the trail's last newline (a line cut by a crash), and where they start; undefined when the
+   * file is missing or ends with a newline. A cut longer than a record line is not a torn append: `malformed`.
+   */
+  cutTail(): { readonly offset: number; readonly bytes: Uint8Array } | undefined {
     let fd: number;
     try {
-      fd = openSync(this.path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+      fd = openSync(this.path, constants.O_RDONLY | constants.O_NOFOLLOW);
     } catch (error) {
-      throw new RentalError('storage', `cannot open the trail ${this.path}: ${ioCode(error)}`, { cause: error });
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new RentalError('storage', `cannot read the trail ${this.path}: ${ioCode(error)}`, { cause: error });
     }
     try {
-      const stat = fstatSync(fd);
-      if (!stat.isFile()) throw new RentalError('storage', `the trail ${this.path} is not a regular file`);
-      if ((stat.mode & 0o077) !== 0) throw new ExposedFileError(this.path, stat.mode);
-      if (stat.size > 0) {
-        const last = new Uint8Array(1);
-        readSync(fd, last, 0, 1, stat.size - 1);
-        if (last[0] !== NEWLINE) {
-          throw new RentalError('truncated', `the trail ${this.path} ends in a cut line (no newline at its end): a record was torn, and nothing is appended after it`);
-        }
-      }
-      try {
-        let written = 0;
-        while (written < line.length) written += writeSync(fd, line, written, line.length - written);
-        fsyncSync(fd);
-      } catch (error) {
-        throw new RentalError('storage', `cannot write the trail ${this.path}: ${ioCode(error)}`, { cause: error });
-      }
+      const size = fstatSync(fd).size;
+      if (size === 0 || lastByte(fd, size) === NEWLINE) return undefined;
+      const window = Math.min(size, MAX_LINE_LENGTH + 1);
+      const bytes = new Uint8Array(window);
+      readFully(fd, bytes, size - window);
+      const newline = bytes.lastIndexOf(NEWLINE);
+      if (newline === -1 && window < size) throw new RentalError('malformed', `the trail ${this.path} ends in more than ${MAX_LINE_LENGTH} bytes without a newline: not a record cut by a crash`);
+      return { offset: size - window + newline + 1, bytes: bytes.slice(newline + 1) };
     } finally {
       closeSync(fd);
     }
-    this.syncDirectory();
+  }
+
+  /** Cuts the file to `size` bytes and fsyncs (a torn last line, once the journal holds its record). */
+  truncate(size: number): void {
+    const fd = openTrail(this.path);
+    try {
+      if (fstatSync(fd).size < size) throw new RentalError('storage', `cannot cut the trail ${this.path} to ${size} bytes: it is shorter`);
+      ftruncateSync(fd, size);
+      fsyncSync(fd);
+    } catch (error) {
+      if (error instanceof RentalError) throw error;
+      throw new RentalError('storage', `cannot cut the trail ${this.path}: ${ioCode(error)}`, { cause: error });
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /** A new file's name is durable only once its directory is fsynced; once per TrailFile is enough. */
@@ -191,5 +229,92 @@ export class TrailFile {
   /** The records one by one (see recordBatches). */
   async *records(): AsyncGenerator<AuditRecord, void, undefined> {
     for await (const batch of this.recordBatches()) yield* batch;
+  }
+}
+
+/** Opens the trail read-write for appends (created 0600), refusing what append() refuses. */
+function openTrail(path: string): number {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+  } catch (error) {
+    throw new RentalError('storage', `cannot open the trail ${path}: ${ioCode(error)}`, { cause: error });
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new RentalError('storage', `the trail ${path} is not a regular file`);
+    if ((stat.mode & 0o077) !== 0) throw new ExposedFileError(path, stat.mode);
+    return fd;
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+}
+
+function lastByte(fd: number, size: number): number | undefined {
+  const last = new Uint8Array(1);
+  readSync(fd, last, 0, 1, size - 1);
+  return last[0];
+}
+
+function readFully(fd: number, into: Uint8Array, position: number): void {
+  let read = 0;
+  while (read < into.length) {
+    const n = readSync(fd, into, read, into.length - read, position + read);
+    if (n === 0) throw new RentalError('storage', 'the trail got shorter while it was read');
+    read += n;
+  }
+}
+
+/**
+ * A trail open for appends by its one writer (the rental server, [0058]). Each append is one write of whole lines,
+ * fsynced before it returns; a failed or short write is `storage`, and the appender then refuses everything after
+ * it, since the file's end is no longer known to be a line's end.
+ */
+export class TrailAppender {
+  #fd: number | undefined;
+  #size: number;
+  #broken: RentalError | undefined;
+
+  constructor(readonly path: string, fd: number, size: number, private readonly afterFirstWrite: () => void) {
+    this.#fd = fd;
+    this.#size = size;
+  }
+
+  /** Bytes in the file: the offset the next line starts at. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** [0058]: one record, fsynced. */
+  append(record: AuditRecord): void {
+    this.appendLines(utf8(`${encodeRecordLine(record)}\n`));
+  }
+
+  /** Whole record lines already encoded (each ending in a newline), in one write and one fsync. */
+  appendLines(lines: Uint8Array): void {
+    if (this.#broken !== undefined) throw this.#broken;
+    if (this.#fd === undefined) throw new RentalError('storage', `the trail ${this.path} is closed`);
+    if (lines.length === 0) return;
+    if (lines[lines.length - 1] !== NEWLINE) throw new RentalError('input', 'expected whole lines, each ending in a newline');
+    try {
+      let written = 0;
+      while (written < lines.length) written += writeSync(this.#fd, lines, written, lines.length - written);
+      fsyncSync(this.#fd);
+      // A trail deleted while the server runs takes every later record with it: stop rather than write into nothing.
+      if (fstatSync(this.#fd).nlink === 0) throw Object.assign(new Error('the file was deleted while open'), { code: 'deleted' });
+    } catch (error) {
+      this.#broken = new RentalError('storage', `cannot write the trail ${this.path}: ${ioCode(error)}`, { cause: error });
+      throw this.#broken;
+    }
+    const first = this.#size === 0;
+    this.#size += lines.length;
+    if (first) this.afterFirstWrite();
+  }
+
+  close(): void {
+    if (this.#fd === undefined) return;
+    closeSync(this.#fd);
+    this.#fd = undefined;
   }
 }

@@ -23,3 +23,4 @@ export * from './swtpm-service.js';
 export * from './dongle-process.js';
 export * from './vsc-rental-card.js';
 export * from './thrown.js';
+export * from './rental-server-fixture.js';

@@ -5,3 +5,4 @@ export { adminCommands, serverInitCommand, serverStartCommand } from './server-a
 export { demoCommand } from './demo.js';
 export { dongleGroup } from './dongle.js';
 export { keyfileGroup, vendorGroup } from './rental-vendor.js';
+export { rentalCommands, rentalGroup, RENTAL_CLIENT_OPTIONS } from './rental.js';
