@@ -12,6 +12,7 @@ import { describeMachine } from './machine.js';
 import { measurePcscdRoundTrip, type PcscdRoundTrip } from './pcscd-roundtrip.js';
 import { measurePivVersusSoftHsm, type PivVersusSoftHsm } from './piv-vs-softhsm.js';
 import { dongleBenchTargets, dongleSection, measureDongle, type DongleFigures } from './dongle-bench.js';
+import { measureRental, rentalSection } from './rental-bench.js';
 import { measureServerCycles, serverCyclesSection } from './server-cycles.js';
 import { measureSignRate } from './sign-rate.js';
 import { measureLatency, type LatencySummary } from './stats.js';
@@ -147,6 +148,14 @@ export async function runBenchmarks(_argv: string[]): Promise<number> {
     }
   }
 
+  console.log('benchmark: software rental: durable Writes, full and incremental trail validation…');
+  let rental: string[];
+  try {
+    rental = rentalSection(await measureRental());
+  } catch (error) {
+    rental = ['## Software rental (patent 003)', '', `Not measured: ${(error as Error).message.split('\n')[0]}`, ''];
+  }
+
   const rows = [
     '| figure | measured | goal | ratio to the goal |',
     '|---|---|---|---|',
@@ -207,6 +216,8 @@ export async function runBenchmarks(_argv: string[]): Promise<number> {
     ...serverCycles,
     '',
     ...dongleSection(dongleFigures, dongleNotes),
+    '',
+    ...rental,
   ].join('\n');
   writeFileSync(OUTPUT, text);
   console.log(text);
