@@ -10,6 +10,7 @@ import {
   SCARD_STATE_PRESENT, SCARD_STATE_UNAWARE, SCARD_LEAVE_CARD, type PcscContext, type ReaderState,
 } from '../reader-driver/index.js';
 import { dongleStory } from './dongle-demo.js';
+import { rentalStory } from './rental-demo.js';
 import { serverStory } from './server-demo.js';
 import { Story, spaced, type Narrator } from './story.js';
 
@@ -92,6 +93,8 @@ export interface DemoOptions {
   server?: boolean;
   /** Tell the dongle part (default true). */
   dongle?: boolean;
+  /** Tell the software rental part (default true). */
+  rental?: boolean;
 }
 
 export async function runDemo(options: DemoOptions = {}): Promise<number> {
@@ -154,11 +157,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
 
   if (options.server !== false) await serverStory(story);
   if (options.dongle !== false) await dongleStory(story);
+  if (options.rental !== false) await rentalStory(story);
   if (options.pcscd !== false) await throughPcscd(story, card);
 
   say('');
   say('Done. Next: `vsc card emulate --state FILE` serves such a card to pcscd until you stop it;');
   say('`vsc server init` and `vsc server start` run a VSC server, `vsc card enroll|insert|remove` use it;');
-  say('`vsc dongle init` puts a card on a dongle, `vsc card insert --dongle URI` runs it while the dongle answers.');
+  say('`vsc dongle init` puts a card on a dongle, `vsc card insert --dongle URI` runs it while the dongle answers;');
+  say('`vsc vendor init`, `vsc keyfile create` and `vsc rental serve` rent software on a card (bin/rented-word-count.js is an example).');
   return 0;
 }

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { runDemo } from '../../src/demo/demo.js';
 
 /** Runs the demo (never through pcscd: the unit tests have none) and returns what it said; it must exit 0. */
-async function demoText(options: { server?: boolean; dongle?: boolean } = {}): Promise<string> {
+async function demoText(options: { server?: boolean; dongle?: boolean; rental?: boolean } = {}): Promise<string> {
   const lines: string[] = [];
   expect(await runDemo({ say: (line) => lines.push(line), pcscd: false, ...options })).toBe(0);
   return lines.join('\n');
@@ -11,7 +11,7 @@ async function demoText(options: { server?: boolean; dongle?: boolean } = {}): P
 
 describe('demo', () => {
   it('inserts, uses and removes a card through the in-process reader, with verified signatures', async () => {
-    const text = await demoText({ server: false, dongle: false });
+    const text = await demoText({ server: false, dongle: false, rental: false });
     expect(text).toContain('SCardGetStatusChange → "VSC Virtual Reader 00": empty');
     expect(text).toMatch(/wakes up: card present, ATR 3B 89 81 31 FE 45/);
     expect(text).toContain('counter used 0; the signature over SHA-256(h ‖ 0) verifies');
@@ -24,7 +24,7 @@ describe('demo', () => {
   });
 
   it('tells the VSC server story: enroll, insert on A, sign, remove, insert on B, crash, A refused, B recovers, destroy', { timeout: 60_000 }, async () => {
-    const text = await demoText({ dongle: false });
+    const text = await demoText({ dongle: false, rental: false });
     expect(text).toMatch(/state: idle\n/);
     expect(text).toContain('server: idle → in-use, held by machine A\'s MUK; counter window 0..1048576');
     expect(text).toContain('counter 0; the signature verifies with the enrolled public key');
@@ -45,7 +45,7 @@ describe('demo', () => {
   });
 
   it('tells the dongle story: attach, sign through the reader, pull out, re-attach, lose, replace in the next epoch, old one refused', { timeout: 60_000 }, async () => {
-    const text = await demoText({ server: false });
+    const text = await demoText({ server: false, rental: false });
     expect(text).toMatch(/card DEMO-DONGLE-1 is on dongle A \([0-9a-f]{16}\), sealed to A's key and the owner's password; escrowed: true/);
     expect(text).toContain('SIGN AND INCREMENT of SHA-256("first use") → counter 0 (0x0), signature verifies');
     expect(text).toContain('SIGN AND INCREMENT of SHA-256("second use") → counter 1 (0x1), signature verifies');
@@ -57,5 +57,15 @@ describe('demo', () => {
     expect(text).toMatch(/inserting card DEMO-DONGLE-1 from dongle A → refused \(exit 3\): dongle [0-9a-f]{16} was revoked \(replaced\)/);
     expect(text).not.toContain('should not happen');
     expect(text).not.toContain('DOES NOT verify');
+  });
+});
+
+describe('demo: software rental', () => {
+  it('rents the example program until its threshold, and a restored old trail is refused as stale', { timeout: 60_000 }, async () => {
+    const text = await demoText({ server: false, dongle: false });
+    expect(text).toContain('run 1: runs in full; 1 execution(s) recorded so far');
+    expect(text).toContain('run 2: runs in full; 2 execution(s) recorded so far');
+    expect(text).toMatch(/run 3: limited mode \(threshold\): refused by executions<=2/);
+    expect(text).toMatch(/run 4: limited mode \(trail\): trail refused: the trail ends before counter \d+ but the card is at \d+/);
   });
 });
