@@ -8,8 +8,13 @@
 // that precedes it. The blob is random decoy bytes with the CIS (UTF-8 JSON) at the offset. In an open-source
 // program the decoys hide nothing from someone who reads this file: they make keyfiles look random and differ in
 // layout, as [0068]-[0069] ask; what protects a keyfile is the vendor's signature ([0073]).
+//
+// The signed information also names the attester key that vouched for the card's kind ([0096]: the vendor "may wish
+// to validate the smart card manufacturer and/or personalizer"), the validation services whose validator records the
+// program trusts ([0094]), and, for a keyfile reissued past a hole ([0062]), the id of the keyfile it replaces.
 import { randomBytes, randomInt } from 'node:crypto';
 import type { VscKeyMode } from '../apdu/index.js';
+import { AttestationError, checkAttestationFor, readCardAttestation, verifyCardAttestation } from '../card-attestation/index.js';
 import { bytesToUint, concatBytes, constantTimeEqual, fromHex, fromUtf8, toHex, uintToBytes, utf8 } from '../bytes/index.js';
 import { ed25519Verify, openSealedBox, sealToPublicKey } from '../crypto/index.js';
 import { ExitCode, VscError } from '../errors/index.js';
@@ -55,14 +60,22 @@ export interface KeyfileInput {
   readonly thresholds?: readonly string[];
   /** Who the customer is, readable by the vendor only ([0069]). */
   readonly customer?: string;
+  /** [0094]: Ed25519 keys of the validation services whose validator records the program trusts. */
+  readonly validatorKeys?: readonly Uint8Array[];
+  /** [0096]: the attester key whose attestation made the card `token` or `server-held` (none for `software`). */
+  readonly attesterKey?: Uint8Array;
+  /** [0062]: the id of the keyfile this one replaces (`vsc keyfile reissue`). */
+  readonly replaces?: Uint8Array;
 }
 
-export interface Keyfile extends Required<Omit<KeyfileInput, 'customer'>> {
+export interface Keyfile extends Required<Omit<KeyfileInput, 'customer' | 'attesterKey' | 'replaces'>> {
   readonly id: Uint8Array;
   readonly vendor: { readonly name: string; readonly signingKey: Uint8Array };
   readonly issuedAt: string;
   /** The customer information sealed to the vendor's encryption key, if any. */
   readonly customer: Uint8Array | undefined;
+  readonly attesterKey: Uint8Array | undefined;
+  readonly replaces: Uint8Array | undefined;
   /** The signed bytes as stored. */
   readonly bytes: Uint8Array;
 }
@@ -76,6 +89,17 @@ export class KeyfileError extends VscError {
 }
 
 const NAME = /^[\x21-\x7e]{1,64}$/;
+/** More would only make keyfiles long: a vendor trusts a few services. */
+export const MAX_VALIDATOR_KEYS = 16;
+
+/**
+ * DESIGN.md "Software rental": a universal key ([0098]-[0102]) is shared by every customer, so one key extracted from
+ * one customer's machine would forge every customer's trail. Only a key on a token, which never leaves it, may be one.
+ */
+function universalProblem(card: { readonly keyMode: VscKeyMode; readonly kind: CardKind }): string | undefined {
+  if (card.keyMode !== 'universal' || card.kind === 'token') return undefined;
+  return `a universal-key card is accepted only as kind token (its key on a token, attested), not ${card.kind}: one universal key extracted from a customer's machine would forge every customer's trail`;
+}
 
 function checkInput(input: KeyfileInput): void {
   if (!NAME.test(input.program)) throw new KeyfileError('input', 'expected a program name of 1..64 printable ASCII characters without spaces', ExitCode.usage);
@@ -86,6 +110,17 @@ function checkInput(input: KeyfileInput): void {
     throw new KeyfileError('card-kind', `the card is of kind ${input.card.kind}, which this keyfile would not accept (accepted: ${input.acceptedKinds.join(', ')})`);
   }
   for (const right of input.rights ?? []) if (!NAME.test(right)) throw new KeyfileError('input', `expected an access right of 1..64 printable ASCII characters, got ${JSON.stringify(right.slice(0, 40))}`, ExitCode.usage);
+  const universal = universalProblem(input.card);
+  if (universal !== undefined) throw new KeyfileError('card-kind', universal);
+  const { attesterKey, validatorKeys = [], replaces } = input;
+  if (input.card.kind === 'software' ? attesterKey !== undefined : attesterKey?.length !== 32) {
+    throw new KeyfileError('input', input.card.kind === 'software' ? 'a software card has no attester key' : `a ${input.card.kind} card needs the 32-byte key of the attester that vouched for it`, ExitCode.usage);
+  }
+  if (validatorKeys.length > MAX_VALIDATOR_KEYS || validatorKeys.some((key) => !(key instanceof Uint8Array) || key.length !== 32)) {
+    throw new KeyfileError('input', `expected at most ${MAX_VALIDATOR_KEYS} validator keys of 32 bytes each`, ExitCode.usage);
+  }
+  if (new Set(validatorKeys.map(toHex)).size !== validatorKeys.length) throw new KeyfileError('input', 'expected each validator key once', ExitCode.usage);
+  if (replaces !== undefined && replaces.length !== 16) throw new KeyfileError('input', 'expected the replaced keyfile\'s 16-byte id', ExitCode.usage);
 }
 
 /** [0067]-[0069]: the vendor's keyfile generator. */
@@ -99,6 +134,8 @@ export function createKeyfile(vendor: VendorKeys, input: KeyfileInput, options: 
     format: CIS_FORMAT, id: toHex(id), vendor: { name: vendor.name, signingKey: toHex(vendor.signingKey) }, program: input.program, issuedAt: new Date().toISOString(),
     card: { serial: input.card.serial, publicKey: toHex(input.card.publicKey), keyMode: input.card.keyMode, kind: input.card.kind },
     acceptedKinds: [...input.acceptedKinds], offset: input.offset.toString(), rights: [...(input.rights ?? [])], thresholds: [...(input.thresholds ?? [])], customer,
+    validators: (input.validatorKeys ?? []).map(toHex), attester: input.attesterKey === undefined ? null : toHex(input.attesterKey),
+    replaces: input.replaces === undefined ? null : toHex(input.replaces),
   }));
   const decoys = Uint8Array.from(randomBytes(Math.ceil(decoyBits / 8)));
   const at = randomInt(0, decoys.length + 1);
@@ -146,6 +183,10 @@ function decodeCis(cis: Record<string, unknown>, bytes: Uint8Array, malformed: (
   const offset = BigInt(text(cis['offset'], 'offset', /^(0|[1-9][0-9]{0,38})$/));
   const customer = cis['customer'];
   if (customer !== null && (typeof customer !== 'string' || !/^([0-9a-f]{2})+$/.test(customer))) throw malformed('bad customer information');
+  // Absent in keyfiles issued before validators and attestations: none.
+  const optionalKey = (value: unknown, what: string, length: number): Uint8Array | undefined => (value === undefined || value === null ? undefined : hex(value, what, length));
+  const validators = cis['validators'] === undefined ? [] : list(cis['validators'], 'validator keys', /^[0-9a-f]{64}$/).map(fromHex);
+  if (validators.length > MAX_VALIDATOR_KEYS) throw malformed('bad validator keys');
   const vendorName = vendor['name'];
   if (typeof vendorName !== 'string' || vendorName.length === 0 || vendorName.length > 200) throw malformed('bad vendor name');
   return {
@@ -159,6 +200,9 @@ function decodeCis(cis: Record<string, unknown>, bytes: Uint8Array, malformed: (
     rights: list(cis['rights'], 'access rights', NAME),
     thresholds: list(cis['thresholds'], 'thresholds', /^[\x20-\x7e]{1,500}$/),
     customer: typeof customer === 'string' ? fromHex(customer) : undefined,
+    validatorKeys: validators,
+    attesterKey: optionalKey(cis['attester'], 'attester key', 32),
+    replaces: optionalKey(cis['replaces'], 'replaced keyfile id', 16),
     bytes,
   };
 }
@@ -177,6 +221,8 @@ export function verifyKeyfile(bytes: Uint8Array, vendorSigningKey: Uint8Array): 
     throw new KeyfileError('signature', 'the keyfile\'s vendor signature does not verify: it was modified');
   }
   if (!keyfile.acceptedKinds.includes(keyfile.card.kind)) throw new KeyfileError('card-kind', `the keyfile names a ${keyfile.card.kind} card but accepts only ${keyfile.acceptedKinds.join(', ')}`);
+  const universal = universalProblem(keyfile.card);
+  if (universal !== undefined) throw new KeyfileError('card-kind', universal);
   return keyfile;
 }
 
@@ -186,4 +232,41 @@ export function openCustomerInformation(vendor: VendorKeys, keyfile: Keyfile): s
   const opened = openSealedBox(vendor.decryptionKey, CUSTOMER_PURPOSE, keyfile.id, keyfile.customer);
   if (opened === undefined) throw new KeyfileError('customer', 'the customer information does not open with this vendor\'s key', ExitCode.authenticationFailed);
   return fromUtf8(opened);
+}
+
+/** The card as read through the reader: what an attestation must be about. */
+export interface ReadCard {
+  readonly serial: string;
+  readonly publicKey: Uint8Array;
+  readonly keyMode: VscKeyMode;
+}
+
+/**
+ * [0096]: the card's kind for a keyfile. With an attestation signed by one of the `trusted` attester keys and about
+ * this very card (serial, public key, key mode), the attested kind and the attester's key; without one, `software`.
+ * A malformed, untrusted, forged or mismatching attestation is refused (AttestationError, exit 3), never downgraded.
+ */
+export function attestedCard(card: ReadCard, attestation: Uint8Array | undefined, trusted: readonly Uint8Array[]): KeyfileCard & { readonly attesterKey?: Uint8Array } {
+  if (attestation === undefined) return { ...card, kind: 'software' };
+  const parsed = readCardAttestation(attestation);
+  if (trusted.length === 0) throw new AttestationError('untrusted', `the attestation of card ${parsed.serial} is signed by ${parsed.attester}, but no attester key is trusted`);
+  verifyCardAttestation(parsed, trusted);
+  checkAttestationFor(parsed, card);
+  return { ...card, kind: parsed.kind, attesterKey: parsed.attesterKey };
+}
+
+/**
+ * [0062] "The vendor may, for example, issue a new keyfile upon some customers' requests": after a hole the customer's
+ * trail cannot pass, a keyfile for the same program, card, kinds, rights, thresholds, validators and customer, with a
+ * new id and the trail starting at `offset` (at or above the old one). Refuses a keyfile this vendor did not sign.
+ */
+export function reissueKeyfile(vendor: VendorKeys, oldBytes: Uint8Array, offset: bigint, options: { decoyBits?: number } = {}): { readonly bytes: Uint8Array; readonly old: Keyfile } {
+  const old = verifyKeyfile(oldBytes, vendor.signingKey);
+  if (typeof offset !== 'bigint' || offset < old.offset) throw new KeyfileError('offset', `the new offset ${String(offset)} is below the old keyfile's offset ${old.offset}: a reissued keyfile never reaches back before it`);
+  const customer = openCustomerInformation(vendor, old);
+  const bytes = createKeyfile(vendor, {
+    program: old.program, card: old.card, offset, acceptedKinds: old.acceptedKinds, rights: old.rights, thresholds: old.thresholds,
+    validatorKeys: old.validatorKeys, replaces: old.id, ...(old.attesterKey === undefined ? {} : { attesterKey: old.attesterKey }), ...(customer === undefined ? {} : { customer }),
+  }, options);
+  return { bytes, old };
 }

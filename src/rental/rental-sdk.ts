@@ -78,7 +78,7 @@ export interface RentalOpenOptions {
   readonly socket?: string;
   /** Connects to the rental server; the default is RentalClient. */
   readonly connect?: (socket: string | undefined) => Promise<RentalConnection>;
-  /** Where validation starts: by default the keyfile's offset, reading the whole trail. */
+  /** Where validation starts: by default the last validator record a service in the keyfile attested ([0094]). */
   readonly start?: (keyfile: Keyfile, binding: UsageBinding, trailPath: string) => Promise<ValidationStart>;
   /** The clock thresholds are checked by (default: now). */
   readonly now?: () => Date;
@@ -109,10 +109,10 @@ async function defaultConnect(socket: string | undefined): Promise<RentalConnect
   return RentalClient.connect(socket);
 }
 
-/** The whole trail from its first line; records below the offset are passed over by the walk. */
-async function wholeTrail(keyfile: Keyfile, _binding: UsageBinding, trailPath: string): Promise<ValidationStart> {
-  const { TrailFile } = await import('./trail-file.js');
-  return { offset: keyfile.offset, summary: undefined, records: () => new TrailFile(trailPath).recordBatches() };
+/** [0094]: from the program's last attested validator record, else the keyfile's offset (validation-start.ts). */
+async function lastValidatorRecord(keyfile: Keyfile, _binding: UsageBinding, trailPath: string): Promise<ValidationStart> {
+  const { findValidationStart } = await import('./validation-start.js');
+  return findValidationStart(keyfile, trailPath);
 }
 
 /** A rented program's license to run: open once, then check() or charge() as the program goes. */
@@ -238,7 +238,7 @@ export class Rental {
         throw new RentalError('wrong-card', `the rental server serves card ${info.card.serial}, but the keyfile is for card ${keyfile.card.serial}`);
       }
       stage = 'trail';
-      const start = await (this.options.start ?? wholeTrail)(keyfile, binding, info.trail);
+      const start = await (this.options.start ?? lastValidatorRecord)(keyfile, binding, info.trail);
       const entries: UsageEntry[] = [];
       const own = `${binding.program} `;
       const records = async function* (): AsyncIterable<readonly AuditRecord[]> {

@@ -95,6 +95,25 @@ export function summariseUsage(entries: readonly UsageEntry[], binding: UsageBin
   return { next: previous + 1n, intervals, executions, skipped: (base?.skipped ?? 0n) + skipped, minutesByHour, lastAudit };
 }
 
+/**
+ * [0094]: the usage of two stretches of the trail one after the other: `earlier` (a validator record's attested
+ * summary) and `later`, summarised from `earlier.next` on (SummaryOptions.from). Counts and minutes add up; the newest
+ * audit mark wins; the result covers the counters below `later.next`.
+ */
+export function mergeUsageSummaries(earlier: UsageSummary, later: UsageSummary): UsageSummary {
+  assertUsageSummary(earlier);
+  assertUsageSummary(later);
+  if (later.next < earlier.next) throw thresholdInputError(`expected the later summary to end at or after the earlier one's ${earlier.next}, got ${later.next}`);
+  return {
+    next: later.next,
+    intervals: earlier.intervals + later.intervals,
+    executions: earlier.executions + later.executions,
+    skipped: earlier.skipped + later.skipped,
+    minutesByHour: earlier.minutesByHour.map((minutes, hour) => minutes + later.minutesByHour[hour]!),
+    lastAudit: later.lastAudit ?? earlier.lastAudit,
+  };
+}
+
 // ---- Evaluation ----
 
 interface LimitBase {

@@ -10,14 +10,17 @@
 //               / "execution"                          ; one run ([0047])
 //               / "units" SP minutes SP "at" SP time   ; minutes of use begun at time, priced by the threshold ([0103])
 //               / "audit" SP nonce SP "at" SP time     ; the vendor's nonce, written on request ([0104])
-//               / "validated" SP counter [SP "usage" SP summary]  ; ValidateTrail's record ([0060] step [2], [0094])
+//               / "validated" SP counter [SP "usage" SP summary [SP "records" SP 64LHEX]]
+//                                                      ; ValidateTrail's record ([0060] step [2]); with a summary, the
+//                                                      ; records digest and "attest", a validator record ([0094])
 //   minutes     = 1..60                                ; decimal, no leading zero
 //   time        = date "T" hh ":" mm ("Z" / ("+" / "-") hh ":" mm)  ; the wall clock that read it, with its offset
 //   nonce       = 32*128LHEX                           ; 16 to 64 bytes
 //   counter     = "0" / %x31-39 *DIGIT                 ; below 2^128
 //   summary     = "intervals=" n ";executions=" n ";skipped=" n *(";h" 2DIGIT "=" n) [";audit=" nonce "@" time]
 // A program's records end in its card key's digest, as in [0046]; "attest" may follow only a validated event.
-// The counter of a validated event is the record's own counter (Write(c)); its summary covers the counters below it.
+// The counter of a validated event is the record's own counter (Write(c)); its summary covers the counters below it,
+// and "records" is the SHA-256 over the digests of the records the validation service checked (validator-record.ts).
 // A bridge text has exactly three tokens and a program text at least five, so a program named "skipped" is no
 // ambiguity. The card signs whatever text it is given: any local process can write any of these texts (see
 // UsageSummary for what that means for validated records).
@@ -75,7 +78,14 @@ export type UsageEvent =
   | { readonly kind: 'execution' }
   | { readonly kind: 'units'; readonly minutes: number; readonly at: LocalTime }
   | { readonly kind: 'audit'; readonly nonce: string; readonly at: LocalTime }
-  | { readonly kind: 'validated'; readonly counter: bigint; readonly summary: UsageSummary | undefined; readonly attestation: string | undefined };
+  | {
+    readonly kind: 'validated';
+    readonly counter: bigint;
+    readonly summary: UsageSummary | undefined;
+    readonly attestation: string | undefined;
+    /** With a summary: SHA-256 over the digests of the records the validation service checked, 64 lowercase hex. */
+    readonly recordsDigest?: string | undefined;
+  };
 
 /** A program's record; `attestation` is a validation service's 64-byte signature over the text before " attest ". */
 export type ProgramText = UsageBinding & UsageEvent;
@@ -103,6 +113,7 @@ const PROGRAM = /^[\x21-\x7e]{1,64}$/;
 const DIGEST = /^[0-9a-f]{32}$/;
 const NONCE = /^(?:[0-9a-f]{2}){16,64}$/;
 const ATTESTATION = /^[0-9a-f]{128}$/;
+const RECORDS_DIGEST = /^[0-9a-f]{64}$/;
 const DECIMAL = /^(?:0|[1-9][0-9]{0,59})$/;
 const TIME = /^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2})(?:Z|([+-])([0-9]{2}):([0-9]{2}))$/;
 const MAX_OFFSET_MINUTES = 14 * 60;
@@ -193,7 +204,9 @@ export function assertUsageSummary(summary: UsageSummary): void {
   }
 }
 
-function formatSummary(summary: UsageSummary): string {
+/** The summary's text in a validated record: `intervals=N;executions=N;skipped=N[;hHH=N...][;audit=NONCE@TIME]`. */
+export function formatUsageSummary(summary: UsageSummary): string {
+  assertUsageSummary(summary);
   const hours = summary.minutesByHour.flatMap((minutes, hour) => (minutes === 0n ? [] : [`;h${two(hour)}=${minutes}`]));
   const audit = summary.lastAudit === undefined ? '' : `;audit=${summary.lastAudit.nonce}@${formatLocalTime(summary.lastAudit.at)}`;
   return `intervals=${summary.intervals};executions=${summary.executions};skipped=${summary.skipped}${hours.join('')}${audit}`;
@@ -223,6 +236,14 @@ function parseSummary(text: string, next: bigint): UsageSummary | undefined {
   if (counts.some((value) => value === undefined)) return undefined;
   const [i, e, s] = counts as bigint[];
   return { next, intervals: i!, executions: e!, skipped: s!, minutesByHour, lastAudit };
+}
+
+/** The summary of formatUsageSummary's text, covering the counters below `next`; undefined when the text is not one. */
+export function parseUsageSummary(text: string, next: bigint): UsageSummary | undefined {
+  if (typeof text !== 'string' || text.length > 4096 || typeof next !== 'bigint' || next < 0n || next > COUNTER_LIMIT) return undefined;
+  const summary = parseSummary(text, next);
+  // Only the canonical spelling (no zero hours, no leading zeros): one summary has one text.
+  return summary !== undefined && formatUsageSummary(summary) === text ? summary : undefined;
 }
 
 function checkCounter(value: unknown, what: string): bigint {
@@ -260,14 +281,19 @@ export function formatUsageText(usage: UsageText): string {
         if (usage.summary.next !== counter) throw input(`expected a summary up to the validated record's counter ${counter}, got one up to ${usage.summary.next}`);
       }
       if (usage.attestation !== undefined && (typeof usage.attestation !== 'string' || !ATTESTATION.test(usage.attestation))) throw input('expected the attestation as 64 bytes of lowercase hex');
-      const summary = usage.summary === undefined ? '' : ` usage ${formatSummary(usage.summary)}`;
-      return `${usage.program} validated ${counter}${summary}${end}${usage.attestation === undefined ? '' : ` attest ${usage.attestation}`}`;
+      const { recordsDigest } = usage;
+      if (recordsDigest !== undefined && (usage.summary === undefined || typeof recordsDigest !== 'string' || !RECORDS_DIGEST.test(recordsDigest))) {
+        throw input('expected the records digest as 32 bytes of lowercase hex, and only beside a summary');
+      }
+      const summary = usage.summary === undefined ? '' : ` usage ${formatUsageSummary(usage.summary)}`;
+      const records = recordsDigest === undefined ? '' : ` records ${recordsDigest}`;
+      return `${usage.program} validated ${counter}${summary}${records}${end}${usage.attestation === undefined ? '' : ` attest ${usage.attestation}`}`;
     }
     default: throw input(`expected a usage kind (interval, execution, units, audit, validated, skipped), got ${quoteText(String((usage as { kind: unknown }).kind))}`);
   }
 }
 
-const EVENTS = 'expected "15 minutes", "execution", "units MINUTES at TIME", "audit NONCE at TIME" or "validated COUNTER [usage SUMMARY]"';
+const EVENTS = 'expected "15 minutes", "execution", "units MINUTES at TIME", "audit NONCE at TIME" or "validated COUNTER [usage SUMMARY [records DIGEST]]"';
 
 function parseEvent(tokens: readonly string[], malformed: (why: string) => RentalError): UsageEvent {
   const [word, ...args] = tokens;
@@ -287,12 +313,14 @@ function parseEvent(tokens: readonly string[], malformed: (why: string) => Renta
     if (!NONCE.test(args[0]!)) throw malformed('expected the vendor\'s nonce as 16..64 bytes of lowercase hex');
     return { kind: 'audit', nonce: args[0]!, at: time(args[2]!) };
   }
-  if (word === 'validated' && (args.length === 1 || (args.length === 3 && args[1] === 'usage'))) {
+  if (word === 'validated' && (args.length === 1 || (args.length === 3 && args[1] === 'usage') || (args.length === 5 && args[1] === 'usage' && args[3] === 'records'))) {
     if (!DECIMAL.test(args[0]!) || BigInt(args[0]!) >= COUNTER_LIMIT) throw malformed(`expected a counter in 0..2^128-1, got ${quoteText(args[0]!, 40)}`);
     const counter = BigInt(args[0]!);
     const summary = args[2] === undefined ? undefined : parseSummary(args[2], counter);
     if (args[2] !== undefined && summary === undefined) throw malformed(`expected a summary "intervals=N;executions=N;skipped=N[;hHH=N...][;audit=NONCE@TIME]", got ${quoteText(args[2], 60)}`);
-    return { kind: 'validated', counter, summary, attestation: undefined };
+    const recordsDigest = args[4];
+    if (recordsDigest !== undefined && !RECORDS_DIGEST.test(recordsDigest)) throw malformed('expected 32 bytes of lowercase hex after "records"');
+    return { kind: 'validated', counter, summary, attestation: undefined, recordsDigest };
   }
   throw malformed(EVENTS);
 }

@@ -47,6 +47,56 @@ function sealKey(password: Uint8Array, kdf: KdfParams): Promise<Uint8Array> {
   });
 }
 
+/**
+ * Private keys sealed under a password (Argon2id, then XChaCha20-Poly1305 with `ad` bound in): the vendor's keys here,
+ * a validation service's in validator-keys.ts. Wipes `secrets`; the caller wipes `password`.
+ */
+export async function sealUnderPassword(password: Uint8Array, ad: Uint8Array, secrets: Uint8Array): Promise<{ kdf: KdfParams; sealed: Uint8Array }> {
+  const kdf = newKdfParams();
+  const key = await sealKey(password, kdf);
+  const nonce = Uint8Array.from(randomBytes(NONCE_LENGTH));
+  const sealed = concatBytes(nonce, xchacha20poly1305(key, nonce, ad).encrypt(secrets));
+  wipe(secrets, key);
+  return { kdf, sealed };
+}
+
+/** The secrets sealUnderPassword sealed, or undefined when the password (or `ad`) is not the one they were sealed with. */
+export async function openUnderPassword(password: Uint8Array, ad: Uint8Array, kdf: KdfParams, sealed: Uint8Array): Promise<Uint8Array | undefined> {
+  const key = await sealKey(password, kdf);
+  try {
+    return xchacha20poly1305(key, sealed.subarray(0, NONCE_LENGTH), ad).decrypt(sealed.subarray(NONCE_LENGTH));
+  } catch {
+    return undefined;
+  } finally {
+    wipe(key);
+  }
+}
+
+/** The length of what sealUnderPassword makes of `secretLength` bytes. */
+export function sealedLength(secretLength: number): number {
+  return NONCE_LENGTH + secretLength + 16;
+}
+
+/** Reads the `kdf` object of a sealed key file (checked as the card's KDF parameters are); `damaged` names the file. */
+export function readSealedKdf(raw: unknown, damaged: (why: string) => VscError): KdfParams {
+  if (typeof raw !== 'object' || raw === null) throw damaged('no KDF parameters');
+  const fields = raw as Record<string, unknown>;
+  const salt = fields['salt'];
+  if (typeof salt !== 'string' || !new RegExp(`^[0-9a-f]{${KDF_SALT_LENGTH * 2}}$`).test(salt)) throw damaged('bad KDF salt');
+  const kdf: KdfParams = { algorithm: 'argon2id', salt: fromHex(salt), memoryKiB: Number(fields['memoryKiB']), iterations: Number(fields['iterations']), parallelism: Number(fields['parallelism']) };
+  try {
+    checkKdfParams(kdf);
+  } catch (error) {
+    throw damaged((error as Error).message);
+  }
+  return kdf;
+}
+
+/** The `kdf` object as a sealed key file stores it. */
+export function kdfFileFields(kdf: KdfParams): Record<string, string | number> {
+  return { salt: toHex(kdf.salt), memoryKiB: kdf.memoryKiB, iterations: kdf.iterations, parallelism: kdf.parallelism };
+}
+
 /** `vsc vendor init`: makes the vendor's keys in `dir`, sealed under `password` (wiped); refuses a directory that has them. */
 export async function initVendor(dir: string, name: string, password: Uint8Array): Promise<VendorPublic> {
   try {
@@ -62,16 +112,10 @@ export async function initVendor(dir: string, name: string, password: Uint8Array
     const seed = generateEd25519Seed();
     const signer = ed25519KeyFromSeed(seed);
     const encryption = generateX25519KeyPair();
-    const kdf = newKdfParams();
-    const key = await sealKey(password, kdf);
-    const nonce = Uint8Array.from(randomBytes(NONCE_LENGTH));
-    const secrets = concatBytes(seed, encryption.privateKey);
-    const ad = utf8(`${FORMAT}\n${name}`);
-    const sealed = concatBytes(nonce, xchacha20poly1305(key, nonce, ad).encrypt(secrets));
-    wipe(seed, secrets, key, encryption.privateKey);
+    const { kdf, sealed } = await sealUnderPassword(password, utf8(`${FORMAT}\n${name}`), concatBytes(seed, encryption.privateKey));
+    wipe(seed, encryption.privateKey);
     const file = {
-      format: FORMAT, name, signingKey: toHex(signer.publicKey), encryptionKey: toHex(encryption.publicKey),
-      kdf: { salt: toHex(kdf.salt), memoryKiB: kdf.memoryKiB, iterations: kdf.iterations, parallelism: kdf.parallelism }, sealed: toHex(sealed),
+      format: FORMAT, name, signingKey: toHex(signer.publicKey), encryptionKey: toHex(encryption.publicKey), kdf: kdfFileFields(kdf), sealed: toHex(sealed),
     };
     writeFileAtomic(path, utf8(`${JSON.stringify(file, null, 2)}\n`));
     return { name, signingKey: signer.publicKey, encryptionKey: encryption.publicKey };
@@ -102,18 +146,10 @@ function readVendorFile(dir: string): VendorFile {
     if (typeof value !== 'string' || !new RegExp(`^[0-9a-f]{${length * 2}}$`).test(value)) throw new VendorError('damaged', `${path}: ${field} is not ${length} bytes of hex`);
     return fromHex(value);
   };
-  const kdfRaw = parsed['kdf'] as Record<string, unknown> | undefined;
-  if (parsed['format'] !== FORMAT || typeof parsed['name'] !== 'string' || typeof kdfRaw !== 'object' || kdfRaw === null) throw new VendorError('damaged', `${path} is not a vendor key file of format ${FORMAT}`);
-  const salt = kdfRaw['salt'];
-  if (typeof salt !== 'string' || !new RegExp(`^[0-9a-f]{${KDF_SALT_LENGTH * 2}}$`).test(salt)) throw new VendorError('damaged', `${path}: bad KDF salt`);
-  const kdf: KdfParams = { algorithm: 'argon2id', salt: fromHex(salt), memoryKiB: Number(kdfRaw['memoryKiB']), iterations: Number(kdfRaw['iterations']), parallelism: Number(kdfRaw['parallelism']) };
-  try {
-    checkKdfParams(kdf);
-  } catch (error) {
-    throw new VendorError('damaged', `${path}: ${(error as Error).message}`);
-  }
+  if (parsed['format'] !== FORMAT || typeof parsed['name'] !== 'string') throw new VendorError('damaged', `${path} is not a vendor key file of format ${FORMAT}`);
+  const kdf = readSealedKdf(parsed['kdf'], (why) => new VendorError('damaged', `${path}: ${why}`));
   const sealed = parsed['sealed'];
-  if (typeof sealed !== 'string' || !/^[0-9a-f]+$/.test(sealed) || sealed.length !== (NONCE_LENGTH + 64 + 16) * 2) throw new VendorError('damaged', `${path}: bad sealed keys`);
+  if (typeof sealed !== 'string' || !/^[0-9a-f]+$/.test(sealed) || sealed.length !== sealedLength(64) * 2) throw new VendorError('damaged', `${path}: bad sealed keys`);
   return { name: parsed['name'], signingKey: hex('signingKey', 32), encryptionKey: hex('encryptionKey', 32), kdf, sealed: fromHex(sealed) };
 }
 
@@ -126,21 +162,14 @@ export function readVendorPublic(dir: string): VendorPublic {
 /** Opens the vendor's private keys with the vendor password (wiped); a wrong password is exit 4. */
 export async function openVendor(dir: string, password: Uint8Array): Promise<VendorKeys> {
   let file: VendorFile;
-  let key: Uint8Array;
+  let secrets: Uint8Array | undefined;
   try {
     file = readVendorFile(dir);
-    key = await sealKey(password, file.kdf);
+    secrets = await openUnderPassword(password, utf8(`${FORMAT}\n${file.name}`), file.kdf, file.sealed);
   } finally {
     wipe(password);
   }
-  let secrets: Uint8Array;
-  try {
-    secrets = xchacha20poly1305(key, file.sealed.subarray(0, NONCE_LENGTH), utf8(`${FORMAT}\n${file.name}`)).decrypt(file.sealed.subarray(NONCE_LENGTH));
-  } catch {
-    throw new VendorError('password', `the vendor password does not open the keys in ${dir}`, ExitCode.authenticationFailed);
-  } finally {
-    wipe(key);
-  }
+  if (secrets === undefined) throw new VendorError('password', `the vendor password does not open the keys in ${dir}`, ExitCode.authenticationFailed);
   const signer = ed25519KeyFromSeed(secrets.subarray(0, 32));
   const decryptionKey = secrets.slice(32, 64);
   wipe(secrets);

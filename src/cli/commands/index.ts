@@ -6,3 +6,4 @@ export { demoCommand } from './demo.js';
 export { dongleGroup } from './dongle.js';
 export { keyfileGroup, vendorGroup } from './rental-vendor.js';
 export { rentalCommands, rentalGroup, RENTAL_CLIENT_OPTIONS } from './rental.js';
+export { validatorGroup } from './rental-validator.js';
