@@ -1,7 +1,7 @@
 // Where a program starts (patent 003 [0094], [0095]): the last validator record of the program whose attest verifies
-// against one of the keyfile's validator keys, found reading the trail backwards, so the time it takes does not grow
-// with the records before it (a 1,000,000-record trail); else the keyfile's offset. Deleting the records before it
-// changes nothing; forged and edited validator records are passed over; the walk from the start checks the record.
+// against one of the keyfile's validator keys, found reading the trail backwards, so what it reads does not grow with
+// the records before it (200,000 here; `npm run bench` times 10,000 against 1,000,000); else the keyfile's offset.
+// Deleting the records before it changes nothing; forged and edited validator records are passed over; the walk from the start checks the record.
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -130,8 +130,8 @@ describe('findValidationStart ([0094], [0095])', () => {
     expect(start).toMatchObject({ offset: 3n, position: size });
   });
 
-  it('reads only the tail of a 1,000,000-record trail: the bytes read do not grow with the records before the validator record', async () => {
-    const count = 1_000_000;
+  it('reads only the tail of a 200,000-record trail: the bytes read do not grow with the records before the validator record (npm run bench times 10,000 against 1,000,000)', async () => {
+    const count = 200_000;
     const { card, keyfile, trail, use, certify } = await setup({ counter: BigInt(count), offset: 0n });
     // Records 0..999,999 as precomputed lines: never read, so their signatures need not verify.
     const signature = '00'.repeat(64);
@@ -148,13 +148,11 @@ describe('findValidationStart ([0094], [0095])', () => {
     const attested = await certify({ ...zero, intervals: 7n });
     await use(1000);
     const size = readFileSync(trail.path).length;
-    expect(size).toBeGreaterThan(200_000_000);
-    const began = performance.now();
+    expect(size).toBeGreaterThan(40_000_000);
     const start = await findValidationStart(keyfile, trail.path);
-    const elapsed = performance.now() - began;
     expect(start.offset).toBe(attested.counter);
+    // The 1,001 records after the validator record are about 250 KB: the search read those, and not the 40 MB before.
     expect(start.bytesRead).toBeLessThan(400_000);
-    expect(elapsed).toBeLessThan(2_000);
     // And the walk from there, offline and with the card, checks the 1,001 records after the start only.
     const checked = await validateOffline({ keyfile, records: start.records(), last: (await lastTrailRecord(trail.path))! });
     expect(checked).toMatchObject({ start: BigInt(count), from: 'validator-record', records: 1001, summary: { next: BigInt(count + 1001), intervals: 1007n } });
