@@ -20,11 +20,11 @@ let vendorKey: string;
 const socket = () => join(dir, 'run', 'rental.sock');
 const trailPath = () => join(dir, 'trail', 'trail.jsonl');
 
-async function keyfile(program: string, thresholds: string[], rights: string[] = []): Promise<{ path: string; offset: bigint; root: TrustRoot }> {
+async function keyfile(program: string, thresholds: string[], rights: string[] = [], extra: string[] = []): Promise<{ path: string; offset: bigint; root: TrustRoot }> {
   const path = join(dir, `${program}.keyfile`);
   const created = await runVsc([
     'keyfile', 'create', '--vendor', join(dir, 'vendor'), '--password-file', join(dir, 'vendor-password'), '--reader', READER, '--program', program,
-    ...thresholds.flatMap((spec) => ['--threshold', spec]), ...rights.flatMap((right) => ['--right', right]), '--accept-software-keys', '--out', path, '--json',
+    ...thresholds.flatMap((spec) => ['--threshold', spec]), ...rights.flatMap((right) => ['--right', right]), ...extra, '--accept-software-keys', '--out', path, '--json',
   ]);
   expect(created.code, created.stderr).toBe(0);
   const shown = JSON.parse(created.stdout) as { serial: string; publicKey: string; offset: string };
@@ -134,5 +134,37 @@ describe('three rented programs on one card and one rental server, through pcscd
     const noServer = await runVsc(['rental', 'validate', '--keyfile', ed.path, '--socket', join(dir, 'none', 'rental.sock')]);
     expect(noServer.code).toBe(1);
     expect(noServer.stderr).toMatch(/no rental server answers/);
+  });
+
+  it('vsc rental certify: a validation service vouches for the trail so far; the program then validates from its record, older records deleted', async () => {
+    const init = await runVsc(['validator', 'init', '--data', join(dir, 'validator'), '--password-file', join(dir, 'vendor-password')]);
+    expect(init.code, init.stderr).toBe(0);
+    const validatorKey = /([0-9a-f]{64})\s*$/.exec(init.stdout)![1]!;
+    const service = spawnVsc(['validator', 'serve', '--data', join(dir, 'validator'), '--listen', '127.0.0.1:0', '--trust-vendor', vendorKey, '--password-file', join(dir, 'vendor-password'), '--json']);
+    try {
+      const [, url] = await service.waitFor(/"url":"(http:[^"]+)"/, 30_000);
+      const vp = await keyfile('VP', ['executions<=100'], [], ['--validator-key', validatorKey]);
+      for (let i = 0; i < 3; i++) expect((await runVsc(['rental', 'write', '--keyfile', vp.path, '--use', 'execution', '--socket', socket()])).code).toBe(0);
+      const certified = await runVsc(['rental', 'certify', '--keyfile', vp.path, '--validator', url!, '--socket', socket(), '--json']);
+      expect(certified.code, certified.stderr).toBe(0);
+      const shown = JSON.parse(certified.stdout) as { counter: string; executions: string; validatorKey: string };
+      expect(shown).toMatchObject({ event: 'certified', program: 'VP', executions: '3', validatorKey });
+      expect((await runVsc(['rental', 'write', '--keyfile', vp.path, '--use', 'execution', '--socket', socket()])).code).toBe(0);
+      // Every line before the validator record deleted: the program starts from the record the service vouched for.
+      const lines = readFileSync(trailPath(), 'utf8').split('\n');
+      const at = lines.findIndex((line) => line.includes('"text":"VP validated '));
+      expect(at).toBeGreaterThan(0);
+      writeFileSync(trailPath(), lines.slice(at).join('\n'));
+      const usage = await runVsc(['rental', 'usage', '--keyfile', vp.path, '--vendor-key', vendorKey, '--socket', socket(), '--json']);
+      expect(usage.code, usage.stderr).toBe(0);
+      expect(JSON.parse(usage.stdout)).toMatchObject({ allowed: true, usage: { executions: '4' } });
+      // The validator record itself deleted too: nothing vouches for the older records, the keyfile's offset is gone: refused.
+      writeFileSync(trailPath(), lines.slice(at + 1).join('\n'));
+      const refused = await runVsc(['rental', 'validate', '--keyfile', vp.path, '--vendor-key', vendorKey, '--socket', socket(), '--json']);
+      expect(refused.code).toBe(3);
+      expect(JSON.parse(refused.stdout)).toMatchObject({ allowed: false, denial: 'trail', code: 'rental.offset' });
+    } finally {
+      await service.kill();
+    }
   });
 });

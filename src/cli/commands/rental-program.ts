@@ -139,5 +139,38 @@ const rentalWrite: Command = {
   },
 };
 
+const rentalCertify: Command = {
+  kind: 'command',
+  name: 'certify',
+  summary: 'have a validation service vouch for the program\'s trail so far, and write its validator record ([0094])',
+  details: [
+    'Sends the program\'s records since its last validator record (or the keyfile\'s offset) to the service, which checks them and',
+    'signs the usage summary; the validator record is written at exactly the counter the service vouched up to. From then on the',
+    'program validates only what follows it. The service must be one the keyfile names (vsc keyfile create --validator-key).',
+  ].join('\n'),
+  options: { ...COMMON, validator: { type: 'string', value: 'URL', description: 'the validation service, e.g. https://validator.example.com' } },
+  async run(values) {
+    const { certifyClientOf, certifyTrail, RentalClient, verifyKeyfile } = await rental();
+    const url = requireOption(values, 'validator');
+    if (!/^https?:\/\/[^\s]+$/.test(url)) throw new UsageError('--validator: expected an http:// or https:// URL');
+    const { bytes, vendorKey } = await keyfileOf(values);
+    const keyfile = verifyKeyfile(bytes, vendorKey);
+    const connection = await RentalClient.connect(text(values, 'socket'));
+    try {
+      const { trail } = await connection.hello();
+      const root = { publicKey: keyfile.card.publicKey, serial: keyfile.card.serial, keyMode: keyfile.card.keyMode };
+      const certified = await certifyTrail({ keyfile, trailPath: trail, client: certifyClientOf(connection, root), validatorUrl: url });
+      const shown = {
+        event: 'certified', program: keyfile.program, from: certified.from.toString(), records: certified.records, counter: certified.record.counter.toString(),
+        validatorKey: hex(certified.validatorKey), intervals: certified.summary.intervals.toString(), executions: certified.summary.executions.toString(),
+      };
+      console.log(values['json'] === true ? JSON.stringify(shown) : `${keyfile.program}: ${certified.records} records from counter ${certified.from} vouched for by ${hex(certified.validatorKey).slice(0, 16)}…; validator record written at counter ${certified.record.counter}`);
+      return ExitCode.ok;
+    } finally {
+      connection.close();
+    }
+  },
+};
+
 /** The program-side commands of `vsc rental`. */
-export const rentalProgramCommands: readonly Command[] = [rentalWrite, rentalValidate, rentalUsage];
+export const rentalProgramCommands: readonly Command[] = [rentalWrite, rentalValidate, rentalUsage, rentalCertify];
