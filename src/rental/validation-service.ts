@@ -32,6 +32,10 @@ export interface ValidationServiceOptions {
   /** Records in one request (default 100,000). */
   readonly maxRecords?: number;
   readonly verifiers?: SignatureVerifierPool | null;
+  /** Validations one client address may ask for per minute (default 60); more are answered 429 with Retry-After. */
+  readonly perClientPerMinute?: number;
+  /** Validations in progress at once, from all clients (default 4); more are answered 503 with Retry-After. */
+  readonly maxConcurrent?: number;
   /** Told of every validation answered or refused, for a log line; never of a secret. */
   readonly onValidation?: (event: ValidationEvent) => void;
 }
@@ -145,7 +149,16 @@ async function validate(body: RequestBody, options: ValidationServiceOptions, re
  */
 export async function buildValidationService(options: ValidationServiceOptions): Promise<FastifyInstance> {
   const { bodyLimit, maxRecords } = checkOptions(options);
+  const perMinute = options.perClientPerMinute ?? 60;
+  const maxConcurrent = options.maxConcurrent ?? 4;
+  if (!Number.isSafeInteger(perMinute) || perMinute < 1) throw new TypeError(`expected at least 1 validation per client per minute, got ${String(perMinute)}`);
+  if (!Number.isSafeInteger(maxConcurrent) || maxConcurrent < 1) throw new TypeError(`expected at least 1 concurrent validation, got ${String(maxConcurrent)}`);
   const { default: Fastify } = await import('fastify');
+  const { RateLimiterMemory, RateLimiterRes } = await import('rate-limiter-flexible');
+  // Each validation checks up to maxRecords signatures: a client is limited per minute, and all of them together by
+  // the validations running at once, so that one busy client cannot starve the others or the machine.
+  const perClient = new RateLimiterMemory({ points: perMinute, duration: 60 });
+  let running = 0;
   // Strict schemas: an extra field or a number where a string belongs is refused, never dropped or converted.
   const app = Fastify({ bodyLimit, logger: false, ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } } });
   const tell = options.onValidation ?? (() => undefined);
@@ -153,6 +166,31 @@ export async function buildValidationService(options: ValidationServiceOptions):
   app.removeContentTypeParser('text/plain');
 
   app.get('/v1/validator', () => ({ name: options.validator.name, validatorKey: toHex(options.validator.signingKey) }));
+  // Limits are checked before the body is read, so a refused request costs almost nothing.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.method !== 'POST') return;
+    try {
+      await perClient.consume(request.ip);
+    } catch (refusal) {
+      if (!(refusal instanceof RateLimiterRes)) throw refusal;
+      tell({ outcome: 'refused', status: 429, error: 'too-many-requests' });
+      return reply.code(429).header('retry-after', String(Math.max(1, Math.ceil(refusal.msBeforeNext / 1000))))
+        .send({ error: 'too-many-requests', message: `at most ${perMinute} validations a minute from one address` });
+    }
+    if (running >= maxConcurrent) {
+      tell({ outcome: 'refused', status: 503, error: 'busy' });
+      return reply.code(503).header('retry-after', '1').send({ error: 'busy', message: `${maxConcurrent} validations are running: try again shortly` });
+    }
+    running += 1;
+    let released = false;
+    const release = () => {
+      if (!released) running -= 1;
+      released = true;
+    };
+    reply.raw.once('finish', release);
+    reply.raw.once('close', release);
+    return undefined;
+  });
   app.post<{ Body: RequestBody }>('/v1/validate', { schema: { body: requestSchema(maxRecords) } }, async (request, reply) => {
     const seen: Partial<ValidationEvent> = {};
     try {

@@ -34,7 +34,8 @@ beforeAll(async () => {
   await initVendor(join(root, 'stranger'), 'Stranger Software', utf8('pw'));
   vendor = await openVendor(join(root, 'vendor'), utf8('pw'));
   stranger = await openVendor(join(root, 'stranger'), utf8('pw'));
-  app = await buildValidationService({ validator, trustedVendors: [vendor.signingKey], bodyLimit: 256 * 1024, maxRecords: 500, onValidation: (event) => events.push(event) });
+  // The limits of clients are tested on an app of their own: this one serves every request of the other tests.
+  app = await buildValidationService({ validator, trustedVendors: [vendor.signingKey], bodyLimit: 256 * 1024, maxRecords: 500, perClientPerMinute: 1_000_000, onValidation: (event) => events.push(event) });
 }, 30_000);
 afterAll(async () => {
   await app.close();
@@ -210,3 +211,45 @@ describe('startValidationService', () => {
     await expect(buildValidationService({ validator, trustedVendors: [vendor.signingKey], bodyLimit: 1 })).rejects.toThrow(/body limit/);
   });
 });
+
+describe('limits: one client cannot starve the others or the machine', () => {
+  it('answers 429 with Retry-After past a client\'s validations per minute, before reading the body, and counts only POSTs', async () => {
+    const seen: ValidationEvent[] = [];
+    const limited = await buildValidationService({ validator, trustedVendors: [vendor.signingKey], perClientPerMinute: 2, onValidation: (event) => seen.push(event) });
+    try {
+      const { bytes, trail, use } = await setup();
+      await use(2);
+      const body = encodeValidationRequest({ keyfile: bytes, counter: 2n, records: trail });
+      const send = (payload: string) => limited.inject({ method: 'POST', url: '/v1/validate', headers: { 'content-type': 'application/json' }, payload });
+      expect((await send(body)).statusCode).toBe(200);
+      expect((await send('{"not":"read"}')).statusCode).toBe(400);
+      const refused = await send(body);
+      expect(refused.statusCode).toBe(429);
+      expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      expect(refused.json()).toMatchObject({ error: 'too-many-requests' });
+      expect(seen.at(-1)).toMatchObject({ outcome: 'refused', status: 429 });
+      expect((await limited.inject({ method: 'GET', url: '/v1/validator' })).statusCode).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('answers 503 while the validations at once are all taken, and frees the place when each ends', async () => {
+    const limited = await buildValidationService({ validator, trustedVendors: [vendor.signingKey], maxConcurrent: 1, perClientPerMinute: 1_000 });
+    try {
+      const { bytes, trail, use } = await setup();
+      await use(300);
+      const body = encodeValidationRequest({ keyfile: bytes, counter: 300n, records: trail });
+      const send = () => limited.inject({ method: 'POST', url: '/v1/validate', headers: { 'content-type': 'application/json' }, payload: body });
+      const statuses = (await Promise.all([send(), send(), send()])).map((response) => response.statusCode).sort();
+      expect(statuses[0]).toBe(200);
+      expect(statuses.filter((status) => status === 503).length).toBeGreaterThanOrEqual(1);
+      // Every place was given back: one at a time, they all pass.
+      for (let i = 0; i < 3; i++) expect((await send()).statusCode).toBe(200);
+      await expect(buildValidationService({ validator, trustedVendors: [vendor.signingKey], maxConcurrent: 0 })).rejects.toThrow(/concurrent/);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+

@@ -78,7 +78,7 @@ function listenOption(values: OptionValues): { host: string; port: number } {
   return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
 }
 
-function byteLimit(values: OptionValues, name: string): number | undefined {
+function positiveNumber(values: OptionValues, name: string): number | undefined {
   const value = text(values, name);
   if (value === undefined) return undefined;
   if (!/^[1-9][0-9]{0,9}$/.test(value)) throw new UsageError(`--${name}: expected a whole number, got ${JSON.stringify(value.slice(0, 40))}`);
@@ -102,6 +102,8 @@ const validatorServe: Command = {
     'trust-vendor': { type: 'string', value: 'HEX', multiple: true, description: 'a vendor\'s public signing key whose keyfiles the service validates (repeatable, at least one)' },
     'body-limit': { type: 'string', value: 'BYTES', description: 'largest request body', default: '33554432' },
     'max-records': { type: 'string', value: 'N', description: 'most records in one request', default: '100000' },
+    'per-client': { type: 'string', value: 'N', description: 'validations one client address may ask for per minute (more: HTTP 429)', default: '60' },
+    'max-concurrent': { type: 'string', value: 'N', description: 'validations running at once from all clients (more: HTTP 503)', default: '4' },
     ...passwordOption('validator'),
     ...JSON_OPTION,
   },
@@ -112,12 +114,15 @@ const validatorServe: Command = {
     const { host, port } = listenOption(values);
     const trustedVendors = keys(values, 'trust-vendor');
     if (trustedVendors.length === 0) throw new UsageError('--trust-vendor is required: the service validates only the keyfiles of vendors it names');
-    const bodyLimit = byteLimit(values, 'body-limit');
-    const maxRecords = byteLimit(values, 'max-records');
+    const bodyLimit = positiveNumber(values, 'body-limit');
+    const maxRecords = positiveNumber(values, 'max-records');
+    const perClientPerMinute = positiveNumber(values, 'per-client');
+    const maxConcurrent = positiveNumber(values, 'max-concurrent');
     const validator = await openValidator(dir, await readPassword(text(values, 'password-file'), 'Validator password: '));
     const json = values['json'] === true;
     const service = await startValidationService({
       validator, trustedVendors, host, port, ...(bodyLimit === undefined ? {} : { bodyLimit }), ...(maxRecords === undefined ? {} : { maxRecords }),
+      ...(perClientPerMinute === undefined ? {} : { perClientPerMinute }), ...(maxConcurrent === undefined ? {} : { maxConcurrent }),
       onValidation: (event) => console.error(json ? JSON.stringify({ event: 'validation', ...event }) : `validation ${event.outcome} (HTTP ${event.status}${event.error === undefined ? '' : `, ${event.error}`})${event.program === undefined ? '' : ` for ${event.program} keyfile ${event.keyfile} at counter ${event.counter}, ${event.records} records`}`),
     });
     const stop = new AbortController();
