@@ -107,7 +107,7 @@ export async function validateOffline(options: OfflineValidationOptions): Promis
     }
   }
   const validation = await checkTrail({
-    trustRoot, offset: start, records: walked(), ours: last, ...(options.verifiers === undefined ? {} : { verifiers: options.verifiers }),
+    trustRoot, offset: start, records: walked(), ours: last, oursJustSigned: false, ...(options.verifiers === undefined ? {} : { verifiers: options.verifiers }),
   });
   const since = { ...(usage ?? summariseUsage([], binding, { from: start })), next: last.counter + 1n };
   return {

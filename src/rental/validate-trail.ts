@@ -127,6 +127,7 @@ class TrailWalk {
     private readonly ours: AuditRecord,
     private readonly batchSize: number,
     private readonly verifiers: SignatureVerifierPool | null,
+    private readonly oursJustSigned: boolean,
   ) {
     this.expected = offset;
   }
@@ -239,7 +240,7 @@ class TrailWalk {
   private sequenceFailure(suspect: NonNullable<TrailWalk['suspect']>): RentalError {
     const { placed: { record, line }, expected, started } = suspect;
     const counter = record.counter;
-    const isOurs = !suspect.followed && sameRecord(record, this.ours);
+    const isOurs = this.oursJustSigned && !suspect.followed && sameRecord(record, this.ours);
     if (counter < expected) {
       if (counter < this.offset) return refuse('order', `trail line ${line} has counter ${counter}, below the offset ${this.offset}, after counter ${expected - 1n}: the records are out of order`, line);
       if (isOurs) return refuse('rollback', `the card signed counter ${counter} again, which the trail already holds up to ${expected - 1n}: the card's counter was rolled back`, line);
@@ -292,6 +293,12 @@ export interface CheckTrailOptions {
   readonly records: AsyncIterable<readonly AuditRecord[]>;
   /** The record ValidateTrail's step [2] just wrote: it must be the trail's last. */
   readonly ours: AuditRecord;
+  /**
+   * Whether `ours` was just signed by the card (ValidateTrail), so that a gap before it means the trail is behind the
+   * card (stale, lost, rollback); false for a trail checked without the card, whose last record stands in for it and a
+   * gap before it is a hole like any other. Default true.
+   */
+  readonly oursJustSigned?: boolean;
   readonly batchSize?: number;
   readonly verifiers?: SignatureVerifierPool | null;
 }
@@ -310,7 +317,7 @@ export async function checkTrail(options: CheckTrailOptions): Promise<TrailValid
   assertTrustRoot(trustRoot);
   const batchSize = options.batchSize ?? DEFAULT_VERIFY_BATCH;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RentalError('input', `expected a batch size of at least 1, got ${batchSize}`);
-  const walk = new TrailWalk(trustRoot, offset, ours, batchSize, options.verifiers === undefined ? defaultVerifiers() : options.verifiers);
+  const walk = new TrailWalk(trustRoot, offset, ours, batchSize, options.verifiers === undefined ? defaultVerifiers() : options.verifiers, options.oursJustSigned ?? true);
   let readError: RentalError | undefined;
   try {
     for await (const batch of options.records) {

@@ -77,6 +77,9 @@ describe('from the keyfile\'s offset ([0060] step [6], [0095])', () => {
     const { keyfile, trail, use } = await setup();
     for (let i = 0; i < 5; i++) await use('interval');
     await expect(validateOffline({ keyfile, records: [...trail.slice(0, 2), ...trail.slice(3)] })).rejects.toMatchObject({ reason: 'hole' });
+    // Right before the last record too: without the card there is no "current" to be behind, only a hole.
+    const beforeLast = await validateOffline({ keyfile, records: [...trail.slice(0, 3), trail[4]!] }).catch((error: unknown) => error);
+    expect(beforeLast).toMatchObject({ reason: 'hole', message: expect.stringMatching(/counter 3 is missing/) });
     await expect(validateOffline({ keyfile, records: [...trail.slice(0, 1), ...trail.slice(2, 4), trail[1]!] })).rejects.toMatchObject({ reason: 'order' });
     const modified = trail.map((record, i) => (i === 2 ? { ...record, text: record.text.replace('15', '14') } : record));
     await expect(validateOffline({ keyfile, records: modified })).rejects.toMatchObject({ reason: 'signature' });
