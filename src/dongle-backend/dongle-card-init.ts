@@ -3,6 +3,9 @@
 // on the token), sealed in both layers (card-sealing.ts) and written to the dongle with its counter at 0
 // in epoch 0; with an issuing authority, the first escrow is left with it before the dongle is written,
 // so no card exists that its authority could not replace ([0107] recover).
+// A universal-key card (patent 003 [0098]-[0102]) imports the vendor's universal key into the token instead, and
+// exists only with keys on the token: every customer's card shares that key, so one copy read out of one
+// customer's machine would sign any customer's audit trail.
 import { randomBytes } from 'node:crypto';
 import type { VscKeyMode } from '../apdu/index.js';
 import { wipe } from '../bytes/index.js';
@@ -24,6 +27,20 @@ export interface DongleCardInit {
   readonly authority?: AuthorityReference;
   /** Generate the card's signing key on the token (it never leaves it; no escrow is possible). */
   readonly keysOnToken?: boolean;
+  /** With keyMode universal (and keysOnToken): the vendor's universal Ed25519 private key to import; wiped. */
+  readonly universalKey?: Uint8Array;
+}
+
+/** Why a universal key never lives anywhere but on a token. */
+export const UNIVERSAL_KEY_ON_TOKEN_ONLY =
+  'a universal key (patent 003 [0098]) is shared by every customer\'s card: kept in the card\'s information it would be opened on the customer\'s machine at every insert, ' +
+  'and once read out there it signs any customer\'s audit trail; it is imported into a token and never leaves it (--keys-on-token --universal-key FILE)';
+
+export function checkCardKeyChoice(keyMode: VscKeyMode, keysOnToken: boolean, universalKey: Uint8Array | undefined): void {
+  const usage = (message: string): DongleError => new DongleError('key-mode', message, { exitCode: ExitCode.usage });
+  if (keyMode === 'universal' && !keysOnToken) throw usage(`--key-mode universal needs --keys-on-token: ${UNIVERSAL_KEY_ON_TOKEN_ONLY}`);
+  if (keyMode === 'universal' && universalKey === undefined) throw usage('--key-mode universal needs the vendor\'s universal key (--universal-key FILE): one generated here would be no other card\'s');
+  if (keyMode !== 'universal' && universalKey !== undefined) throw usage('--universal-key belongs to --key-mode universal');
 }
 
 export interface InitialisedDongleCard {
@@ -35,9 +52,11 @@ export interface InitialisedDongleCard {
 }
 
 export async function initDongleCard(init: DongleCardInit): Promise<InitialisedDongleCard> {
-  const { dongle, serial, password } = init;
+  const { dongle, serial, password, universalKey } = init;
   const keysOnToken = init.keysOnToken === true;
+  const keyMode = init.keyMode ?? 'individual';
   try {
+    checkCardKeyChoice(keyMode, keysOnToken, universalKey);
     if (keysOnToken) {
       const why = dongle.cardKeys === undefined ? 'this kind of dongle cannot hold card keys' : await dongle.cardKeys.unsupported();
       if (why !== undefined) throw new DongleError('keys-on-token', `--keys-on-token: ${why}`, { exitCode: ExitCode.refusedByState });
@@ -49,14 +68,14 @@ export async function initDongleCard(init: DongleCardInit): Promise<InitialisedD
       throw new DongleError('occupied', `the dongle ${identity.description} already holds ${holder}; a dongle holds one card`, { exitCode: ExitCode.refusedByState });
     }
     const header: CardRecordHeader = {
-      serial, keyMode: init.keyMode ?? 'individual', keysOnToken, fresh: false, dongleFingerprint: identity.fingerprint, epoch: 0,
+      serial, keyMode, keysOnToken, fresh: false, dongleFingerprint: identity.fingerprint, epoch: 0,
       sealSalt: Uint8Array.from(randomBytes(SEAL_SALT_LENGTH)), kdf: newKdfParams(), authority: init.authority,
     };
     const headerBytes = encodeCardRecordHeader(header);
     const info = newProtectedInformation();
     let publicKey: Uint8Array;
     if (keysOnToken) {
-      publicKey = await dongle.cardKeys!.generate(serial);
+      publicKey = universalKey === undefined ? await dongle.cardKeys!.generate(serial) : await dongle.cardKeys!.importKey(serial, universalKey);
       wipe(info.signingSeed); // no copy of the key anywhere but on the token: the seed stays zeros
     } else {
       publicKey = ed25519KeyFromSeed(info.signingSeed).publicKey;
@@ -81,6 +100,7 @@ export async function initDongleCard(init: DongleCardInit): Promise<InitialisedD
     }
   } finally {
     wipe(password);
+    if (universalKey !== undefined) wipe(universalKey);
   }
 }
 

@@ -27,12 +27,39 @@ export interface DongleIdentity {
   readonly description: string;
 }
 
+/**
+ * What a token says about the private key object of a card (PKCS#11 v2.40 §4.9, common private key attributes): what
+ * the issuing authority checks before it attests that the key is out of the card owner's reach (token-key-check.ts).
+ */
+export interface CardKeyFacts {
+  /** CKA_SENSITIVE: the token never reveals the key's value in plaintext. */
+  readonly sensitive: boolean;
+  /** CKA_EXTRACTABLE: the key may leave the token wrapped under another key. */
+  readonly extractable: boolean;
+  /** CKA_NEVER_EXTRACTABLE: the key has never been extractable. */
+  readonly neverExtractable: boolean;
+  /** CKA_LOCAL: the key was generated on the token (not imported). */
+  readonly local: boolean;
+  /** CKA_EC_PARAMS names Ed25519 (not another Edwards curve). */
+  readonly ed25519: boolean;
+  /** The 32-byte point of the card's public key object. */
+  readonly publicKey: Uint8Array;
+}
+
 /** A card signing key generated on the dongle (`--keys-on-token`): only its public half ever leaves. */
 export interface DongleCardKeys {
   /** The mechanism the token lacks, or undefined when it can hold the card's Ed25519 signing key. */
   unsupported(): Promise<string | undefined>;
   /** Generates the Ed25519 signing key of card `serial` on the dongle, non-extractable; returns its 32-byte public key. */
   generate(serial: string): Promise<Uint8Array>;
+  /**
+   * Imports the Ed25519 private key `seed` (32 bytes; the caller wipes it) as card `serial`'s signing key, sensitive
+   * and not extractable, and checks that the token signs with it; returns its 32-byte public key. For the universal
+   * key of patent 003 [0098]-[0102], which the vendor shares among all cards and so cannot be generated on one.
+   */
+  importKey(serial: string, seed: Uint8Array): Promise<Uint8Array>;
+  /** The attributes of card `serial`'s private key object and its public key (exactly one of each, or it throws). */
+  inspect(serial: string): Promise<CardKeyFacts>;
   /** The 32-byte public key of card `serial`'s signing key on the dongle. */
   publicKey(serial: string): Promise<Uint8Array>;
   /** Ed25519 signature (64 bytes) of `message` by card `serial`'s key on the dongle. */

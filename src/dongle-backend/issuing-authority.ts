@@ -2,17 +2,21 @@
 // from the Dongle issuing authority"; "Destroy: ... The state is Destroyed") and [0007] ("replace the
 // destroyed smart card with an identical copy, or invalidate the lost smart card"); DESIGN.md
 // "Dongle-backed card", lost dongle. Its data directory (0700, files 0600):
-//   authority.key      its Ed25519 signing key (revocation lists) and X25519 escrow key, as JSON;
+//   authority.key      its name, Ed25519 signing key (revocation lists, token attestations) and X25519 escrow key, as JSON;
 //   revocations.list   its newest signed revocation list (revocation-list.ts), read by card programs too;
 //   escrow/            one escrow per card (escrow.ts), refreshed by the card program at each sync;
 //   pending/           the journal of a replacement under way, so that a crash never leaves two live dongles;
 //   authority.lock     held while a replacement or a revocation runs.
 // A replacement issues the same card (same keys, same password) onto a new dongle in the next counter epoch
 // and revokes the old dongle; the authority re-wraps the escrowed password layer and never learns the password.
+// The same signing key signs the authority's token attestations (token-attestation.ts): a vendor who trusts an
+// attestation then checks the dongle's revocations with the key it already trusts, and the two signed formats
+// start with different domain strings, so neither signature can pass for the other.
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync, unlinkSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { bytesEqual, fromHex, fromUtf8, toHex, utf8, wipe } from '../bytes/index.js';
+import type { AttestationSigner } from '../card-attestation/index.js';
 import { ed25519KeyFromSeed, generateEd25519Seed, generateX25519KeyPair, x25519PublicKey, type Ed25519SigningKey } from '../crypto/index.js';
 import { ExitCode, VscError } from '../errors/index.js';
 import { acquireFileLock, ensurePrivateDirectory, readPrivateFile, writeFileAtomic } from '../files/index.js';
@@ -36,7 +40,11 @@ const LOCK_FILE = 'authority.lock';
 const PENDING_FOLDER = 'pending';
 const PENDING_FORMAT = 'vsc-authority-replacement/1';
 
+/** An authority's name: for people, and the `attester` of its attestations. */
+const AUTHORITY_NAME = /^[\x20-\x7e]{1,64}$/;
+
 interface AuthorityKeys {
+  readonly name: string;
   readonly signing: Ed25519SigningKey;
   readonly escrowPrivateKey: Uint8Array;
   readonly escrowPublicKey: Uint8Array;
@@ -123,10 +131,13 @@ function loadKeys(root: string): AuthorityKeys {
     if (typeof value !== 'string' || !/^[0-9a-f]{64}$/.test(value)) throw damagedFile(path, `expected "${name}" as 64 hex digits`);
     return fromHex(value);
   };
+  const named = fields['name'];
+  if (named !== undefined && (typeof named !== 'string' || !AUTHORITY_NAME.test(named))) throw damagedFile(path, 'expected "name" as 1..64 printable ASCII characters');
+  const name = named ?? defaultAuthorityName(root); // authorities made before they had names
   const seed = hex('signingSeed');
   const escrowPrivateKey = hex('escrowPrivateKey');
   try {
-    return { signing: ed25519KeyFromSeed(seed), escrowPrivateKey, escrowPublicKey: x25519PublicKey(escrowPrivateKey) };
+    return { name, signing: ed25519KeyFromSeed(seed), escrowPrivateKey, escrowPublicKey: x25519PublicKey(escrowPrivateKey) };
   } finally {
     wipe(seed);
   }
@@ -203,9 +214,20 @@ function readPending(root: string, serial: string): PendingReplacement | undefin
   }
 }
 
-/** Creates a new issuing authority in `dir`: keys, an empty signed revocation list (sequence 0), the escrow folder. */
-export async function initAuthority(dir: string, now = new Date()): Promise<AuthorityReference> {
+/** "issuing authority DIRNAME", characters outside printable ASCII as "?": the name of an authority not given one. */
+export function defaultAuthorityName(dir: string): string {
+  return `issuing authority ${basename(resolve(dir)).replace(/[^\x20-\x7e]/g, '?')}`.slice(0, 64);
+}
+
+/**
+ * Creates a new issuing authority in `dir`: its name (default: defaultAuthorityName), keys, an empty signed
+ * revocation list (sequence 0), the escrow folder.
+ */
+export async function initAuthority(dir: string, now = new Date(), name?: string): Promise<AuthorityReference> {
   const root = resolve(dir);
+  if (name !== undefined && (typeof name !== 'string' || !AUTHORITY_NAME.test(name))) {
+    throw new DongleError('argument', 'expected an authority name of 1 to 64 printable ASCII characters', { exitCode: ExitCode.usage });
+  }
   ensurePrivateDirectory(root);
   const lock = await acquireFileLock(join(root, LOCK_FILE), `the issuing authority ${root}`);
   try {
@@ -218,7 +240,7 @@ export async function initAuthority(dir: string, now = new Date()): Promise<Auth
       const signing = ed25519KeyFromSeed(seed);
       storeList(root, signRevocationList(signing, { sequence: 0, issuedAt: now.toISOString(), entries: [] }));
       // Written last: its presence is what "initialised" means.
-      writeFileAtomic(join(root, KEY_FILE), json({ format: KEY_FORMAT, signingSeed: toHex(seed), escrowPrivateKey: toHex(escrow.privateKey) }));
+      writeFileAtomic(join(root, KEY_FILE), json({ format: KEY_FORMAT, name: name ?? defaultAuthorityName(root), signingSeed: toHex(seed), escrowPrivateKey: toHex(escrow.privateKey) }));
       return { signingKey: signing.publicKey, escrowKey: escrow.publicKey, escrowDirectory: root };
     } finally {
       wipe(seed, escrow.privateKey);
@@ -226,6 +248,28 @@ export async function initAuthority(dir: string, now = new Date()): Promise<Auth
   } finally {
     lock.release();
   }
+}
+
+/** The authority's name (the `attester` of its attestations). */
+export function readAuthorityName(dir: string): string {
+  const keys = loadKeys(resolve(dir));
+  wipe(keys.escrowPrivateKey);
+  return keys.name;
+}
+
+/** The authority as the attester of token cards ([0096]; token-attestation.ts). */
+export interface AuthorityAttester {
+  readonly name: string;
+  /** Its Ed25519 signing key: what vendors trust. */
+  readonly signer: AttestationSigner;
+  /** Its newest signed revocation list. */
+  readonly list: RevocationList;
+}
+
+/** Runs `body` with the authority's signing key and newest list, under its lock (a revocation under way finishes first). */
+export async function withAuthorityAttester<T>(dir: string, body: (attester: AuthorityAttester) => Promise<T>): Promise<T> {
+  const root = resolve(dir);
+  return withAuthority(root, async (keys) => body({ name: keys.name, signer: keys.signing, list: readOwnList(root, keys) }));
 }
 
 /** What `vsc dongle init --authority DIR` puts in a card record: the public keys and the absolute directory. */

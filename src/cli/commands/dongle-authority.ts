@@ -38,22 +38,29 @@ function cardLine(card: AuthorityCard): string {
   return `${card.serial}\t${card.state}\tepoch ${String(card.epoch)}\tdongle ${hex(card.dongle).slice(0, 16)}${escrowed}${card.keysOnToken === true ? '\t(keys on token: no escrow)' : ''}`;
 }
 
-const initCommand = command('init', 'create an issuing authority: signing and escrow keys, an empty signed revocation list', {}, async (values) => {
-  const { initAuthority } = await dongles();
-  const authority = await initAuthority(requireOption(values, 'data'));
+const initCommand = command('init', 'create an issuing authority: signing and escrow keys, an empty signed revocation list', {
+  name: { type: 'string', value: 'NAME', description: 'the authority\'s name, the attester of its attestations (default: "issuing authority DIRNAME")' },
+}, async (values) => {
+  const { initAuthority, readAuthorityName } = await dongles();
+  const name = typeof values['name'] === 'string' ? values['name'] : undefined;
+  if (name !== undefined && !/^[\x20-\x7e]{1,64}$/.test(name)) throw new UsageError('--name: expected 1 to 64 printable ASCII characters');
+  const authority = await initAuthority(requireOption(values, 'data'), new Date(), name);
   const dir = authority.escrowDirectory;
   print(
     values,
     { data: dir, signingKey: hex(authority.signingKey), escrowKey: hex(authority.escrowKey) },
     [
-      `initialised the issuing authority in ${dir}; cards escrow with it through "vsc dongle init ... --authority ${dir}"`,
-      'public keys: signing (Ed25519, verifies its revocation lists), then escrow (X25519, escrows are sealed to it):',
+      `initialised the issuing authority "${readAuthorityName(dir)}" in ${dir}; cards escrow with it through "vsc dongle init ... --authority ${dir}"`,
+      'public keys: signing (Ed25519: signs its revocation lists and its token attestations, so software vendors trust it), then escrow (X25519, escrows are sealed to it):',
       hex(authority.signingKey),
       hex(authority.escrowKey),
     ].join('\n'),
   );
   return ExitCode.ok;
-}, 'The directory is 0700 and its files 0600; authority.key holds its private keys: back it up and keep it offline when you can. Prints the two public keys last.');
+}, [
+  'The directory is 0700 and its files 0600; authority.key holds its private keys: back it up and keep it offline when you can. Prints the two public keys last.',
+  'The signing key also signs "vsc dongle attest" attestations: one key for vendors to trust, which also revokes what it attested.',
+].join('\n'));
 
 const replaceCommand = command('replace', 'issue a card onto a new dongle from its escrow ([0107] recover) and revoke the old dongle', { ...SERIAL, ...DONGLE }, async (values) => {
   const { openDongle, dongleSecrets, replaceDongle, shortFingerprint } = await dongles();
