@@ -1,8 +1,9 @@
 -- The VSC server's database (DESIGN.md "Data"): one schema for SQLite and PostgreSQL.
 -- Portable subset only: TEXT, INTEGER/BIGINT, BLOB/BYTEA are spelled per dialect by the loader
 -- (it replaces the type names in braces), every statement ends with a semicolon on its own line end.
--- The server never stores a secret it could use: sealed information is ciphertext under the
--- owner's protection key, the owner is represented by a verifier, tokens and holder secrets by hashes.
+-- The server never stores a secret in clear: sealed information is ciphertext under the owner's
+-- protection key, a server-held card's seed ciphertext under the server's own key, the owner is
+-- represented by a verifier, tokens and holder secrets by hashes.
 
 CREATE TABLE IF NOT EXISTS schema_version (
   version INTEGER NOT NULL
@@ -30,6 +31,12 @@ CREATE TABLE IF NOT EXISTS cards (
   sealed_version    {BIGINT} NOT NULL DEFAULT 0,
   -- Ed25519 public key of the card's signing key (public, for verifiers)
   public_key        {BYTES},
+  -- 'software': the owner's machine generated the signing key and keeps it in the sealed information;
+  -- 'server-held': this server generated it and signs SIGN AND INCREMENT itself (patent 003 [0096])
+  kind              TEXT NOT NULL DEFAULT 'software' CHECK (kind IN ('software', 'server-held')),
+  -- a server-held card's Ed25519 seed, sealed to this server (AEAD under a key derived from the server's
+  -- own keys, bound to the serial); never in clear. NULL for other cards and once destroyed.
+  held_seed         {BYTES},
   -- the MUK of the machine holding the card: set only by the statement that moves idle to in-use
   muk               {BYTES},
   -- SHA-256 of the per-insert holder secret, for remove on a new session
@@ -48,7 +55,8 @@ CREATE TABLE IF NOT EXISTS cards (
 CREATE INDEX IF NOT EXISTS cards_card_id ON cards (card_id);
 
 -- Counter values are allocated per card id, so copies sharing one signing key never sign the
--- same value (DESIGN.md "Counters that never roll back"). Decimal text: values are 128-bit.
+-- same value (DESIGN.md "Counters that never roll back"). Decimal text: values are 128-bit. A
+-- server-held card signs with next_unallocated itself and moves it on in the signature's transaction.
 CREATE TABLE IF NOT EXISTS counter_ranges (
   card_id           {BYTES} PRIMARY KEY,
   next_unallocated  TEXT NOT NULL

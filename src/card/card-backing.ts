@@ -2,7 +2,7 @@
 // server, claim 10 and [0104]-[0110] for a dongle): the one interface between the card program and
 // where its protected information and counter live. The card OS, the applets, the reader and the
 // encrypted memory are the same whatever backs the card.
-import type { VscKeyMode } from '../apdu/index.js';
+import type { SignAndIncrementResult, VscKeyMode } from '../apdu/index.js';
 
 /** Counter values the card may sign with: start ≤ value < end. */
 export interface CounterGrant {
@@ -18,6 +18,22 @@ export interface CardSigner {
   sign(message: Uint8Array): Promise<Uint8Array>;
 }
 
+/**
+ * A server-held card's SIGN AND INCREMENT (DESIGN.md "Software rental", trust model; patent 003 [0096]): the key
+ * is sealed to the VSC server and the counter lives in its database, so each signature is one round trip.
+ */
+export interface ServerHeldSigner {
+  /** The Ed25519 public key of the key the server holds (32 bytes). */
+  readonly publicKey: Uint8Array;
+  /** The counter value the server signs with next, as the insert said. */
+  readonly next: bigint;
+  /**
+   * The server signs SHA-256(h ‖ counter) with the card's next counter value and records counter + 1 in one
+   * transaction, then answers. Throws SignRefusedError for a refusal; anything else is taken for a lost answer.
+   */
+  signAndIncrement(h: Uint8Array): Promise<SignAndIncrementResult>;
+}
+
 /** What `open` hands the card. */
 export interface OpenedCard {
   readonly serial: string;
@@ -28,6 +44,8 @@ export interface OpenedCard {
   readonly grant: CounterGrant;
   /** Signs instead of the signing seed in the information (only with grantMode 'on-demand'). */
   readonly signer?: CardSigner;
+  /** Present exactly when the information is a server-held card's: its server signs, and `grant` is unused. */
+  readonly serverHeld?: ServerHeldSigner;
 }
 
 /**

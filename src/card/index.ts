@@ -7,4 +7,5 @@ export * from './legacy-piv-json.js';
 export * from './encrypted-memory.js';
 export * from './card-backing.js';
 export * from './granted-vsc-card.js';
+export * from './server-held-vsc-card.js';
 export * from './running-card.js';

@@ -1,7 +1,8 @@
 // The binary codec of a card's protected information (DESIGN.md "Keys and secrets", "What backs a running
 // card"): signing seed, counter and PIV state as tagged, length-prefixed fields, no hex, no JSON.
 // Layout: format byte 01, then fields tag (1) ‖ length (4, big-endian) ‖ value, in this fixed order:
-//   01 signing seed (32) · 02 counter (16) · 10 PIV part, itself fields in this order:
+//   01 signing seed (32), or 03 public key of a server-held card (32), whose seed never leaves its VSC server
+//   (patent 003 [0096]) · 02 counter (16) · 10 PIV part, itself fields in this order:
 //   01 PIN (8) · 02 PUK (8) · 03 PIN retries (1) · 04 PUK retries (1) · 05 management key algorithm (1: 01 3DES, 02 AES-128)
 //   · 06 management key · 07 key pair* (slot 1 ‖ private 32 ‖ public 65) · 08 data object* (tag 3 ‖ content).
 // Field readers open one field without decoding the rest (a signature opens only the seed).
@@ -11,14 +12,16 @@ import {
   type PivKeySlot, type PivState, formatTag, isValidTag,
 } from '../apdu/index.js';
 import { bytesEqual, bytesToUint, concatBytes, uintToBytes, wipe } from '../bytes/index.js';
-import { blockCipherKeyLength, isValidP256PrivateKey, p256DerivePublicKey, P256_PRIVATE_KEY_LENGTH, P256_PUBLIC_KEY_LENGTH } from '../crypto/index.js';
+import { blockCipherKeyLength, ed25519KeyFromSeed, isValidP256PrivateKey, p256DerivePublicKey, P256_PRIVATE_KEY_LENGTH, P256_PUBLIC_KEY_LENGTH } from '../crypto/index.js';
 import { ExitCode, VscError } from '../errors/index.js';
 
 export const PROTECTED_INFORMATION_FORMAT = 0x01;
 export const SIGNING_SEED_LENGTH = 32;
 export const COUNTER_LENGTH = 16;
+/** A server-held card's Ed25519 public key, in place of the seed (the same length, so sizes do not change). */
+export const SERVER_HELD_KEY_LENGTH = 32;
 
-const enum Field { seed = 0x01, counter = 0x02, piv = 0x10 }
+const enum Field { seed = 0x01, counter = 0x02, serverHeldKey = 0x03, piv = 0x10 }
 const enum PivField { pin = 0x01, puk = 0x02, pinRetries = 0x03, pukRetries = 0x04, algorithm = 0x05, managementKey = 0x06, keyPair = 0x07, dataObject = 0x08 }
 const ALGORITHM_CODES: ReadonlyArray<[number, ManagementKeyAlgorithm]> = [[0x01, '3des'], [0x02, 'aes128']];
 const KEY_PAIR_LENGTH = 1 + P256_PRIVATE_KEY_LENGTH + P256_PUBLIC_KEY_LENGTH;
@@ -27,8 +30,13 @@ const FIELD_HEADER_LENGTH = 5;
 const DATA_OBJECT_TAG_LENGTH = 3;
 
 export interface ProtectedInformation {
-  /** Ed25519 seed of the SIGN AND INCREMENT key. */
+  /** Ed25519 seed of the SIGN AND INCREMENT key; empty (0 bytes) for a server-held card. */
   readonly signingSeed: Uint8Array;
+  /**
+   * A server-held card's Ed25519 public key: its seed is sealed to the VSC server, which runs SIGN AND
+   * INCREMENT itself, and the information carries no seed.
+   */
+  readonly serverHeldPublicKey?: Uint8Array;
   /** The next counter value this card would sign with. */
   readonly counter: bigint;
   readonly piv: PivState;
@@ -75,8 +83,18 @@ export function encodePivPart(piv: PivState): Uint8Array {
 }
 
 export function encodeProtectedInformation(info: ProtectedInformation): Uint8Array {
-  if (info.signingSeed.length !== SIGNING_SEED_LENGTH) throw new ProtectedInformationError(`expected a ${SIGNING_SEED_LENGTH}-byte signing seed, got ${info.signingSeed.length}`);
-  return join([Uint8Array.of(PROTECTED_INFORMATION_FORMAT), field(Field.seed, info.signingSeed), field(Field.counter, counterBytes(info.counter)), field(Field.piv, encodePivPart(info.piv))]);
+  return join([Uint8Array.of(PROTECTED_INFORMATION_FORMAT), cardKeyField(info), field(Field.counter, counterBytes(info.counter)), field(Field.piv, encodePivPart(info.piv))]);
+}
+
+/** The first field: the signing seed, or a server-held card's public key (and then no seed). */
+function cardKeyField(info: ProtectedInformation): Uint8Array {
+  if (info.serverHeldPublicKey === undefined) {
+    if (info.signingSeed.length !== SIGNING_SEED_LENGTH) throw new ProtectedInformationError(`expected a ${SIGNING_SEED_LENGTH}-byte signing seed, got ${info.signingSeed.length}`);
+    return field(Field.seed, info.signingSeed);
+  }
+  if (info.signingSeed.length !== 0) throw new ProtectedInformationError(`expected no signing seed beside a server-held card's public key, got ${info.signingSeed.length} bytes`);
+  if (info.serverHeldPublicKey.length !== SERVER_HELD_KEY_LENGTH) throw new ProtectedInformationError(`expected a ${SERVER_HELD_KEY_LENGTH}-byte server-held public key, got ${info.serverHeldPublicKey.length}`);
+  return field(Field.serverHeldKey, info.serverHeldPublicKey);
 }
 
 /**
@@ -117,17 +135,46 @@ function fields(bytes: Uint8Array, start: number, where: string): RawField[] {
 function topFields(bytes: Uint8Array): [RawField, RawField, RawField] {
   if (bytes.length === 0 || bytes[0] !== PROTECTED_INFORMATION_FORMAT) throw new ProtectedInformationError(`expected protected information of format ${PROTECTED_INFORMATION_FORMAT}, got ${bytes.length === 0 ? 'no bytes' : `format ${bytes[0]}`}`);
   const list = fields(bytes, 1, 'protected information');
-  const want = [[Field.seed, 'signing seed'], [Field.counter, 'counter'], [Field.piv, 'PIV part']] as const;
-  if (list.length !== want.length || list.some((entry, i) => entry.tag !== want[i]![0])) throw new ProtectedInformationError('expected the fields signing seed, counter, PIV part in that order');
-  if (list[0]!.end - list[0]!.start !== SIGNING_SEED_LENGTH) throw new ProtectedInformationError(`expected the signing seed to be ${SIGNING_SEED_LENGTH} bytes, got ${list[0]!.end - list[0]!.start}`);
+  const want = [[Field.seed, Field.serverHeldKey], [Field.counter], [Field.piv]] as const;
+  if (list.length !== want.length || list.some((entry, i) => !(want[i] as readonly number[]).includes(entry.tag))) {
+    throw new ProtectedInformationError('expected the fields signing seed, counter, PIV part in that order (a server-held public key in place of the seed)');
+  }
+  const keyName = list[0]!.tag === Field.seed ? 'the signing seed' : 'the server-held public key';
+  if (list[0]!.end - list[0]!.start !== SIGNING_SEED_LENGTH) throw new ProtectedInformationError(`expected ${keyName} to be ${SIGNING_SEED_LENGTH} bytes, got ${list[0]!.end - list[0]!.start}`);
   if (list[1]!.end - list[1]!.start !== COUNTER_LENGTH) throw new ProtectedInformationError(`expected the counter to be ${COUNTER_LENGTH} bytes, got ${list[1]!.end - list[1]!.start}`);
   return [list[0]!, list[1]!, list[2]!];
 }
 
-/** Only the signing seed, as a fresh copy the caller zeroes. */
+/** Only the signing seed, as a fresh copy the caller zeroes; a server-held card has none. */
 export function readSigningSeed(bytes: Uint8Array): Uint8Array {
   const [seed] = topFields(bytes);
+  if (seed.tag !== Field.seed) throw new ProtectedInformationError('the card is server-held: its signing seed stays on its VSC server, which signs for it');
   return bytes.slice(seed.start, seed.end);
+}
+
+/** Whether the card signs with the seed in its information, or its server holds the key (no copy of a secret made). */
+export function readCardKind(bytes: Uint8Array): 'software' | 'server-held' {
+  return topFields(bytes)[0].tag === Field.seed ? 'software' : 'server-held';
+}
+
+/** Whose key signs SIGN AND INCREMENT: the seed in the information (a copy the caller zeroes), or the server's. */
+export type CardKey = { readonly kind: 'software'; readonly seed: Uint8Array } | { readonly kind: 'server-held'; readonly publicKey: Uint8Array };
+
+export function readCardKey(bytes: Uint8Array): CardKey {
+  const [key] = topFields(bytes);
+  const value = bytes.slice(key.start, key.end);
+  return key.tag === Field.seed ? { kind: 'software', seed: value } : { kind: 'server-held', publicKey: value };
+}
+
+/** The Ed25519 public key of the card's signing key, whichever kind it is (no seed copy outlives the call). */
+export function readCardPublicKey(bytes: Uint8Array): Uint8Array {
+  const key = readCardKey(bytes);
+  if (key.kind === 'server-held') return key.publicKey;
+  try {
+    return ed25519KeyFromSeed(key.seed).publicKey;
+  } finally {
+    wipe(key.seed);
+  }
 }
 
 export function readCounter(bytes: Uint8Array): bigint {
@@ -143,9 +190,9 @@ export function readPivState(bytes: Uint8Array): PivState {
 
 /** The same information with the PIV part or the counter replaced; the other fields are copied unopened. */
 export function updateProtectedInformation(bytes: Uint8Array, update: { readonly piv?: PivState; readonly counter?: bigint }): Uint8Array {
-  const [seed, counter, piv] = topFields(bytes);
+  const [key, counter, piv] = topFields(bytes);
   return join([
-    Uint8Array.of(PROTECTED_INFORMATION_FORMAT), field(Field.seed, bytes.subarray(seed.start, seed.end)),
+    Uint8Array.of(PROTECTED_INFORMATION_FORMAT), field(key.tag, bytes.subarray(key.start, key.end)),
     field(Field.counter, update.counter === undefined ? bytes.slice(counter.start, counter.end) : counterBytes(update.counter)),
     field(Field.piv, update.piv === undefined ? bytes.slice(piv.start, piv.end) : encodePivPart(update.piv)),
   ]);
@@ -153,8 +200,10 @@ export function updateProtectedInformation(bytes: Uint8Array, update: { readonly
 
 /** Decodes the binary form only; decodeProtectedInformation (protected-information.ts) also reads the legacy JSON. */
 export function decodeBinaryProtectedInformation(bytes: Uint8Array): ProtectedInformation {
-  const [seed, counter, piv] = topFields(bytes);
-  return { signingSeed: bytes.slice(seed.start, seed.end), counter: bytesToUint(bytes.subarray(counter.start, counter.end)), piv: decodePivPart(bytes.subarray(piv.start, piv.end)) };
+  const [key, counter, piv] = topFields(bytes);
+  const decoded = { counter: bytesToUint(bytes.subarray(counter.start, counter.end)), piv: decodePivPart(bytes.subarray(piv.start, piv.end)) };
+  if (key.tag === Field.seed) return { signingSeed: bytes.slice(key.start, key.end), ...decoded };
+  return { signingSeed: new Uint8Array(0), serverHeldPublicKey: bytes.slice(key.start, key.end), ...decoded };
 }
 
 function exact(bytes: Uint8Array, entry: RawField | undefined, tag: number, name: string, length: number): Uint8Array {

@@ -19,9 +19,14 @@ export function wipeProtectedInformation(info: ProtectedInformation): void {
   wipePivSecrets(info.piv);
 }
 
-/** A new card's information, generated on the owner's machine at enrollment. */
-export function newProtectedInformation(): ProtectedInformation {
-  return { signingSeed: new Uint8Array(randomBytes(SIGNING_SEED_LENGTH)), counter: 0n, piv: personalisePiv() };
+/**
+ * A new card's information, generated on the owner's machine at enrollment: with a fresh signing seed, or for
+ * a server-held card (patent 003 [0096]) with the public key of the seed its server generated and keeps.
+ */
+export function newProtectedInformation(options: { readonly serverHeldPublicKey?: Uint8Array } = {}): ProtectedInformation {
+  const piv = personalisePiv();
+  if (options.serverHeldPublicKey !== undefined) return { signingSeed: new Uint8Array(0), serverHeldPublicKey: options.serverHeldPublicKey.slice(), counter: 0n, piv };
+  return { signingSeed: new Uint8Array(randomBytes(SIGNING_SEED_LENGTH)), counter: 0n, piv };
 }
 
 /** The binary form, or the legacy JSON form (it starts with "{", which is no binary format byte). */

@@ -1,14 +1,17 @@
 // The one place a card is assembled (DESIGN.md "What backs a running card"): card OS, VSC applet and
-// PIV applet over the protected information in encrypted memory, whatever backs the card; and the one
+// PIV applet over the protected information in encrypted memory, whatever backs the card (a server-held
+// card's VSC applet signs through its server, server-held-vsc-card.ts); and the one
 // remove sequence ([0057], [0095]): refuse service, detach from the reader, let a grant finish, give
 // the final information back, wipe.
-import { CardOs, PivApplet, VscApplet, wipePivSecrets, type CardOsOptions, type PivState, type VscKeyMode } from '../apdu/index.js';
-import { wipe } from '../bytes/index.js';
-import type { CardBacking, CounterGrant, OpenedCard } from './card-backing.js';
+import { CardOs, PivApplet, VscApplet, wipePivSecrets, type CardOsOptions, type PivState, type VscCard, type VscKeyMode } from '../apdu/index.js';
+import { bytesEqual, wipe } from '../bytes/index.js';
+import { VscError } from '../errors/index.js';
+import type { CardBacking, CounterGrant, OpenedCard, ServerHeldSigner } from './card-backing.js';
 import { EncryptedMemory } from './encrypted-memory.js';
 import { GrantedVscCard } from './granted-vsc-card.js';
 import { MAX_PROTECTED_INFORMATION_BYTES } from '../vsc-protocol/index.js';
-import { encodedProtectedInformationLength, readCounter, readPivState, updateProtectedInformation } from './protected-information-codec.js';
+import { encodedProtectedInformationLength, readCardKind, readCardPublicKey, readCounter, readPivState, updateProtectedInformation } from './protected-information-codec.js';
+import { ServerHeldVscCard } from './server-held-vsc-card.js';
 import { toBinaryProtectedInformation } from './protected-information.js';
 
 export interface RunningCardOptions {
@@ -24,12 +27,20 @@ export interface CounterStatus {
   readonly nextGrant: CounterGrant | undefined;
 }
 
+/** What the running card needs of its VSC side, whoever signs: the card itself within grants, or its server. */
+interface BackedVscCard extends VscCard {
+  readonly nextGrant: CounterGrant | undefined;
+  readonly reportedNext: bigint;
+  settled(): Promise<void>;
+  disable(): void;
+}
+
 export class RunningCard {
   readonly os: CardOs;
   readonly serial: string;
   readonly keyMode: VscKeyMode;
   readonly #memory: EncryptedMemory;
-  readonly #vsc: GrantedVscCard;
+  readonly #vsc: BackedVscCard;
   readonly #backing: CardBacking;
   #giveBack: Promise<void> | undefined;
 
@@ -38,10 +49,17 @@ export class RunningCard {
     this.keyMode = opened.keyMode;
     this.#backing = backing;
     this.#memory = EncryptedMemory.seal(toBinaryProtectedInformation(opened.plaintext));
-    const informationCounter = this.#memory.use(readCounter);
-    this.#vsc = new GrantedVscCard(opened.serial, opened.keyMode, this.#memory, backing, opened.grant, informationCounter, () => this.snapshot(), {
-      ...(options.onGrantFailed === undefined ? {} : { onGrantFailed: options.onGrantFailed }),
-    }, opened.signer);
+    if (opened.serverHeld !== undefined) {
+      this.#vsc = new ServerHeldVscCard(opened.serial, checkServerHeld(opened, this.#memory));
+    } else {
+      if (this.#memory.use(readCardKind) === 'server-held') {
+        throw new VscError('card.server-held', `card ${opened.serial} is server-held: its SIGN AND INCREMENT runs on its VSC server, which does not back it here`);
+      }
+      const informationCounter = this.#memory.use(readCounter);
+      this.#vsc = new GrantedVscCard(opened.serial, opened.keyMode, this.#memory, backing, opened.grant, informationCounter, () => this.snapshot(), {
+        ...(options.onGrantFailed === undefined ? {} : { onGrantFailed: options.onGrantFailed }),
+      }, opened.signer);
+    }
     // The PIV applet opens its state from encrypted memory for one command at a time and records a
     // change (a PIN try, a new key) with the backing before it answers. Whatever the backing, the
     // information never grows past what a remove can carry, so the card can always be given back.
@@ -133,4 +151,16 @@ export class RunningCard {
       wipe(snapshot);
     }
   }
+}
+
+/**
+ * A server-held backing only for information that says so, naming the key the information names: a server that
+ * answered for another card would otherwise have its signatures refused one by one.
+ */
+function checkServerHeld(opened: OpenedCard, memory: EncryptedMemory): ServerHeldSigner {
+  const signer = opened.serverHeld!;
+  if (opened.keyMode !== 'individual') throw new VscError('card.server-held', `card ${opened.serial}: a server-held card has an individual key, not a ${opened.keyMode} one`);
+  if (memory.use(readCardKind) !== 'server-held') throw new VscError('card.server-held', `card ${opened.serial} holds its own signing seed, but its backing says its server holds the key`);
+  if (!bytesEqual(memory.use(readCardPublicKey), signer.publicKey)) throw new VscError('card.server-held', `card ${opened.serial}: the server names another public key than the card's information`);
+  return signer;
 }

@@ -25,9 +25,16 @@ export function generateEd25519Seed(): Uint8Array {
 /** Imports a 32-byte seed. The caller still owns (and should wipe) its copy of the seed. */
 export function ed25519KeyFromSeed(seed: Uint8Array): Ed25519SigningKey {
   assertBytes('Ed25519 seed', seed, ED25519_SEED_LENGTH);
-  const der = concatBytes(PKCS8_PREFIX, seed);
-  const privateKey: KeyObject = createPrivateKey({ key: Buffer.from(der), format: 'der', type: 'pkcs8' });
-  der.fill(0);
+  // The DER holds the seed: built in a buffer of its own (never Node's shared pool) and zeroed once imported.
+  const der = Buffer.alloc(PKCS8_PREFIX.length + seed.length);
+  der.set(PKCS8_PREFIX, 0);
+  der.set(seed, PKCS8_PREFIX.length);
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  } finally {
+    der.fill(0);
+  }
   const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
   const publicKey = Uint8Array.from(spki.subarray(SPKI_PREFIX.length));
   return Object.freeze({

@@ -4,7 +4,7 @@
 // production), a crash point costs one comparison.
 import { writeSync } from 'node:fs';
 
-const OPERATIONS = ['insert', 'remove', 'recover'] as const;
+const OPERATIONS = ['insert', 'remove', 'recover', 'sign'] as const;
 /** Server: proof checked, before the transaction; written but not committed; committed, not answered. */
 const SERVER_STEPS = ['proof', 'in-transaction', 'committed'] as const;
 /** Client: challenge received, before the proof; proof sent, no answer yet; answer received, not acted on. */

@@ -5,7 +5,7 @@
 // challenges the dongle (dongle-card-process.ts).
 import type { Server } from 'node:net';
 import { RunningCard } from '../card/index.js';
-import { LockHeldError, type FileLock } from '../files/index.js';
+import { LockHeldError, writeFileAtomic, type FileLock } from '../files/index.js';
 import { VpcdBridge } from '../reader-driver/index.js';
 import { acquireMachineLock, controlSocketPath } from './client-config.js';
 import { serveControlSocket, type ControlAnswer } from './control-socket.js';
@@ -28,6 +28,11 @@ export interface CardProcessOptions {
   readonly dataDir: string;
   readonly vpcd?: { host: string; port: number };
   readonly pollIntervalMs?: number;
+  /**
+   * Where to write the server's attestation of a server-held card's key (patent 003 [0096]), for the owner to send
+   * to a software vendor. A card the server attests nothing for gets a warning, and runs.
+   */
+  readonly attestationOut?: string;
   readonly say: (event: Record<string, unknown>, text: string) => void;
 }
 
@@ -69,9 +74,11 @@ export async function runCardProcess(options: CardProcessOptions): Promise<CardP
       }
       const pending = new PendingUploads(options.dataDir);
       const backing = new ServerBacking({ endpoint, serial, credentials: { password: options.password }, muk: options.muk, pending });
-      return RunningCard.open(backing, {
+      const card = await RunningCard.open(backing, {
         onGrantFailed: (error) => say({ event: 'warning', serial, message: `no further counter window: ${(error as Error).message}` }, `warning: no further counter window: ${(error as Error).message}`),
       });
+      if (options.attestationOut !== undefined) writeAttestation(options.attestationOut, serial, backing.attestation, say);
+      return card;
     },
     watch: (_card, actions) => {
       const polling = startPolling({
@@ -84,6 +91,22 @@ export async function runCardProcess(options: CardProcessOptions): Promise<CardP
       return () => polling.stop();
     },
   });
+}
+
+/** Writes the insert's attestation to `path`; the card runs whether or not there is one to write. */
+function writeAttestation(path: string, serial: string, attestation: Uint8Array | undefined, say: CardProcessOptions['say']): void {
+  const warn = (message: string): void => say({ event: 'warning', serial, message }, `warning: ${message}`);
+  if (attestation === undefined) {
+    warn(`card ${serial} came with no attestation (it is not server-held, or its server has no attestation key); nothing written to ${path}`);
+    return;
+  }
+  try {
+    // Public: the card's serial and public key, signed by the server; meant to be sent to a vendor.
+    writeFileAtomic(path, attestation, 0o644);
+    say({ event: 'attestation', serial, path }, `attestation of card ${serial} written to ${path}`);
+  } catch (error) {
+    warn(`the attestation of card ${serial} could not be written to ${path}: ${(error as Error).message}`);
+  }
 }
 
 /**

@@ -4,13 +4,16 @@
 // secret (to prove the holder at extend and remove) stay, in encrypted memory; the password and the
 // auth key are gone once the card is open. Every change of the information is kept on disk, sealed,
 // before the card answers (pending-upload.ts), and so is the final upload before it is sent: a
-// remove that fails, or a crash, loses nothing.
+// remove that fails, or a crash, loses nothing. A server-held card (patent 003 [0096]) asks for no
+// counter values: each SIGN AND INCREMENT is a `sign` session of its own, run by the server.
 import { wipe } from '../bytes/index.js';
 import { ExitCode, VscError } from '../errors/index.js';
-import { EncryptedMemory, type CardBacking, type CounterGrant, type OpenedCard } from '../card/index.js';
+import { SignRefusedError, type SignAndIncrementResult } from '../apdu/index.js';
+import { EncryptedMemory, readCardKind, readCardPublicKey, toBinaryProtectedInformation, type CardBacking, type CounterGrant, type OpenedCard, type ServerHeldSigner } from '../card/index.js';
+import { OperationRefused } from '../vsc-protocol/index.js';
 import type { PendingUploads } from './pending-upload.js';
 import { sealProtectedInformation } from './sealing.js';
-import { extendCounterWindow, insertCard, removeCard, type HolderCredentials, type OwnerCredentials, type ServerEndpoint } from './server-operations.js';
+import { extendCounterWindow, insertCard, removeCard, signOnServer, type HolderCredentials, type OwnerCredentials, type ServerEndpoint } from './server-operations.js';
 
 export interface ServerBackingInit {
   readonly endpoint: ServerEndpoint;
@@ -42,6 +45,7 @@ export class ServerBacking implements CardBacking {
   #inserted: { cardId: Uint8Array; sealedVersion: bigint; counterWindow: readonly [bigint, bigint] } | undefined;
   /** Protection key ‖ holder secret. */
   #secrets: EncryptedMemory | undefined;
+  #attestation: Uint8Array | undefined;
 
   constructor(init: ServerBackingInit) {
     this.#init = init;
@@ -57,7 +61,29 @@ export class ServerBacking implements CardBacking {
     wipe(inserted.keys.authKey, inserted.keys.protectionKey, inserted.holderSecret);
     this.#secrets = EncryptedMemory.seal(secrets);
     this.#inserted = { cardId: inserted.cardId, sealedVersion: inserted.sealedVersion, counterWindow: inserted.counterWindow };
-    return { serial, keyMode: 'individual', plaintext: inserted.plaintext, grant: { start: inserted.counterWindow[0], end: inserted.counterWindow[1] } };
+    this.#attestation = inserted.attestation;
+    const grant = { start: inserted.counterWindow[0], end: inserted.counterWindow[1] };
+    const opened = { serial, keyMode: 'individual' as const, plaintext: inserted.plaintext, grant };
+    const heldKey = serverHeldKey(inserted.plaintext);
+    return heldKey === undefined ? opened : { ...opened, serverHeld: this.#serverSigner(heldKey, grant.start) };
+  }
+
+  /** The server's attestation of a server-held card's key, as the insert carried it. */
+  get attestation(): Uint8Array | undefined {
+    return this.#attestation?.slice();
+  }
+
+  /** SIGN AND INCREMENT on the server, as the holder; a refusal (not the holder, destroyed, busy) becomes 6985. */
+  #serverSigner(publicKey: Uint8Array, next: bigint): ServerHeldSigner {
+    return {
+      publicKey,
+      next,
+      signAndIncrement: (h: Uint8Array): Promise<SignAndIncrementResult> =>
+        this.#withSecrets((_, holder) => signOnServer(this.#init.endpoint, this.#init.serial, holder, h)).catch((error: unknown) => {
+          if (error instanceof OperationRefused && error.reason !== 'internal') throw new SignRefusedError('disabled', `the server refused the signature: ${error.message}`, { cause: error });
+          throw error;
+        }),
+    };
   }
 
   /** What the server granted at insert, for the story the demo tells. */
@@ -143,5 +169,15 @@ export class ServerBacking implements CardBacking {
     } finally {
       wipe(secrets);
     }
+  }
+}
+
+/** A server-held card's public key, read from its information; undefined for a card that holds its own seed. */
+function serverHeldKey(plaintext: Uint8Array): Uint8Array | undefined {
+  const binary = toBinaryProtectedInformation(plaintext);
+  try {
+    return readCardKind(binary) === 'server-held' ? readCardPublicKey(binary) : undefined;
+  } finally {
+    wipe(binary);
   }
 }

@@ -1,171 +1,57 @@
-// The client's side of the five operations (patent 004 [0035]-[0060], [0095]-[0098]): each opens
-// its own protected-channel session, says which operation on which serial, answers the server's
-// challenge with the owner's auth key and the implementation proofs, and reads the result.
+// The client's side of the card operations (patent 004 [0035]-[0060], [0095]-[0098]) and of a server-held
+// card's SIGN AND INCREMENT (patent 003 [0096]): each opens its own protected-channel session, says which
+// operation on which serial, answers the server's challenge with the owner's auth key (or the holder's proof)
+// and the implementation proofs, and reads the result (operation-session.ts).
 import { randomBytes } from 'node:crypto';
 import { wipe } from '../bytes/index.js';
-import { ChannelError, connectSession } from '../channel/index.js';
 import { ed25519KeyFromSeed } from '../crypto/index.js';
-import { ExitCode, VscError } from '../errors/index.js';
-import { crashPoint } from '../fault-injection/index.js';
 import {
-  OperationRefused, checkKdfParams, decodeChallenge, decodeResult, encodeHello, encodeProof, keyfileProof,
-  masterProof, newChallengeNonce, openKeyfile, checkKeyfileCard, unwrapCardId, OWNER_AUTHENTICATED_OPERATIONS, type Challenge, type KdfParams, type Operation, type Proof, type ProofBase,
-  type ProofFields, type Result,
+  OperationRefused, SIGN_OPERATION, checkKeyfileCard, openKeyfile, unwrapCardId, unwrapCardKey, type EnrolledCardKey, type OwnerKeys, type SignResult,
 } from '../vsc-protocol/index.js';
-import type { KnownCards } from './known-cards.js';
-import { deriveOwnerKeys, type OwnerKeys } from '../vsc-protocol/index.js';
-import { encodeProtectedInformation, newProtectedInformation, readSigningSeed, toBinaryProtectedInformation } from '../card/index.js';
+import { encodeProtectedInformation, newProtectedInformation, readCardPublicKey, toBinaryProtectedInformation, wipeProtectedInformation } from '../card/index.js';
+import { operate, type OwnerCredentials, type ServerEndpoint } from './operation-session.js';
 import { openProtectedInformation, sealProtectedInformation } from './sealing.js';
 
-/** How this client reaches and proves itself to its server. */
-export interface ServerEndpoint {
-  readonly url: string;
-  /** The server's pinned channel key. */
-  readonly serverKey: Uint8Array;
-  /** Implementation master key ([0042]); present when the deployment uses it. */
-  readonly masterKey?: Uint8Array;
-  /** This install's keyfile as issued by `vsc admin keyfile` ([0044]); opened per operation. */
-  readonly keyfile?: Uint8Array;
-  /** Where the master key and keyfile were read from (an upload kept for later names them). */
-  readonly masterKeyFile?: string;
-  readonly keyfilePath?: string;
-  /** What this machine remembers of its cards: a server lowering KDF parameters or serving an older version is refused. */
-  readonly knownCards?: KnownCards;
-  readonly timeoutMs?: number;
-  /**
-   * How long an operation whose outcome is unknown (the connection failed after the proof was
-   * sent), or a remove the server could not take yet (unreachable, busy, internal), is retried on new
-   * sessions. Default 30 s.
-   */
-  readonly retryMs?: number;
-}
-
-/** Default of ServerEndpoint.retryMs. */
-export const DEFAULT_RETRY_MS = 30_000;
-const RETRY_FIRST_DELAY_MS = 100;
-const RETRY_MAX_DELAY_MS = 2_000;
-
-/** The server said no; the one refusal type of vsc-protocol, re-exported for this module's callers. */
-export { OperationRefused };
-
-/** The operations that authenticate the owner by password (OWNER_AUTHENTICATED_OPERATIONS); the others prove the holder or a recovery code. */
-type OwnerOperation = 'enroll' | 'insert' | 'recover' | 'destroy';
-
-/** A proof's own fields, without the auth key that `operate` adds for the owner's operations. */
-type OwnFields<O extends Operation> = O extends OwnerOperation ? Omit<ProofFields[O], 'authKey'> : ProofFields[O];
-
-interface Exchange<O extends Operation> {
-  /** The owner's password or keys: required by the operations that authenticate the owner. */
-  readonly credentials?: OwnerCredentials;
-  /** Fields of the proof message beyond the authentication ones; may use the owner's keys and the challenge. */
-  proof(keys: OwnerKeys | undefined, challenge: Challenge): OwnFields<O>;
-}
-
-/** The owner's password, or keys already derived from it (a running card keeps those, not the password). */
-export type OwnerCredentials = { readonly password: Uint8Array } | { readonly keys: OwnerKeys };
-
-/** Transport failures: the server may or may not have acted. */
-const isTransportFailure = (error: unknown): boolean => error instanceof ChannelError && ['channel.connect', 'channel.closed', 'channel.timeout'].includes(error.code);
-
-/** Refusals after which a remove is worth sending again: the server could not take it yet. */
-export const isRetryableRemoveFailure = (error: unknown): boolean =>
-  isTransportFailure(error) || (error instanceof OperationRefused && ['busy', 'internal', 'retry-later'].includes(error.reason));
-
-/**
- * One operation. A refusal is an answer and throws OperationRefused at once. A session that fails in
- * transport (refused, dropped, timed out) is tried again on a new session, until `retryMs` has
- * passed, when the server may already have acted on it (the proof was sent: the operations are
- * built so that their holder repeating them gets the same answer); and a remove is tried again when
- * the server could not take it yet (unreachable, busy, internal), so that it is not lost to a server
- * or database restarting. Anything else fails at once.
- */
-async function operate<O extends Operation>(endpoint: ServerEndpoint, operation: O, serial: string, exchange: Exchange<O>): Promise<Result<O>> {
-  const deadline = Date.now() + (endpoint.retryMs ?? DEFAULT_RETRY_MS);
-  // Once a proof went out unanswered, the outcome stays unknown until an attempt gets an answer.
-  const attempt = { proofSent: false };
-  for (let delay = RETRY_FIRST_DELAY_MS; ; delay = Math.min(delay * 2, RETRY_MAX_DELAY_MS)) {
-    try {
-      return await operateOnce(endpoint, operation, serial, exchange, attempt);
-    } catch (error) {
-      const retry = operation === 'remove' ? isRetryableRemoveFailure(error) : isTransportFailure(error) && attempt.proofSent;
-      if (!retry || Date.now() + delay > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
-  }
-}
-
-/** One operation in one session. Returns the result; refusals throw OperationRefused. */
-async function operateOnce<O extends Operation>(endpoint: ServerEndpoint, operation: O, serial: string, exchange: Exchange<O>, attempt: { proofSent: boolean }): Promise<Result<O>> {
-  const session = await connectSession(endpoint.url, endpoint.serverKey, { timeoutMs: endpoint.timeoutMs ?? 30_000 });
-  try {
-    await session.send(encodeHello({ operation, serial }));
-    const answer = decodeChallenge(operation, await session.receive());
-    if (answer.refused) throw new OperationRefused(answer.refusal.reason, answer.refusal.message);
-    const challenge = answer.message;
-    const kdf: KdfParams = { algorithm: 'argon2id', salt: challenge.salt, memoryKiB: challenge.memoryKiB, iterations: challenge.iterations, parallelism: challenge.parallelism };
-    const { ri1, keyfileKey } = challenge;
-    crashPoint(`client.${operation}.challenge`);
-    let keys: OwnerKeys | undefined;
-    if (OWNER_AUTHENTICATED_OPERATIONS.includes(operation)) {
-      const credentials = exchange.credentials;
-      if (credentials === undefined) throw new VscError('client.credentials', `${operation} needs the owner's password`);
-      if ('password' in credentials) {
-        checkKdfParams(kdf); // a hostile server must not make us burn unbounded memory, nor weaken the KDF
-        if (operation !== 'enroll') endpoint.knownCards?.checkKdf(serial, kdf);
-        keys = await deriveOwnerKeys(credentials.password, kdf);
-      } else {
-        keys = { authKey: credentials.keys.authKey.slice(), protectionKey: credentials.keys.protectionKey.slice() };
-      }
-    }
-    try {
-      const ri2 = newChallengeNonce();
-      let proofs: ProofBase & { authKey?: Uint8Array } = { ri2, ...(keys === undefined ? {} : { authKey: keys.authKey }) };
-      if (endpoint.masterKey !== undefined) proofs = { ...proofs, masterProof: masterProof(endpoint.masterKey, ri1, ri2, serial) };
-      if (endpoint.keyfile !== undefined) {
-        if (endpoint.masterKey === undefined) throw new VscError('keyfile.unusable', 'a keyfile needs the master key and a server that signs keyfiles', { exitCode: ExitCode.authenticationFailed });
-        const keyfile = openKeyfile(endpoint.keyfile, { masterKey: endpoint.masterKey, serverSigningPublicKey: keyfileKey });
-        proofs = { ...proofs, installId: keyfile.installId, keyfileProof: keyfileProof(keyfile.as1, ri1, ri2, serial) };
-        wipe(keyfile.as1);
-      }
-      const proof = encodeProof(operation, { ...proofs, ...exchange.proof(keys, challenge) } as Proof<O>);
-      attempt.proofSent = true;
-      await session.send(proof);
-      wipe(proof);
-      crashPoint(`client.${operation}.proof-sent`);
-    } finally {
-      if (keys !== undefined) wipe(keys.authKey, keys.protectionKey);
-    }
-    const result = decodeResult(operation, await session.receive());
-    if (result.refused) throw new OperationRefused(result.refusal.reason, result.refusal.message);
-    crashPoint(`client.${operation}.answered`);
-    if (OWNER_AUTHENTICATED_OPERATIONS.includes(operation) && 'password' in exchange.credentials!) endpoint.knownCards?.remember(serial, kdf, operation === 'enroll' ? 1n : 0n);
-    return result.message;
-  } finally {
-    session.close();
-  }
-}
+export { DEFAULT_RETRY_MS, OperationRefused, isRetryableRemoveFailure, type OwnerCredentials, type ServerEndpoint } from './operation-session.js';
 
 /**
  * Enrollment: this machine generates the card's keys, seals them under the password, uploads. The
- * card id comes wrapped under the enrollment token (a wrong token fails here, before any proof).
- * Returns the card's public key and the recovery code the owner must keep (shown once).
+ * card id comes wrapped under the enrollment token (a wrong token fails here, before any proof), and
+ * so does the card's key kind: a server-held card's signing key was generated on its server and stays
+ * there, so its information carries that key's public half and no seed (patent 003 [0096]).
+ * Returns the card's public key and kind and the recovery code the owner must keep (shown once).
  */
-export async function enrollCard(endpoint: ServerEndpoint, serial: string, token: string, password: Uint8Array, muk: Uint8Array): Promise<{ publicKey: Uint8Array; recoveryCode: string }> {
-  const info = newProtectedInformation();
-  const publicKey = ed25519KeyFromSeed(info.signingSeed).publicKey;
-  const plaintext = encodeProtectedInformation(info);
+export async function enrollCard(
+  endpoint: ServerEndpoint, serial: string, token: string, password: Uint8Array, muk: Uint8Array,
+): Promise<{ publicKey: Uint8Array; recoveryCode: string; kind: EnrolledCardKey['kind'] }> {
+  // Made at the first proof (a proof sent again carries the same information).
+  let made: { plaintext: Uint8Array; publicKey: Uint8Array; kind: EnrolledCardKey['kind'] } | undefined;
   try {
     const { recoveryCode } = await operate(endpoint, 'enroll', serial, {
       credentials: { password },
       proof: (keys, challenge) => {
         if (challenge.wrappedCardId === undefined) throw new OperationRefused('protocol', 'the server did not name the card id to seal under');
         const cardId = unwrapCardId(token, serial, challenge.ri1, challenge.wrappedCardId);
-        return { muk, token, sealed: sealProtectedInformation(keys!.protectionKey, cardId, 1n, plaintext), publicKey };
+        // A server that does not say (an older one) has every card's key generated here.
+        const cardKey: EnrolledCardKey = challenge.wrappedCardKey === undefined ? { kind: 'software' } : unwrapCardKey(token, serial, challenge.ri1, challenge.wrappedCardKey);
+        made ??= newCardInformation(cardKey);
+        return { muk, token, sealed: sealProtectedInformation(keys!.protectionKey, cardId, 1n, made.plaintext), publicKey: made.publicKey };
       },
     });
-    return { publicKey, recoveryCode };
+    return { publicKey: made!.publicKey, recoveryCode, kind: made!.kind };
   } finally {
-    wipe(plaintext, info.signingSeed);
+    if (made !== undefined) wipe(made.plaintext);
+  }
+}
+
+/** A new card's information (encoded; the caller wipes it) for a key generated here, or for the server's. */
+function newCardInformation(cardKey: EnrolledCardKey): { plaintext: Uint8Array; publicKey: Uint8Array; kind: EnrolledCardKey['kind'] } {
+  const info = cardKey.kind === 'server-held' ? newProtectedInformation({ serverHeldPublicKey: cardKey.publicKey }) : newProtectedInformation();
+  try {
+    const publicKey = cardKey.kind === 'server-held' ? cardKey.publicKey.slice() : ed25519KeyFromSeed(info.signingSeed).publicKey;
+    return { plaintext: encodeProtectedInformation(info), publicKey, kind: cardKey.kind };
+  } finally {
+    wipeProtectedInformation(info);
   }
 }
 
@@ -179,6 +65,8 @@ export interface InsertedCard {
   /** Proves at extend and remove that this process inserted the card. */
   readonly holderSecret: Uint8Array;
   readonly keys: OwnerKeys;
+  /** A server-held card: its server's attestation of the card's key (src/card-attestation), when the server gave one. */
+  readonly attestation?: Uint8Array;
 }
 
 /** Insert ([0035]): the server moves idle → in-use for this MUK and downloads the sealed information. */
@@ -206,7 +94,7 @@ export async function insertCard(endpoint: ServerEndpoint, serial: string, crede
   const plaintext = openProtectedInformation(keys.protectionKey, cardId, sealedVersion, sealed);
   wipe(sealed);
   endpoint.knownCards?.remember(serial, undefined, sealedVersion);
-  const inserted: InsertedCard = { cardId, plaintext, sealedVersion, counterWindow, holderSecret, keys };
+  const inserted: InsertedCard = { cardId, plaintext, sealedVersion, counterWindow, holderSecret, keys, ...(result.attestation === undefined ? {} : { attestation: result.attestation }) };
   if (endpoint.keyfile !== undefined) await checkKeyfileNamesCard(endpoint, serial, muk, keyfileKey!, inserted);
   return inserted;
 }
@@ -219,15 +107,14 @@ export async function insertCard(endpoint: ServerEndpoint, serial: string, crede
 async function checkKeyfileNamesCard(endpoint: ServerEndpoint, serial: string, muk: Uint8Array, serverSigningPublicKey: Uint8Array, inserted: InsertedCard): Promise<void> {
   const keyfile = openKeyfile(endpoint.keyfile!, { masterKey: endpoint.masterKey!, serverSigningPublicKey });
   const binary = toBinaryProtectedInformation(inserted.plaintext);
-  const seed = readSigningSeed(binary);
   try {
-    checkKeyfileCard(keyfile, { serial, publicKey: ed25519KeyFromSeed(seed).publicKey });
+    checkKeyfileCard(keyfile, { serial, publicKey: readCardPublicKey(binary) });
   } catch (error) {
     const upload = unchangedUpload(inserted, muk, inserted.counterWindow[0]);
     await removeCard(endpoint, serial, upload).finally(() => wipe(upload.sealed, inserted.plaintext, inserted.holderSecret, inserted.keys.authKey, inserted.keys.protectionKey));
     throw error;
   } finally {
-    wipe(keyfile.as1, binary, seed);
+    wipe(keyfile.as1, binary);
   }
 }
 
@@ -243,6 +130,15 @@ export async function extendCounterWindow(endpoint: ServerEndpoint, serial: stri
   const window = [result.windowStart, result.windowEnd] as const;
   if (window[1] <= window[0]) throw new OperationRefused('protocol', 'the server granted an empty counter window');
   return window;
+}
+
+/**
+ * Holder-only: a server-held card's SIGN AND INCREMENT (patent 003 [0096]), one session per signature. The
+ * server signs SHA-256(h ‖ counter) with the card's next counter value and commits counter + 1 before it
+ * answers. Never sent twice: a lost answer skips its counter value, it never repeats one.
+ */
+export function signOnServer(endpoint: ServerEndpoint, serial: string, holder: HolderCredentials, h: Uint8Array): Promise<SignResult> {
+  return operate(endpoint, SIGN_OPERATION, serial, { proof: () => ({ muk: holder.muk, holderSecret: holder.holderSecret, h }) });
 }
 
 /**

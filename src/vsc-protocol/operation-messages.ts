@@ -2,7 +2,7 @@
 // defined once for client and server: the client's hello (operation and serial), the server's
 // challenge (KDF parameters, nonce ri1 [0042]), the client's proof (owner auth key, implementation
 // proofs [0048], and the operation's own fields), then the server's result or refusal.
-import { WRAPPED_CARD_ID_LENGTH } from './enrollment-wrap.js';
+import { WRAPPED_CARD_ID_LENGTH, WRAPPED_CARD_KEY_LENGTH } from './enrollment-wrap.js';
 import { KDF_BOUNDS, KDF_SALT_LENGTH } from './kdf-params.js';
 import { bytesField, decodeFields, encodeFields, oneOfField, textField, u32Field, U128_FIELD, type FieldSpec, type MessageSchema } from './message-codec.js';
 import { ProtocolError } from './protocol-error.js';
@@ -10,16 +10,24 @@ import { REFUSALS, type Refusal } from './operation-refusal.js';
 
 export const OPERATIONS = ['enroll', 'insert', 'extend', 'remove', 'recover', 'destroy', 'unblock'] as const;
 export type Operation = (typeof OPERATIONS)[number];
+/**
+ * What a hello may name: the card's operations, and SIGN AND INCREMENT of a server-held card (patent 003
+ * [0096]), which its holder runs on the server one session per signature (sign-messages.ts).
+ */
+export const SESSION_OPERATIONS = [...OPERATIONS, 'sign'] as const;
+export type SessionOperation = (typeof SESSION_OPERATIONS)[number];
 
 /** Serial numbers as the card store accepts them. */
 export const SERIAL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** Protected information is small (keys, PIV objects): anything bigger is refused. */
 export const MAX_SEALED_BYTES = 48 * 1024;
+/** A card attestation file (src/card-attestation) is far smaller. */
+export const MAX_ATTESTATION_BYTES = 16 * 1024;
 /** A refusal's message: one line, short. */
 export const REFUSAL_MESSAGE_PATTERN = /^[^\n]{1,400}$/;
 
 export interface Hello {
-  readonly operation: Operation;
+  readonly operation: SessionOperation;
   readonly serial: string;
 }
 
@@ -36,6 +44,12 @@ export interface Challenge {
    * token (enrollment-wrap.ts): random bytes for a serial that awaits no enrollment.
    */
   readonly wrappedCardId?: Uint8Array;
+  /**
+   * Enroll only: what kind of key the card has (and a server-held card's public key), wrapped like the
+   * card id (enrollment-wrap.ts), so the client seals no signing seed for a card whose key its server holds.
+   * Absent from an older server: the card is then one whose key the client generates.
+   */
+  readonly wrappedCardKey?: Uint8Array;
 }
 
 /**
@@ -72,7 +86,13 @@ export type Proof<O extends Operation> = ProofBase & ProofFields[O];
 export interface ResultFields {
   /** Shown to the owner once: it unblocks the card's password after too many failures. */
   readonly enroll: { readonly recoveryCode: string };
-  readonly insert: { readonly cardId: Uint8Array; readonly sealed: Uint8Array; readonly sealedVersion: bigint; readonly windowStart: bigint; readonly windowEnd: bigint };
+  /**
+   * For a server-held card the window is empty: windowStart = windowEnd = the counter value the server
+   * signs with next. `attestation` is the server's attestation of a server-held card's key (card-attestation).
+   */
+  readonly insert: {
+    readonly cardId: Uint8Array; readonly sealed: Uint8Array; readonly sealedVersion: bigint; readonly windowStart: bigint; readonly windowEnd: bigint; readonly attestation?: Uint8Array;
+  };
   readonly extend: { readonly windowStart: bigint; readonly windowEnd: bigint };
   readonly remove: Record<never, never>;
   readonly recover: Record<never, never>;
@@ -93,19 +113,21 @@ export type Answer<T> = { readonly refused: false; readonly message: T } | { rea
 export const MESSAGE_TYPES = Object.freeze({ hello: 1, challenge: 2, proof: 3, result: 4, refused: 5 });
 
 const KEY = bytesField(32);
-const MUK: FieldSpec = { tag: 20, name: 'muk', value: KEY };
+export const MUK_FIELD: FieldSpec = { tag: 20, name: 'muk', value: KEY };
+const MUK = MUK_FIELD;
 const SEALED = bytesField(1, MAX_SEALED_BYTES);
 
 const HELLO: MessageSchema = {
   what: 'hello',
   type: MESSAGE_TYPES.hello,
   fields: [
-    { tag: 1, name: 'operation', value: oneOfField(OPERATIONS) },
+    { tag: 1, name: 'operation', value: oneOfField(SESSION_OPERATIONS) },
     { tag: 2, name: 'serial', value: textField(SERIAL_PATTERN, 64) },
   ],
 };
 
-const CHALLENGE_FIELDS: readonly FieldSpec[] = [
+/** The challenge of every operation but enroll. */
+export const CHALLENGE_FIELDS: readonly FieldSpec[] = [
   { tag: 1, name: 'salt', value: bytesField(KDF_SALT_LENGTH) },
   // The challenge accepts what the KDF bounds accept; checkKdfParams says so again before any Argon2 runs.
   { tag: 2, name: 'memoryKiB', value: u32Field(KDF_BOUNDS.memoryKiB.min, KDF_BOUNDS.memoryKiB.max) },
@@ -115,7 +137,8 @@ const CHALLENGE_FIELDS: readonly FieldSpec[] = [
   { tag: 6, name: 'keyfileKey', value: KEY },
 ];
 
-const PROOF_BASE: readonly FieldSpec[] = [
+/** The implementation proofs every proof carries. */
+export const PROOF_BASE: readonly FieldSpec[] = [
   { tag: 2, name: 'ri2', value: KEY },
   { tag: 3, name: 'masterProof', value: KEY, optional: true },
   { tag: 4, name: 'installId', value: textField(/^[\x21-\x7e]{1,128}$/, 128), optional: true },
@@ -123,7 +146,8 @@ const PROOF_BASE: readonly FieldSpec[] = [
 ];
 
 const AUTH_KEY: FieldSpec = { tag: 1, name: 'authKey', value: KEY };
-const HOLDER_SECRET: FieldSpec = { tag: 22, name: 'holderSecret', value: KEY };
+export const HOLDER_SECRET_FIELD: FieldSpec = { tag: 22, name: 'holderSecret', value: KEY };
+const HOLDER_SECRET = HOLDER_SECRET_FIELD;
 /** Recovery codes: RECOVERY_CODE_LENGTH characters of RFC 4648 base32. */
 export const RECOVERY_CODE_PATTERN = /^[A-Z2-7]{32}$/;
 const RECOVERY_CODE: FieldSpec = { tag: 35, name: 'recoveryCode', value: textField(RECOVERY_CODE_PATTERN, 32) };
@@ -159,13 +183,22 @@ const WINDOW: readonly FieldSpec[] = [
 
 const RESULT_FIELDS: Readonly<Record<Operation, readonly FieldSpec[]>> = {
   enroll: [RECOVERY_CODE],
-  insert: [{ tag: 7, name: 'cardId', value: bytesField(16) }, { tag: 31, name: 'sealed', value: SEALED }, { tag: 33, name: 'sealedVersion', value: U128_FIELD }, ...WINDOW],
+  insert: [
+    { tag: 7, name: 'cardId', value: bytesField(16) }, { tag: 31, name: 'sealed', value: SEALED }, { tag: 33, name: 'sealedVersion', value: U128_FIELD }, ...WINDOW,
+    { tag: 42, name: 'attestation', value: bytesField(1, MAX_ATTESTATION_BYTES), optional: true },
+  ],
   extend: WINDOW,
   remove: [],
   recover: [],
   destroy: [],
   unblock: [],
 };
+
+const ENROLL_CHALLENGE_FIELDS: readonly FieldSpec[] = [
+  ...CHALLENGE_FIELDS,
+  { tag: 8, name: 'wrappedCardId', value: bytesField(WRAPPED_CARD_ID_LENGTH) },
+  { tag: 9, name: 'wrappedCardKey', value: bytesField(WRAPPED_CARD_KEY_LENGTH), optional: true },
+];
 
 const REFUSED: MessageSchema = {
   what: 'refusal',
@@ -182,7 +215,7 @@ const perOperation = (kind: 'challenge' | 'proof' | 'result', fields: (operation
 /** Every message's schema, by operation: the single definition both sides encode and decode with. */
 export const MESSAGE_SCHEMAS = Object.freeze({
   hello: HELLO,
-  challenge: perOperation('challenge', (operation) => (operation === 'enroll' ? [...CHALLENGE_FIELDS, { tag: 8, name: 'wrappedCardId', value: bytesField(WRAPPED_CARD_ID_LENGTH) }] : CHALLENGE_FIELDS)),
+  challenge: perOperation('challenge', (operation) => (operation === 'enroll' ? ENROLL_CHALLENGE_FIELDS : CHALLENGE_FIELDS)),
   proof: perOperation('proof', (operation) => [...(OWNER_AUTHENTICATED_OPERATIONS.includes(operation) ? [AUTH_KEY] : []), ...PROOF_BASE, ...PROOF_FIELDS[operation]]),
   result: perOperation('result', (operation) => RESULT_FIELDS[operation]),
   refused: REFUSED,
@@ -201,7 +234,7 @@ export function encodeChallenge(operation: Operation, challenge: Challenge): Uin
 }
 export function decodeChallenge(operation: Operation, bytes: Uint8Array): Answer<Challenge> {
   checkOperation(operation);
-  return answer(bytes, () => decodeFields(MESSAGE_SCHEMAS.challenge[operation], bytes) as unknown as Challenge);
+  return decodeAnswer(bytes, () => decodeFields(MESSAGE_SCHEMAS.challenge[operation], bytes) as unknown as Challenge);
 }
 
 /** The encoded proof holds secrets (auth key, holder secret): the caller wipes it once sent. */
@@ -221,14 +254,14 @@ export function encodeResult<O extends Operation>(operation: O, result: Result<O
 }
 export function decodeResult<O extends Operation>(operation: O, bytes: Uint8Array): Answer<Result<O>> {
   checkOperation(operation);
-  return answer(bytes, () => decodeFields(MESSAGE_SCHEMAS.result[operation], bytes) as unknown as Result<O>);
+  return decodeAnswer(bytes, () => decodeFields(MESSAGE_SCHEMAS.result[operation], bytes) as unknown as Result<O>);
 }
 
 export const encodeRefusal = (refusal: RefusalMessage): Uint8Array => encodeFields(REFUSED, refusal as unknown as Record<string, unknown>);
 export const decodeRefusal = (bytes: Uint8Array): RefusalMessage => decodeFields(REFUSED, bytes) as unknown as RefusalMessage;
 
 /** A server answer is either the expected message or a refusal, told apart by the type byte. */
-function answer<T>(bytes: Uint8Array, decode: () => T): Answer<T> {
+export function decodeAnswer<T>(bytes: Uint8Array, decode: () => T): Answer<T> {
   if (bytes instanceof Uint8Array && bytes[0] === MESSAGE_TYPES.refused) return { refused: true, refusal: decodeRefusal(bytes) };
   return { refused: false, message: decode() };
 }

@@ -4,14 +4,17 @@ import { randomBytes } from 'node:crypto';
 import { ExitCode, VscError } from '../errors/index.js';
 import { sha256 } from '../crypto/index.js';
 import { SERIAL_PATTERN } from '../vsc-protocol/index.js';
-import type { CardsTable } from './database.js';
+import type { CardKind, CardsTable } from './database.js';
 
 export type CardState = CardsTable['state'];
-export type CardOperation = 'enroll' | 'insert' | 'remove' | 'recover' | 'destroy' | 'replace' | 'copy' | 'extend';
+/** `sign`: a server-held card's SIGN AND INCREMENT, run by this server (server-held-signing.ts). */
+export type CardOperation = 'enroll' | 'insert' | 'remove' | 'recover' | 'destroy' | 'replace' | 'copy' | 'extend' | 'sign';
 
 export interface CardSummary {
   readonly serial: string;
   readonly state: CardState;
+  /** Whose key signs SIGN AND INCREMENT: the owner's machine's ('software') or this server's ('server-held'). */
+  readonly kind: CardKind;
   readonly enrolled: boolean;
   /** Whether a failure bucket of the card has reached MAX_BUCKET_FAILURES. */
   readonly blocked: boolean;
@@ -64,7 +67,16 @@ export interface InsertGrant {
   readonly cardId: Uint8Array;
   readonly sealed: Uint8Array;
   readonly sealedVersion: bigint;
+  /** A server-held card's is empty: [next, next), the counter value the server signs with next. */
   readonly counterWindow: readonly [bigint, bigint];
+  /** A server-held card: the server's attestation of its key, when the server has an attestation key. */
+  readonly attestation?: Uint8Array;
+}
+
+/** What a server-held card's SIGN AND INCREMENT answers: the counter value used and the signature. */
+export interface HeldSignature {
+  readonly counter: bigint;
+  readonly signature: Uint8Array;
 }
 
 export const hash = (bytes: Uint8Array): Uint8Array => sha256(bytes);
@@ -79,8 +91,8 @@ export function newEnrollmentToken(): string {
 export const NO_HOLDER = { muk: null, holder_hash: null, window_start: null, window_end: null } as const;
 /** Columns of a new card: nobody holds it, nobody removed it. */
 export const IDLE = { ...NO_HOLDER, last_holder_hash: null } as const;
-/** Columns of a destroyed card: no holder, no window, no sealed information. */
-export const DESTROYED = { state: 'destroyed', ...IDLE, sealed: null } as const;
+/** Columns of a destroyed card: no holder, no window, no sealed information, no server-held seed. */
+export const DESTROYED = { state: 'destroyed', ...IDLE, sealed: null, held_seed: null } as const;
 export const toBigInt = (value: number | string | bigint): bigint => BigInt(value);
 /** Drivers hand back Buffers (views into pools); callers get plain Uint8Array copies. */
 export const asBytes = (value: Uint8Array): Uint8Array => Uint8Array.from(value);
@@ -95,6 +107,7 @@ export function summarise(row: CardsTable, failures: FailureCounts = { total: 0,
   return Object.freeze({
     serial: row.serial,
     state: row.state,
+    kind: row.kind ?? 'software',
     enrolled: row.enrolled === 1,
     blocked: failures.blocked,
     authFailures: failures.total,

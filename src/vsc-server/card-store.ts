@@ -10,16 +10,22 @@ import { randomBytes } from 'node:crypto';
 import { constantTimeEqual, utf8 } from '../bytes/index.js';
 import { hmacSha256 } from '../crypto/index.js';
 import {
-  DEFAULT_KDF, KDF_SALT_LENGTH, OperationRefused, enrollmentTokenHash, newRecoveryCode, noCardIdToWrap, wrapCardId, type Refusal,
+  DEFAULT_KDF, KDF_SALT_LENGTH, OperationRefused, enrollmentTokenHash, newRecoveryCode, noCardIdToWrap, noCardKeyToWrap, wrapCardId, wrapCardKey, type Refusal,
 } from '../vsc-protocol/index.js';
 import { CardAdmin } from './card-admin.js';
-import { DESTROYED, NO_HOLDER, asBytes, hash, toBigInt, type CardEvent, type CardOperation, type CardSummary, type Enrollment, type HolderProof, type InsertGrant, type Upload } from './card-records.js';
+import {
+  DESTROYED, NO_HOLDER, asBytes, hash, toBigInt, type CardEvent, type CardOperation, type CardSummary, type Enrollment, type HeldSignature, type HolderProof, type InsertGrant, type Upload,
+} from './card-records.js';
 import { CardTransactions } from './card-transaction.js';
 import { DEFAULT_COUNTER_WINDOW, allocateWindow, returnUnusedValues } from './counter-ranges.js';
 import type { VscDatabase } from './database.js';
 import { cardLockFor } from './dialect/index.js';
 import { checkHolder, gaveBack, isHolder, notTheHolder, recoveryMark } from './holder-checks.js';
 import type { OwnerProof } from './owner-authentication.js';
+import type { ServerAttester } from './server-attestation.js';
+import { insertServerHeld, removeServerHeld } from './server-held-card.js';
+import type { HeldSeedSealer } from './server-held-seed.js';
+import { isServerHeld, signForHolder } from './server-held-signing.js';
 
 export * from './card-records.js';
 export { BACKOFF_MAX_MS, MAX_BUCKET_FAILURES, STRANGERS_BUCKET, backoffMs, machineMark, pruneStaleFailureBuckets, type OwnerProof } from './owner-authentication.js';
@@ -42,6 +48,13 @@ export interface CardStoreOptions {
    * crash injection names this step (`in-transaction`), see src/fault-injection.
    */
   readonly beforeCommit?: (operation: CardOperation) => void;
+  /**
+   * Seals and opens server-held cards' seeds (server-held-seed.ts): needed to create, copy, replace and sign
+   * for such cards; without it they are refused.
+   */
+  readonly heldSeeds?: HeldSeedSealer;
+  /** Signs the attestation an insert of a server-held card carries; without it inserts carry none. */
+  readonly attester?: ServerAttester;
 }
 
 const SALT_DOMAIN = utf8('vsc-kdf-salt/1\0');
@@ -52,19 +65,26 @@ export class CardStore {
   private readonly saltSecret: Uint8Array;
   private readonly cards: CardTransactions;
   private readonly admin: CardAdmin;
+  private readonly heldSeeds: HeldSeedSealer | undefined;
+  private readonly attester: ServerAttester | undefined;
 
   constructor(database: VscDatabase, options: CardStoreOptions = {}) {
     this.counterWindow = options.counterWindow ?? DEFAULT_COUNTER_WINDOW;
     this.saltSecret = options.saltSecret ?? new Uint8Array(randomBytes(32));
     this.cards = new CardTransactions(database.db, cardLockFor(database.dialect), options.now ?? Date.now, options.beforeCommit ?? (() => undefined));
-    this.admin = new CardAdmin(this.cards);
+    this.heldSeeds = options.heldSeeds;
+    this.attester = options.attester;
+    this.admin = new CardAdmin(this.cards, this.heldSeeds);
   }
 
   // ---- administration (card-admin.ts) ------------------------------------------------------------
 
-  /** A new card record awaiting its owner; returns the one-time enrollment token (shown once). */
-  create(serial: string, cardId: Uint8Array = new Uint8Array(randomBytes(16))): Promise<string> {
-    return this.admin.create(serial, cardId);
+  /**
+   * A new card record awaiting its owner; returns the one-time enrollment token (shown once). A server-held
+   * card (patent 003 [0096]) gets its signing key here, generated on and sealed to this server.
+   */
+  create(serial: string, cardId: Uint8Array = new Uint8Array(randomBytes(16)), options: { readonly serverHeld?: boolean } = {}): Promise<string> {
+    return this.admin.create(serial, cardId, options.serverHeld === true ? 'server-held' : 'software');
   }
   /** Replace ([0007], [0062]): see CardAdmin.replace. */
   replace(serial: string, newSerial: string, mode: 'exact' | 'complete'): Promise<{ token?: string }> {
@@ -91,14 +111,16 @@ export class CardStore {
   // ---- what a client needs before it can authenticate ---------------------------------------------
 
   /**
-   * The enroll challenge's card id, wrapped under the enrollment token (enrollment-wrap.ts): random
-   * bytes for a serial that awaits no enrollment, so the challenge tells a peer without the token
-   * nothing, not even whether the serial exists.
+   * The enroll challenge's card id and the card's key kind (a server-held card's public key), each wrapped
+   * under the enrollment token (enrollment-wrap.ts): random bytes of the same lengths for a serial that awaits
+   * no enrollment, so the challenge tells a peer without the token nothing, not even whether the serial exists.
    */
-  async wrappedCardId(serial: string, ri1: Uint8Array): Promise<Uint8Array> {
-    const row = await this.cards.db.selectFrom('cards').select(['card_id', 'enrollment_token', 'enrolled', 'state']).where('serial', '=', serial).executeTakeFirst();
-    if (row === undefined || row.enrolled === 1 || row.enrollment_token === null || row.state === 'destroyed') return noCardIdToWrap();
-    return wrapCardId(asBytes(row.enrollment_token), serial, ri1, asBytes(row.card_id));
+  async enrollSecrets(serial: string, ri1: Uint8Array): Promise<{ wrappedCardId: Uint8Array; wrappedCardKey: Uint8Array }> {
+    const row = await this.cards.db.selectFrom('cards').select(['card_id', 'enrollment_token', 'enrolled', 'state', 'kind', 'public_key']).where('serial', '=', serial).executeTakeFirst();
+    if (row === undefined || row.enrolled === 1 || row.enrollment_token === null || row.state === 'destroyed') return { wrappedCardId: noCardIdToWrap(), wrappedCardKey: noCardKeyToWrap() };
+    const tokenHash = asBytes(row.enrollment_token);
+    const cardKey = row.kind === 'server-held' && row.public_key !== null ? { kind: 'server-held' as const, publicKey: asBytes(row.public_key) } : { kind: 'software' as const };
+    return { wrappedCardId: wrapCardId(tokenHash, serial, ri1, asBytes(row.card_id)), wrappedCardKey: wrapCardKey(tokenHash, serial, ri1, cardKey) };
   }
 
   /**
@@ -126,6 +148,11 @@ export class CardStore {
     await this.cards.run(serial, 'enroll', { by: 'token' }, async (tx, row) => {
       const stored = row.enrolled === 1 || row.enrollment_token === null || row.state === 'destroyed' ? undefined : row.enrollment_token;
       if (!constantTimeEqual(enrollmentTokenHash(token), stored ?? new Uint8Array(32)) || stored === undefined) throw WRONG_TOKEN(serial);
+      // A server-held card's public key is the one this server generated: an owner naming another one
+      // (a client that generated its own key) would never see a signature verify.
+      if (isServerHeld(row) && (row.public_key === null || !constantTimeEqual(asBytes(row.public_key), enrollment.publicKey))) {
+        throw new OperationRefused('wrong-state', `card ${serial} is server-held: its public key is the one this server generated; enroll it with a client that knows server-held cards`);
+      }
       await tx
         .updateTable('cards')
         .set({
@@ -152,6 +179,7 @@ export class CardStore {
     return this.cards.run(serial, 'insert', { owner: { verifier: owner, muk: holder.muk } }, async (tx, row) => {
       const grant = (window: readonly [bigint, bigint]): InsertGrant =>
         Object.freeze({ cardId: asBytes(row.card_id), sealed: asBytes(row.sealed!), sealedVersion: toBigInt(row.sealed_version), counterWindow: window });
+      if (isServerHeld(row)) return insertServerHeld(this.cards, this.attester, tx, serial, row, holder);
       if (row.state === 'in-use' && isHolder(row, holder)) {
         const window = [BigInt(row.window_start!), BigInt(row.window_end!)] as const;
         return { from: 'in-use', to: 'in-use', detail: `repeated for its holder: window ${window[0]}..${window[1]}`, value: grant(window) };
@@ -184,6 +212,7 @@ export class CardStore {
         return { from: 'idle', to: 'idle', detail: 'repeated by its holder: already removed', value: undefined };
       }
       checkHolder(serial, row, holder);
+      if (isServerHeld(row)) return removeServerHeld(this.cards, tx, serial, row, holder, upload);
       const start = BigInt(row.window_start!);
       const end = BigInt(row.window_end!);
       const next = upload.nextCounter ?? end;
@@ -208,6 +237,7 @@ export class CardStore {
   async extend(serial: string, holder: HolderProof): Promise<readonly [bigint, bigint]> {
     return this.cards.run(serial, 'extend', { by: 'holder' }, async (tx, row) => {
       checkHolder(serial, row, holder);
+      if (isServerHeld(row)) throw new OperationRefused('wrong-state', `card ${serial} is server-held: its server signs and counts, so it needs no counter windows`);
       const window = await allocateWindow(tx, this.cards.lock, row.card_id, this.counterWindow);
       await tx.updateTable('cards').set({ window_start: window[0].toString(), window_end: window[1].toString(), updated_at: this.cards.now() }).where('serial', '=', serial).where('state', '=', 'in-use').execute();
       return { from: 'in-use', to: 'in-use', detail: `window ${window[0]}..${window[1]}`, value: window };
@@ -216,7 +246,9 @@ export class CardStore {
 
   /**
    * Recover ([0059]-[0060]): in-use → idle from the machine that lost the card; the whole window
-   * counts as used. That machine repeating a recover whose answer it lost is told it succeeded.
+   * counts as used. That machine repeating a recover whose answer it lost is told it succeeded. A
+   * server-held card has no window: its counter lives here, so recover loses no counter value at all,
+   * and a rental trail needs no bridge record for it.
    */
   async recover(serial: string, owner: Uint8Array, muk: Uint8Array): Promise<void> {
     const recoveredBy = recoveryMark(muk);
@@ -227,7 +259,7 @@ export class CardStore {
       if (row.state !== 'in-use') throw new OperationRefused('wrong-state', `card ${serial} is ${row.state}, not in use`);
       if (row.muk === null || !constantTimeEqual(muk, row.muk)) throw new OperationRefused('muk-mismatch', `card ${serial} was not lost by this machine`);
       await tx.updateTable('cards').set({ state: 'idle', ...NO_HOLDER, last_holder_hash: recoveredBy, updated_at: this.cards.now() }).where('serial', '=', serial).where('state', '=', 'in-use').execute();
-      return { from: 'in-use', to: 'idle', detail: `counter floor ${row.window_end}`, value: undefined };
+      return { from: 'in-use', to: 'idle', detail: isServerHeld(row) ? 'server-held: no counter value lost' : `counter floor ${row.window_end}`, value: undefined };
     });
   }
 
@@ -241,6 +273,16 @@ export class CardStore {
       await tx.updateTable('cards').set({ ...DESTROYED, last_holder_hash: row.holder_hash, updated_at: this.cards.now() }).where('serial', '=', serial).execute();
       return { from: row.state, to: 'destroyed', detail: `by ${by === 'admin' ? 'admin' : 'owner'}`, value: undefined };
     });
+  }
+
+  /** A server-held card's SIGN AND INCREMENT for its holder (server-held-signing.ts). */
+  sign(serial: string, holder: HolderProof, h: Uint8Array): Promise<HeldSignature> {
+    return signForHolder(this.cards, this.requireHeldSeeds(), serial, holder, h);
+  }
+
+  private requireHeldSeeds(): HeldSeedSealer {
+    if (this.heldSeeds === undefined) throw new OperationRefused('internal', 'this card store was opened without the server\'s keys: it cannot sign for server-held cards');
+    return this.heldSeeds;
   }
 
   /**

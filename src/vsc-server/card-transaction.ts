@@ -21,11 +21,16 @@ export interface TransitionOutcome<T> {
   readonly to: string;
   readonly detail?: string;
   readonly value: T;
+  /**
+   * Counted in one event row per card, operation and period instead of a row each (a server-held card's
+   * signatures, which may come many a second); the row's detail is the latest one.
+   */
+  readonly counted?: boolean;
 }
 
 export type CardChange<T> = (tx: Transaction<VscDatabaseSchema>, row: CardsTable) => Promise<TransitionOutcome<T>>;
 
-/** Refusals of one kind on one card are counted in one event row per this period. */
+/** Refusals of one kind on one card, and a server-held card's signatures, are counted in one event row per this period. */
 export const REFUSAL_EVENT_PERIOD_MS = 60 * 60 * 1000;
 
 export class CardTransactions {
@@ -76,8 +81,9 @@ export class CardTransactions {
           }
         }
         if (row === undefined) throw onMissing();
-        const { from, to, detail, value } = await change(tx, row);
-        await tx.insertInto('events').values({ serial, at: this.now(), operation, outcome: 'ok', from_state: from, to_state: to, detail: detail ?? null }).execute();
+        const { from, to, detail, value, counted } = await change(tx, row);
+        if (counted === true) await this.countEvent(tx, serial, operation, 'ok', { from, to, detail: detail ?? null });
+        else await tx.insertInto('events').values({ serial, at: this.now(), operation, outcome: 'ok', from_state: from, to_state: to, detail: detail ?? null }).execute();
         if (operation !== 'unblock') this.beforeCommit(operation);
         return { value };
       });
@@ -95,20 +101,27 @@ export class CardTransactions {
    * Counts a refusal in the card's event row for this operation and reason in the current period, so
    * that a flood of refused tries grows a counter, not the table.
    */
-  private async countRefusal(db: Kysely<VscDatabaseSchema> | Transaction<VscDatabaseSchema>, serial: string, operation: string, reason: string): Promise<void> {
+  private countRefusal(db: Kysely<VscDatabaseSchema> | Transaction<VscDatabaseSchema>, serial: string, operation: string, reason: string): Promise<void> {
+    return this.countEvent(db, serial, operation, `refused: ${reason}`, { from: null, to: null, detail: null });
+  }
+
+  /** Counts one event in the card's row for this operation and outcome in the current period (a new row when it has none). */
+  private async countEvent(
+    db: Kysely<VscDatabaseSchema> | Transaction<VscDatabaseSchema>, serial: string, operation: string, outcome: string,
+    row: { readonly from: string | null; readonly to: string | null; readonly detail: string | null },
+  ): Promise<void> {
     const now = this.now();
-    const outcome = `refused: ${reason}`;
     const periodStart = now - (now % REFUSAL_EVENT_PERIOD_MS);
     const counted = await db
       .updateTable('events')
-      .set((eb) => ({ count: eb('count', '+', 1) }))
+      .set((eb) => ({ count: eb('count', '+', 1), ...(row.detail === null ? {} : { detail: row.detail }) }))
       .where('serial', '=', serial)
       .where('operation', '=', operation)
       .where('outcome', '=', outcome)
       .where('at', '>=', periodStart)
       .executeTakeFirst();
     if (counted.numUpdatedRows === 0n) {
-      await db.insertInto('events').values({ serial, at: now, operation, outcome, from_state: null, to_state: null, detail: null, count: 1 }).execute();
+      await db.insertInto('events').values({ serial, at: now, operation, outcome, from_state: row.from, to_state: row.to, detail: row.detail, count: 1 }).execute();
     }
   }
 }

@@ -3,13 +3,16 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type SQLite from 'better-sqlite3';
-import type { Generated, Kysely, SqliteDatabase } from 'kysely';
+import type { Generated, Kysely, SqliteDatabase, Transaction } from 'kysely';
 import { VscError } from '../errors/index.js';
 
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 const SCHEMA_PATH = fileURLToPath(new URL('../../schema.sql', import.meta.url));
 
 export type Dialect = 'sqlite' | 'postgres';
+
+/** Whose key signs a card's SIGN AND INCREMENT: its owner's machine's, or this server's (patent 003 [0096]). */
+export type CardKind = 'software' | 'server-held';
 
 export interface CardsTable {
   serial: string;
@@ -26,6 +29,10 @@ export interface CardsTable {
   sealed: Uint8Array | null;
   sealed_version: number | string | bigint;
   public_key: Uint8Array | null;
+  /** Always in rows read from the database (its default is 'software'); optional only for inserts that predate it. */
+  kind?: CardKind;
+  /** A server-held card's sealed seed (server-held-seed.ts); optional like `kind`. */
+  held_seed?: Uint8Array | null;
   muk: Uint8Array | null;
   holder_hash: Uint8Array | null;
   window_start: string | null;
@@ -91,11 +98,23 @@ export class DatabaseError extends VscError {
  * What brings a database of schema version N to N+1, beyond what schema.sql creates anew. Version 2:
  * the per-serial lease columns give way to row locks, and removes remember their holder. Version 3:
  * password failures move to per-machine buckets (their tables come from schema.sql), the recovery
- * code's hash is kept, and refusal events are counted.
+ * code's hash is kept, and refusal events are counted. Version 4: server-held cards (their kind, and
+ * their seed sealed to the server); every card already there keeps its own key ('software').
  */
 const MIGRATIONS: Record<number, string> = {
   1: 'ALTER TABLE cards ADD COLUMN last_holder_hash {BYTES}; ALTER TABLE cards DROP COLUMN busy_operation; ALTER TABLE cards DROP COLUMN busy_until;',
   2: 'ALTER TABLE cards ADD COLUMN recovery_hash {BYTES}; ALTER TABLE cards DROP COLUMN auth_failures; ALTER TABLE cards DROP COLUMN blocked; ALTER TABLE events ADD COLUMN count INTEGER NOT NULL DEFAULT 1;',
+};
+
+/**
+ * Columns a migration adds only where they are missing, so that it also brings a database whose table already
+ * has them (made by a newer schema.sql, then marked older) to the current version instead of failing.
+ */
+const ADDED_COLUMNS: Record<number, readonly { table: keyof VscDatabaseSchema; column: string; definition: string }[]> = {
+  3: [
+    { table: 'cards', column: 'kind', definition: "TEXT NOT NULL DEFAULT 'software' CHECK (kind IN ('software', 'server-held'))" },
+    { table: 'cards', column: 'held_seed', definition: '{BYTES}' },
+  ],
 };
 
 const TYPES: Record<Dialect, Record<string, string>> = {
@@ -208,6 +227,10 @@ async function applySchema(db: Kysely<VscDatabaseSchema>, dialect: Dialect): Pro
     if (rows.length === 1 && rows[0]!.version < SCHEMA_VERSION) {
       for (let version = rows[0]!.version; version < SCHEMA_VERSION; version++) {
         for (const statement of schemaStatements(dialect, MIGRATIONS[version] ?? '')) await sql.raw(statement).execute(tx);
+        for (const { table, column, definition } of ADDED_COLUMNS[version] ?? []) {
+          if (await hasColumn(tx, dialect, table, column)) continue;
+          for (const statement of schemaStatements(dialect, `ALTER TABLE ${table} ADD COLUMN ${column} ${definition};`)) await sql.raw(statement).execute(tx);
+        }
       }
       await tx.updateTable('schema_version').set({ version: SCHEMA_VERSION }).execute();
       return;
@@ -216,4 +239,15 @@ async function applySchema(db: Kysely<VscDatabaseSchema>, dialect: Dialect): Pro
       throw new DatabaseError(`expected schema version ${SCHEMA_VERSION}, the database has ${rows.map((row) => row.version).join(', ')}`);
     }
   });
+}
+
+/** Whether `table` has `column` (names are this file's constants, never input). */
+async function hasColumn(tx: Transaction<VscDatabaseSchema>, dialect: Dialect, table: string, column: string): Promise<boolean> {
+  const { sql } = await import('kysely');
+  if (dialect === 'sqlite') {
+    const rows = await sql<{ name: string }>`SELECT name FROM pragma_table_info(${table})`.execute(tx);
+    return rows.rows.some((row) => row.name === column);
+  }
+  const rows = await sql<{ column_name: string }>`SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ${table} AND column_name = ${column}`.execute(tx);
+  return rows.rows.length > 0;
 }

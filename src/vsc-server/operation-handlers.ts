@@ -1,9 +1,10 @@
 // One handler per operation (patent 004 Fig. 4): each takes the decoded proof of its operation,
-// acts through the card store's check-and-set transitions and returns its result message.
+// acts through the card store's check-and-set transitions and returns its result message; and the
+// handler of a server-held card's SIGN AND INCREMENT (patent 003 [0096]).
 import { wipe } from '../bytes/index.js';
 import { sha256 } from '../crypto/index.js';
 import { VscError } from '../errors/index.js';
-import { checkKdfParams, type KdfParams, type Operation, type Proof, type Result } from '../vsc-protocol/index.js';
+import { checkKdfParams, type KdfParams, type Operation, type Proof, type Result, type SignProof, type SignResult } from '../vsc-protocol/index.js';
 import type { CardStore, HolderProof } from './card-store.js';
 
 /** What a handler is given besides its proof: the serial, the owner's verifier and the challenge's KDF parameters. */
@@ -44,7 +45,10 @@ export const OPERATION_HANDLERS: { readonly [O in Operation]: OperationHandler<O
   },
   async insert(context, proof) {
     const grant = await context.store.insert(context.serial, ownerOf(context), holderProof(proof));
-    return { cardId: grant.cardId, sealed: grant.sealed, sealedVersion: grant.sealedVersion, windowStart: grant.counterWindow[0], windowEnd: grant.counterWindow[1] };
+    return {
+      cardId: grant.cardId, sealed: grant.sealed, sealedVersion: grant.sealedVersion, windowStart: grant.counterWindow[0], windowEnd: grant.counterWindow[1],
+      ...(grant.attestation === undefined ? {} : { attestation: grant.attestation }),
+    };
   },
   async extend({ store, serial }, proof) {
     const [windowStart, windowEnd] = await store.extend(serial, holderProof(proof));
@@ -67,6 +71,11 @@ export const OPERATION_HANDLERS: { readonly [O in Operation]: OperationHandler<O
     return {};
   },
 });
+
+/** A server-held card's SIGN AND INCREMENT (sign-messages.ts): the holder's proof, then one transaction. */
+export function handleSign(store: CardStore, serial: string, proof: SignProof): Promise<SignResult> {
+  return store.sign(serial, holderProof(proof), proof.h);
+}
 
 /** Runs `operation`'s handler; the one place the operation narrows the proof's type. */
 export function handleOperation<O extends Operation>(operation: O, context: HandlerContext, proof: Proof<O>): Promise<Result<O>> {

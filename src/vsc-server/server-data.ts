@@ -1,5 +1,6 @@
 // A VSC server's data directory: its keys (channel key pair, keyfile signing seed, keyfile secret,
-// implementation master key) in one 0600 file, and the SQLite database beside it by default.
+// implementation master key) in one 0600 file, the attestation key in another (attestation-key.ts), and
+// the SQLite database beside it by default.
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -7,6 +8,7 @@ import { fromHex, toHex } from '../bytes/index.js';
 import { generateX25519KeyPair, x25519PublicKey } from '../channel/index.js';
 import { ExitCode, VscError } from '../errors/index.js';
 import { createExclusiveFile, readPrivateFile, writeFileAtomic } from '../files/index.js';
+import { loadOrCreateAttestationKey } from './attestation-key.js';
 import type { VscDatabase } from './database.js';
 
 const KEYS_FORMAT = 'vsc-server-keys/1';
@@ -53,6 +55,8 @@ export async function initServerData(dir: string, databaseUrl = defaultDatabaseU
   };
   const database = await openDatabaseLazily(databaseUrl);
   await database.close();
+  // The key that attests server-held cards (attestation-key.ts), beside the others.
+  loadOrCreateAttestationKey(dir).fill(0);
   const text = JSON.stringify(
     {
       format: KEYS_FORMAT,

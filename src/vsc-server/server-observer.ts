@@ -1,13 +1,13 @@
 // The server's hook for the operator's view (logs, metrics): what each session did, never a secret.
 // The WebSocket server calls it; server-log.ts and server-metrics.ts implement it.
-import type { Operation, Refusal } from '../vsc-protocol/index.js';
+import type { Refusal, SessionOperation } from '../vsc-protocol/index.js';
 import type { GuardRefusal } from './peer-guard.js';
 import type { ServerLimits } from './server-limits.js';
 
 /** One finished session: its operation and how it ended. Carries no secret by construction. */
 export interface FinishedOperation {
   /** 'unknown' when the peer never sent a valid hello. */
-  readonly operation: Operation | 'unknown';
+  readonly operation: SessionOperation | 'unknown';
   /** The serial named in the hello (checked against SERIAL_PATTERN); undefined before that. */
   readonly serial: string | undefined;
   /** 'ok', or the refusal reason sent to the client. */

@@ -25,10 +25,15 @@ export interface VscServerOptions {
   readonly limits?: Partial<ServerLimits>;
   /** Card events older than this many days are deleted, at start and every hour; 0 keeps them forever. */
   readonly eventsRetentionDays?: number;
+  /**
+   * Seed of the server's attestation key (attestation-key.ts): an insert of a server-held card then carries the
+   * server's attestation of the card's key. Without it, inserts carry none.
+   */
+  readonly attestationSeed?: Uint8Array;
 }
 
-/** The options once settled: every field present, every limit too. */
-export type ResolvedServerOptions = Readonly<Required<Omit<VscServerOptions, 'limits'>> & { limits: ServerLimits }>;
+/** The options once settled: every field present (the attestation key where given), every limit too. */
+export type ResolvedServerOptions = Readonly<Required<Omit<VscServerOptions, 'limits' | 'attestationSeed'>> & { limits: ServerLimits; attestationSeed?: Uint8Array }>;
 
 export const SERVER_DEFAULTS = Object.freeze({
   host: '127.0.0.1',
@@ -67,6 +72,10 @@ export function resolveServerOptions(options: VscServerOptions): ResolvedServerO
   if (typeof counterWindow !== 'bigint' || counterWindow <= 0n || counterWindow >= 1n << 128n) throw new UsageError(`expected a counter window in 1..2^128-1, got ${String(counterWindow)}`);
   if (typeof now !== 'function') throw new UsageError(`expected a clock function, got ${typeof now}`);
   if (typeof observer !== 'object' || observer === null) throw new UsageError(`expected an observer, got ${String(observer)}`);
+  const { attestationSeed } = resolved;
+  if (attestationSeed !== undefined && (!(attestationSeed instanceof Uint8Array) || attestationSeed.length !== 32)) {
+    throw new UsageError(`expected an attestation key seed of 32 bytes, got ${attestationSeed instanceof Uint8Array ? `${attestationSeed.length} bytes` : typeof attestationSeed}`);
+  }
   if (typeof eventsRetentionDays !== 'number' || !Number.isInteger(eventsRetentionDays) || eventsRetentionDays < 0 || eventsRetentionDays > MAX_RETENTION_DAYS) {
     throw new UsageError(`expected events retention in whole days, 0..${MAX_RETENTION_DAYS} (0 keeps every event), got ${String(eventsRetentionDays)}`);
   }

@@ -9,12 +9,15 @@ import { utf8, wipe } from '../bytes/index.js';
 import { ed25519KeyFromSeed, hmacSha256 } from '../crypto/index.js';
 import { crashPoint } from '../fault-injection/index.js';
 import {
-  OperationRefused, ProtocolError, authVerifier, decodeHello, decodeProof, encodeChallenge, encodeRefusal,
-  encodeResult, newChallengeNonce, newKdfParams, type KdfParams, type Operation, type Refusal,
+  OperationRefused, ProtocolError, SIGN_OPERATION, authVerifier, decodeHello, decodeProof, decodeSignProof, encodeChallenge, encodeRefusal,
+  encodeResult, encodeSignChallenge, encodeSignResult, newChallengeNonce, newKdfParams, type Challenge, type KdfParams, type Operation, type ProofBase, type Refusal,
+  type SessionOperation,
 } from '../vsc-protocol/index.js';
 import { CardStore } from './card-store.js';
 import { checkImplementation } from './implementation-check.js';
-import { handleOperation } from './operation-handlers.js';
+import { handleOperation, handleSign } from './operation-handlers.js';
+import { serverAttester } from './server-attestation.js';
+import { heldSeedSealer } from './server-held-seed.js';
 import { startEventRetention } from './event-retention.js';
 import { PeerGuard } from './peer-guard.js';
 import { combineObservers } from './server-observer.js';
@@ -38,7 +41,12 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
   const observer = combineObservers(settled.observer);
   // Clients check their keyfile's signature against this key, received over the pinned channel.
   const keyfileKey = ed25519KeyFromSeed(keys.signingSeed).publicKey;
-  const store = new CardStore(database, { now, counterWindow, saltSecret: unknownSerialSaltSecret(keys.channelPrivateKey), beforeCommit: (operation) => crashPoint(`server.${operation}.in-transaction`) });
+  // Server-held cards (patent 003 [0096]): their seeds sealed to this server's keys, their insert attested.
+  const attester = settled.attestationSeed === undefined ? undefined : serverAttester(settled.attestationSeed, keys.channelPublicKey);
+  const store = new CardStore(database, {
+    now, counterWindow, saltSecret: unknownSerialSaltSecret(keys.channelPrivateKey), beforeCommit: (operation) => crashPoint(`server.${operation}.in-transaction`),
+    heldSeeds: heldSeedSealer(keys), ...(attester === undefined ? {} : { attester }),
+  });
   const { limits } = settled;
   const http: Server = createServer(preAuthHttpTimeouts(limits), (_, response) => response.writeHead(426).end('WebSocket only\n'));
   const guard = new PeerGuard(limits, { refused: (refusal) => observer.peerRefused?.(refusal), connectionsChanged: (open) => observer.connectionsChanged?.(open) });
@@ -67,7 +75,7 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
       observer.sessionClosed();
       return; // the channel already closed the socket; an unauthenticated peer gets nothing
     }
-    let operation: Operation | 'unknown' = 'unknown';
+    let operation: SessionOperation | 'unknown' = 'unknown';
     let serial: string | undefined;
     let outcome: 'ok' | Refusal = 'ok';
     let failure: unknown;
@@ -80,7 +88,7 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
       const admission = await guard.admitOperation(remoteAddress);
       if (!admission.admitted) throw refuseOperation(admission.refusal);
       release = admission.release;
-      await session.send(await runOperation(session, hello.serial, hello.operation, reached));
+      await session.send(hello.operation === SIGN_OPERATION ? await runSign(session, hello.serial, reached) : await runOperation(session, hello.serial, hello.operation, reached));
     } catch (error) {
       // Counted before the session's slot is given back (finally), so the peer's budget never has a gap.
       if (reached.cardStore && isFailedProof(error)) await guard.recordFailedProof(remoteAddress).catch(() => undefined);
@@ -110,17 +118,15 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
     const ri1 = newChallengeNonce();
     const issuedAt = now();
     // Enrollment seals under the card id, which the server fixed when the card was created; only the
-    // holder of the enrollment token can unwrap it.
-    const wrappedCardId = operation === 'enroll' ? await store.wrappedCardId(serial, ri1) : undefined;
-    const { salt, memoryKiB, iterations, parallelism } = kdf;
-    await session.send(encodeChallenge(operation, { salt, memoryKiB, iterations, parallelism, ri1, keyfileKey, ...(wrappedCardId === undefined ? {} : { wrappedCardId }) }));
+    // holder of the enrollment token can unwrap it (and the card's key kind beside it).
+    const wrapped = operation === 'enroll' ? await store.enrollSecrets(serial, ri1) : undefined;
+    await session.send(encodeChallenge(operation, { ...challengeOf(kdf, ri1), ...(wrapped ?? {}) }));
 
     const proof = decodeProof(operation, await session.receive(CHALLENGE_LIFETIME_MS));
     const authKey = 'authKey' in proof ? proof.authKey : undefined;
     let owner: Uint8Array | undefined;
     try {
-      if (now() - issuedAt > CHALLENGE_LIFETIME_MS) throw new OperationRefused('implementation', 'the challenge was not answered within 30 seconds');
-      checkImplementation(keys, implementationProofs, proof, serial, ri1);
+      checkProof(proof, serial, ri1, issuedAt);
       owner = authKey === undefined ? undefined : authVerifier(authKey);
     } finally {
       if (authKey !== undefined) wipe(authKey);
@@ -130,6 +136,44 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
     const result = await handleOperation(operation, { store, serial, owner, kdf }, proof);
     crashPoint(`server.${operation}.committed`);
     return encodeResult(operation, result);
+  }
+
+  /**
+   * A server-held card's SIGN AND INCREMENT (patent 003 [0096]): the same challenge and implementation proofs as
+   * every operation, the holder's proof (MUK, holder secret) and h; then one transaction that checks the holder,
+   * signs with the card's next counter value and records the next one. The answer leaves only after the commit.
+   * Each signature is a session, so the per-peer session and challenge limits (server-limits.ts) bound it like any
+   * operation: by default 120 a minute from one address; a deployment serving rented programs raises them.
+   */
+  async function runSign(session: ChannelSession, serial: string, reached: { cardStore: boolean }): Promise<Uint8Array> {
+    const kdf: KdfParams = { algorithm: 'argon2id', ...(await store.kdfParameters(serial)) };
+    const ri1 = newChallengeNonce();
+    const issuedAt = now();
+    await session.send(encodeSignChallenge(challengeOf(kdf, ri1)));
+    const proof = decodeSignProof(await session.receive(CHALLENGE_LIFETIME_MS));
+    try {
+      checkProof(proof, serial, ri1, issuedAt);
+    } catch (error) {
+      wipe(proof.holderSecret);
+      throw error;
+    }
+    crashPoint(`server.${SIGN_OPERATION}.proof`);
+    reached.cardStore = true;
+    const result = await handleSign(store, serial, proof);
+    crashPoint(`server.${SIGN_OPERATION}.committed`);
+    return encodeSignResult(result);
+  }
+
+  /** What every challenge carries: the KDF parameters, the nonce ri1 and the keyfile-signing key. */
+  function challengeOf(kdf: KdfParams, ri1: Uint8Array): Challenge {
+    const { salt, memoryKiB, iterations, parallelism } = kdf;
+    return { salt, memoryKiB, iterations, parallelism, ri1, keyfileKey };
+  }
+
+  /** [0042], [0048]: answered within 30 s, by a genuine implementation. */
+  function checkProof(proof: ProofBase, serial: string, ri1: Uint8Array, issuedAt: number): void {
+    if (now() - issuedAt > CHALLENGE_LIFETIME_MS) throw new OperationRefused('implementation', 'the challenge was not answered within 30 seconds');
+    checkImplementation(keys, implementationProofs, proof, serial, ri1);
   }
 
   await new Promise<void>((resolve, reject) => {

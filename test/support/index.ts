@@ -24,3 +24,5 @@ export * from './dongle-process.js';
 export * from './vsc-rental-card.js';
 export * from './thrown.js';
 export * from './rental-server-fixture.js';
+export * from './server-held-server.js';
+export * from './server-held-memory.js';

@@ -57,12 +57,13 @@ export const cardClientCommands: Command[] = [
     if ((text(values, 'token') === undefined) === (tokenFile === undefined)) throw new UsageError('give exactly one of --token and --token-file');
     const token = tokenFile === undefined ? requireOption(values, 'token') : readSecretLine(tokenFile, '--token-file');
     const password = await readPassword(text(values, 'password-file'), 'New card password: ');
-    const { publicKey, recoveryCode } = await enrollCard(endpoint, serial, token, password, await machineUniqueKey(machine));
+    const { publicKey, recoveryCode, kind } = await enrollCard(endpoint, serial, token, password, await machineUniqueKey(machine));
     const shown = formatRecoveryCode(recoveryCode);
+    const where = kind === 'server-held' ? ' (server-held: the key stays on the server, which signs for the card)' : '';
     say(values)(
-      { event: 'enrolled', serial, publicKey: Buffer.from(publicKey).toString('hex'), recoveryCode: shown },
+      { event: 'enrolled', serial, kind, publicKey: Buffer.from(publicKey).toString('hex'), recoveryCode: shown },
       [
-        `card ${serial} enrolled; signing public key ${Buffer.from(publicKey).toString('hex')}`,
+        `card ${serial} enrolled; signing public key ${Buffer.from(publicKey).toString('hex')}${where}`,
         'Recovery code (shown once; keep it apart from the password: it unblocks the card after too many wrong passwords):',
         shown,
       ].join('\n'),
@@ -76,6 +77,7 @@ export const cardClientCommands: Command[] = [
       ...SERVER, vpcd: { type: 'string', value: 'HOST:PORT', description: 'show the card in pcscd through vpcd (e.g. 127.0.0.1:35963)' },
       'poll-interval': { type: 'string', value: 'MS', description: 'polling interval in ms: the machine for a server-backed card (default 60000), the dongle for a dongle-backed one (default 1000)' },
       'give-up-after': { type: 'string', value: 'S', description: 'how long a remove keeps trying a server that cannot take the card yet, in seconds (default 30); the changes then wait on this machine' },
+      'attestation-out': { type: 'string', value: 'FILE', description: 'a server-held card: write the server\'s attestation of its signing key to FILE (to send to a software vendor)' },
       ...DONGLE_OPTIONS,
       'challenge-table': { type: 'string', value: 'FILE', description: 'with --dongle: challenge the dongle from the vendor\'s table of precomputed pairs ("vsc dongle table create") instead of signed nonces' },
       ...MACHINE,
@@ -88,7 +90,7 @@ export const cardClientCommands: Command[] = [
       const poll = text(values, 'poll-interval');
       if (poll !== undefined && !/^[1-9][0-9]{2,8}$/.test(poll)) throw new UsageError('--poll-interval: expected milliseconds, at least 100');
       if (text(values, 'dongle') !== undefined) {
-        for (const flag of ['server', 'server-key', 'master-key-file', 'keyfile', 'give-up-after']) {
+        for (const flag of ['server', 'server-key', 'master-key-file', 'keyfile', 'give-up-after', 'attestation-out']) {
           if (text(values, flag) !== undefined) throw new UsageError(`--${flag} is for a server-backed card; a dongle-backed card (--dongle) has no server`);
         }
         const { openDongle, dongleSecrets, requireTableForDongle } = await import('../../dongle-backend/index.js');
@@ -114,14 +116,15 @@ export const cardClientCommands: Command[] = [
       const serial = requireOption(values, 'serial');
       const password = await readPassword(text(values, 'password-file'));
       const muk = await machineUniqueKey(machine);
+      const attestationOut = text(values, 'attestation-out');
       const end = await runCardProcess({
         endpoint, serial, password, muk, readMuk: () => machineUniqueKey(machine), stateDir: stateDirectory(machine), dataDir: dataDirectory(machine), ...(vpcd === undefined ? {} : { vpcd }),
-        ...(poll === undefined ? {} : { pollIntervalMs: Number(poll) }), say: say(values),
+        ...(poll === undefined ? {} : { pollIntervalMs: Number(poll) }), ...(attestationOut === undefined ? {} : { attestationOut }), say: say(values),
       });
       if (end.removed) return ExitCode.ok;
       throw end.error instanceof VscError ? end.error : new VscError('card.remove', (end.error as Error).message);
     },
-    'Stays running while the card is inserted. With --dongle the card runs while its dongle answers a fresh challenge every second, and is removed (refusing service, leaving the reader) the moment it does not. The server refuses every other machine until this one removes the card. Every change of the card (a PIN try, a new key) is kept on this machine, sealed, until the server has taken it back: a remove that fails, or a crash, loses nothing; the next "vsc card insert", "remove", "status" or "recover" sends it.',
+    'Stays running while the card is inserted. A server-held card signs through its server, one round trip per SIGN AND INCREMENT; --attestation-out writes the server\'s attestation of its key. With --dongle the card runs while its dongle answers a fresh challenge every second, and is removed (refusing service, leaving the reader) the moment it does not. The server refuses every other machine until this one removes the card. Every change of the card (a PIN try, a new key) is kept on this machine, sealed, until the server has taken it back: a remove that fails, or a crash, loses nothing; the next "vsc card insert", "remove", "status" or "recover" sends it.',
   ),
   command('remove', 'remove the card the running "vsc card insert" on this machine holds, or send the changes a failed remove left waiting', { ...MACHINE }, async (values) => {
     const asked = await askOrDeliver(values, 'remove');

@@ -1,5 +1,6 @@
 // `vsc server init|start` and `vsc admin ...`: the operator's side of the VSC server, working on the
 // server's data directory (keys and, by default, the SQLite database).
+import { toHex } from '../../bytes/index.js';
 import { encodeServerPublicKey } from '../../channel/index.js';
 import { existsSync } from 'node:fs';
 import { ExitCode, UsageError, VscError } from '../../errors/index.js';
@@ -40,6 +41,7 @@ function cardJson(card: CardSummary): Record<string, unknown> {
   return {
     serial: card.serial,
     state: card.state,
+    kind: card.kind,
     enrolled: card.enrolled,
     blocked: card.blocked,
     authFailures: card.authFailures,
@@ -51,7 +53,7 @@ function cardJson(card: CardSummary): Record<string, unknown> {
 }
 
 function cardLine(card: CardSummary): string {
-  const flags = [card.enrolled ? undefined : 'awaiting enrollment', card.blocked ? 'blocked' : undefined].filter((flag) => flag !== undefined);
+  const flags = [card.kind === 'server-held' ? 'server-held' : undefined, card.enrolled ? undefined : 'awaiting enrollment', card.blocked ? 'blocked' : undefined].filter((flag) => flag !== undefined);
   return `${card.serial}\t${card.state}${flags.length > 0 ? `\t(${flags.join(', ')})` : ''}`;
 }
 
@@ -67,14 +69,26 @@ function eventLine(event: CardEvent): string {
  */
 const vscServer = () => import('../../vsc-server/index.js');
 
-/** Opens the store of `--data`/`--db`, runs `body`, closes. */
+/** Opens the store of `--data`/`--db` (with the server's key for server-held cards' seeds), runs `body`, closes. */
 async function withStore(values: OptionValues, body: (store: CardStore) => Promise<number>): Promise<number> {
-  const { CardStore, openServerDatabase } = await vscServer();
-  const database = await openServerDatabase(requireOption(values, 'data'), databaseUrl(values));
+  const { CardStore, heldSeedSealer, loadServerKeys, openServerDatabase } = await vscServer();
+  const dir = requireOption(values, 'data');
+  const database = await openServerDatabase(dir, databaseUrl(values));
   try {
-    return await body(new CardStore(database));
+    return await body(new CardStore(database, { heldSeeds: heldSeedSealer(loadServerKeys(dir)) }));
   } finally {
     await database.close();
+  }
+}
+
+/** The attestation key of `dir` (made now if the directory predates it), as printed by init and start. */
+async function attestationKeyOf(dir: string): Promise<string> {
+  const { loadOrCreateAttestationKey, loadServerKeys, serverAttester } = await vscServer();
+  const seed = loadOrCreateAttestationKey(dir);
+  try {
+    return toHex(serverAttester(seed, loadServerKeys(dir).channelPublicKey).publicKey);
+  } finally {
+    seed.fill(0);
   }
 }
 
@@ -84,14 +98,17 @@ export const serverInitCommand: Command = {
   kind: 'command',
   name: 'init',
   summary: 'create a server data directory: channel key pair, keyfile keys, master key, database',
-  details: 'Prints the server public key last: clients pin it with --server-key. The key file is mode 0600; back it up.',
+  details:
+    'Prints the attestation public key (what vouches for server-held cards: give it to software vendors), then the server public key last: clients pin it with --server-key. ' +
+    'The key files are mode 0600; back them up.',
   options: DATA,
   async run(values) {
     const dir = requireOption(values, 'data');
     const { initServerData } = await vscServer();
     const keys = await initServerData(dir, databaseUrl(values));
     const publicKey = encodeServerPublicKey(keys.channelPublicKey);
-    print(values, { data: dir, serverKey: publicKey }, `initialised VSC server in ${dir}\nserver public key:\n${publicKey}`);
+    const attestationKey = await attestationKeyOf(dir);
+    print(values, { data: dir, attestationKey, serverKey: publicKey }, `initialised VSC server in ${dir}\nattestation public key: ${attestationKey}\nserver public key:\n${publicKey}`);
     return ExitCode.ok;
   },
 };
@@ -108,12 +125,50 @@ function adminCommand(name: string, summary: string, withSerial: boolean, body: 
 }
 
 export const adminCommands: Command[] = [
-  adminCommand('enroll', 'create a card record and print its one-time enrollment token (last line)', true, async (store, values) => {
-    const serial = requireOption(values, 'serial');
-    const token = await store.create(serial);
-    print(values, { serial, token }, `card ${serial} created; give its owner this one-time enrollment token:\n${token}`);
-    return ExitCode.ok;
-  }, 'The owner then runs "vsc card enroll ... --token T", which chooses the password and generates the card\'s keys on the owner\'s machine.'),
+  {
+    ...adminCommand('enroll', 'create a card record and print its one-time enrollment token (last line)', true, async (store, values) => {
+      const serial = requireOption(values, 'serial');
+      const serverHeld = values['server-held'] === true;
+      const token = await store.create(serial, undefined, { serverHeld });
+      const what = serverHeld ? 'created, server-held (its signing key was generated on this server and stays here)' : 'created';
+      print(values, { serial, kind: serverHeld ? 'server-held' : 'software', token }, `card ${serial} ${what}; give its owner this one-time enrollment token:\n${token}`);
+      return ExitCode.ok;
+    }, 'The owner then runs "vsc card enroll ... --token T", which chooses the password and generates the card\'s keys on the owner\'s machine. ' +
+      'With --server-held the SIGN AND INCREMENT key is generated here instead, sealed to this server and never sent: the server signs for the card, one round trip per signature ' +
+      '(patent 003 [0096]); "vsc admin attest" vouches for it to software vendors. Its PIV keys are still the owner\'s.'),
+    options: { ...DATA, ...SERIAL, 'server-held': { type: 'boolean', description: 'the card\'s signing key is generated on and sealed to this server, which signs for it (individual key)' } },
+  },
+  {
+    kind: 'command',
+    name: 'attest',
+    summary: 'write this server\'s attestation that a server-held card\'s signing key is sealed to it (for software vendors)',
+    details:
+      'The attestation (src/card-attestation) names the card\'s serial, its SIGN AND INCREMENT public key, key mode individual and kind server-held, ' +
+      'signed by this server\'s attestation key (printed by "vsc server init" and "start"). Refused (exit 3) for an unknown card, a destroyed one, ' +
+      'and a card whose key its owner\'s machine generated.',
+    options: { ...DATA, ...SERIAL, out: { type: 'string', value: 'FILE', description: 'where to write the attestation (not overwritten)' } },
+    async run(values) {
+      const dir = requireOption(values, 'data');
+      const serial = requireOption(values, 'serial');
+      const out = requireOption(values, 'out');
+      if (existsSync(out)) throw new VscError('attestation.exists', `${out} already exists; it is not overwritten`, { exitCode: ExitCode.refusedByState });
+      const { attestCard, loadOrCreateAttestationKey, loadServerKeys, openServerDatabase, serverAttester } = await vscServer();
+      const keys = loadServerKeys(dir);
+      const seed = loadOrCreateAttestationKey(dir);
+      const attester = serverAttester(seed, keys.channelPublicKey);
+      seed.fill(0);
+      const database = await openServerDatabase(dir, databaseUrl(values));
+      let attestation: Uint8Array;
+      try {
+        attestation = await attestCard(database, attester, serial);
+      } finally {
+        await database.close();
+      }
+      writeFileAtomic(out, attestation, 0o644);
+      print(values, { serial, attestation: out, attestationKey: toHex(attester.publicKey) }, `attestation of server-held card ${serial} written to ${out} (attestation key ${toHex(attester.publicKey)})`);
+      return ExitCode.ok;
+    },
+  },
   adminCommand('list', 'list the cards and their states', false, async (store, values) => {
     const cards = await store.list();
     print(values, cards.map(cardJson), cards.length === 0 ? 'no cards' : cards.map(cardLine).join('\n'));
@@ -219,7 +274,7 @@ export const serverStartCommand: Command = {
   name: 'start',
   summary: 'serve the cards of a data directory over the protected channel',
   details: [
-    'Prints the listening address and the server public key on stdout; logs one JSON line (pino) per finished operation and at start and stop on stderr: operation, serial, outcome (ok or the refusal reason), durationMs, remote address, server instance id. Never a password, key, MUK, holder secret or sealed information.',
+    'Prints the attestation public key (server-held cards), the listening address and the server public key on stdout; logs one JSON line (pino) per finished operation and at start and stop on stderr: operation, serial, outcome (ok or the refusal reason), durationMs, remote address, server instance id. Never a password, key, MUK, holder secret or sealed information.',
     'With --metrics, Prometheus metrics are served at http://HOST:PORT/metrics on a listener of their own (off by default): vsc_operations_total{operation,outcome}, vsc_operation_duration_seconds{operation}, vsc_cards{state}, vsc_sessions_active, vsc_connections_active, vsc_limit_refusals_total{kind,scope}, vsc_limit{name} and the process metrics. SIGTERM or SIGINT stops both listeners.',
     'Limits (per server process): connections over --max-connections(-per-peer) are cut at accept, new connections over --sessions(-per-peer)-per-second get HTTP 429, and an address over its challenge rate or blocked after wrong passwords is refused "retry-later" (exit 3) before it is challenged. Refusal log lines are limited per address (--refused-log-lines).',
   ].join('\n\n'),
@@ -248,11 +303,13 @@ export const serverStartCommand: Command = {
     const refusedLines = refusedLogLinesFromFlags(values);
     const {
       startVscServer, createServerLogger, operationLogObserver, parseLogLevel, createServerMetrics, listenError, serveMetrics, combineObservers, withoutCredentials,
-      loadServerKeys, openServerDatabase, defaultDatabaseUrl, resolveServerLimits,
+      loadServerKeys, openServerDatabase, defaultDatabaseUrl, resolveServerLimits, loadOrCreateAttestationKey, serverAttester,
     } = await vscServer();
     resolveServerLimits(limits); // a usage error before any file is read
     const level = parseLogLevel(optional(values, 'log-level') ?? 'info');
     const keys = loadServerKeys(dir);
+    const attestationSeed = loadOrCreateAttestationKey(dir);
+    const attestationKey = toHex(serverAttester(attestationSeed, keys.channelPublicKey).publicKey);
     const logger = createServerLogger({ level });
     const database = await openServerDatabase(dir, dbUrl);
     const metrics = metricsAt === undefined ? undefined : createServerMetrics({ database });
@@ -263,7 +320,7 @@ export const serverStartCommand: Command = {
         metricsListener = await serveMetrics(metrics, metricsAt, (error) => logger.warn({ event: 'scrape-failed', error: error instanceof Error ? error.name : typeof error }, 'a metrics scrape failed'));
       }
       server = await startVscServer({
-        keys, database, host: listen.host, port: listen.port, implementationProofs: proofs as ImplementationProofs,
+        keys, database, host: listen.host, port: listen.port, implementationProofs: proofs as ImplementationProofs, attestationSeed,
         limits, ...(eventsRetentionDays === undefined ? {} : { eventsRetentionDays }),
         observer: combineObservers(operationLogObserver(logger, refusedLines === undefined ? {} : { refusedLinesPerPeerPerMinute: refusedLines }), ...(metrics === undefined ? [] : [metrics.observer])),
         ...(window === undefined ? {} : { counterWindow: BigInt(window) }),
@@ -281,7 +338,10 @@ export const serverStartCommand: Command = {
       db: database.dialect === 'postgres' ? withoutCredentials(db) : db, implementationProofs: proofs,
     }, 'VSC server started');
     const metricsLine = metricsListener === undefined ? '' : `\nmetrics on ${metricsListener.url}`;
-    print(values, { event: 'listening', url: server.url, metrics: metricsListener?.url ?? null, serverKey: server.publicKey }, `VSC server listening on ${server.url}${metricsLine}\nserver public key:\n${server.publicKey}`);
+    print(
+      values, { event: 'listening', url: server.url, metrics: metricsListener?.url ?? null, attestationKey, serverKey: server.publicKey },
+      `attestation public key: ${attestationKey}\nVSC server listening on ${server.url}${metricsLine}\nserver public key:\n${server.publicKey}`,
+    );
 
     const stop = new AbortController();
     const signal = await Promise.race([once(process, 'SIGTERM', stop).then(() => 'SIGTERM'), once(process, 'SIGINT', stop).then(() => 'SIGINT')]).catch(() => 'none');
