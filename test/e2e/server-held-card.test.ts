@@ -19,6 +19,7 @@ import { readCardAttestation, verifyCardAttestation, type CardAttestation } from
 import { ed25519KeyFromSeed, sha256 } from '../../src/crypto/index.js';
 import { CRASH_POINTS, type CrashPoint } from '../../src/fault-injection/index.js';
 import { connectPcscd } from '../../src/reader-driver/index.js';
+import { Rental, TrailFile, verifyRecord } from '../../src/rental/index.js';
 import { OperationRefused, mukFromOverride, signOnServer, type ServerEndpoint } from '../../src/vsc-client/index.js';
 import { CardStore, SCHEMA_VERSION, heldSeedSealer, loadServerKeys, openDatabase } from '../../src/vsc-server/index.js';
 import { SHARED_ADDRESS_SERVER_ARGS, freshPostgresDatabase, killAllVsc, runVsc, spawnVsc, waitForCard, type VscProcess } from '../support/index.js';
@@ -211,6 +212,39 @@ describe.each(['sqlite', 'postgres'] as const)('a server-held card on %s', { tim
     // The control: the dump shows the card's public key (as hex in the text dump), and the sealed seed.
     expect(dump.includes(Buffer.from(toHex(attestation.publicKey))) || dump.includes(Buffer.from(toHex(attestation.publicKey).toUpperCase()))).toBe(true);
     seed.fill(0);
+  });
+
+  it('rents software (patent 003): a keyfile of kind server-held from the attestation, without --accept-software-keys; the rental server signs on it', async () => {
+    const vendor = await runVsc(['vendor', 'init', '--data', join(dir, 'vendor'), '--name', 'Example Software', '--password-file', passwordFile]);
+    expect(vendor.code, vendor.stderr).toBe(0);
+    const vendorKey = /([0-9a-f]{64})\s*$/.exec(vendor.stdout)![1]!;
+    const keyfilePath = join(dir, 'wp.keyfile');
+    const created = await runVsc([
+      'keyfile', 'create', '--vendor', join(dir, 'vendor'), '--password-file', passwordFile, '--reader', READER, '--program', 'WP', '--threshold', 'executions<=2',
+      '--attestation', join(dir, 'attestation.json'), '--trust-attester', toHex(attestationKey), '--out', keyfilePath, '--json',
+    ]);
+    expect(created.code, created.stderr).toBe(0);
+    expect(JSON.parse((await runVsc(['keyfile', 'inspect', '--keyfile', keyfilePath, '--vendor-key', vendorKey, '--json'])).stdout)).toMatchObject({ card: { serial: SERIAL, kind: 'server-held' } });
+    const socket = join(dir, 'run', 'rental.sock');
+    const rentalServer = spawnVsc(['rental', 'serve', '--reader', READER, '--trail', join(dir, 'trail'), '--socket', socket, '--json']);
+    try {
+      await rentalServer.waitFor(/"event":"serving"/, 30_000);
+      const rental = await Rental.open({ keyfile: readFileSync(keyfilePath), vendorKey, socket });
+      try {
+        expect((await rental.charge('execution')).allowed).toBe(true);
+        expect((await rental.charge('execution')).allowed).toBe(true);
+        expect(await rental.charge('execution')).toMatchObject({ allowed: false, denial: 'threshold' });
+      } finally {
+        await rental.close();
+      }
+    } finally {
+      await rentalServer.kill();
+    }
+    // Every record the rental server wrote was a signature the server answered: they join the file's count.
+    const records = new TrailFile(join(dir, 'trail', 'trail.jsonl')).readAll();
+    expect(records.filter((record) => record.text.startsWith('WP execution '))).toHaveLength(2);
+    for (const record of records) expect(verifyRecord(record, { publicKey: attestation.publicKey, serial: SERIAL, keyMode: 'individual' })).toBe(true);
+    answered.push(...records.map((record) => record.counter));
   });
 
   it('only the holder signs: another machine cannot insert it, and its signature requests are refused', async () => {
