@@ -7,7 +7,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { vscInProcess } from '../support/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vsc-dongle-attest-cli-'));
 const authority = join(dir, 'authority');
@@ -22,20 +22,7 @@ const uri = (name: string) => `emulated:${stick(name)}?pin-source=file:${passphr
 const universalKey = join(dir, 'universal.pem');
 writeFileSync(universalKey, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
 
-/** Runs `vsc ...args` in this process: exit code and what it printed. */
-async function vsc(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...line: unknown[]) => void out.push(line.map(String).join(' ')));
-  const error = vi.spyOn(console, 'error').mockImplementation((...line: unknown[]) => void err.push(line.map(String).join(' ')));
-  try {
-    const code = await main(args);
-    return { code, stdout: out.join('\n'), stderr: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
+const vsc = vscInProcess;
 afterEach(() => vi.restoreAllMocks());
 
 beforeAll(async () => {

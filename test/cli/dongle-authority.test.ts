@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { toHex, utf8 } from '../../src/bytes/index.js';
-import { main } from '../../src/cli/main.js';
 import { dongleSecrets, initDongleCard, openEmulatedDongle, readAuthorityReference, type Dongle } from '../../src/dongle-backend/index.js';
+import { vscInProcess } from '../support/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vsc-authority-cli-'));
 const data = join(dir, 'authority');
@@ -18,20 +18,7 @@ const uri = (name: string, withPin = true) => `emulated:${join(dir, `dongle-${na
 const secrets = dongleSecrets(() => Promise.reject(new Error('the tests never prompt')));
 const open = (name: string): Dongle => openEmulatedDongle(uri(name), secrets);
 
-/** Runs `vsc ...args` in this process: exit code and what it printed. */
-async function vsc(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...line: unknown[]) => void out.push(line.map(String).join(' ')));
-  const error = vi.spyOn(console, 'error').mockImplementation((...line: unknown[]) => void err.push(line.map(String).join(' ')));
-  try {
-    const code = await main(args);
-    return { code, stdout: out.join('\n'), stderr: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
+const vsc = vscInProcess;
 afterEach(() => vi.restoreAllMocks());
 
 let fingerprintA: string;

@@ -7,12 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { toHex, utf8 } from '../../src/bytes/index.js';
-import { main } from '../../src/cli/main.js';
 import {
   certifyTrail, createKeyfile, formatUsageText, localTime, openVendor, closeVendor, RentalError, TrailFile, usageBinding, verifyKeyfile, writeRecord,
   type CertifyClient, type VendorKeys,
 } from '../../src/rental/index.js';
-import { REPO_ROOT, spawnTsScript, vscRentalCard } from '../support/index.js';
+import { REPO_ROOT, spawnTsScript, vscRentalCard, vscInProcess } from '../support/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vsc-validator-cli-'));
 const passwordFile = join(dir, 'password');
@@ -21,20 +20,7 @@ const wrongPasswordFile = join(dir, 'wrong-password');
 writeFileSync(wrongPasswordFile, 'not it\n', { mode: 0o600 });
 const NONCE = '5a'.repeat(16);
 
-/** Runs `vsc ...args` in this process: exit code and what it printed. */
-async function vsc(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...line: unknown[]) => void out.push(line.map(String).join(' ')));
-  const error = vi.spyOn(console, 'error').mockImplementation((...line: unknown[]) => void err.push(line.map(String).join(' ')));
-  try {
-    const code = await main(args);
-    return { code, stdout: out.join('\n'), stderr: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
+const vsc = vscInProcess;
 afterEach(() => vi.restoreAllMocks());
 
 let vendor: VendorKeys;
