@@ -50,9 +50,11 @@ export interface ValidationEvent {
   readonly records?: number;
 }
 
-class Refusal extends Error {
+/** A request the service refuses: the HTTP status and the error name it answers. */
+class Refusal extends VscError {
+  override readonly name = 'Refusal';
   constructor(readonly status: number, readonly error: string, message: string) {
-    super(message);
+    super(`validation-service.${error}`, message, { exitCode: ExitCode.refusedByState });
   }
 }
 

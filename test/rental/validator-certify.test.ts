@@ -105,13 +105,13 @@ describe('certifyTrail ([0094])', () => {
   it('the service\'s refusal comes back with its reason; nothing is written', async () => {
     const { keyfile, trail, use, client, card } = await setup();
     await use(2);
-    // A record the trail lost: the service finds the hole.
+    // A record the trail lost, just before the last: checked without the card, that is a hole (not a stale trail).
     await writeRecord('lost', { card: card.rental, trustRoot: card.trustRoot, append: () => undefined });
     await use(1);
     const size = trail.readAll().length;
     const error = await certifyTrail({ keyfile, trailPath: trail.path, client, validatorUrl: service.url }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(ValidationServiceError);
-    expect(error).toMatchObject({ code: 'validation-service.stale', exitCode: 3, message: expect.stringMatching(/refused \(HTTP 422\)/) });
+    expect(error).toMatchObject({ code: 'validation-service.hole', exitCode: 3, message: expect.stringMatching(/refused \(HTTP 422\)/) });
     expect(trail.readAll().length).toBe(size);
     const unnamed = await setup([]);
     await unnamed.use(1);
