@@ -1,7 +1,7 @@
 // `npm run bench`: runs the benchmarks and writes BENCHMARKS.md with the machine, the figures and
 // their ratio to the limits the issues name. Figures are measured here, never asserted in tests.
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CardOs, SoftwareVscCard, VscApplet } from '../src/apdu/index.js';
 import { fromHex } from '../src/bytes/index.js';
@@ -110,7 +110,35 @@ async function pcscdFigures(): Promise<PcscdFigures> {
 const us = (value: number): string => `${value.toFixed(1)} µs`;
 const rate = (value: number): string => `${Math.round(value).toLocaleString('en-US')}/s`;
 
-export async function runBenchmarks(_argv: string[]): Promise<number> {
+const RENTAL_HEADING = '## Software rental (patent 003)';
+
+/**
+ * `npm run bench -- --only rental`: measures the rental figures alone and puts them in place of BENCHMARKS.md's rental
+ * section (every ratio in it is still measured in the same run as its figure); the rest of the file is kept.
+ */
+async function runRentalOnly(): Promise<number> {
+  console.log('benchmark: software rental only: durable Writes, full and incremental trail validation…');
+  const section = rentalSection(await measureRental());
+  let previous = '';
+  try {
+    previous = readFileSync(OUTPUT, 'utf8');
+  } catch {
+    previous = '# Benchmarks\n';
+  }
+  const at = previous.indexOf(RENTAL_HEADING);
+  const kept = (at === -1 ? previous : previous.slice(0, at)).trimEnd();
+  const text = [kept, '', ...section, `(This section re-measured on ${new Date().toISOString()} with \`npm run bench -- --only rental\`.)`, ''].join('\n');
+  writeFileSync(OUTPUT, text);
+  console.log(section.join('\n'));
+  return 0;
+}
+
+export async function runBenchmarks(argv: string[]): Promise<number> {
+  if (argv.length > 0) {
+    if (argv.length === 2 && argv[0] === '--only' && argv[1] === 'rental') return runRentalOnly();
+    console.error('usage: npm run bench [-- --only rental]');
+    return 2;
+  }
   console.log('benchmark: APDU round trips in-process…');
   const inProcess = await inProcessRoundTrip();
   console.log('benchmark: SIGN AND INCREMENT against raw Ed25519…');
