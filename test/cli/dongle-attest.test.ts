@@ -7,7 +7,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { vscInProcess } from '../support/index.js';
+import { vscInProcess } from '../support/in-process-cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vsc-dongle-attest-cli-'));
 const authority = join(dir, 'authority');

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { toHex, utf8 } from '../../src/bytes/index.js';
 import { dongleSecrets, initDongleCard, openEmulatedDongle, readAuthorityReference, type Dongle } from '../../src/dongle-backend/index.js';
-import { vscInProcess } from '../support/index.js';
+import { vscInProcess } from '../support/in-process-cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vsc-authority-cli-'));
 const data = join(dir, 'authority');

@@ -11,7 +11,8 @@ import {
   certifyTrail, createKeyfile, formatUsageText, localTime, openVendor, closeVendor, RentalError, TrailFile, usageBinding, verifyKeyfile, writeRecord,
   type CertifyClient, type VendorKeys,
 } from '../../src/rental/index.js';
-import { REPO_ROOT, spawnTsScript, vscRentalCard, vscInProcess } from '../support/index.js';
+import { REPO_ROOT, spawnTsScript, vscRentalCard } from '../support/index.js';
+import { vscInProcess } from '../support/in-process-cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vsc-validator-cli-'));
 const passwordFile = join(dir, 'password');

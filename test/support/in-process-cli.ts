@@ -1,5 +1,6 @@
 // `vsc ...args` run in the test's own process through main(), with what it printed captured: for CLI tests that need
-// no separate process (no pcscd, no environment of their own).
+// no separate process (no pcscd, no environment of their own). It imports vitest, so it is not in index.ts, which the
+// benchmarks load outside vitest: tests import it by its path.
 import { vi } from 'vitest';
 import { main } from '../../src/cli/index.js';
 

@@ -26,4 +26,3 @@ export * from './thrown.js';
 export * from './rental-server-fixture.js';
 export * from './server-held-server.js';
 export * from './server-held-memory.js';
-export * from './in-process-cli.js';
