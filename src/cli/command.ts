@@ -62,6 +62,24 @@ export function parseCommandOptions(command: Command, argv: string[]): OptionVal
   }
 }
 
+/** A string option's value, or undefined when it was not given. */
+export function optionText(values: OptionValues, name: string): string | undefined {
+  const value = values[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** A repeatable option's values: `--right print --right audio`. */
+export function optionList(values: OptionValues, name: string): string[] {
+  const value = values[name];
+  return Array.isArray(value) ? value : typeof value === 'string' ? [value] : [];
+}
+
+/** `--json`, the machine-readable output every command offers. */
+export const JSON_OPTION: Record<string, OptionSpec> = { json: { type: 'boolean', description: 'machine-readable output' } };
+
+/** Prints a command's result: `event` as one JSON line with --json, else the line for people. */
+export const say = (values: OptionValues) => (event: Record<string, unknown>, line: string): void => console.log(values['json'] === true ? JSON.stringify(event) : line);
+
 /** A required string option, or a usage error naming it. */
 export function requireOption(values: OptionValues, name: string): string {
   const value = values[name];

@@ -1,14 +1,13 @@
 // `vsc card enroll|insert|remove|recover|destroy`: server-backed cards.
 import { ExitCode, UsageError, VscError } from '../../errors/index.js';
 import type { ClientFlags, ControlAnswer, ControlRequest, DeliveryOutcome, ServerEndpoint } from '../../vsc-client/index.js';
-import { requireOption, type Command, type OptionSpec, type OptionValues } from '../command.js';
+import { optionText as text, say, requireOption, type Command, type OptionSpec, type OptionValues } from '../command.js';
 import { readChallengeTableOption } from './dongle.js';
 import { DONGLE_OPTIONS, donglePinFallback } from './dongle-options.js';
 
 /** The client's code loads when a command runs: `vsc --help` and `vsc card status` stay quick. */
 const client = () => import('../../vsc-client/index.js');
 
-const text = (values: OptionValues, name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
 
 const MACHINE: Record<string, OptionSpec> = {
   'state-dir': { type: 'string', value: 'DIR', description: 'simulate a machine: its lock and control socket in DIR (default $VSC_STATE_DIR); only with VSC_SIMULATE_MACHINES=1, refused otherwise' },
@@ -35,7 +34,6 @@ function flags(values: OptionValues): ClientFlags {
   };
 }
 
-const say = (values: OptionValues) => (event: Record<string, unknown>, line: string) => console.log(values['json'] === true ? JSON.stringify(event) : line);
 
 function command(name: string, summary: string, options: Record<string, OptionSpec>, run: (values: OptionValues) => Promise<number>, details?: string): Command {
   return { kind: 'command', name, summary, options, run, ...(details === undefined ? {} : { details }) };

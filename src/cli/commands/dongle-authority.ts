@@ -2,6 +2,7 @@
 // destroy) and [0007] (replace or invalidate a lost card); DESIGN.md "Dongle-backed card", lost dongle.
 import { ExitCode, UsageError } from '../../errors/index.js';
 import type { AuthorityCard } from '../../dongle-backend/index.js';
+import { toHex as hex } from '../../bytes/index.js';
 import { requireOption, type Command, type CommandGroup, type OptionSpec, type OptionValues } from '../command.js';
 import { DONGLE_OPTIONS, donglePinFallback } from './dongle-options.js';
 
@@ -9,7 +10,6 @@ import { DONGLE_OPTIONS, donglePinFallback } from './dongle-options.js';
 const dongles = () => import('../../dongle-backend/index.js');
 
 const print = (values: OptionValues, json: unknown, line: string): void => console.log(values['json'] === true ? JSON.stringify(json) : line);
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 
 const DATA: Record<string, OptionSpec> = {
   data: { type: 'string', value: 'DIR', description: 'the issuing authority\'s data directory (keys, revocation list, escrows)' },

@@ -2,10 +2,9 @@
 // the URI names no pin-source (--dongle-pin-file, else a no-echo prompt on a terminal).
 import { utf8 } from '../../bytes/index.js';
 import { UsageError } from '../../errors/index.js';
-import type { OptionSpec, OptionValues } from '../command.js';
+import { optionText as text, type OptionSpec, type OptionValues } from '../command.js';
 
 const client = () => import('../../vsc-client/index.js');
-const text = (values: OptionValues, name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
 
 export const DONGLE_OPTIONS: Record<string, OptionSpec> = {
   dongle: { type: 'string', value: 'URI', description: 'the dongle: pkcs11:token=LABEL?module-path=/path/module.so&pin-source=file:/path (RFC 7512), or emulated:/path/to/dir (a directory: for development, not duplication-protected)' },

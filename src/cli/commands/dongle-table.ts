@@ -3,14 +3,12 @@
 import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import { ExitCode, UsageError } from '../../errors/index.js';
 import { writeFileAtomic } from '../../files/index.js';
-import { requireOption, type Command, type CommandGroup, type OptionSpec, type OptionValues } from '../command.js';
+import { optionText as text, say, requireOption, type Command, type CommandGroup, type OptionSpec, type OptionValues } from '../command.js';
 import { DONGLE_OPTIONS, donglePinFallback } from './dongle-options.js';
 
 /** Loaded when a command runs: `vsc --help` stays quick. */
 const dongles = () => import('../../dongle-backend/index.js');
 
-const text = (values: OptionValues, name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
-const say = (values: OptionValues) => (event: Record<string, unknown>, line: string) => console.log(values['json'] === true ? JSON.stringify(event) : line);
 
 const OPTIONS: Record<string, OptionSpec> = { ...DONGLE_OPTIONS, json: { type: 'boolean', description: 'machine-readable output' } };
 

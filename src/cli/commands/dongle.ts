@@ -4,17 +4,15 @@ import { chmodSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ExitCode, UsageError } from '../../errors/index.js';
 import { writeFileAtomic } from '../../files/index.js';
-import { requireOption, type Command, type CommandGroup, type OptionValues } from '../command.js';
+import { toHex as hex } from '../../bytes/index.js';
+import { optionText as text, say, requireOption, type Command, type CommandGroup, type OptionValues } from '../command.js';
 import { dongleAuthorityGroup } from './dongle-authority.js';
 import { DONGLE_OPTIONS, donglePinFallback } from './dongle-options.js';
 import { dongleTableGroup } from './dongle-table.js';
 
 const dongles = () => import('../../dongle-backend/index.js');
 
-const text = (values: OptionValues, name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
-const say = (values: OptionValues) => (event: Record<string, unknown>, line: string) => console.log(values['json'] === true ? JSON.stringify(event) : line);
 
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 
 /** An attestation is public: the vendor reads it (0644, whatever vsc's umask 077 makes of new files). */
 function writeAttestation(path: string, bytes: Uint8Array): void {

@@ -5,12 +5,11 @@
 // vendor key the keyfile names, which proves it unmodified but not who issued it: the output says which.
 import { readFileSync } from 'node:fs';
 import { ExitCode, UsageError } from '../../errors/index.js';
-import { requireOption, type Command, type OptionSpec, type OptionValues } from '../command.js';
+import { toHex as hex } from '../../bytes/index.js';
+import { optionText as text, requireOption, type Command, type OptionSpec, type OptionValues } from '../command.js';
 
 const rental = () => import('../../rental/index.js');
 
-const text = (values: OptionValues, name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 
 const COMMON: Record<string, OptionSpec> = {
   keyfile: { type: 'string', value: 'K', description: 'the program\'s keyfile ("vsc keyfile create")' },

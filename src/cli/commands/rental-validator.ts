@@ -6,22 +6,14 @@ import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ExitCode, UsageError, VscError } from '../../errors/index.js';
 import { writeFileAtomic } from '../../files/index.js';
-import { requireOption, type Command, type CommandGroup, type OptionSpec, type OptionValues } from '../command.js';
+import { toHex as hex } from '../../bytes/index.js';
+import { optionText as text, say, JSON_OPTION, optionList as many, requireOption, type Command, type CommandGroup, type OptionSpec, type OptionValues } from '../command.js';
 
 const rental = () => import('../../rental/index.js');
 const client = () => import('../../vsc-client/index.js');
 
-const text = (values: OptionValues, name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
-const say = (values: OptionValues) => (event: Record<string, unknown>, line: string) => console.log(values['json'] === true ? JSON.stringify(event) : line);
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
-const JSON_OPTION: Record<string, OptionSpec> = { json: { type: 'boolean', description: 'machine-readable output' } };
 const KEY = /^[0-9a-f]{64}$/;
 const COUNTER = /^(0|[1-9][0-9]{0,38})$/;
-
-function many(values: OptionValues, name: string): string[] {
-  const value = values[name];
-  return Array.isArray(value) ? (value as string[]) : typeof value === 'string' ? [value] : [];
-}
 
 /** Every value of a repeatable key option, as 32 bytes (exit 2 naming the option otherwise). */
 function keys(values: OptionValues, name: string): Uint8Array[] {

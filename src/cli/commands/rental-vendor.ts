@@ -4,25 +4,16 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ExitCode, UsageError, VscError } from '../../errors/index.js';
 import { writeFileAtomic } from '../../files/index.js';
-import { requireOption, type Command, type CommandGroup, type OptionSpec, type OptionValues } from '../command.js';
+import { toHex as hex } from '../../bytes/index.js';
+import { optionText as text, say, JSON_OPTION, optionList as many, requireOption, type Command, type CommandGroup, type OptionSpec, type OptionValues } from '../command.js';
 import { keyfileValidatorCommands, vendorValidatorCommands } from './rental-validator.js';
 
 const rental = () => import('../../rental/index.js');
 const client = () => import('../../vsc-client/index.js');
 
-const text = (values: OptionValues, name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
-const say = (values: OptionValues) => (event: Record<string, unknown>, line: string) => console.log(values['json'] === true ? JSON.stringify(event) : line);
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
-const JSON_OPTION: Record<string, OptionSpec> = { json: { type: 'boolean', description: 'machine-readable output' } };
 const VENDOR_PASSWORD: Record<string, OptionSpec> = {
   'password-file': { type: 'string', value: 'FILE', description: 'read the vendor password from the first line of FILE instead of asking ([0065]: it unlocks the vendor\'s keys)' },
 };
-
-/** A repeatable option's values: `--right print --right audio`. */
-function many(values: OptionValues, name: string): string[] {
-  const value = values[name];
-  return Array.isArray(value) ? (value as string[]) : typeof value === 'string' ? [value] : [];
-}
 
 const vendorInit: Command = {
   kind: 'command',

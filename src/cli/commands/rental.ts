@@ -5,13 +5,11 @@ import { once } from 'node:events';
 import { resolve } from 'node:path';
 import { ExitCode, UsageError } from '../../errors/index.js';
 import { rentalProgramCommands } from './rental-program.js';
-import { requireOption, type Command, type CommandGroup, type OptionSpec, type OptionValues } from '../command.js';
+import { toHex as hex } from '../../bytes/index.js';
+import { optionText as text, say, requireOption, type Command, type CommandGroup, type OptionSpec, type OptionValues } from '../command.js';
 
 const rental = () => import('../../rental/index.js');
 
-const text = (values: OptionValues, name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
-const say = (values: OptionValues) => (event: Record<string, unknown>, line: string) => console.log(values['json'] === true ? JSON.stringify(event) : line);
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 
 /** `--socket PATH` and `--json`, shared by every `vsc rental` command. */
 export const RENTAL_CLIENT_OPTIONS: Record<string, OptionSpec> = {

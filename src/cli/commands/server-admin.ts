@@ -7,7 +7,7 @@ import { ExitCode, UsageError, VscError } from '../../errors/index.js';
 import { writeFileAtomic } from '../../files/index.js';
 import { parseHostPort, type HostPort } from '../../host-port/index.js';
 import type { CardEvent, CardStore, CardSummary, ImplementationProofs } from '../../vsc-server/index.js';
-import { requireOption, type Command, type OptionSpec, type OptionValues } from '../command.js';
+import { optionText as optional, requireOption, type Command, type OptionSpec, type OptionValues } from '../command.js';
 import { once } from 'node:events';
 import { SERVER_LIMIT_OPTIONS, eventsRetentionFromFlags, limitsFromFlags, refusedLogLinesFromFlags } from './server-limit-flags.js';
 
@@ -19,7 +19,6 @@ const DATA: Record<string, OptionSpec> = {
 const SERIAL: Record<string, OptionSpec> = { serial: { type: 'string', value: 'S', description: 'the card\'s serial number' } };
 const NEW_SERIAL: Record<string, OptionSpec> = { 'new-serial': { type: 'string', value: 'N', description: 'the serial number of the new card' } };
 
-const optional = (values: OptionValues, name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
 
 /**
  * --db, refused when it carries a PostgreSQL password: every local user can read a command line
