@@ -122,6 +122,12 @@ export function encodeAnswer<Op extends RentalOp>(id: number, op: Op, answer: Re
   return `${JSON.stringify({ id, ok: true, ...answerJson(op, answer) })}\n`;
 }
 
+/** The answer line to an extension's request `id`, "\n" included: the extension's own fields. */
+export function encodeExtensionAnswer(id: number, fields: Readonly<Record<string, unknown>>): string {
+  if ('id' in fields || 'ok' in fields) throw new RentalError('input', 'an extension answer may not carry the fields id or ok');
+  return `${JSON.stringify({ id, ok: true, ...fields })}\n`;
+}
+
 /** A refusal line, "\n" included: the message cut to one bounded line. */
 export function encodeRefusal(id: number | null, reason: RentalReason, message: string): string {
   const line = (message.split('\n')[0] ?? '').slice(0, MAX_MESSAGE_CHARS);

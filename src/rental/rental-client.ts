@@ -18,7 +18,7 @@ import { rentalSocketPath } from './rental-socket-path.js';
 import type { RentalServerLink } from './program-trail.js';
 
 interface Pending {
-  readonly op: RentalOp;
+  readonly op: RentalOp | 'extension';
   resolve(value: unknown): void;
   reject(error: Error): void;
 }
@@ -89,7 +89,8 @@ export class RentalClient implements RentalServerLink {
     }
     let answer: unknown;
     try {
-      answer = decodeAnswer(pending.op, envelope.fields);
+      // An extension's answer is the extension client's to check (license-agent-client.ts).
+      answer = pending.op === 'extension' ? envelope.fields : decodeAnswer(pending.op, envelope.fields);
     } catch (error) {
       pending.reject(error as Error);
       throw error;
@@ -105,7 +106,7 @@ export class RentalClient implements RentalServerLink {
     this.socket.destroy();
   }
 
-  private request<Op extends RentalOp>(fields: WithoutId<RentalRequest> & { op: Op }): Promise<RentalAnswers[Op]> {
+  private request<Op extends RentalOp | 'extension'>(fields: WithoutId<RentalRequest> & { op: Op }): Promise<Op extends RentalOp ? RentalAnswers[Op] : Readonly<Record<string, unknown>>> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     const id = this.#nextId;
     this.#nextId = id >= MAX_REQUEST_ID ? 1 : id + 1;
@@ -115,7 +116,7 @@ export class RentalClient implements RentalServerLink {
     } catch (error) {
       return Promise.reject(error);
     }
-    return new Promise<RentalAnswers[Op]>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       this.#pending.set(id, { op: fields.op, resolve: resolve as (value: unknown) => void, reject });
       this.socket.write(line);
     });
@@ -147,6 +148,14 @@ export class RentalClient implements RentalServerLink {
 
   status(): Promise<StatusAnswer> {
     return this.request({ op: 'status' });
+  }
+
+  /**
+   * A request for an extension the server was started with (`name` as "license.use"); the answer's fields besides id
+   * and ok, unchecked: the extension's client checks them.
+   */
+  extension(name: string, fields: Readonly<Record<string, unknown>>): Promise<Readonly<Record<string, unknown>>> {
+    return this.request({ op: 'extension', name, fields });
   }
 
   /** Closes the connection; requests still waiting are rejected. */

@@ -4,11 +4,17 @@
 // limit is answered and the connection closed. Closing lets the Write in progress finish and be answered.
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { encodeAnswer, encodeRefusal } from './rental-answers.js';
+import { encodeAnswer, encodeExtensionAnswer, encodeRefusal } from './rental-answers.js';
 import { RentalError } from './rental-error.js';
 import { MAX_MESSAGE_BYTES, RentalLineReader } from './rental-line-reader.js';
 import { parseRequest, RentalSocketError, type RentalRequest } from './rental-protocol.js';
 import type { RentalServer } from './rental-server.js';
+
+/**
+ * The extensions a server is started with, by op name ("license.use"): each checks its request's fields (refusing
+ * with RentalError `input`) and answers with fields of its own.
+ */
+export type RentalExtensions = ReadonlyMap<string, (fields: Readonly<Record<string, unknown>>) => Promise<Readonly<Record<string, unknown>>>>;
 
 /** Requests one connection may have waiting before its socket stops being read. */
 const MAX_PENDING_PER_CONNECTION = 32;
@@ -51,10 +57,11 @@ function refusalOf(id: number | null, error: unknown): string {
   return encodeRefusal(id, 'storage', error instanceof Error ? error.message : String(error));
 }
 
-async function answer(server: RentalServer, request: RentalRequest): Promise<string> {
+async function answer(server: RentalServer, request: RentalRequest, extensions: RentalExtensions): Promise<string> {
   const { id } = request;
   try {
     switch (request.op) {
+      case 'extension': return encodeExtensionAnswer(id, await extensions.get(request.name)!(request.fields));
       case 'hello': return encodeAnswer(id, 'hello', await server.hello());
       case 'counter': return encodeAnswer(id, 'counter', { counter: await server.counter() });
       case 'write': return encodeAnswer(id, 'write', await server.write(request.nonce, request.text, request.expectCounter));
@@ -71,10 +78,12 @@ class Connection {
   #tail: Promise<void> = Promise.resolve();
   #pending = 0;
   readonly #reader = new RentalLineReader(MAX_MESSAGE_BYTES);
+  private readonly extensionOps: ReadonlySet<string>;
 
-  constructor(private readonly socket: Socket, private readonly server: RentalServer) {
+  constructor(private readonly socket: Socket, private readonly server: RentalServer, private readonly extensions: RentalExtensions) {
     socket.on('data', (chunk: Buffer) => this.take(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
     socket.on('error', () => socket.destroy());
+    this.extensionOps = new Set(extensions.keys());
   }
 
   private take(chunk: Uint8Array): void {
@@ -88,8 +97,8 @@ class Connection {
         this.queue(async () => encodeRefusal(null, 'input', 'expected a request line of UTF-8 text, got invalid bytes'));
         continue;
       }
-      const parsed = parseRequest(event.text);
-      if (parsed.ok) this.queue(() => answer(this.server, parsed.request));
+      const parsed = parseRequest(event.text, this.extensionOps);
+      if (parsed.ok) this.queue(() => answer(this.server, parsed.request, this.extensions));
       else this.queue(async () => encodeRefusal(parsed.id, 'input', parsed.message));
     }
   }
@@ -122,12 +131,15 @@ export class RentalListener {
 
   private constructor(readonly path: string, private readonly net: Server, private readonly server: RentalServer) {}
 
-  /** Listens on `path` (made 0600; its directory is the caller's 0700 one) for `server`. Call claimRentalSocket first. */
-  static listen(path: string, server: RentalServer): Promise<RentalListener> {
+  /**
+   * Listens on `path` (made 0600; its directory is the caller's 0700 one) for `server` and its `extensions`. Call
+   * claimRentalSocket first.
+   */
+  static listen(path: string, server: RentalServer, extensions: RentalExtensions = new Map()): Promise<RentalListener> {
     const net = createServer();
     const listener = new RentalListener(path, net, server);
     net.on('connection', (socket: Socket) => {
-      const connection = new Connection(socket, server);
+      const connection = new Connection(socket, server, extensions);
       listener.#connections.add(connection);
       socket.once('close', () => listener.#connections.delete(connection));
     });

@@ -30,6 +30,11 @@
 //        TRAIL = {"path", "lastCounter": decimal | null, "records"}; journal "empty" | "intent" | "answered";
 //        gap {"from", "to"} | null: counters the card passed that no record of the trail carries.
 //
+// Extensions: an op with a dot in its name ("license.use") belongs to an extension the server was started with
+// (license containers, src/license/license-agent.ts); its fields besides id and op are the extension's to check, and
+// its answer is {"id", "ok": true, ...the extension's fields}. A server without that extension refuses the op like any
+// unknown one.
+//
 // Programs do not trust the server ([0058]): they check every record it answers (program-trail.ts) and validate
 // the trail themselves.
 import { COUNTER_MAX } from '../apdu/index.js';
@@ -49,7 +54,19 @@ const ANSWER_OVERHEAD_BYTES = 512;
 
 export type RentalRequest =
   | { readonly id: number; readonly op: 'hello' | 'counter' | 'bridge' | 'status' }
-  | { readonly id: number; readonly op: 'write'; readonly nonce: Uint8Array; readonly text: string; readonly expectCounter?: bigint };
+  | { readonly id: number; readonly op: 'write'; readonly nonce: Uint8Array; readonly text: string; readonly expectCounter?: bigint }
+  | ExtensionRequest;
+
+/** A request for an extension: `name` is the op as sent ("license.use"), `fields` the rest of the request. */
+export interface ExtensionRequest {
+  readonly id: number;
+  readonly op: 'extension';
+  readonly name: string;
+  readonly fields: Readonly<Record<string, unknown>>;
+}
+
+/** An extension op's name: service and operation, lower case, joined by a dot. */
+export const EXTENSION_OP = /^[a-z][a-z0-9-]{0,31}\.[a-z][a-z0-9-]{0,31}$/;
 
 /** A request the server answers with a refusal: the id when it could be read, and why. */
 export interface RequestProblem {
@@ -124,7 +141,7 @@ const FIELDS: Readonly<Record<RentalOp, readonly string[]>> = {
  * answer (with the id when one could be read), naming what was expected and never quoting more than a bounded,
  * escaped piece of what came in.
  */
-export function parseRequest(line: string): ParsedRequest {
+export function parseRequest(line: string, extensionOps: ReadonlySet<string> = new Set()): ParsedRequest {
   const refuse = (id: number | null, message: string): ParsedRequest => ({ ok: false, id, message });
   if (typeof line !== 'string') return refuse(null, `expected a request line, got ${kindOf(line)}`);
   if (utf8(line).length > MAX_MESSAGE_BYTES) return refuse(null, `expected a request of at most ${MAX_MESSAGE_BYTES} bytes`);
@@ -139,8 +156,13 @@ export function parseRequest(line: string): ParsedRequest {
   const id = fields['id'];
   if (!isRequestId(id)) return refuse(null, `expected "id" as an integer 0..${MAX_REQUEST_ID}, got ${kindOf(id)}`);
   const op = fields['op'];
+  if (typeof op === 'string' && extensionOps.has(op)) {
+    const rest = Object.fromEntries(Object.entries(fields).filter(([key]) => key !== 'id' && key !== 'op'));
+    return { ok: true, request: { id, op: 'extension', name: op, fields: rest } };
+  }
   if (typeof op !== 'string' || !(RENTAL_OPS as readonly string[]).includes(op)) {
-    return refuse(id, `expected "op" as one of ${RENTAL_OPS.join(', ')}, got ${typeof op === 'string' ? quoteText(op, 32) : kindOf(op)}`);
+    const known = [...RENTAL_OPS, ...extensionOps].join(', ');
+    return refuse(id, `expected "op" as one of ${known}, got ${typeof op === 'string' ? quoteText(op, 32) : kindOf(op)}`);
   }
   const allowed = FIELDS[op as RentalOp];
   const extra = Object.keys(fields).find((key) => !allowed.includes(key));
@@ -163,6 +185,12 @@ export function parseRequest(line: string): ParsedRequest {
 export function encodeRequest(request: RentalRequest): string {
   if (typeof request !== 'object' || request === null) throw new RentalError('input', 'expected a request { id, op, ... }');
   if (!isRequestId(request.id)) throw new RentalError('input', `expected a request id as an integer 0..${MAX_REQUEST_ID}`);
+  if (request.op === 'extension') {
+    if (!EXTENSION_OP.test(request.name)) throw new RentalError('input', 'expected an extension op as service.operation');
+    const line = `${JSON.stringify({ ...request.fields, id: request.id, op: request.name })}\n`;
+    if (utf8(line).length > MAX_MESSAGE_BYTES) throw new RentalError('input', `expected a request of at most ${MAX_MESSAGE_BYTES} bytes`);
+    return line;
+  }
   if (!(RENTAL_OPS as readonly string[]).includes(request.op)) throw new RentalError('input', `expected an op of ${RENTAL_OPS.join(', ')}`);
   if (request.op !== 'write') return `${JSON.stringify({ id: request.id, op: request.op })}\n`;
   const { nonce, text, expectCounter } = request;

@@ -20,7 +20,7 @@ import { crashPoint } from '../fault-injection/index.js';
 import { acquireFileLock, ensurePrivateDirectory, type FileLock } from '../files/index.js';
 import { NONCE_LENGTH, recordHash, verifyRecord, type AuditRecord } from './audit-record.js';
 import type { BridgeAnswer, CounterRange, HelloAnswer, RentalCardIdentity, StatusAnswer, WriteAnswer } from './rental-answers.js';
-import { readCardIdentity, type RentalCardAccess } from './rental-card-access.js';
+import { readCardIdentity, type RentalCardAccess, type RentalCardSession } from './rental-card-access.js';
 import { RentalError } from './rental-error.js';
 import { RentalJournal } from './rental-journal.js';
 import { RENTAL_PROTOCOL_VERSION } from './rental-protocol.js';
@@ -53,6 +53,28 @@ function cardFailure(what: string, error: unknown): RentalError {
 
 /** What a Write signs: a text fixed by the caller, or one made from the counter the card shows (bridges). */
 type TextOf = (counter: bigint) => string | undefined;
+
+/** A record the card signed with a text of its own choosing (an extension's command, such as a license use). */
+export interface CardSignedRecord {
+  readonly counter: bigint;
+  readonly signature: Uint8Array;
+  readonly text: string;
+}
+
+/**
+ * An extension's command that makes the card sign a record: run inside the Write's card transaction with the nonce
+ * the server drew. It may select another applet (the server selects the VSC applet again afterwards). A refusal by
+ * the card is returned as `refused`, so the Write knows nothing was signed.
+ */
+export type CardSigning = (session: RentalCardSession, nonce: Uint8Array) => Promise<CardSignedRecord | { readonly refused: Error }>;
+
+/** Carries a card's refusal out of the transaction unwrapped: it is the extension's answer, not a card failure. */
+class CardRefusal {
+  constructor(readonly refusal: Error) {}
+}
+
+/** How a Write gets its signature: SIGN AND INCREMENT of a text known first, or a card command that signs its own. */
+type Signing = { readonly kind: 'text'; readonly textOf: TextOf } | { readonly kind: 'card'; readonly describe: string; readonly sign: CardSigning };
 
 export class RentalServer {
   #tail: Promise<void> = Promise.resolve();
@@ -176,7 +198,7 @@ export class RentalServer {
       this.journal.clear();
       if (bridge !== null && BigInt(bridge[1]!) === this.#next && BigInt(bridge[2]!) === expected - 1n) {
         this.log(`writing again the bridge record "${entry.intent.text}" the server died before signing`);
-        await this.writeNow(this.newNonce(), () => entry.intent.text, expected, true);
+        await this.writeNow(this.newNonce(), { kind: 'text', textOf: () => entry.intent.text }, expected, true);
       }
       return;
     }
@@ -185,7 +207,7 @@ export class RentalServer {
       const text = formatUsageText({ kind: 'skipped', from: expected, to: expected });
       this.log(`the card signed counter ${expected} but the signature was lost in a crash before it was kept: writing the bridge record "${text}" at counter ${counter}`);
       // The bridge's own intent replaces this one in the journal, so a crash now still knows what was lost.
-      await this.writeNow(this.newNonce(), () => text, counter, true);
+      await this.writeNow(this.newNonce(), { kind: 'text', textOf: () => text }, counter, true);
       return;
     }
     // The card moved on further, outside this server too: the gap report names the whole range.
@@ -200,26 +222,39 @@ export class RentalServer {
    * One Write, steps (1)-(6) of the file comment. `textOf` gets the counter the card shows and may decline (nothing
    * is signed). `expect`: sign only at that counter. `bridging`: the Write closes the gap, so it is no gap to report.
    */
-  private async writeNow(nonce: Uint8Array, textOf: TextOf, expect: bigint | undefined, bridging: boolean): Promise<WriteAnswer | undefined> {
+  private async writeNow(nonce: Uint8Array, signing: Signing, expect: bigint | undefined, bridging: boolean): Promise<WriteAnswer | undefined> {
     if (this.#failed !== undefined) throw this.#failed;
     let signed: { record: AuditRecord; counterAfter: bigint; answered: bigint } | undefined;
     try {
-      signed = await this.access.transaction(async ({ client }) => {
+      signed = await this.access.transaction(async (session) => {
+        const { client } = session;
         const counter = await client.counter();
         if (expect !== undefined && counter !== expect) throw new RentalError('counter-moved', `the card's counter is ${counter}, not ${expect}: nothing was signed; read the counter and try again`);
         if (this.#next !== undefined && counter < this.#next) throw new RentalError('rollback', `the card's counter ${counter} is below the trail's next counter ${this.#next}: the card's counter was rolled back; nothing was signed`);
-        const text = textOf(counter);
+        const text = signing.kind === 'text' ? signing.textOf(counter) : signing.describe;
         if (text === undefined) return undefined;
         if (!bridging && this.#next !== undefined && counter > this.#next) this.noteGap({ from: this.#next, to: counter - 1n });
-        const h1 = recordHash(nonce, text);
         this.journal.recordIntent({ nonce, text, counter });
         crashPoint('rental.write.intent-journaled');
-        const answer = await client.signAndIncrement(h1, this.card.keyMode);
+        let answer: { counter: bigint; signature: Uint8Array; text: string };
+        if (signing.kind === 'text') {
+          answer = { ...(await client.signAndIncrement(recordHash(nonce, text), this.card.keyMode)), text };
+        } else {
+          const result = await signing.sign(session, nonce);
+          await client.select();
+          if ('refused' in result) {
+            // The card signed nothing: the intent goes (were it left, the next Write would find the counter unmoved and drop it).
+            this.journal.clear();
+            throw new CardRefusal(result.refused);
+          }
+          answer = result;
+        }
         crashPoint('rental.write.signed');
         const counterAfter = await client.counter();
-        return { record: { nonce, text, counter, signature: answer.signature }, counterAfter, answered: answer.counter };
+        return { record: { nonce, text: answer.text, counter, signature: answer.signature }, counterAfter, answered: answer.counter };
       });
     } catch (error) {
+      if (error instanceof CardRefusal) throw error.refusal;
       throw cardFailure(`the card in ${this.access.description} failed`, error);
     }
     if (signed === undefined) return undefined;
@@ -267,7 +302,7 @@ export class RentalServer {
     const copy = nonce.slice();
     return this.enqueue(async () => {
       await this.settle();
-      return (await this.writeNow(copy, () => text, expectCounter, false))!;
+      return (await this.writeNow(copy, { kind: 'text', textOf: () => text }, expectCounter, false))!;
     });
   }
 
@@ -276,13 +311,33 @@ export class RentalServer {
     return this.enqueue(async () => {
       await this.settle();
       const bridged: { range?: CounterRange } = {};
-      const answer = await this.writeNow(this.newNonce(), (counter) => {
-        if (this.#next === undefined || counter <= this.#next) return undefined;
-        bridged.range = { from: this.#next, to: counter - 1n };
-        return formatUsageText({ kind: 'skipped', ...bridged.range });
+      const answer = await this.writeNow(this.newNonce(), {
+        kind: 'text',
+        textOf: (counter) => {
+          if (this.#next === undefined || counter <= this.#next) return undefined;
+          bridged.range = { from: this.#next, to: counter - 1n };
+          return formatUsageText({ kind: 'skipped', ...bridged.range });
+        },
       }, undefined, true);
       return answer === undefined || bridged.range === undefined ? { bridged: null } : { bridged: bridged.range, record: answer.record };
     });
+  }
+
+  /**
+   * A Write whose text the card chooses (an extension's command, such as a license use): journaled, verified against
+   * the card's key and kept in the trail like any Write before it resolves. `describe` stands in the journal for the
+   * text until the card answers. A refusal by the card is thrown as it came, and nothing was signed.
+   */
+  cardWrite(describe: string, sign: CardSigning): Promise<WriteAnswer> {
+    return this.enqueue(async () => {
+      await this.settle();
+      return (await this.writeNow(this.newNonce(), { kind: 'card', describe, sign }, undefined, false))!;
+    });
+  }
+
+  /** Runs `body` in one card transaction, in turn with the Writes (an extension's read of the card). */
+  withCard<T>(body: (session: RentalCardSession) => Promise<T>): Promise<T> {
+    return this.enqueue(() => this.access.transaction(body));
   }
 
   counter(): Promise<bigint> {
