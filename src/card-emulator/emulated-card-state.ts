@@ -10,6 +10,7 @@ import { writeFileAtomic } from '../files/index.js';
 import { generateEd25519Seed } from '../crypto/index.js';
 import { COUNTER_MAX, type VscKeyMode, type PivState } from '../apdu/index.js';
 import { decodePivState, decodeProtectedInformation, encodeProtectedInformation, personalisePiv } from '../card/index.js';
+import type { LicenseContainer } from '../license/index.js';
 import { randomBytes } from 'node:crypto';
 
 export const STATE_FORMAT = 'vsc-emulated-card/1';
@@ -24,6 +25,8 @@ export interface VscAppletState {
 export interface EmulatedCardState {
   vsc: VscAppletState;
   piv: PivState;
+  /** The license container, kept as it is across rewrites of the file; absent: the empty container. */
+  license?: LicenseContainer;
 }
 
 export class StateFileError extends VscError {
@@ -87,9 +90,9 @@ function parseVsc(path: string, raw: unknown): VscAppletState {
 const MAGIC = Uint8Array.of(0x76, 0x73, 0x63, 0x65, 0x01);
 const KEY_MODES: readonly VscKeyMode[] = ['individual', 'universal'];
 
-/** The binary state file: header, then the protected information (seed, counter, PIV part). */
+/** The binary state file: header, then the protected information (seed, counter, PIV part, license container). */
 export function encodeEmulatedCardState(state: EmulatedCardState): Uint8Array {
-  const information = encodeProtectedInformation({ signingSeed: state.vsc.signingKeySeed, counter: state.vsc.counter, piv: state.piv });
+  const information = encodeProtectedInformation({ signingSeed: state.vsc.signingKeySeed, counter: state.vsc.counter, piv: state.piv, license: state.license });
   try {
     return encodeStateFile(state.vsc.serial, state.vsc.keyMode, information);
   } finally {
@@ -119,8 +122,8 @@ export function decodeEmulatedCardState(path: string, bytes: Uint8Array): Emulat
   const keyMode = KEY_MODES[bytes[modeAt]!];
   if (keyMode === undefined) throw new StateFileError(path, `expected the key mode 0 (individual) or 1 (universal), got ${bytes[modeAt]}`);
   try {
-    const { signingSeed, counter, piv } = decodeProtectedInformation(bytes.subarray(modeAt + 1));
-    return { vsc: { serial, keyMode, counter, signingKeySeed: signingSeed }, piv };
+    const { signingSeed, counter, piv, license } = decodeProtectedInformation(bytes.subarray(modeAt + 1));
+    return { vsc: { serial, keyMode, counter, signingKeySeed: signingSeed }, piv, ...(license === undefined ? {} : { license }) };
   } catch (error) {
     throw new StateFileError(path, (error as Error).message, { cause: error });
   }

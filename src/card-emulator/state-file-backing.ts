@@ -8,6 +8,7 @@ import { sha256 } from '../crypto/index.js';
 import { VscError } from '../errors/index.js';
 import { encodeProtectedInformation, updateProtectedInformation, type CardBacking, type CounterGrant, type OpenedCard } from '../card/index.js';
 import { acquireFileLock, writeFileAtomic, type FileLock } from '../files/index.js';
+import { wipeContainerSecrets } from '../license/index.js';
 import { encodeStateFile, newEmulatedCardState, readEmulatedCardState, writeEmulatedCardState } from './emulated-card-state.js';
 
 export interface StateFileBackingOptions {
@@ -46,8 +47,9 @@ export class StateFileBacking implements CardBacking {
       writeEmulatedCardState(this.path, state);
       const { serial, keyMode, counter, signingKeySeed } = state.vsc;
       this.#header = { serial, keyMode };
-      const plaintext = encodeProtectedInformation({ signingSeed: signingKeySeed, counter, piv: state.piv });
+      const plaintext = encodeProtectedInformation({ signingSeed: signingKeySeed, counter, piv: state.piv, license: state.license });
       wipe(signingKeySeed);
+      if (state.license !== undefined) wipeContainerSecrets(state.license);
       this.#written = sha256(plaintext);
       return { serial, keyMode, plaintext, grant: { start: counter, end: counter } };
     } catch (error) {

@@ -4,7 +4,9 @@
 //   01 signing seed (32), or 03 public key of a server-held card (32), whose seed never leaves its VSC server
 //   (patent 003 [0096]) · 02 counter (16) · 10 PIV part, itself fields in this order:
 //   01 PIN (8) · 02 PUK (8) · 03 PIN retries (1) · 04 PUK retries (1) · 05 management key algorithm (1: 01 3DES, 02 AES-128)
-//   · 06 management key · 07 key pair* (slot 1 ‖ private 32 ‖ public 65) · 08 data object* (tag 3 ‖ content).
+//   · 06 management key · 07 key pair* (slot 1 ‖ private 32 ‖ public 65) · 08 data object* (tag 3 ‖ content);
+//   then, optionally, 20 license container (src/license/license-container-codec.ts; DESIGN.md "License containers"):
+//   absent while the container is empty (EMPTY_CONTAINER), so information from before it still opens unchanged.
 // Field readers open one field without decoding the rest (a signature opens only the seed).
 import {
   MAX_DATA_OBJECT_LENGTH, PIN_MAX_RETRIES, PUK_MAX_RETRIES, PivTag, REFERENCE_DATA_LENGTH, isPivKeySlot,
@@ -14,6 +16,7 @@ import {
 import { bytesEqual, bytesToUint, concatBytes, uintToBytes, wipe } from '../bytes/index.js';
 import { blockCipherKeyLength, ed25519KeyFromSeed, isValidP256PrivateKey, p256DerivePublicKey, P256_PRIVATE_KEY_LENGTH, P256_PUBLIC_KEY_LENGTH } from '../crypto/index.js';
 import { ExitCode, VscError } from '../errors/index.js';
+import { decodeLicenseContainer, EMPTY_CONTAINER, encodeLicenseContainer, isEmptyLicenseContainer, type LicenseContainer } from '../license/index.js';
 
 export const PROTECTED_INFORMATION_FORMAT = 0x01;
 export const SIGNING_SEED_LENGTH = 32;
@@ -21,7 +24,7 @@ export const COUNTER_LENGTH = 16;
 /** A server-held card's Ed25519 public key, in place of the seed (the same length, so sizes do not change). */
 export const SERVER_HELD_KEY_LENGTH = 32;
 
-const enum Field { seed = 0x01, counter = 0x02, serverHeldKey = 0x03, piv = 0x10 }
+const enum Field { seed = 0x01, counter = 0x02, serverHeldKey = 0x03, piv = 0x10, license = 0x20 }
 const enum PivField { pin = 0x01, puk = 0x02, pinRetries = 0x03, pukRetries = 0x04, algorithm = 0x05, managementKey = 0x06, keyPair = 0x07, dataObject = 0x08 }
 const ALGORITHM_CODES: ReadonlyArray<[number, ManagementKeyAlgorithm]> = [[0x01, '3des'], [0x02, 'aes128']];
 const KEY_PAIR_LENGTH = 1 + P256_PRIVATE_KEY_LENGTH + P256_PUBLIC_KEY_LENGTH;
@@ -40,6 +43,8 @@ export interface ProtectedInformation {
   /** The next counter value this card would sign with. */
   readonly counter: bigint;
   readonly piv: PivState;
+  /** The license container; absent means the empty container. */
+  readonly license?: LicenseContainer;
 }
 
 /** Protected information that fails validation; the message names the field, never its value. */
@@ -83,7 +88,15 @@ export function encodePivPart(piv: PivState): Uint8Array {
 }
 
 export function encodeProtectedInformation(info: ProtectedInformation): Uint8Array {
-  return join([Uint8Array.of(PROTECTED_INFORMATION_FORMAT), cardKeyField(info), field(Field.counter, counterBytes(info.counter)), field(Field.piv, encodePivPart(info.piv))]);
+  return join([
+    Uint8Array.of(PROTECTED_INFORMATION_FORMAT), cardKeyField(info), field(Field.counter, counterBytes(info.counter)), field(Field.piv, encodePivPart(info.piv)),
+    ...licenseField(info.license),
+  ]);
+}
+
+/** The license container's field, none for the empty container. */
+function licenseField(license: LicenseContainer | undefined): Uint8Array[] {
+  return license === undefined || isEmptyLicenseContainer(license) ? [] : [field(Field.license, encodeLicenseContainer(license))];
 }
 
 /** The first field: the signing seed, or a server-held card's public key (and then no seed). */
@@ -98,16 +111,17 @@ function cardKeyField(info: ProtectedInformation): Uint8Array {
 }
 
 /**
- * The length encodeProtectedInformation gives for information whose PIV part is `piv`, counted from
- * the lengths alone, without copying a secret: the card checks it before every change.
+ * The length encodeProtectedInformation gives for information whose PIV part is `piv` and whose license container
+ * takes `licenseFieldLength` bytes (readLicenseFieldLength; 0 for none), counted from the lengths alone, without
+ * copying a secret: the card checks it before every change, so PIV and licenses together stay within its room.
  */
-export function encodedProtectedInformationLength(piv: PivState): number {
+export function encodedProtectedInformationLength(piv: PivState, licenseFieldLength = 0): number {
   // PIN, PUK, the two retry counters, the management key's algorithm and the key itself.
   const fixed = [piv.pin.length, piv.puk.length, 1, 1, 1, piv.managementKey.key.length];
   let pivPart = fixed.reduce((sum, length) => sum + FIELD_HEADER_LENGTH + length, 0);
   pivPart += piv.keys.size * (FIELD_HEADER_LENGTH + KEY_PAIR_LENGTH);
   for (const content of piv.dataObjects.values()) pivPart += FIELD_HEADER_LENGTH + DATA_OBJECT_TAG_LENGTH + content.length;
-  return 1 + FIELD_HEADER_LENGTH + SIGNING_SEED_LENGTH + FIELD_HEADER_LENGTH + COUNTER_LENGTH + FIELD_HEADER_LENGTH + pivPart;
+  return 1 + FIELD_HEADER_LENGTH + SIGNING_SEED_LENGTH + FIELD_HEADER_LENGTH + COUNTER_LENGTH + FIELD_HEADER_LENGTH + pivPart + licenseFieldLength;
 }
 
 function counterBytes(counter: bigint): Uint8Array {
@@ -132,17 +146,18 @@ function fields(bytes: Uint8Array, start: number, where: string): RawField[] {
   return out;
 }
 
-function topFields(bytes: Uint8Array): [RawField, RawField, RawField] {
+/** The card key, counter and PIV part, and the license container's field if there is one. */
+function topFields(bytes: Uint8Array): [RawField, RawField, RawField, RawField | undefined] {
   if (bytes.length === 0 || bytes[0] !== PROTECTED_INFORMATION_FORMAT) throw new ProtectedInformationError(`expected protected information of format ${PROTECTED_INFORMATION_FORMAT}, got ${bytes.length === 0 ? 'no bytes' : `format ${bytes[0]}`}`);
   const list = fields(bytes, 1, 'protected information');
-  const want = [[Field.seed, Field.serverHeldKey], [Field.counter], [Field.piv]] as const;
-  if (list.length !== want.length || list.some((entry, i) => !(want[i] as readonly number[]).includes(entry.tag))) {
-    throw new ProtectedInformationError('expected the fields signing seed, counter, PIV part in that order (a server-held public key in place of the seed)');
+  const want = [[Field.seed, Field.serverHeldKey], [Field.counter], [Field.piv], [Field.license]] as const;
+  if (list.length < 3 || list.length > want.length || list.some((entry, i) => !(want[i] as readonly number[]).includes(entry.tag))) {
+    throw new ProtectedInformationError('expected the fields signing seed, counter, PIV part in that order, then at most the license container (a server-held public key in place of the seed)');
   }
   const keyName = list[0]!.tag === Field.seed ? 'the signing seed' : 'the server-held public key';
   if (list[0]!.end - list[0]!.start !== SIGNING_SEED_LENGTH) throw new ProtectedInformationError(`expected ${keyName} to be ${SIGNING_SEED_LENGTH} bytes, got ${list[0]!.end - list[0]!.start}`);
   if (list[1]!.end - list[1]!.start !== COUNTER_LENGTH) throw new ProtectedInformationError(`expected the counter to be ${COUNTER_LENGTH} bytes, got ${list[1]!.end - list[1]!.start}`);
-  return [list[0]!, list[1]!, list[2]!];
+  return [list[0]!, list[1]!, list[2]!, list[3]];
 }
 
 /** Only the signing seed, as a fresh copy the caller zeroes; a server-held card has none. */
@@ -188,20 +203,48 @@ export function readPivState(bytes: Uint8Array): PivState {
   return decodePivPart(bytes.subarray(piv.start, piv.end));
 }
 
-/** The same information with the PIV part or the counter replaced; the other fields are copied unopened. */
-export function updateProtectedInformation(bytes: Uint8Array, update: { readonly piv?: PivState; readonly counter?: bigint }): Uint8Array {
-  const [key, counter, piv] = topFields(bytes);
+/** The license container (EMPTY_CONTAINER when the information carries none), decoded and checked. */
+export function readLicenseContainer(bytes: Uint8Array): LicenseContainer {
+  const [, , , license] = topFields(bytes);
+  return license === undefined ? EMPTY_CONTAINER : decodeLicense(bytes, license);
+}
+
+function decodeLicense(bytes: Uint8Array, license: RawField): LicenseContainer {
+  try {
+    return decodeLicenseContainer(bytes.subarray(license.start, license.end));
+  } catch (error) {
+    throw new ProtectedInformationError(`the license container: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** The bytes the license container's field takes (header included), 0 when there is none: for capacity checks. */
+export function readLicenseFieldLength(bytes: Uint8Array): number {
+  const [, , , license] = topFields(bytes);
+  return license === undefined ? 0 : FIELD_HEADER_LENGTH + license.end - license.start;
+}
+
+/** The bytes the field of `license` would take in the information (0 for the empty container). */
+export function licenseFieldLength(license: LicenseContainer): number {
+  return isEmptyLicenseContainer(license) ? 0 : FIELD_HEADER_LENGTH + encodeLicenseContainer(license).length;
+}
+
+/** The same information with the PIV part, the counter or the license container replaced; the other fields are copied unopened. */
+export function updateProtectedInformation(bytes: Uint8Array, update: { readonly piv?: PivState; readonly counter?: bigint; readonly license?: LicenseContainer }): Uint8Array {
+  const [key, counter, piv, license] = topFields(bytes);
   return join([
     Uint8Array.of(PROTECTED_INFORMATION_FORMAT), field(key.tag, bytes.subarray(key.start, key.end)),
     field(Field.counter, update.counter === undefined ? bytes.slice(counter.start, counter.end) : counterBytes(update.counter)),
     field(Field.piv, update.piv === undefined ? bytes.slice(piv.start, piv.end) : encodePivPart(update.piv)),
+    ...(update.license !== undefined ? licenseField(update.license) : license === undefined ? [] : [field(Field.license, bytes.slice(license.start, license.end))]),
   ]);
 }
 
 /** Decodes the binary form only; decodeProtectedInformation (protected-information.ts) also reads the legacy JSON. */
 export function decodeBinaryProtectedInformation(bytes: Uint8Array): ProtectedInformation {
-  const [key, counter, piv] = topFields(bytes);
-  const decoded = { counter: bytesToUint(bytes.subarray(counter.start, counter.end)), piv: decodePivPart(bytes.subarray(piv.start, piv.end)) };
+  const [key, counter, piv, license] = topFields(bytes);
+  // The container first: a refusal then leaves no copy of a PIV secret behind.
+  const licensePart = license === undefined ? {} : { license: decodeLicense(bytes, license) };
+  const decoded = { counter: bytesToUint(bytes.subarray(counter.start, counter.end)), piv: decodePivPart(bytes.subarray(piv.start, piv.end)), ...licensePart };
   if (key.tag === Field.seed) return { signingSeed: bytes.slice(key.start, key.end), ...decoded };
   return { signingSeed: new Uint8Array(0), serverHeldPublicKey: bytes.slice(key.start, key.end), ...decoded };
 }

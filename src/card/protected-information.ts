@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { wipePivSecrets, type PivState } from '../apdu/index.js';
 import { decodePivState } from './legacy-piv-json.js';
 import { fromHex, wipe } from '../bytes/index.js';
+import { wipeContainerSecrets } from '../license/index.js';
 import {
   decodeBinaryProtectedInformation, encodeProtectedInformation, ProtectedInformationError, SIGNING_SEED_LENGTH,
   type ProtectedInformation,
@@ -13,10 +14,11 @@ import { personalisePiv } from './piv-personalisation.js';
 /** The JSON form sealed before the binary codec; read so that cards uploaded then still open. */
 const FORMAT = 'vsc-protected/1';
 
-/** Zeroes the secrets of decoded information nobody uses any more: signing seed and PIV secrets. */
+/** Zeroes the secrets of decoded information nobody uses any more: signing seed, PIV secrets, licenses' hidden and secret data. */
 export function wipeProtectedInformation(info: ProtectedInformation): void {
   wipe(info.signingSeed);
   wipePivSecrets(info.piv);
+  if (info.license !== undefined) wipeContainerSecrets(info.license);
 }
 
 /**

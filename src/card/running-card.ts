@@ -1,16 +1,20 @@
-// The one place a card is assembled (DESIGN.md "What backs a running card"): card OS, VSC applet and
-// PIV applet over the protected information in encrypted memory, whatever backs the card (a server-held
-// card's VSC applet signs through its server, server-held-vsc-card.ts); and the one
-// remove sequence ([0057], [0095]): refuse service, detach from the reader, let a grant finish, give
-// the final information back, wipe.
+// The one place a card is assembled (DESIGN.md "What backs a running card"): card OS, VSC applet, PIV
+// applet and license applet ("License containers") over the protected information in encrypted memory,
+// whatever backs the card (a server-held card's VSC applet signs through its server,
+// server-held-vsc-card.ts); and the one remove sequence ([0057], [0095]): refuse service, detach from
+// the reader, let a grant finish, give the final information back, wipe.
 import { CardOs, PivApplet, VscApplet, wipePivSecrets, type CardOsOptions, type PivState, type VscCard, type VscKeyMode } from '../apdu/index.js';
 import { bytesEqual, wipe } from '../bytes/index.js';
 import { VscError } from '../errors/index.js';
+import { LicenseError, type LicenseContainer, LicenseApplet } from '../license/index.js';
 import type { CardBacking, CounterGrant, OpenedCard, ServerHeldSigner } from './card-backing.js';
 import { EncryptedMemory } from './encrypted-memory.js';
 import { GrantedVscCard } from './granted-vsc-card.js';
 import { MAX_PROTECTED_INFORMATION_BYTES } from '../vsc-protocol/index.js';
-import { encodedProtectedInformationLength, readCardKind, readCardPublicKey, readCounter, readPivState, updateProtectedInformation } from './protected-information-codec.js';
+import {
+  encodedProtectedInformationLength, readCardKind, readCardPublicKey, readCounter, readLicenseContainer, readLicenseFieldLength, readPivState,
+  updateProtectedInformation,
+} from './protected-information-codec.js';
 import { ServerHeldVscCard } from './server-held-vsc-card.js';
 import { toBinaryProtectedInformation } from './protected-information.js';
 
@@ -43,6 +47,7 @@ export class RunningCard {
   readonly #vsc: BackedVscCard;
   readonly #backing: CardBacking;
   #giveBack: Promise<void> | undefined;
+  #disabled = false;
 
   private constructor(opened: OpenedCard, backing: CardBacking, options: RunningCardOptions) {
     this.serial = opened.serial;
@@ -66,9 +71,15 @@ export class RunningCard {
     const piv = new PivApplet(this.#memory.use(readPivState), {
       commit: (next) => this.#storePiv(next),
       vault: () => this.#memory.use(readPivState),
-      capacity: { maxBytes: MAX_PROTECTED_INFORMATION_BYTES, sizeOf: encodedProtectedInformationLength },
+      capacity: { maxBytes: MAX_PROTECTED_INFORMATION_BYTES, sizeOf: (state) => encodedProtectedInformationLength(state, this.#memory.use(readLicenseFieldLength)) },
     });
-    this.os = new CardOs([new VscApplet(this.#vsc), piv], options.cardOs);
+    // The license applet opens its container the same way and signs its records with the VSC applet's card, so
+    // both take one counter. Its changes share the room of the PIV state.
+    const license = new LicenseApplet(this.#vsc, {
+      store: { read: () => this.#memory.use(readLicenseContainer), write: (next) => this.#storeLicense(next) },
+      disabled: () => this.#disabled,
+    });
+    this.os = new CardOs([new VscApplet(this.#vsc), piv, license], options.cardOs);
   }
 
   /** Opens the card from its backing and assembles it; a card that cannot be assembled closes its backing. */
@@ -106,6 +117,7 @@ export class RunningCard {
 
   /** [0057]: refuse service at once (a MUK or PID change, the card being removed). */
   disable(): void {
+    this.#disabled = true;
     this.#vsc.disable();
   }
 
@@ -139,6 +151,24 @@ export class RunningCard {
     this.disable();
     this.#memory.destroy();
     await this.#backing.close();
+  }
+
+  /**
+   * Records a new license container with the backing first and only then in memory, so a failed save leaves the card
+   * as it was; a container that would grow the information past its room is refused ('capacity') before that.
+   */
+  async #storeLicense(next: LicenseContainer): Promise<void> {
+    const current = this.#memory.use((plaintext) => plaintext.length);
+    const snapshot = this.#memory.use((plaintext) => updateProtectedInformation(plaintext, { license: next, counter: this.#vsc.reportedNext }));
+    try {
+      if (snapshot.length > MAX_PROTECTED_INFORMATION_BYTES && snapshot.length > current) {
+        throw new LicenseError('capacity', `the card's information would grow to ${snapshot.length} bytes; it has room for ${MAX_PROTECTED_INFORMATION_BYTES}`);
+      }
+      await this.#backing.save(snapshot);
+    } finally {
+      wipe(snapshot);
+    }
+    this.#memory.update((plaintext) => updateProtectedInformation(plaintext, { license: next }));
   }
 
   async #storePiv(next: PivState): Promise<void> {

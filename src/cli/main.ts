@@ -3,7 +3,7 @@
 import { isMainThread } from 'node:worker_threads';
 import { VscError, UsageError, ExitCode } from '../errors/index.js';
 import { commandHelp, groupHelp, parseCommandOptions, type Command, type CommandGroup } from './command.js';
-import { adminCommands, cardClientCommands, cardEmulateCommand, demoCommand, dongleGroup, keyfileGroup, rentalGroup, serverInitCommand, serverStartCommand, validatorGroup, vendorGroup } from './commands/index.js';
+import { adminCommands, cardClientCommands, cardEmulateCommand, demoCommand, dongleGroup, keyfileGroup, licenseGroup, rentalGroup, serverInitCommand, serverStartCommand, validatorGroup, vendorGroup } from './commands/index.js';
 
 export const ROOT: CommandGroup = {
   kind: 'group',
@@ -18,6 +18,7 @@ export const ROOT: CommandGroup = {
     keyfileGroup,
     validatorGroup,
     rentalGroup,
+    licenseGroup,
     demoCommand,
   ],
 };

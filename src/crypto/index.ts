@@ -1,5 +1,6 @@
 // The project's crypto facade: the only place that picks an implementation for a primitive.
 export * from './ed25519.js';
+export * from './ed25519-montgomery.js';
 export * from './sha256.js';
 export * from './hmac.js';
 export * from './chacha20-poly1305.js';

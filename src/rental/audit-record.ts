@@ -106,6 +106,15 @@ export function encodeRecordLine(record: AuditRecord): string {
 
 const KEYS = ['nonce', 'text', 'counter', 'signature'] as const;
 const NONCE_HEX = new RegExp(`^[0-9a-f]{${NONCE_LENGTH * 2}}$`);
+
+/**
+ * Whether `value` is a nonce as the trail and the rental protocol write it: NONCE_LENGTH bytes, lowercase hex. A
+ * function, so other modules need no pattern of their own built from NONCE_LENGTH when they load: they may load
+ * before this one inside the import cycle apdu → license → rental (the license applet signs rental records).
+ */
+export function isNonceHex(value: unknown): value is string {
+  return typeof value === 'string' && NONCE_HEX.test(value);
+}
 const COUNTER_HEX = new RegExp(`^[0-9a-f]{${COUNTER_LENGTH * 2}}$`);
 const SIGNATURE_HEX = new RegExp(`^[0-9a-f]{${ED25519_SIGNATURE_LENGTH * 2}}$`);
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fromHex, fromUtf8, toHex, utf8 } from '../bytes/index.js';
 import { ED25519_SIGNATURE_LENGTH } from '../crypto/index.js';
 import { ExposedFileError } from '../files/index.js';
-import { NONCE_LENGTH, recordTextProblem, type AuditRecord } from './audit-record.js';
+import { isNonceHex, recordTextProblem, type AuditRecord } from './audit-record.js';
 import type { JournalState } from './rental-answers.js';
 import { RentalError } from './rental-error.js';
 import { formatCounter, parseCounterText } from './rental-protocol.js';
@@ -49,7 +49,6 @@ function answerLine(record: AuditRecord): string {
   return `${JSON.stringify({ kind: 'answer', counter: formatCounter(record.counter), signature: toHex(record.signature) })}\n`;
 }
 
-const NONCE_HEX = new RegExp(`^[0-9a-f]{${NONCE_LENGTH * 2}}$`);
 const SIGNATURE_HEX = new RegExp(`^[0-9a-f]{${ED25519_SIGNATURE_LENGTH * 2}}$`);
 
 function fieldsOf(line: string, kind: string, keys: readonly string[]): Record<string, unknown> | undefined {
@@ -71,7 +70,7 @@ function parseIntent(line: string): JournalIntent | undefined {
   if (fields === undefined) return undefined;
   const { nonce, text, counter } = fields;
   const value = parseCounterText(counter);
-  if (typeof nonce !== 'string' || !NONCE_HEX.test(nonce) || recordTextProblem(text) !== undefined || value === undefined) return undefined;
+  if (!isNonceHex(nonce) || recordTextProblem(text) !== undefined || value === undefined) return undefined;
   return { nonce: fromHex(nonce), text: text as string, counter: value };
 }
 

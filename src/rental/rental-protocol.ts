@@ -40,7 +40,7 @@
 import { COUNTER_MAX } from '../apdu/index.js';
 import { fromHex, toHex, utf8 } from '../bytes/index.js';
 import { ExitCode, VscError } from '../errors/index.js';
-import { NONCE_LENGTH, recordTextProblem } from './audit-record.js';
+import { isNonceHex, NONCE_LENGTH, recordTextProblem } from './audit-record.js';
 import { MAX_MESSAGE_BYTES } from './rental-line-reader.js';
 import { RentalError } from './rental-error.js';
 import { quoteText } from './usage-text.js';
@@ -93,7 +93,6 @@ export class RentalSocketError extends VscError {
 }
 
 const DECIMAL = /^(?:0|[1-9][0-9]{0,38})$/;
-const NONCE_HEX = new RegExp(`^[0-9a-f]{${NONCE_LENGTH * 2}}$`);
 
 /** A counter as the protocol writes it. */
 export function formatCounter(counter: bigint): string {
@@ -170,7 +169,7 @@ export function parseRequest(line: string, extensionOps: ReadonlySet<string> = n
   if (op !== 'write') return { ok: true, request: { id, op: op as 'hello' | 'counter' | 'bridge' | 'status' } };
 
   const { nonce, text, expectCounter } = fields;
-  if (typeof nonce !== 'string' || !NONCE_HEX.test(nonce)) return refuse(id, `write: expected "nonce" as ${NONCE_LENGTH * 2} lowercase hex digits (${NONCE_LENGTH} bytes), got ${kindOf(nonce)}`);
+  if (!isNonceHex(nonce)) return refuse(id, `write: expected "nonce" as ${NONCE_LENGTH * 2} lowercase hex digits (${NONCE_LENGTH} bytes), got ${kindOf(nonce)}`);
   const problem = protocolTextProblem(text);
   if (problem !== undefined) return refuse(id, `write: "text": ${problem}`);
   let expected: bigint | undefined;

@@ -144,32 +144,7 @@ export function schemaStatements(dialect: Dialect, text = readFileSync(SCHEMA_PA
  * schema. SQLite runs in WAL mode with synchronous=FULL, so a commit survives a power cut.
  */
 export async function openDatabase(url: string): Promise<VscDatabase> {
-  const dialect: Dialect = /^postgres(ql)?:\/\//.test(url) ? 'postgres' : 'sqlite';
-  // The drivers load when a database opens, not with this module: every `vsc` command loads the
-  // server's surface, and only the server and admin commands open a database.
-  const { Kysely, PostgresDialect, SqliteDialect } = await import('kysely');
-  let db: Kysely<VscDatabaseSchema>;
-  if (dialect === 'postgres') {
-    const { default: pg } = await import('pg');
-    const pool = new pg.Pool({ connectionString: url, max: 10 });
-    // An idle connection the database closed (restart, failover): the pool drops it and connects
-    // anew when needed. Without a listener, Node would end the whole server on it.
-    pool.on('error', () => undefined);
-    db = new Kysely<VscDatabaseSchema>({ dialect: new PostgresDialect({ pool }) });
-  } else {
-    const { default: SQLite } = await import('better-sqlite3');
-    let sqlite: SQLite.Database;
-    try {
-      sqlite = new SQLite(url);
-    } catch (error) {
-      throw new DatabaseError(`cannot open the SQLite database ${url}: ${(error as Error).message}`, { cause: error });
-    }
-    sqlite.pragma('journal_mode = WAL');
-    sqlite.pragma('synchronous = FULL');
-    sqlite.pragma('foreign_keys = ON');
-    sqlite.pragma('busy_timeout = 5000');
-    db = new Kysely<VscDatabaseSchema>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
-  }
+  const { db, dialect } = await openKysely<VscDatabaseSchema>(url);
   try {
     await applySchema(db, dialect);
   } catch (error) {
@@ -178,6 +153,38 @@ export async function openDatabase(url: string): Promise<VscDatabase> {
     throw new DatabaseError(`cannot open ${dialect === 'postgres' ? `the PostgreSQL database ${withoutCredentials(url)}` : url} and apply schema.sql: ${(error as Error).message}`, { cause: error });
   }
   return { db, dialect, close: () => db.destroy() };
+}
+
+/**
+ * A kysely connection to `url` with no schema applied: PostgreSQL for `postgres://...` (a pool of 10), else SQLite
+ * (WAL, synchronous=FULL, foreign keys, busy timeout, prepared statements kept). The VSC server's database and the
+ * license issuing store (src/license/issuing) open theirs through it, each applying its own schema.
+ */
+export async function openKysely<S>(url: string): Promise<{ readonly db: Kysely<S>; readonly dialect: Dialect }> {
+  const dialect: Dialect = /^postgres(ql)?:\/\//.test(url) ? 'postgres' : 'sqlite';
+  // The drivers load when a database opens, not with this module: every `vsc` command loads the
+  // server's surface, and only the server and admin commands open a database.
+  const { Kysely, PostgresDialect, SqliteDialect } = await import('kysely');
+  if (dialect === 'postgres') {
+    const { default: pg } = await import('pg');
+    const pool = new pg.Pool({ connectionString: url, max: 10 });
+    // An idle connection the database closed (restart, failover): the pool drops it and connects
+    // anew when needed. Without a listener, Node would end the whole server on it.
+    pool.on('error', () => undefined);
+    return { db: new Kysely<S>({ dialect: new PostgresDialect({ pool }) }), dialect };
+  }
+  const { default: SQLite } = await import('better-sqlite3');
+  let sqlite: SQLite.Database;
+  try {
+    sqlite = new SQLite(url);
+  } catch (error) {
+    throw new DatabaseError(`cannot open the SQLite database ${url}: ${(error as Error).message}`, { cause: error });
+  }
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = FULL');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('busy_timeout = 5000');
+  return { db: new Kysely<S>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) }), dialect };
 }
 
 /** Prepared statements kept per SQL text, a bounded number of them. */

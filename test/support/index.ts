@@ -26,3 +26,4 @@ export * from './thrown.js';
 export * from './rental-server-fixture.js';
 export * from './server-held-server.js';
 export * from './server-held-memory.js';
+export * from './license-fixture.js';

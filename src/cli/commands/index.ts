@@ -7,3 +7,4 @@ export { dongleGroup } from './dongle.js';
 export { keyfileGroup, vendorGroup } from './rental-vendor.js';
 export { rentalCommands, rentalGroup, RENTAL_CLIENT_OPTIONS } from './rental.js';
 export { validatorGroup } from './rental-validator.js';
+export { licenseGroup } from './license.js';

@@ -66,7 +66,9 @@ const serveCommand: Command = {
     const server = await RentalServer.open({ card, directory, ...(backupDirectory === undefined ? {} : { backupDirectory }), ...(keyMode === undefined ? {} : { keyMode }), log });
     let listener: Awaited<ReturnType<typeof RentalListener.listen>>;
     try {
-      listener = await RentalListener.listen(socketPath, server);
+      // The same socket is the machine's license agent: license containers sign their records into this trail.
+      const { licenseExtensions } = await import('../../license/index.js');
+      listener = await RentalListener.listen(socketPath, server, licenseExtensions(server, directory));
     } catch (error) {
       await server.close();
       throw error;

@@ -1,0 +1,13 @@
+// `vsc license ...` (DESIGN.md "License containers and lost licenses"; Wibu 002): the customer's container commands,
+// the customer's side of activation, and the licensor's issuing back end.
+import type { CommandGroup } from '../command.js';
+import { licenseActivationCommands } from './license-activation.js';
+import { licenseCustomerCommands } from './license-customer.js';
+import { licenseIssuingCommands } from './license-issuing.js';
+
+export const licenseGroup: CommandGroup = {
+  kind: 'group',
+  name: 'license',
+  summary: 'license containers on the card: use and activate licenses, and run a licensor\'s issuing service',
+  children: [...licenseCustomerCommands, ...licenseActivationCommands, ...licenseIssuingCommands],
+};

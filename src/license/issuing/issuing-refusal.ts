@@ -1,0 +1,41 @@
+// A request the issuing back end refuses (Wibu 002 back-end license issuing): a LicenseError with the HTTP status it is
+// answered with, as {"error": {"reason", "message"}}. The same class comes back out of issuing-client.ts.
+import { LicenseError, LICENSE_REASONS, type LicenseReason } from '../license-error.js';
+
+export class IssuingRefusal extends LicenseError {
+  constructor(readonly status: number, reason: LicenseReason, message: string, readonly retryAfterSeconds?: number) {
+    super(reason, message);
+  }
+}
+
+/** The status a LicenseError thrown by a parser or a check below the service is answered with. */
+export function statusOf(reason: LicenseReason): number {
+  switch (reason) {
+    case 'input':
+      return 400;
+    case 'unauthenticated':
+      return 401;
+    case 'no-license':
+      return 404;
+    case 'signature':
+      return 422;
+    case 'limit':
+      return 429;
+    default:
+      return 409;
+  }
+}
+
+export const isLicenseReason = (value: unknown): value is LicenseReason => typeof value === 'string' && (LICENSE_REASONS as readonly string[]).includes(value);
+
+/** Shorthands for the refusals the service gives. */
+export const refuse = {
+  input: (message: string) => new IssuingRefusal(400, 'input', message),
+  unauthenticated: (message: string) => new IssuingRefusal(401, 'unauthenticated', message),
+  unknownTicket: () => new IssuingRefusal(404, 'ticket', 'no such ticket'),
+  ticket: (message: string) => new IssuingRefusal(409, 'ticket', message),
+  noLicense: (message: string) => new IssuingRefusal(404, 'no-license', message),
+  conflict: (reason: LicenseReason, message: string) => new IssuingRefusal(409, reason, message),
+  limit: (message: string, retryAfterSeconds?: number) => new IssuingRefusal(429, 'limit', message, retryAfterSeconds),
+  signature: (message: string) => new IssuingRefusal(422, 'signature', message),
+};

@@ -1,0 +1,29 @@
+// Certified time (Wibu 000 §2.6 Certified Box Clock; license-update.ts kind 'time'): POST /v1/time answers a time
+// certificate for one container, signed by the licensor of the firm code asked for, over the container's fresh nonce.
+// It moves the firm item's certified time and the container's clock forward only; anyone may ask (it grants nothing).
+import { toHex } from '../../bytes/index.js';
+import { appendAudit, licensorRecord, signForLicensor, type Caller, type IssuingBackend } from './issuing-backend.js';
+import { issuingTransaction } from './issuing-database.js';
+import { refuse } from './issuing-refusal.js';
+import type { TimeRequest } from './issuing-requests.js';
+
+export interface TimeAnswer {
+  /** The signed time certificate (license-update.ts file form). */
+  readonly certificate: string;
+  readonly time: number;
+}
+
+/** POST /v1/time. */
+export async function certifyTime(backend: IssuingBackend, request: TimeRequest, caller: Caller): Promise<TimeAnswer> {
+  return issuingTransaction(backend.database, async (tx) => {
+    const row = await tx.selectFrom('issuing_licensors').selectAll().where('firm_code', '=', request.firmCode).executeTakeFirst();
+    if (row === undefined) throw refuse.noLicense(`no licensor of firm code ${request.firmCode} here`);
+    const licensor = licensorRecord(row);
+    const time = backend.now();
+    const signed = signForLicensor(backend, licensor, {
+      kind: 'time', serial: request.serial, licensorKey: licensor.publicKey, firmCode: licensor.firmCode, time, nonce: request.nonce, resetClock: false,
+    });
+    await appendAudit(backend, tx, caller, { licensorId: licensor.id, action: 'time', subject: `serial ${request.serial}`, outcome: 'ok', detail: `time ${time}, nonce ${toHex(request.nonce)}` });
+    return { certificate: signed.text, time };
+  });
+}
