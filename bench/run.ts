@@ -13,6 +13,7 @@ import { measurePcscdRoundTrip, type PcscdRoundTrip } from './pcscd-roundtrip.js
 import { measurePivVersusSoftHsm, type PivVersusSoftHsm } from './piv-vs-softhsm.js';
 import { dongleBenchTargets, dongleSection, measureDongle, type DongleFigures } from './dongle-bench.js';
 import { measureRental, rentalSection } from './rental-bench.js';
+import { licenseSection, measureLicense } from './license-bench.js';
 import { measureServerCycles, serverCyclesSection } from './server-cycles.js';
 import { measureSignRate } from './sign-rate.js';
 import { measureLatency, type LatencySummary } from './stats.js';
@@ -110,24 +111,32 @@ async function pcscdFigures(): Promise<PcscdFigures> {
 const us = (value: number): string => `${value.toFixed(1)} µs`;
 const rate = (value: number): string => `${Math.round(value).toLocaleString('en-US')}/s`;
 
-const RENTAL_HEADING = '## Software rental (patent 003)';
+/** The sections `npm run bench -- --only NAME` re-measures alone, in the order BENCHMARKS.md holds them. */
+const ONLY: Record<string, { heading: string; what: string; measure: () => Promise<string[]> }> = {
+  rental: { heading: '## Software rental (patent 003)', what: 'software rental only: durable Writes, full and incremental trail validation', measure: async () => rentalSection(await measureRental()) },
+  license: { heading: '## License containers (Wibu 002)', what: 'license containers only: activations with 100 clients, counted checks', measure: async () => licenseSection(await measureLicense()) },
+};
 
 /**
- * `npm run bench -- --only rental`: measures the rental figures alone and puts them in place of BENCHMARKS.md's rental
- * section (every ratio in it is still measured in the same run as its figure); the rest of the file is kept.
+ * `npm run bench -- --only rental|license`: measures one section alone and puts it in place of the same section of
+ * BENCHMARKS.md (every ratio in it is still measured in the same run as its figure); the rest of the file is kept.
  */
-async function runRentalOnly(): Promise<number> {
-  console.log('benchmark: software rental only: durable Writes, full and incremental trail validation…');
-  const section = rentalSection(await measureRental());
+async function runOnly(name: string): Promise<number> {
+  const only = ONLY[name]!;
+  console.log(`benchmark: ${only.what}…`);
+  const section = await only.measure();
   let previous = '';
   try {
     previous = readFileSync(OUTPUT, 'utf8');
   } catch {
     previous = '# Benchmarks\n';
   }
-  const at = previous.indexOf(RENTAL_HEADING);
-  const kept = (at === -1 ? previous : previous.slice(0, at)).trimEnd();
-  const text = [kept, '', ...section, `(This section re-measured on ${new Date().toISOString()} with \`npm run bench -- --only rental\`.)`, ''].join('\n');
+  const at = previous.indexOf(only.heading);
+  const next = at === -1 ? -1 : Object.values(ONLY).map((entry) => previous.indexOf(entry.heading, at + 1)).filter((index) => index > at).sort((a, b) => a - b)[0] ?? -1;
+  const before = (at === -1 ? previous : previous.slice(0, at)).trimEnd();
+  const after = next === -1 ? '' : previous.slice(next).trimEnd();
+  const stamp = `(This section re-measured on ${new Date().toISOString()} with \`npm run bench -- --only ${name}\`.)`;
+  const text = [before, '', ...section, stamp, '', ...(after === '' ? [] : [after, ''])].join('\n');
   writeFileSync(OUTPUT, text);
   console.log(section.join('\n'));
   return 0;
@@ -135,8 +144,8 @@ async function runRentalOnly(): Promise<number> {
 
 export async function runBenchmarks(argv: string[]): Promise<number> {
   if (argv.length > 0) {
-    if (argv.length === 2 && argv[0] === '--only' && argv[1] === 'rental') return runRentalOnly();
-    console.error('usage: npm run bench [-- --only rental]');
+    if (argv.length === 2 && argv[0] === '--only' && argv[1] !== undefined && argv[1] in ONLY) return runOnly(argv[1]);
+    console.error(`usage: npm run bench [-- --only ${Object.keys(ONLY).join('|')}]`);
     return 2;
   }
   console.log('benchmark: APDU round trips in-process…');
@@ -182,6 +191,14 @@ export async function runBenchmarks(argv: string[]): Promise<number> {
     rental = rentalSection(await measureRental());
   } catch (error) {
     rental = ['## Software rental (patent 003)', '', `Not measured: ${(error as Error).message.split('\n')[0]}`, ''];
+  }
+
+  console.log('benchmark: license containers: activations with 100 clients, counted checks…');
+  let license: string[];
+  try {
+    license = licenseSection(await measureLicense());
+  } catch (error) {
+    license = ['## License containers (Wibu 002)', '', `Not measured: ${(error as Error).message.split('\n')[0]}`, ''];
   }
 
   const rows = [
@@ -246,6 +263,8 @@ export async function runBenchmarks(argv: string[]): Promise<number> {
     ...dongleSection(dongleFigures, dongleNotes),
     '',
     ...rental,
+    '',
+    ...license,
   ].join('\n');
   writeFileSync(OUTPUT, text);
   console.log(text);
