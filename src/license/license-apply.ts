@@ -63,7 +63,6 @@ function applyUpdate(container: LicenseContainer, signed: SignedLicenseBody<Upda
     throw refuse('replayed', `the update names firm update counter ${body.updateCounter}, firm item ${body.firmCode} is at ${existing === undefined ? 'none (no firm item)' : expected}`);
   }
   let draft: Draft | undefined = existing === undefined ? undefined : { ...existing, products: [...existing.products] };
-  let deleted = false;
   for (const operation of body.operations) {
     if (operation.op === 'create-firm') {
       // parseBodyText lets create-firm stand only first: here it may only make a new firm item.
@@ -73,7 +72,9 @@ function applyUpdate(container: LicenseContainer, signed: SignedLicenseBody<Upda
     } else if (draft === undefined) {
       throw refuse('no-license', `no firm item ${body.firmCode} on this card (its first update must begin with create-firm)`);
     } else if (operation.op === 'delete-firm') {
-      deleted = true;
+      // The firm item stays as an empty shell that keeps its update counter: were it removed, the licensor's first
+      // update (counter 0, create-firm) could be replayed and would bring every deleted license back.
+      draft.products = [];
     } else {
       applyOperation(draft, operation, options);
     }
@@ -81,12 +82,9 @@ function applyUpdate(container: LicenseContainer, signed: SignedLicenseBody<Upda
   if (draft === undefined) throw refuse('no-license', `no firm item ${body.firmCode} on this card`);
   const updated: Draft = draft;
   const others = container.firms.filter((firm) => firm !== existing);
-  let firms: FirmItem[] = others;
-  if (!deleted) {
-    const certifiedTime = Math.max(updated.certifiedTime ?? 0, body.time);
-    const next: FirmItem = { ...updated, updateCounter: body.updateCounter + 1, certifiedTime };
-    firms = [...others, next].sort((a, b) => a.firmCode - b.firmCode);
-  }
+  const certifiedTime = Math.max(updated.certifiedTime ?? 0, body.time);
+  const next: FirmItem = { ...updated, updateCounter: body.updateCounter + 1, certifiedTime };
+  const firms = [...others, next].sort((a, b) => a.firmCode - b.firmCode);
   const text = formatLicenseRecordText({
     kind: 'update', licensor: licensorDigest(body.licensorKey), firmCode: body.firmCode, counter: body.updateCounter + 1, digest: toHex(licenseBodyDigest(signed)),
   });

@@ -21,7 +21,9 @@
 //   {"op": "add-units", "productCode", "units"}   raises the unit limit (a prepaid top-up)
 //   {"op": "settle-units", "productCode", "units"} lowers unitsUsed by units billed (postpaid)
 //   {"op": "extend", "productCode", "expiration"} a subscription renewed or shortened
-//   {"op": "delete-product", "productCode"}       {"op": "delete-firm"} (alone: a transfer's or withdrawal's delete)
+//   {"op": "delete-product", "productCode"}       {"op": "delete-firm"} (alone: a transfer's or withdrawal's delete; every
+//                                                 product item goes, the firm item stays empty with its update counter,
+//                                                 so the licensor's earlier updates can never be replayed onto it)
 //   {"op": "generate-secret", "productCode", "length"}  secret data drawn on the card, known to no one
 import { fromHex, toHex, utf8 } from '../bytes/index.js';
 import { ED25519_PUBLIC_KEY_LENGTH, ED25519_SIGNATURE_LENGTH, ed25519Verify, sha256, type Ed25519SigningKey } from '../crypto/index.js';

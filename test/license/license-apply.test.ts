@@ -58,11 +58,22 @@ describe('applying a licensor update', () => {
     ['extend sets the expiration', { op: 'extend', productCode: 7, expiration: T0 + 1 }, (c) => c.firms[0]!.products[0]!.expiration, T0 + 1],
     ['delete-product removes it', { op: 'delete-product', productCode: 7 }, (c) => c.firms[0]!.products.map((p) => p.productCode), [9]],
     ['generate-secret draws on the card', { op: 'generate-secret', productCode: 9, length: 3 }, (c) => c.firms[0]!.products[1]!.secretData, Uint8Array.of(0x5a, 0x5a, 0x5a)],
-    ['delete-firm removes the firm item', { op: 'delete-firm' }, (c) => c.firms, []],
+    ['delete-firm empties the firm item', { op: 'delete-firm' }, (c) => c.firms.map((f) => f.products), [[]]],
   ])('%s', (_name, operation, read, expected) => {
     const { container } = apply(created(), next([operation]));
     expect(read(container)).toEqual(expected);
-    if (operation.op !== 'delete-firm') expect(container.firms[0]!.updateCounter).toBe(2);
+    expect(container.firms[0]!.updateCounter).toBe(2);
+  });
+
+  it('after delete-firm the licensor\'s first update replayed is refused: the deleted licenses stay deleted', () => {
+    const first = firstUpdate([{ op: 'put-product', product: simpleProduct(7, 10) }]);
+    const made = apply(EMPTY_CONTAINER, first).container;
+    const deleted = apply(made, signedUpdate({ updateCounter: 1, operations: [{ op: 'delete-firm' }] })).container;
+    expect(deleted.firms[0]!.products).toEqual([]);
+    expect(refusal(() => apply(deleted, first))).toBe('replayed');
+    // The licensor may put a license there again (a transfer back) with the counter the shell kept.
+    const again = apply(deleted, signedUpdate({ updateCounter: 2, operations: [{ op: 'put-product', product: simpleProduct(7, 3) }] })).container;
+    expect(again.firms[0]!.products.map((p) => p.unitLimit)).toEqual([3]);
   });
 
   it('settle-units lowers the units used by what was billed, never below zero', () => {
