@@ -19,3 +19,4 @@ export * from './license-agent-link.js';
 export * from './license-sdk.js';
 export * from './license-usage-report.js';
 export * from './card/index.js';
+export * from './network/index.js';

@@ -89,3 +89,58 @@ export function deepFreeze<T>(value: T): T {
   }
   return value;
 }
+
+export interface RunningLicenseAgent {
+  /** The rental server's socket, which answers the license ops. */
+  readonly socket: string;
+  /** The card as its binding names it. */
+  readonly root: { readonly publicKey: Uint8Array; readonly serial: string; readonly keyMode: 'individual' };
+  readonly trail: string;
+  /** Applies `updates` and stores LICENSOR's card binding, as `vsc license activate` does. */
+  activate(...updates: readonly SignedLicenseBody[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+let agentReaders = 0;
+
+/**
+ * A machine's license agent for unit tests: the real VSC and license applets on a software card in the in-process card
+ * OS, a real RentalServer with its trail in a temporary directory, its socket with the license ops.
+ */
+export async function startLicenseAgent(serial = CARD_SERIAL): Promise<RunningLicenseAgent> {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { CardOs, SoftwareVscCard, VscApplet } = await import('../../src/apdu/index.js');
+  const { generateEd25519Seed } = await import('../../src/crypto/index.js');
+  const { AgentLicenseLink, LicenseApplet, licenseExtensions, MemoryLicenseStore, signCardBinding } = await import('../../src/license/index.js');
+  const { establishContext, ReaderSystem, SCARD_PROTOCOL_T1, SCARD_SHARE_SHARED } = await import('../../src/reader-driver/index.js');
+  const { claimRentalSocket, handleCardAccess, RentalListener, RentalServer } = await import('../../src/rental/index.js');
+  const dir = mkdtempSync(join(tmpdir(), 'vsc-license-agent-'));
+  const card = new SoftwareVscCard({ serial, keyMode: 'individual', key: ed25519KeyFromSeed(generateEd25519Seed()), counter: 0n });
+  const system = new ReaderSystem();
+  const name = `License Agent Reader ${agentReaders++}`;
+  system.addReader(name).insert(new CardOs([new VscApplet(card), new LicenseApplet(card, { store: new MemoryLicenseStore() })]));
+  const handle = await establishContext(system).connect(name, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1);
+  const server = await RentalServer.open({ card: handleCardAccess(handle), directory: join(dir, 'trail') });
+  const socket = join(dir, 'rental.sock');
+  await claimRentalSocket(socket);
+  const listener = await RentalListener.listen(socket, server, licenseExtensions(server, join(dir, 'trail')));
+  const root = { publicKey: card.publicKey, serial, keyMode: 'individual' as const };
+  return {
+    socket, root, trail: join(dir, 'trail', 'trail.jsonl'),
+    async activate(...updates) {
+      const link = await AgentLicenseLink.connect(socket);
+      try {
+        for (const update of updates) await link.apply(encodeSignedBody(update));
+        await link.bind(signCardBinding(LICENSOR, { serial, cardPublicKey: card.publicKey, keyMode: 'individual' }));
+      } finally {
+        await link.close();
+      }
+    },
+    async close() {
+      await listener.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
