@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromHex } from '../../src/bytes/index.js';
-import { IssuingClient, License } from '../../src/license/index.js';
+import { acquireSeat, checkBorrowCertificate, IssuingClient, License, LicenseError, parseBorrowCertificate } from '../../src/license/index.js';
 import { runVsc, spawnVsc, startEmulator, waitForCard, type EmulatorProcess, type VscProcess } from '../support/index.js';
 
 const PORT = 35963;
@@ -119,6 +119,39 @@ describe('license containers with the real issuing service, card, pcscd and lice
     const renewal = await order('sub-3004', 9, ['--renewal-of', readFileSync(first, 'utf8').trim()]);
     await vsc(['license', 'activate', '--server', url, '--ticket-file', renewal, '--socket', socket()]);
     expect(Date.parse((await listed(9))!.expiration!) / 1000).toBe(before + 30 * DAY);
+  });
+
+  it('a floating license with 2 seats refuses the third program and serves it once one returns; a borrowed seat works offline and comes back', async () => {
+    await define(10, ['--model', 'borrowable', '--option', 'productCode=10', '--option', 'seats=2', '--option', 'maxBorrowDays=7', '--option', 'featureMap=1']);
+    await vsc(['license', 'activate', '--server', url, '--ticket-file', await order('net-4004', 10), '--socket', socket()]);
+    const network = spawnVsc(['license', 'network', 'serve', '--listen', '127.0.0.1:0', '--socket', socket(), '--state', join(dir, 'seats.json'), '--json']);
+    try {
+      const served = JSON.parse((await network.waitFor(/\{"event":"serving".*\}/, 30_000))[0]) as { url: string };
+      const seat = (client: string) => acquireSeat(served.url, { licensorKey: fromHex(licensorKey), productCode: 10, features: 1, client, heartbeatMs: 0 });
+      const a = await seat('workstation-a');
+      const b = await seat('workstation-b');
+      await expect(seat('workstation-c')).rejects.toMatchObject({ reason: 'seats' });
+      await b.release();
+      const c = await seat('workstation-c');
+      await a.release();
+      // Borrowed onto this machine's card for a day: checked offline with nothing but the file and the licensor key.
+      const file = join(dir, 'borrowed.json');
+      await vsc(['license', 'borrow', '--server', served.url, '--licensor-key', licensorKey, '--product', '10', '--features', '1', '--days', '1', '--out', file, '--socket', socket()]);
+      const kept = JSON.parse(readFileSync(file, 'utf8')) as { certificate: unknown };
+      const certificate = parseBorrowCertificate(JSON.stringify(kept.certificate));
+      const card = (await vsc(['rental', 'status', '--socket', socket()]))['card'] as { serial: string; publicKey: string; keyMode: 'individual' };
+      const root = { serial: card.serial, publicKey: fromHex(card.publicKey), keyMode: card.keyMode };
+      const now = Math.floor(Date.now() / 1000);
+      expect(checkBorrowCertificate(certificate, { licensorKey: fromHex(licensorKey), productCode: 10, features: 1, now, card: root }).until).toBeGreaterThan(now + 86_000);
+      expect(() => checkBorrowCertificate(certificate, { licensorKey: fromHex(licensorKey), productCode: 10, features: 1, now: now + 86_401, card: root })).toThrow(LicenseError);
+      // Both seats are taken now (workstation-c and the borrow); the borrow returned early frees one.
+      await expect(seat('workstation-d')).rejects.toMatchObject({ reason: 'seats' });
+      await vsc(['license', 'return', '--certificate', file]);
+      await (await seat('workstation-d')).release();
+      await c.release();
+    } finally {
+      await network.kill();
+    }
   });
 
   it('refuses, naming why: a product not licensed, a used-up ticket, a feature the item lacks', async () => {

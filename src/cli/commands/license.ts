@@ -4,10 +4,11 @@ import type { CommandGroup } from '../command.js';
 import { licenseActivationCommands } from './license-activation.js';
 import { licenseCustomerCommands } from './license-customer.js';
 import { licenseIssuingCommands } from './license-issuing.js';
+import { licenseNetworkCommands } from './license-network.js';
 
 export const licenseGroup: CommandGroup = {
   kind: 'group',
   name: 'license',
   summary: 'license containers on the card: use and activate licenses, and run a licensor\'s issuing service',
-  children: [...licenseCustomerCommands, ...licenseActivationCommands, ...licenseIssuingCommands],
+  children: [...licenseCustomerCommands, ...licenseActivationCommands, ...licenseNetworkCommands, ...licenseIssuingCommands],
 };
