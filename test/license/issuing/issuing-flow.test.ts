@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toHex } from '../../../src/bytes/index.js';
 import {
+  parseCardBinding, verifyCardBinding,
   encodeActivationRequest, encodeReceiptRequest, IssuingRefusal, parseActivationRequest, parseReceiptRequest, parseSignedBody, verifyLicenseBody, type TimeBody, type UpdateBody,
 } from '../../../src/license/index.js';
 import { startIssuingHarness, START, template, TestCard, type IssuingHarness } from './issuing-fixture.js';
@@ -47,6 +48,11 @@ describe('order -> ticket -> activation -> receipt', () => {
     expect(body.operations.map((op) => op.op)).toEqual(['create-firm', 'put-product']);
     expect(body.operations[0]).toEqual({ op: 'create-firm', text: 'Example Software' });
     expect((await h.customer.ticket(ticket!)).activations).toEqual([expect.objectContaining({ serial: card.serial, state: 'pending', digest: answer.digest })]);
+    // With it the licensor's card binding, the trust root of the customer's programs: this card's key, this licensor.
+    const binding = parseCardBinding(answer.binding!);
+    expect(() => verifyCardBinding(binding, h.a.publicKey)).not.toThrow();
+    expect(binding).toMatchObject({ serial: card.serial, cardPublicKey: card.key.publicKey, keyMode: 'individual' });
+    expect(() => verifyCardBinding(binding, h.b.publicKey)).toThrow();
 
     const record = card.apply(answer.update);
     expect(await h.customer.receipt({ ticket: ticket!, serial: card.serial, record })).toEqual({ state: 'confirmed', serial: card.serial, ticket: expect.stringMatching(/^[0-9a-f]{16}$/) });
