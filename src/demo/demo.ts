@@ -11,6 +11,7 @@ import {
 } from '../reader-driver/index.js';
 import { dongleStory } from './dongle-demo.js';
 import { rentalStory } from './rental-demo.js';
+import { licenseStory } from './license-demo.js';
 import { serverStory } from './server-demo.js';
 import { Story, spaced, type Narrator } from './story.js';
 
@@ -95,9 +96,22 @@ export interface DemoOptions {
   dongle?: boolean;
   /** Tell the software rental part (default true). */
   rental?: boolean;
+  /** Tell the license container part (default true). */
+  license?: boolean;
 }
 
 export async function runDemo(options: DemoOptions = {}): Promise<number> {
+  // Parts of the story wait on timers that are unref'd so as never to hold a real card process open (the dongle's
+  // presence polling): the demo holds the process open itself until the story ends.
+  const alive = setInterval(() => undefined, 60_000);
+  try {
+    return await tellDemo(options);
+  } finally {
+    clearInterval(alive);
+  }
+}
+
+async function tellDemo(options: DemoOptions): Promise<number> {
   const say = options.say ?? ((line: string) => process.stdout.write(`${line}\n`));
   const story = new Story(say);
   say('Virtual smart card demo: a software card, a virtual reader, and an application using them.');
@@ -158,12 +172,14 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   if (options.server !== false) await serverStory(story);
   if (options.dongle !== false) await dongleStory(story);
   if (options.rental !== false) await rentalStory(story);
+  if (options.license !== false) await licenseStory(story);
   if (options.pcscd !== false) await throughPcscd(story, card);
 
   say('');
   say('Done. Next: `vsc card emulate --state FILE` serves such a card to pcscd until you stop it;');
   say('`vsc server init` and `vsc server start` run a VSC server, `vsc card enroll|insert|remove` use it;');
   say('`vsc dongle init` puts a card on a dongle, `vsc card insert --dongle URI` runs it while the dongle answers;');
-  say('`vsc vendor init`, `vsc keyfile create` and `vsc rental serve` rent software on a card (bin/rented-word-count.js is an example).');
+  say('`vsc vendor init`, `vsc keyfile create` and `vsc rental serve` rent software on a card (bin/rented-word-count.js is an example);');
+  say('`vsc license serve` issues licenses, `vsc license activate|list|use|report` use them on the card.');
   return 0;
 }

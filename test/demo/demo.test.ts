@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { runDemo } from '../../src/demo/demo.js';
 
 /** Runs the demo (never through pcscd: the unit tests have none) and returns what it said; it must exit 0. */
-async function demoText(options: { server?: boolean; dongle?: boolean; rental?: boolean } = {}): Promise<string> {
+async function demoText(options: { server?: boolean; dongle?: boolean; rental?: boolean; license?: boolean } = {}): Promise<string> {
   const lines: string[] = [];
   expect(await runDemo({ say: (line) => lines.push(line), pcscd: false, ...options })).toBe(0);
   return lines.join('\n');
@@ -67,5 +67,18 @@ describe('demo: software rental', () => {
     expect(text).toContain('run 2: runs in full; 2 execution(s) recorded so far');
     expect(text).toMatch(/run 3: limited mode \(threshold\): refused by executions<=2/);
     expect(text).toMatch(/run 4: limited mode \(trail\): trail refused: the trail ends before counter \d+ but the card is at \d+/);
+  });
+});
+
+describe('demo: license containers', () => {
+  it('issues a ticket, activates it into the card\'s container, counts a pay-per-use product down and refuses a clock set back', { timeout: 60_000 }, async () => {
+    const text = await demoText({ server: false, dongle: false, rental: false });
+    expect(text).toMatch(/its receipt in the trail: "license update [0-9a-f]{32} 10101 /);
+    expect(text).toContain('the service says confirmed');
+    expect(text).toMatch(/use 1: allowed, 2 left/);
+    expect(text).toMatch(/use 3: allowed, 0 left/);
+    expect(text).toMatch(/use 4: refused \(exhausted\)/);
+    expect(text).toMatch(/clock set back a day: refused \(clock-set-back\)/);
+    expect(text).toContain('from the trail: 3 uses, 3 units of product 7');
   });
 });
