@@ -3,12 +3,11 @@
 // (server-attestation.ts). Made at `server init`; a data directory made before it gets one at its first start.
 // Several server processes on one data directory agree on one key: the first to create it wins.
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, linkSync, openSync, unlinkSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fromHex, toHex, utf8 } from '../bytes/index.js';
 import { ED25519_SEED_LENGTH } from '../crypto/index.js';
 import { VscError } from '../errors/index.js';
-import { createExclusiveFile, readPrivateFile } from '../files/index.js';
+import { createFileOnce, readPrivateFile } from '../files/index.js';
 
 export const ATTESTATION_KEY_FILE = 'attestation-key.json';
 const FORMAT = 'vsc-server-attestation-key/1';
@@ -47,30 +46,8 @@ function readAttestationKey(path: string): Uint8Array {
  * one first, and that key is kept. A crash leaves either no key file or a whole one.
  */
 function createAttestationKey(path: string): void {
-  const temporary = `${path}.${randomBytes(8).toString('hex')}.tmp`;
   const seed = new Uint8Array(randomBytes(ED25519_SEED_LENGTH));
   const content = utf8(`${JSON.stringify({ format: FORMAT, seed: toHex(seed) }, null, 2)}\n`);
   seed.fill(0);
-  const fd = createExclusiveFile(temporary, 0o600);
-  try {
-    let offset = 0;
-    while (offset < content.length) offset += writeSync(fd, content, offset, content.length - offset);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-    content.fill(0);
-  }
-  try {
-    linkSync(temporary, path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-  } finally {
-    unlinkSync(temporary);
-  }
-  const dir = openSync(dirname(path), 'r');
-  try {
-    fsyncSync(dir);
-  } finally {
-    closeSync(dir);
-  }
+  createFileOnce(path, content);
 }

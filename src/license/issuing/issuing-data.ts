@@ -4,12 +4,12 @@
 // directory seals one value per licensor and per ticket, far below the bound where random nonces could repeat), and
 // associated data that binds the sealed value to its row, so a sealed value copied to another row does not open.
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, fsyncSync, linkSync, mkdirSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { concatBytes, fromHex, toHex, utf8, wipe } from '../../bytes/index.js';
 import { AeadAuthenticationError, chacha20Poly1305Decrypt, chacha20Poly1305Encrypt, hmacSha256 } from '../../crypto/index.js';
 import { VscError } from '../../errors/index.js';
-import { createExclusiveFile, readPrivateFile } from '../../files/index.js';
+import { createFileOnce, readPrivateFile } from '../../files/index.js';
 
 export const ISSUING_KEY_FILE = 'issuing-key.json';
 export const ISSUING_DATABASE_FILE = 'issuing.db';
@@ -59,28 +59,12 @@ function readKey(path: string): Uint8Array {
   return fromHex(key);
 }
 
-/** Writes a fresh key beside `path` and links it into place; a key another process linked first is kept. */
+/** Writes a fresh key at `path` once; a key another process wrote first is kept. */
 function createKey(path: string): void {
-  const temporary = `${path}.${randomBytes(8).toString('hex')}.tmp`;
   const key = Uint8Array.from(randomBytes(32));
   const content = utf8(`${JSON.stringify({ format: KEY_FORMAT, key: toHex(key) }, null, 2)}\n`);
   wipe(key);
-  const fd = createExclusiveFile(temporary, 0o600);
-  try {
-    let offset = 0;
-    while (offset < content.length) offset += writeSync(fd, content, offset, content.length - offset);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-    wipe(content);
-  }
-  try {
-    linkSync(temporary, path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-  } finally {
-    unlinkSync(temporary);
-  }
+  createFileOnce(path, content);
 }
 
 /** The sealer of data directory `dir`, whose key is created (0600) at the first use. */
