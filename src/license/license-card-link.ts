@@ -15,6 +15,12 @@ export interface LicenseCardLink {
   use(request: UseRequest): Promise<AuditRecord>;
   /** Applies a licensor's signed update or time certificate (file form); the record is the receipt. */
   apply(signedFile: string): Promise<AuditRecord>;
+  /**
+   * A plain record of `text` signed into the trail (the rental server's Write): what a network license server signs
+   * its borrow certificates, overflow seats and standby minutes with (src/license/network). Optional: only links a
+   * license server runs on need it.
+   */
+  writeText?(text: string): Promise<AuditRecord>;
   /** The card bindings kept beside the container, one per licensor that issued one (the customer stores them). */
   bindings(): Promise<readonly CardBinding[]>;
   close(): Promise<void>;

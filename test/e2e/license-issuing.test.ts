@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromHex } from '../../src/bytes/index.js';
-import { acquireSeat, checkBorrowCertificate, IssuingClient, License, LicenseError, parseBorrowCertificate } from '../../src/license/index.js';
+import { acquireSeat, checkBorrowed, IssuingClient, License, LicenseError, parseBorrowCertificate } from '../../src/license/index.js';
 import { runVsc, spawnVsc, startEmulator, waitForCard, type EmulatorProcess, type VscProcess } from '../support/index.js';
 
 const PORT = 35963;
@@ -142,8 +142,8 @@ describe('license containers with the real issuing service, card, pcscd and lice
       const card = (await vsc(['rental', 'status', '--socket', socket()]))['card'] as { serial: string; publicKey: string; keyMode: 'individual' };
       const root = { serial: card.serial, publicKey: fromHex(card.publicKey), keyMode: card.keyMode };
       const now = Math.floor(Date.now() / 1000);
-      expect(checkBorrowCertificate(certificate, { licensorKey: fromHex(licensorKey), productCode: 10, features: 1, now, card: root }).until).toBeGreaterThan(now + 86_000);
-      expect(() => checkBorrowCertificate(certificate, { licensorKey: fromHex(licensorKey), productCode: 10, features: 1, now: now + 86_401, card: root })).toThrow(LicenseError);
+      expect(checkBorrowed(certificate, { licensorKey: fromHex(licensorKey), productCode: 10, features: 1, now, ownCard: root }).until).toBeGreaterThan(now + 86_000);
+      expect(() => checkBorrowed(certificate, { licensorKey: fromHex(licensorKey), productCode: 10, features: 1, now: now + 86_401, ownCard: root })).toThrow(LicenseError);
       // Both seats are taken now (workstation-c and the borrow); the borrow returned early frees one.
       await expect(seat('workstation-d')).rejects.toMatchObject({ reason: 'seats' });
       await vsc(['license', 'return', '--certificate', file]);

@@ -72,7 +72,7 @@ const borrow: Command = {
     try {
       const borrowed = await borrowSeat(requireOption(values, 'server'), {
         licensorKey: keyOption(values, 'licensor-key'), productCode: wholeOption(values, 'product', undefined), features: wholeOption(values, 'features', 0),
-        client: clientName(optionText(values, 'client')), borrowerCard: { serial: link.card.serial, publicKey: link.card.publicKey },
+        client: clientName(optionText(values, 'client')), borrowerCard: link.card,
         seconds: wholeOption(values, 'days', 1, 3650) * 86_400,
       });
       const out = requireOption(values, 'out');
