@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { CardOs, signedDigest, SoftwareVscCard, VscApplet } from '../src/apdu/index.js';
 import { ed25519KeyFromSeed, generateEd25519Seed } from '../src/crypto/index.js';
 import {
-  AgentLicenseLink, encodeSignedBody, IssuingClient, License, LicenseApplet, licenseExtensions, licensorDigest, MemoryLicenseStore, signCardBinding, signLicenseBody,
+  AgentLicenseLink, encodeSignedBody, formatLicenseRecordText, IssuingClient, License, LicenseApplet, licenseExtensions, licensorDigest, MemoryLicenseStore, signCardBinding, signLicenseBody,
 } from '../src/license/index.js';
 import { fromHex } from '../src/bytes/index.js';
 import { establishContext, ReaderSystem, SCARD_PROTOCOL_T1, SCARD_SHARE_SHARED } from '../src/reader-driver/index.js';
@@ -107,7 +107,7 @@ async function measureActivations(): Promise<ActivationFigures> {
 /** The receipt text the card writes for an update: `license update LD FIRM counter 1 digest D`. */
 function receiptTextOf(update: string, digest: string): string {
   const body = JSON.parse((JSON.parse(update) as { body: string }).body) as { licensorKey: string; firmCode: number };
-  return `license update ${licensorDigest(fromHex(body.licensorKey))} ${body.firmCode} counter 1 digest ${digest}`;
+  return formatLicenseRecordText({ kind: 'update', licensor: licensorDigest(fromHex(body.licensorKey)), firmCode: body.firmCode, counter: 1, digest });
 }
 
 /** A card with the VSC and license applets in-process, a rental server over it, a product with no unit limit. */

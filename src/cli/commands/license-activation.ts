@@ -9,7 +9,7 @@ import { toHex } from '../../bytes/index.js';
 import { ExitCode, UsageError } from '../../errors/index.js';
 import { writeFileAtomic } from '../../files/index.js';
 import { JSON_OPTION, optionText, requireOption, say, type Command, type OptionSpec, type OptionValues } from '../command.js';
-import { readTextFile, SOCKET_OPTION, wholeOption } from './license-customer.js';
+import { readTextFile, SOCKET_OPTION, ticketOf, wholeOption } from './license-customer.js';
 
 const license = () => import('../../license/index.js');
 
@@ -19,12 +19,6 @@ const SERVER: Record<string, OptionSpec> = {
 const TICKET: Record<string, OptionSpec> = {
   'ticket-file': { type: 'string', value: 'FILE', description: 'a file holding the ticket code (a ticket is a credential: never on the command line)' },
 };
-
-function ticketOf(values: OptionValues): string {
-  const ticket = readTextFile(values, 'ticket-file').split('\n')[0]!.trim();
-  if (ticket.length === 0) throw new UsageError('--ticket-file: the file holds no ticket');
-  return ticket;
-}
 
 function write(path: string, text: string): void {
   writeFileAtomic(path, new TextEncoder().encode(`${text}\n`));

@@ -39,6 +39,13 @@ export function readTextFile(values: OptionValues, name: string): string {
   }
 }
 
+/** The ticket code in --ticket-file (a ticket is a credential: never on the command line). */
+export function ticketOf(values: OptionValues): string {
+  const ticket = readTextFile(values, 'ticket-file').split('\n')[0]!.trim();
+  if (ticket.length === 0) throw new UsageError('--ticket-file: the file holds no ticket');
+  return ticket;
+}
+
 function time(seconds: number | undefined): string | null {
   return seconds === undefined ? null : new Date(seconds * 1000).toISOString();
 }
@@ -183,7 +190,7 @@ const applyCommand: Command = {
     const { writeFileAtomic } = await import('../../files/index.js');
     const update = readTextFile(values, 'update').trim();
     const out = optionText(values, 'receipt-out');
-    const ticket = out === undefined ? undefined : readTextFile(values, 'ticket-file').split('\n')[0]!.trim();
+    const ticket = out === undefined ? undefined : ticketOf(values);
     const link = await AgentLicenseLink.connect(optionText(values, 'socket'));
     try {
       if (optionText(values, 'binding') !== undefined) await link.bind(parseCardBinding(readTextFile(values, 'binding').trim()));
