@@ -20,3 +20,4 @@ export * from './license-sdk.js';
 export * from './license-usage-report.js';
 export * from './card/index.js';
 export * from './network/index.js';
+export * from './backup/index.js';

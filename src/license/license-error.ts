@@ -25,6 +25,9 @@ export const LICENSE_REASONS = [
   'ticket', // unknown, used up or revoked ticket
   'limit', // a rate, body-size or activation-cycling limit
   'unauthenticated', // a licensor request without valid credentials
+  'locked', // the container is locked (000 §2.10: restored elsewhere as lost, broken or stolen)
+  'not-restorable', // the licensor does not restore this item (no restoring service, policy none)
+  'approval', // waits for the licensor's approval (repeated restores 000 §2.11, manual reactivation 001)
 ] as const;
 export type LicenseReason = (typeof LICENSE_REASONS)[number];
 

@@ -5,10 +5,11 @@ import { licenseActivationCommands } from './license-activation.js';
 import { licenseCustomerCommands } from './license-customer.js';
 import { licenseIssuingCommands } from './license-issuing.js';
 import { licenseNetworkCommands } from './license-network.js';
+import { licenseRestoreCommands } from './license-restore.js';
 
 export const licenseGroup: CommandGroup = {
   kind: 'group',
   name: 'license',
   summary: 'license containers on the card: use and activate licenses, and run a licensor\'s issuing service',
-  children: [...licenseCustomerCommands, ...licenseActivationCommands, ...licenseNetworkCommands, ...licenseIssuingCommands],
+  children: [...licenseCustomerCommands, ...licenseActivationCommands, ...licenseNetworkCommands, ...licenseRestoreCommands, ...licenseIssuingCommands],
 };

@@ -21,6 +21,10 @@ export function statusOf(reason: LicenseReason): number {
       return 422;
     case 'limit':
       return 429;
+    case 'locked':
+      return 423;
+    case 'not-restorable':
+      return 422;
     default:
       return 409;
   }

@@ -1,0 +1,4 @@
+// Backup and restore of license containers (Wibu 000 "CM-Box Backup"): formats, checks, the restore policy and plan.
+export * from './restore-degree.js';
+export * from './restore-policy.js';
+export * from './restore-plan.js';
