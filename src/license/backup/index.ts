@@ -2,3 +2,4 @@
 export * from './restore-degree.js';
 export * from './restore-policy.js';
 export * from './restore-plan.js';
+export * from './backup-settings.js';
