@@ -23,6 +23,11 @@ const GET_RESPONSE_INS = 0xc0;
 /** Enough for any answer of this project's applets; stops a card that never ends its 61xx chain. */
 const MAX_RESPONSE_BYTES = 64 * 1024;
 
+export interface ExchangeOptions {
+  /** The most response data to collect (default 64 KiB); a command whose answer may be longer names its own bound. */
+  readonly maxResponseBytes?: number;
+}
+
 function split(response: Uint8Array): { data: Uint8Array; sw: number } {
   if (response.length < 2) throw new MalformedResponseError(`expected a response of at least 2 bytes (SW1 SW2), got ${response.length}`);
   const end = response.length - 2;
@@ -34,7 +39,8 @@ function split(response: Uint8Array): { data: Uint8Array; sw: number } {
  * RESPONSE and repeats a 6Cxx-refused command with the Le the card named (ISO 7816-4 5.3.4), so it
  * works over short APDUs; any other status word throws its typed CardStatusError.
  */
-export async function exchange(transport: CardTransport, command: CommandApdu): Promise<Uint8Array> {
+export async function exchange(transport: CardTransport, command: CommandApdu, options: ExchangeOptions = {}): Promise<Uint8Array> {
+  const maxResponseBytes = options.maxResponseBytes ?? MAX_RESPONSE_BYTES;
   let { data, sw } = split(await transport.transmit(encodeCommandApdu(command)));
   if ((sw & 0xff00) === 0x6c00) ({ data, sw } = split(await transport.transmit(encodeCommandApdu({ ...command, ne: sw & 0xff || 256 }))));
   const parts = [data.slice()];
@@ -42,7 +48,7 @@ export async function exchange(transport: CardTransport, command: CommandApdu): 
   while ((sw & 0xff00) === 0x6100) {
     const next = split(await transport.transmit(encodeCommandApdu(commandApdu({ cla: command.cla & 0x03, ins: GET_RESPONSE_INS, ne: sw & 0xff || 256 }))));
     total += next.data.length;
-    if (total > MAX_RESPONSE_BYTES) throw new MalformedResponseError(`expected at most ${MAX_RESPONSE_BYTES} response bytes, got more`);
+    if (total > maxResponseBytes) throw new MalformedResponseError(`expected at most ${maxResponseBytes} response bytes, got more`);
     parts.push(next.data.slice());
     sw = next.sw;
   }

@@ -48,12 +48,15 @@ export class RunningCard {
   readonly #backing: CardBacking;
   #giveBack: Promise<void> | undefined;
   #disabled = false;
+  /** Whether the license container is locked (Wibu 000 §2.10), kept with every stored container. */
+  #locked: boolean;
 
   private constructor(opened: OpenedCard, backing: CardBacking, options: RunningCardOptions) {
     this.serial = opened.serial;
     this.keyMode = opened.keyMode;
     this.#backing = backing;
     this.#memory = EncryptedMemory.seal(toBinaryProtectedInformation(opened.plaintext));
+    this.#locked = this.#memory.use(readLicenseContainer).lock !== undefined;
     if (opened.serverHeld !== undefined) {
       this.#vsc = new ServerHeldVscCard(opened.serial, checkServerHeld(opened, this.#memory));
     } else {
@@ -72,6 +75,7 @@ export class RunningCard {
       commit: (next) => this.#storePiv(next),
       vault: () => this.#memory.use(readPivState),
       capacity: { maxBytes: MAX_PROTECTED_INFORMATION_BYTES, sizeOf: (state) => encodedProtectedInformationLength(state, this.#memory.use(readLicenseFieldLength)) },
+      locked: () => this.#locked,
     });
     // The license applet opens its container the same way and signs its records with the VSC applet's card, so
     // both take one counter. Its changes share the room of the PIV state.
@@ -79,7 +83,9 @@ export class RunningCard {
       store: { read: () => this.#memory.use(readLicenseContainer), write: (next) => this.#storeLicense(next) },
       disabled: () => this.#disabled,
     });
-    this.os = new CardOs([new VscApplet(this.#vsc), piv, license], options.cardOs);
+    // A locked container locks the card: no signature of the VSC applet, no PIV key operation (the license applet
+    // still signs the records of its own commands, its unlock among them).
+    this.os = new CardOs([new VscApplet(this.#vsc, { locked: () => this.#locked }), piv, license], options.cardOs);
   }
 
   /** Opens the card from its backing and assembles it; a card that cannot be assembled closes its backing. */
@@ -169,6 +175,7 @@ export class RunningCard {
       wipe(snapshot);
     }
     this.#memory.update((plaintext) => updateProtectedInformation(plaintext, { license: next }));
+    this.#locked = next.lock !== undefined;
   }
 
   async #storePiv(next: PivState): Promise<void> {

@@ -30,9 +30,12 @@ const refuse = (reason: LicenseError['reason'], message: string): LicenseError =
  * code), 'replayed' (not the firm item's next update counter; a time certificate that would reset the clock to a time
  * not newer than the firm item's certified time), 'no-license' (no firm item or product item to change), 'input'
  * (create-firm on an existing firm item, a change that makes no sense), 'capacity' (MAX_FIRM_ITEMS,
- * MAX_PRODUCT_ITEMS_PER_FIRM).
+ * MAX_PRODUCT_ITEMS_PER_FIRM), 'locked' (a locked container), 'foreign' also for set-lock-authority naming another key
+ * than the container's lock authority.
  */
 export function applyLicenseBody(container: LicenseContainer, signed: SignedLicenseBody, cardSerial: string, options: ApplyOptions): AppliedBody {
+  // A locked container changes only through its unlock (000 §2.10); the applet answers 9116 before it gets here.
+  if (container.lock !== undefined) throw refuse('locked', 'the license container is locked');
   if (!verifyLicenseBody(signed)) throw refuse('signature', 'the license update does not verify under its licensor key');
   const { body } = signed;
   if (body.serial !== cardSerial) throw refuse('foreign', `the license update is for card ${body.serial}, not for card ${cardSerial}`);
@@ -53,7 +56,7 @@ function applyTime(container: LicenseContainer, body: TimeBody, firm: FirmItem |
   const next: FirmItem = { ...firm, certifiedTime: Math.max(certified, body.time) };
   const clock = body.resetClock ? body.time : Math.max(container.clock, body.time);
   const text = formatLicenseRecordText({ kind: 'time', licensor: licensorDigest(body.licensorKey), firmCode: body.firmCode, time: body.time });
-  return { container: { firms: container.firms.map((entry) => (entry === firm ? next : entry)), clock }, text };
+  return { container: { ...container, firms: container.firms.map((entry) => (entry === firm ? next : entry)), clock }, text };
 }
 
 function applyUpdate(container: LicenseContainer, signed: SignedLicenseBody<UpdateBody>, existing: FirmItem | undefined, options: ApplyOptions): AppliedBody {
@@ -63,6 +66,7 @@ function applyUpdate(container: LicenseContainer, signed: SignedLicenseBody<Upda
     throw refuse('replayed', `the update names firm update counter ${body.updateCounter}, firm item ${body.firmCode} is at ${existing === undefined ? 'none (no firm item)' : expected}`);
   }
   let draft: Draft | undefined = existing === undefined ? undefined : { ...existing, products: [...existing.products] };
+  let lockAuthority = container.lockAuthority;
   for (const operation of body.operations) {
     if (operation.op === 'create-firm') {
       // parseBodyText lets create-firm stand only first: here it may only make a new firm item.
@@ -71,6 +75,8 @@ function applyUpdate(container: LicenseContainer, signed: SignedLicenseBody<Upda
       draft = { licensorKey: body.licensorKey.slice(), firmCode: body.firmCode, text: operation.text, updateCounter: 0, products: [] };
     } else if (draft === undefined) {
       throw refuse('no-license', `no firm item ${body.firmCode} on this card (its first update must begin with create-firm)`);
+    } else if (operation.op === 'set-lock-authority') {
+      lockAuthority = takeLockAuthority(lockAuthority, operation.key);
     } else if (operation.op === 'delete-firm') {
       // The firm item stays as an empty shell that keeps its update counter: were it removed, the licensor's first
       // update (counter 0, create-firm) could be replayed and would bring every deleted license back.
@@ -88,7 +94,18 @@ function applyUpdate(container: LicenseContainer, signed: SignedLicenseBody<Upda
   const text = formatLicenseRecordText({
     kind: 'update', licensor: licensorDigest(body.licensorKey), firmCode: body.firmCode, counter: body.updateCounter + 1, digest: toHex(licenseBodyDigest(signed)),
   });
-  return { container: { firms, clock: Math.max(container.clock, body.time) }, text };
+  return { container: { ...container, firms, clock: Math.max(container.clock, body.time), ...(lockAuthority === undefined ? {} : { lockAuthority }) }, text };
+}
+
+/**
+ * The lock authority after a licensor's set-lock-authority (000 §2.10): the first licensor's key stands. The owner
+ * accepted that licensor's update; a second licensor naming another authority could otherwise move the container out
+ * of the first one's locking list.
+ */
+function takeLockAuthority(current: Uint8Array | undefined, key: Uint8Array): Uint8Array {
+  if (current === undefined) return key.slice();
+  if (!bytesEqual(current, key)) throw refuse('foreign', 'the container has another lock authority already');
+  return current;
 }
 
 function productIndex(draft: Draft, productCode: number): number {
@@ -102,7 +119,7 @@ function change(draft: Draft, productCode: number, edit: (product: ProductItem) 
   draft.products[index] = edit(draft.products[index]!);
 }
 
-function applyOperation(draft: Draft, operation: Exclude<UpdateOperation, { op: 'create-firm' | 'delete-firm' }>, options: ApplyOptions): void {
+function applyOperation(draft: Draft, operation: Exclude<UpdateOperation, { op: 'create-firm' | 'delete-firm' | 'set-lock-authority' }>, options: ApplyOptions): void {
   switch (operation.op) {
     case 'set-firm-text':
       draft.text = operation.text;

@@ -1,6 +1,8 @@
 // The binary form of a license container (DESIGN.md "License containers and lost licenses"; Wibu 000 §2.2-2.8): field
 // 20 of the card's protected information. Fields as license-field-codec.ts (tag 1 ‖ length 4 ‖ value), in this order:
-//   container: format byte 01 · 01 clock (8) · 02 firm item*, ascending firm codes, unique licensor keys
+//   container: format byte 01 · 01 clock (8) · 02 firm item*, ascending firm codes, unique licensor keys ·
+//              03 lock authority (32)? · 04 lock (time 8 ‖ digest 32)? (000 §2.10; absent, a container's bytes are
+//              those it had before locking existed)
 //   firm item: 01 licensor key (32) · 02 firm code (4) · 03 text · 04 update counter (8) · 05 certified time (8)? ·
 //              06 product item*, ascending product codes
 //   product:   01 product code (4) · 02 text · 03 feature map (4) · 04 unit limit (8)? · 05 units used (8) ·
@@ -12,16 +14,16 @@
 //              17 hidden data · 18 secret data
 // Numbers big-endian; "?" marks a field present only when the item has it. Encoding and decoding both check every
 // limit of license-model.ts (license-container-limits.ts), so nothing the card stores can fail to open again.
-import { utf8, wipe } from '../bytes/index.js';
+import { concatBytes, utf8, wipe } from '../bytes/index.js';
 import { ED25519_PUBLIC_KEY_LENGTH } from '../crypto/index.js';
-import { checkLicenseContainer, PAYMENT_CODES, STANDBY_CODES } from './license-container-limits.js';
+import { checkLicenseContainer, LOCK_DIGEST_LENGTH, PAYMENT_CODES, STANDBY_CODES } from './license-container-limits.js';
 import { decodeBytes, decodeInt16Pair, decodeText, decodeUint, encodeInt16Pair, encodeUint, field, fieldError, FieldReader, joinFields } from './license-field-codec.js';
 import { MAX_FIRM_ITEMS, MAX_ITEM_DATA_BYTES, MAX_PRODUCT_ITEMS_PER_FIRM, type CountryRule, type FirmItem, type LicenseContainer, type ProductItem } from './license-model.js';
 
 export const LICENSE_CONTAINER_FORMAT = 0x01;
 const BOUND_TO_LENGTH = 32;
 
-const enum C { clock = 0x01, firm = 0x02 }
+const enum C { clock = 0x01, firm = 0x02, lockAuthority = 0x03, lock = 0x04 }
 const enum F { key = 0x01, code = 0x02, text = 0x03, updateCounter = 0x04, certifiedTime = 0x05, product = 0x06 }
 const enum P {
   code = 0x01, text = 0x02, featureMap = 0x03, unitLimit = 0x04, unitsUsed = 0x05, payment = 0x06, expiration = 0x07, activationTime = 0x08,
@@ -81,7 +83,11 @@ function encodeFirm(firm: FirmItem): Uint8Array {
 /** The container's binary form; throws LicenseError 'input' for a container outside the limits of license-model.ts. */
 export function encodeLicenseContainer(container: LicenseContainer): Uint8Array {
   checkLicenseContainer(container);
-  return joinFields([Uint8Array.of(LICENSE_CONTAINER_FORMAT), field(C.clock, encodeUint(container.clock, 8)), ...container.firms.map((firm) => field(C.firm, encodeFirm(firm)))]);
+  return joinFields([
+    Uint8Array.of(LICENSE_CONTAINER_FORMAT), field(C.clock, encodeUint(container.clock, 8)), ...container.firms.map((firm) => field(C.firm, encodeFirm(firm))),
+    ...(container.lockAuthority === undefined ? [] : [field(C.lockAuthority, container.lockAuthority)]),
+    ...(container.lock === undefined ? [] : [field(C.lock, concatBytes(encodeUint(container.lock.time, 8), container.lock.digest))]),
+  ]);
 }
 
 export function encodedLicenseContainerLength(container: LicenseContainer): number {
@@ -90,7 +96,7 @@ export function encodedLicenseContainerLength(container: LicenseContainer): numb
 
 /** Whether the container is the one a card without licenses has (its protected information then carries no field). */
 export function isEmptyLicenseContainer(container: LicenseContainer): boolean {
-  return container.firms.length === 0 && container.clock === 0;
+  return container.firms.length === 0 && container.clock === 0 && container.lockAuthority === undefined && container.lock === undefined;
 }
 
 // ---- decoding ------------------------------------------------------------------------------------------------------
@@ -191,21 +197,37 @@ export function decodeLicenseContainer(bytes: Uint8Array): LicenseContainer {
   const r = new FieldReader(bytes.subarray(1), WHERE);
   const clock = decodeUint(r.required(C.clock, 'clock'), 8, WHERE, 'clock');
   const rawFirms = r.many(C.firm);
+  const rawAuthority = r.optional(C.lockAuthority);
+  const rawLock = r.optional(C.lock);
   r.end();
   if (rawFirms.length > MAX_FIRM_ITEMS) throw fieldError(WHERE, `expected at most ${MAX_FIRM_ITEMS} firm items, got ${rawFirms.length}`);
-  const container = { firms: rawFirms.map((raw, i) => decodeFirm(raw, `${WHERE} firm ${i}`)), clock };
+  const lockAuthority = rawAuthority === undefined ? undefined : decodeBytes(rawAuthority, WHERE, 'lockAuthority', ED25519_PUBLIC_KEY_LENGTH);
+  let lock: LicenseContainer['lock'];
+  if (rawLock !== undefined) {
+    if (rawLock.length !== 8 + LOCK_DIGEST_LENGTH) throw fieldError(WHERE, `expected lock to be ${8 + LOCK_DIGEST_LENGTH} bytes, got ${rawLock.length}`);
+    lock = { time: decodeUint(rawLock.subarray(0, 8), 8, WHERE, 'lock.time'), digest: rawLock.slice(8) };
+  }
+  const container: LicenseContainer = {
+    firms: rawFirms.map((raw, i) => decodeFirm(raw, `${WHERE} firm ${i}`)), clock,
+    ...(lockAuthority === undefined ? {} : { lockAuthority }), ...(lock === undefined ? {} : { lock }),
+  };
   checkLicenseContainer(container);
   return container;
 }
 
 // ---- views ---------------------------------------------------------------------------------------------------------
 
-/** The container as anyone may see it (READ CONTAINER): hidden data and secret data emptied (000 §2.7, §2.8). */
+/**
+ * The container as anyone may see it (READ CONTAINER): hidden data and secret data emptied (000 §2.7, §2.8); a locked
+ * container shows no firm item at all ("even the most PIO data cannot be longer read", 000 §2.10).
+ */
 export function publicView(container: LicenseContainer): LicenseContainer {
   const empty = new Uint8Array(0);
   return {
     clock: container.clock,
-    firms: container.firms.map((firm) => ({ ...firm, products: firm.products.map((product) => ({ ...product, hiddenData: empty, secretData: empty })) })),
+    firms: container.lock !== undefined ? [] : container.firms.map((firm) => ({ ...firm, products: firm.products.map((product) => ({ ...product, hiddenData: empty, secretData: empty })) })),
+    ...(container.lockAuthority === undefined ? {} : { lockAuthority: container.lockAuthority.slice() }),
+    ...(container.lock === undefined ? {} : { lock: { time: container.lock.time, digest: container.lock.digest.slice() } }),
   };
 }
 

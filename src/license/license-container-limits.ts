@@ -1,6 +1,6 @@
 // The limits a license container keeps (license-model.ts; as license-update.ts parses what a licensor may set): ranges,
-// texts, data sizes, item counts, and firm and product items in code order with each licensor key once. The container
-// codec checks them on encoding and decoding alike (license-container-codec.ts).
+// texts, data sizes, item counts, and firm and product items in code order with each licensor key once; a lock only
+// with a lock authority. The container codec checks them on encoding and decoding alike (license-container-codec.ts).
 import { toHex } from '../bytes/index.js';
 import { ED25519_PUBLIC_KEY_LENGTH } from '../crypto/index.js';
 import { fieldError, textProblem } from './license-field-codec.js';
@@ -12,6 +12,8 @@ import {
 /** The latest time a container holds (as license-update.ts parses times). */
 export const MAX_LICENSE_TIME = 2 ** 40;
 const BOUND_TO_LENGTH = 32;
+/** A lock's lockSequenceDigest (SHA-256). */
+export const LOCK_DIGEST_LENGTH = 32;
 const MAX_COUNTRIES = 250;
 const WHERE = 'license container';
 /** In the order of their codes in the binary form. */
@@ -111,4 +113,12 @@ export function checkLicenseContainer(container: LicenseContainer): void {
     if (keys.has(key)) throw fieldError(at, 'expected each licensor key in one firm item only');
     keys.add(key);
   });
+  // Locking (000 §2.10): only under a lock authority, which the container learnt before.
+  if (container.lockAuthority !== undefined) bytes(container.lockAuthority, WHERE, 'lockAuthority', ED25519_PUBLIC_KEY_LENGTH, ED25519_PUBLIC_KEY_LENGTH);
+  if (container.lock !== undefined) {
+    if (container.lockAuthority === undefined) throw fieldError(WHERE, 'expected a lock only with a lock authority');
+    if (typeof container.lock !== 'object' || container.lock === null) throw fieldError(WHERE, 'expected lock as { time, digest }');
+    whole(container.lock.time, WHERE, 'lock.time', 0, MAX_LICENSE_TIME);
+    bytes(container.lock.digest, WHERE, 'lock.digest', LOCK_DIGEST_LENGTH, LOCK_DIGEST_LENGTH);
+  }
 }

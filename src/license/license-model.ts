@@ -118,6 +118,12 @@ export interface FirmItem {
   readonly products: readonly ProductItem[];
 }
 
+/** How a container was locked (Wibu 000 §2.10): the lock sequence's time and its lockSequenceDigest (32 bytes). */
+export interface ContainerLock {
+  readonly time: UnixSeconds;
+  readonly digest: Uint8Array;
+}
+
 /**
  * The whole container. `clock` is the newest time the container has seen (certified times and the host times of
  * uses): time the customer cannot turn back, since a use whose host time lies more than CLOCK_TOLERANCE_SECONDS
@@ -127,6 +133,13 @@ export interface LicenseContainer {
   /** Sorted by firm code, unique codes and keys. */
   readonly firms: readonly FirmItem[];
   readonly clock: UnixSeconds;
+  /**
+   * The central locking authority's Ed25519 public key (000 §2.10: the hub), set by the first licensor update that
+   * names one (set-lock-authority); only sequences under this key lock or unlock the container.
+   */
+  readonly lockAuthority?: Uint8Array;
+  /** Present exactly while the container is locked: it then serves no license and signs nothing but its unlock. */
+  readonly lock?: ContainerLock;
 }
 
 export const EMPTY_CONTAINER: LicenseContainer = Object.freeze({ firms: Object.freeze([]) as readonly FirmItem[], clock: 0 });

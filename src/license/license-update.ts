@@ -25,6 +25,9 @@
 //                                                 product item goes, the firm item stays empty with its update counter,
 //                                                 so the licensor's earlier updates can never be replayed onto it)
 //   {"op": "generate-secret", "productCode", "length"}  secret data drawn on the card, known to no one
+//   {"op": "set-lock-authority", "key": 64 hex}   the central locking authority (000 §2.10) for the whole container:
+//                                                 taken when it has none, nothing when it is the same key, refused
+//                                                 (foreign) when it names another: the first licensor's choice stands
 import { fromHex, toHex, utf8 } from '../bytes/index.js';
 import { ED25519_PUBLIC_KEY_LENGTH, ED25519_SIGNATURE_LENGTH, ed25519Verify, sha256, type Ed25519SigningKey } from '../crypto/index.js';
 import { LicenseError } from './license-error.js';
@@ -51,7 +54,8 @@ export type UpdateOperation =
   | { readonly op: 'extend'; readonly productCode: number; readonly expiration: UnixSeconds }
   | { readonly op: 'delete-product'; readonly productCode: number }
   | { readonly op: 'delete-firm' }
-  | { readonly op: 'generate-secret'; readonly productCode: number; readonly length: number };
+  | { readonly op: 'generate-secret'; readonly productCode: number; readonly length: number }
+  | { readonly op: 'set-lock-authority'; readonly key: Uint8Array };
 
 interface BodyBase {
   readonly serial: string;
@@ -101,7 +105,9 @@ function productJson(product: ProductSpec): Record<string, unknown> {
 }
 
 function operationJson(operation: UpdateOperation): Record<string, unknown> {
-  return operation.op === 'put-product' ? { op: operation.op, product: productJson(operation.product) } : { ...operation };
+  if (operation.op === 'put-product') return { op: operation.op, product: productJson(operation.product) };
+  if (operation.op === 'set-lock-authority') return { op: operation.op, key: toHex(operation.key) };
+  return { ...operation };
 }
 
 /** The body's JSON text, as the licensor signs it. */
@@ -277,6 +283,9 @@ function operation(value: unknown, index: number): UpdateOperation {
     case 'generate-secret':
       onlyKeys(op, what, ['op', 'productCode', 'length']);
       return { op: 'generate-secret', productCode: code(op['productCode'], `${what}.productCode`), length: integer(op['length'], `${what}.length`, 1, MAX_ITEM_DATA_BYTES) };
+    case 'set-lock-authority':
+      onlyKeys(op, what, ['op', 'key']);
+      return { op: 'set-lock-authority', key: hex(op['key'], `${what}.key`, ED25519_PUBLIC_KEY_LENGTH) };
     default:
       throw input(`operation ${index}: unknown op ${JSON.stringify(String(op['op']).slice(0, 40))}`);
   }

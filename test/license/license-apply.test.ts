@@ -171,3 +171,48 @@ describe('time certificates', () => {
     expect(refusal(() => apply(start, make()))).toBe(reason);
   });
 });
+
+describe('set-lock-authority (000 §2.10: the first licensor\'s locking authority stands)', () => {
+  const AUTHORITY = new Uint8Array(32).fill(0xa7);
+  const ANOTHER = new Uint8Array(32).fill(0xa8);
+  const setAuthority = (key: Uint8Array, updateCounter = 1) => next([{ op: 'set-lock-authority', key }], updateCounter);
+
+  it('is taken by a container without one, and the record is the update\'s', () => {
+    const { container, text } = apply(created(), setAuthority(AUTHORITY));
+    expect(container.lockAuthority).toEqual(AUTHORITY);
+    expect(container.firms[0]!.updateCounter).toBe(2);
+    expect(parseLicenseRecordText(text)).toMatchObject({ kind: 'update', counter: 2 });
+  });
+
+  it('may come in a licensor\'s first update, after create-firm', () => {
+    expect(apply(EMPTY_CONTAINER, firstUpdate([{ op: 'set-lock-authority', key: AUTHORITY }])).container.lockAuthority).toEqual(AUTHORITY);
+  });
+
+  it('the same key again changes nothing but the update counter; another licensor may name it too', () => {
+    const first = apply(created(), setAuthority(AUTHORITY)).container;
+    const again = apply(first, setAuthority(AUTHORITY, 2)).container;
+    expect(again).toEqual({ ...first, firms: [{ ...first.firms[0]!, updateCounter: 3 }], clock: first.clock });
+    const other = apply(first, firstUpdate([{ op: 'set-lock-authority', key: AUTHORITY }], { licensor: OTHER_LICENSOR, firmCode: FIRM_CODE + 1 })).container;
+    expect(other.lockAuthority).toEqual(AUTHORITY);
+    expect(other.firms).toHaveLength(2);
+  });
+
+  it('another key is refused as foreign, by the same or another licensor, and nothing changes', () => {
+    const first = apply(created(), setAuthority(AUTHORITY)).container;
+    expect(refusal(() => apply(first, setAuthority(ANOTHER, 2)))).toBe('foreign');
+    expect(refusal(() => apply(first, firstUpdate([{ op: 'set-lock-authority', key: ANOTHER }], { licensor: OTHER_LICENSOR, firmCode: FIRM_CODE + 1 })))).toBe('foreign');
+  });
+
+  it('needs the licensor\'s firm item, as every operation but create-firm', () => {
+    expect(refusal(() => apply(EMPTY_CONTAINER, signedUpdate({ operations: [{ op: 'set-lock-authority', key: AUTHORITY }] })))).toBe('no-license');
+  });
+
+  it('updates and time certificates keep the lock authority; a locked container takes neither (locked)', () => {
+    const withAuthority = apply(created(), setAuthority(AUTHORITY)).container;
+    expect(apply(withAuthority, next([{ op: 'set-firm-text', text: 'x' }], 2)).container.lockAuthority).toEqual(AUTHORITY);
+    expect(apply(withAuthority, timeCertificate({ time: T0 + 900 })).container.lockAuthority).toEqual(AUTHORITY);
+    const locked = { ...withAuthority, lock: { time: T0 + 1, digest: new Uint8Array(32) } };
+    expect(refusal(() => apply(locked, next([{ op: 'set-firm-text', text: 'x' }], 2)))).toBe('locked');
+    expect(refusal(() => apply(locked, timeCertificate({ time: T0 + 900 })))).toBe('locked');
+  });
+});

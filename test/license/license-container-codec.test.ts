@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { concatBytes, fromHex, toHex, utf8 } from '../../src/bytes/index.js';
 import { ProtectedInformationError, readLicenseContainer } from '../../src/card/index.js';
 import {
-  checkLicenseContainer, decodeLicenseContainer, EMPTY_CONTAINER, encodedLicenseContainerLength, encodeLicenseContainer, LicenseError,
+  checkLicenseContainer, decodeLicenseContainer, EMPTY_CONTAINER, encodedLicenseContainerLength, encodeLicenseContainer, isEmptyLicenseContainer, LicenseError,
   MAX_CODE, MAX_FIRM_ITEMS, MAX_ITEM_DATA_BYTES, MAX_PRODUCT_ITEMS_PER_FIRM, MAX_UNITS, publicView, wipeContainerSecrets, type FirmItem,
   type LicenseContainer, type ProductItem,
 } from '../../src/license/index.js';
@@ -213,5 +213,85 @@ describe('license container codec: fuzz', () => {
       const error = thrown(() => readLicenseContainer(concatBytes(prefix, bytes)));
       if (error !== undefined) expect(error).toBeInstanceOf(ProtectedInformationError);
     }), { numRuns: 300 });
+  });
+});
+
+describe('license container codec: lock state (000 §2.10)', () => {
+  const AUTHORITY = new Uint8Array(32).fill(0xa7);
+  const DIGEST = new Uint8Array(32).fill(0xd1);
+  const locked = (): LicenseContainer => ({ ...full(), lockAuthority: AUTHORITY, lock: { time: T0 + 5, digest: DIGEST } });
+
+  it('a container without lock fields keeps its bytes: the layout vector above, byte for byte', () => {
+    const product = productItem(simpleProduct(3, 'unlimited', { text: 'P', featureMap: 1 }));
+    const container: LicenseContainer = { clock: 5, firms: [{ licensorKey: LICENSOR.publicKey, firmCode: 258, text: 'F', updateCounter: 2, products: [product] }] };
+    const productBytes = concatBytes(
+      field(0x01, u32(3)), field(0x02, utf8('P')), field(0x03, u32(1)), field(0x05, u64(0)), field(0x06, Uint8Array.of(0)), field(0x0b, u32(1)),
+      field(0x15, new Uint8Array(0)), field(0x16, new Uint8Array(0)), field(0x17, new Uint8Array(0)), field(0x18, new Uint8Array(0)),
+    );
+    const firmBytes = concatBytes(field(0x01, LICENSOR.publicKey), field(0x02, u32(258)), field(0x03, utf8('F')), field(0x04, u64(2)), field(0x06, productBytes));
+    const bytes = encodeLicenseContainer(container);
+    expect(toHex(bytes)).toBe(toHex(concatBytes(Uint8Array.of(0x01), field(0x01, u64(5)), field(0x02, firmBytes))));
+    expect(Object.keys(decodeLicenseContainer(bytes))).toEqual(['firms', 'clock']);
+    expect(toHex(encodeLicenseContainer(EMPTY_CONTAINER))).toBe('01' + '01' + '00000008' + '0000000000000000');
+  });
+
+  it('appends field 03 lock authority (32) and field 04 lock (time 8 ‖ digest 32) after the firm items', () => {
+    const base = full();
+    const plain = encodeLicenseContainer(base);
+    expect(toHex(encodeLicenseContainer({ ...base, lockAuthority: AUTHORITY }))).toBe(toHex(concatBytes(plain, field(0x03, AUTHORITY))));
+    expect(toHex(encodeLicenseContainer(locked()))).toBe(toHex(concatBytes(plain, field(0x03, AUTHORITY), field(0x04, concatBytes(u64(T0 + 5), DIGEST)))));
+  });
+
+  it.each<[string, LicenseContainer]>([
+    ['a lock authority only', { ...EMPTY_CONTAINER, lockAuthority: AUTHORITY }],
+    ['a locked container', locked()],
+    ['a locked container without firm items', { clock: 0, firms: [], lockAuthority: AUTHORITY, lock: { time: 0, digest: DIGEST } }],
+  ])('round trips %s', (_name, container) => {
+    expect(decodeLicenseContainer(encodeLicenseContainer(container))).toEqual(container);
+  });
+
+  it('a container with only a lock authority is not the empty container (the card keeps its field)', () => {
+    expect(isEmptyLicenseContainer(EMPTY_CONTAINER)).toBe(true);
+    expect(isEmptyLicenseContainer({ ...EMPTY_CONTAINER, lockAuthority: AUTHORITY })).toBe(false);
+  });
+
+  it.each<[string, LicenseContainer, string]>([
+    ['a lock without a lock authority', { ...full(), lock: { time: 1, digest: DIGEST } }, 'lock authority'],
+    ['a 31-byte lock authority', { ...full(), lockAuthority: new Uint8Array(31) }, 'lockAuthority'],
+    ['a 31-byte lock digest', { ...locked(), lock: { time: 1, digest: new Uint8Array(31) } }, 'lock.digest'],
+    ['a lock time past 2^40', { ...locked(), lock: { time: 2 ** 40 + 1, digest: DIGEST } }, 'lock.time'],
+  ])('refuses %s on encoding', (_name, container, word) => {
+    expect(inputRefusal(() => encodeLicenseContainer(container))).toContain(word);
+  });
+
+  it.each<[string, Uint8Array]>([
+    ['a lock without a lock authority', concatBytes(encodeLicenseContainer(full()), field(0x04, concatBytes(u64(1), DIGEST)))],
+    ['a lock of 39 bytes', concatBytes(encodeLicenseContainer(full()), field(0x03, AUTHORITY), field(0x04, concatBytes(u64(1), DIGEST.subarray(1))))],
+    ['the lock before the lock authority', concatBytes(encodeLicenseContainer(full()), field(0x04, concatBytes(u64(1), DIGEST)), field(0x03, AUTHORITY))],
+    ['the lock authority before a firm item', concatBytes(encodeLicenseContainer(EMPTY_CONTAINER), field(0x03, AUTHORITY), field(0x02, new Uint8Array(0)))],
+    ['a lock authority twice', concatBytes(encodeLicenseContainer(full()), field(0x03, AUTHORITY), field(0x03, AUTHORITY))],
+    ['a field 05', concatBytes(encodeLicenseContainer(full()), field(0x05, new Uint8Array(0)))],
+  ])('refuses %s on decoding', (_name, bytes) => {
+    inputRefusal(() => decodeLicenseContainer(bytes));
+  });
+
+  it('the public view of a locked container shows clock, lock authority and lock, and no firm item', () => {
+    expect(publicView(locked())).toEqual({ clock: T0, firms: [], lockAuthority: AUTHORITY, lock: { time: T0 + 5, digest: DIGEST } });
+    expect(publicView({ ...full(), lockAuthority: AUTHORITY }).firms).toHaveLength(1);
+    expect(publicView({ ...full(), lockAuthority: AUTHORITY }).lockAuthority).toEqual(AUTHORITY);
+  });
+
+  it('round trips any container with or without lock fields (fuzz)', () => {
+    const lockState = fc.record({
+      lockAuthority: fc.option(fc.uint8Array({ minLength: 32, maxLength: 32 }), { nil: undefined }),
+      lock: fc.option(fc.record({ time, digest: fc.uint8Array({ minLength: 32, maxLength: 32 }) }), { nil: undefined }),
+    });
+    fc.assert(fc.property(containerArbitrary, lockState, (container, state) => {
+      const withLock: LicenseContainer = {
+        ...container, ...(state.lockAuthority === undefined ? {} : { lockAuthority: state.lockAuthority }),
+        ...(state.lock === undefined || state.lockAuthority === undefined ? {} : { lock: state.lock }),
+      };
+      expect(decodeLicenseContainer(encodeLicenseContainer(withLock))).toEqual(withLock);
+    }), { numRuns: 100 });
   });
 });

@@ -5,7 +5,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { toHex } from '../../src/bytes/index.js';
 import {
-  formatLicenseRecordText, LicenseError, licensorDigest, MAX_CODE, MAX_UNITS, parseLicenseRecordText, type LicenseRecordText,
+  formatLicenseRecordText, LicenseError, licensorDigest, MAX_CODE, MAX_FIRM_ITEMS, MAX_UNITS, parseContainerRecordText, parseLicenseRecordText,
+  type ContainerRecordText, type LicenseRecordText,
 } from '../../src/license/index.js';
 import { LICENSOR, thrown } from '../support/index.js';
 
@@ -88,6 +89,72 @@ describe('license record texts', () => {
     fc.assert(fc.property(fc.array(words, { maxLength: 14 }).map((list) => list.join(' ')), (text) => {
       const error = thrown(() => parseLicenseRecordText(text));
       if (error === undefined) expect(formatLicenseRecordText(parseLicenseRecordText(text))).toBe(text);
+      else expect((error as LicenseError).reason).toBe('input');
+    }));
+  });
+});
+
+describe('container record texts (backup 000 §2.6, lock and unlock 000 §2.10)', () => {
+  const ROOT = 'cd'.repeat(32);
+
+  it.each<[ContainerRecordText, string]>([
+    [{ kind: 'backup', items: 3, root: ROOT, at: 1_800_000_000 }, `license backup items 3 root ${ROOT} at 1800000000`],
+    [{ kind: 'backup', items: 0, root: ROOT, at: 0 }, `license backup items 0 root ${ROOT} at 0`],
+    [{ kind: 'backup', items: MAX_FIRM_ITEMS, root: ROOT, at: 2 ** 40 }, `license backup items ${MAX_FIRM_ITEMS} root ${ROOT} at ${2 ** 40}`],
+    [{ kind: 'lock', authority: LD, time: 1_800_000_001, digest: DIGEST }, `license lock ${LD} 1800000001 digest ${DIGEST}`],
+    [{ kind: 'unlock', authority: LD, time: 1_800_000_002, digest: DIGEST }, `license unlock ${LD} 1800000002 digest ${DIGEST}`],
+  ])('%j is written and read back exactly', (record, text) => {
+    expect(formatLicenseRecordText(record)).toBe(text);
+    expect(parseContainerRecordText(text)).toEqual(record);
+  });
+
+  it('the firm item\'s parser refuses them and the container\'s parser refuses the firm item\'s', () => {
+    expect((thrown(() => parseLicenseRecordText(`license backup items 3 root ${ROOT} at 1`)) as LicenseError).reason).toBe('input');
+    expect((thrown(() => parseLicenseRecordText(`license lock ${LD} 1 digest ${DIGEST}`)) as LicenseError).reason).toBe('input');
+    expect((thrown(() => parseContainerRecordText(`license time ${LD} 1 2`)) as LicenseError).reason).toBe('input');
+  });
+
+  it.each([
+    ['more items than a container holds', `license backup items ${MAX_FIRM_ITEMS + 1} root ${ROOT} at 1`],
+    ['a short root', `license backup items 1 root ${ROOT.slice(1)} at 1`],
+    ['an upper-case root', `license backup items 1 root ${ROOT.toUpperCase()} at 1`],
+    ['"at" missing', `license backup items 1 root ${ROOT} 1`],
+    ['keywords swapped', `license backup root 1 items ${ROOT} at 1`],
+    ['a leading zero', `license backup items 01 root ${ROOT} at 1`],
+    ['a time past 2^40', `license lock ${LD} ${2 ** 40 + 1} digest ${DIGEST}`],
+    ['a long authority digest', `license lock ${LD}00 1 digest ${DIGEST}`],
+    ['"digest" missing', `license unlock ${LD} 1 ${DIGEST}`],
+    ['a word too many', `license unlock ${LD} 1 digest ${DIGEST} x`],
+    ['another kind', `license relock ${LD} 1 digest ${DIGEST}`],
+  ])('refuses %s', (_name, text) => {
+    expect((thrown(() => parseContainerRecordText(text)) as LicenseError).reason).toBe('input');
+  });
+
+  it('refuses to write fields it could not read back', () => {
+    for (const record of [
+      { kind: 'backup', items: -1, root: ROOT, at: 1 },
+      { kind: 'backup', items: 1, root: 'xy', at: 1 },
+      { kind: 'lock', authority: DIGEST, time: 1, digest: DIGEST },
+      { kind: 'unlock', authority: LD, time: 1.5, digest: DIGEST },
+    ] as ContainerRecordText[]) {
+      expect((thrown(() => formatLicenseRecordText(record)) as LicenseError).reason).toBe('input');
+    }
+  });
+
+  it('round trips any record, and any text either parses to a record that writes back as the same text or is refused (fuzz)', () => {
+    const time = fc.integer({ min: 0, max: 2 ** 40 });
+    const hex = (bytes: number) => fc.uint8Array({ minLength: bytes, maxLength: bytes }).map(toHex);
+    const record: fc.Arbitrary<ContainerRecordText> = fc.oneof(
+      fc.record({ kind: fc.constant('backup' as const), items: fc.integer({ min: 0, max: MAX_FIRM_ITEMS }), root: hex(32), at: time }),
+      fc.record({ kind: fc.constantFrom('lock' as const, 'unlock' as const), authority: hex(16), time, digest: hex(32) }),
+    );
+    fc.assert(fc.property(record, (value) => {
+      expect(parseContainerRecordText(formatLicenseRecordText(value))).toEqual(value);
+    }));
+    const words = fc.constantFrom('license', 'backup', 'lock', 'unlock', 'items', 'root', 'at', 'digest', LD, DIGEST, '0', '1', '01', '');
+    fc.assert(fc.property(fc.array(words, { maxLength: 9 }).map((list) => list.join(' ')), (text) => {
+      const error = thrown(() => parseContainerRecordText(text));
+      if (error === undefined) expect(formatLicenseRecordText(parseContainerRecordText(text))).toBe(text);
       else expect((error as LicenseError).reason).toBe('input');
     }));
   });

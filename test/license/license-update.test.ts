@@ -45,6 +45,14 @@ describe('signed license updates', () => {
     expect(toHex(licenseBodyDigest(parsed))).toBe(toHex(licenseBodyDigest(signed)));
   });
 
+  it('set-lock-authority is written as {"op":"set-lock-authority","key": 64 hex} and round trips (000 §2.10)', () => {
+    const signed = signLicenseBody(update({ operations: [{ op: 'create-firm', text: 'ACME' }, { op: 'set-lock-authority', key: other.publicKey }] }), licensor);
+    expect(JSON.parse(signed.bodyText).operations[1]).toEqual({ op: 'set-lock-authority', key: toHex(other.publicKey) });
+    const parsed = parseSignedBody(encodeSignedBody(signed));
+    expect(parsed.body).toEqual(signed.body);
+    expect(verifyLicenseBody(parsed)).toBe(true);
+  });
+
   it('a time certificate round trips', () => {
     const signed = signLicenseBody({ kind: 'time', serial: 'VSC-0001', licensorKey: licensor.publicKey, firmCode: 10101, time: 1_800_000_100, nonce: new Uint8Array(16).fill(4), resetClock: false }, licensor);
     const parsed = parseSignedBody(encodeSignedBody(signed));
@@ -87,6 +95,9 @@ describe('signed license updates', () => {
     ['create-firm not first', JSON.stringify({ format: 'vsc-license-update/1', body: bodyOf({ operations: [{ op: 'delete-product', productCode: 1 }, { op: 'create-firm', text: 'x' }] }), signature: '00'.repeat(64) })],
     ['a lower-case country', JSON.stringify({ format: 'vsc-license-update/1', body: bodyOf({ operations: [{ op: 'put-product', product: { ...JSON.parse(signLicenseBody(update(), licensor).bodyText).operations[1].product, countries: { allow: ['de'] } } }] }), signature: '00'.repeat(64) })],
     ['a control character in a text', JSON.stringify({ format: 'vsc-license-update/1', body: bodyOf({ operations: [{ op: 'set-firm-text', text: 'a\u0007b' }] }), signature: '00'.repeat(64) })],
+    ['a lock authority of 31 bytes', JSON.stringify({ format: 'vsc-license-update/1', body: bodyOf({ operations: [{ op: 'set-lock-authority', key: '00'.repeat(31) }] }), signature: '00'.repeat(64) })],
+    ['a lock authority in upper-case hex', JSON.stringify({ format: 'vsc-license-update/1', body: bodyOf({ operations: [{ op: 'set-lock-authority', key: 'AB'.repeat(32) }] }), signature: '00'.repeat(64) })],
+    ['set-lock-authority with an extra field', JSON.stringify({ format: 'vsc-license-update/1', body: bodyOf({ operations: [{ op: 'set-lock-authority', key: 'ab'.repeat(32), force: true }] }), signature: '00'.repeat(64) })],
   ];
   it.each(malformed)('refuses %s with reason input', (_name, text) => {
     expect(refusal(() => parseSignedBody(text)).reason).toBe('input');

@@ -41,6 +41,11 @@ export interface PivAppletOptions {
    * so a card already past the room can still use its PIN and be emptied.
    */
   capacity?: PivCapacity;
+  /**
+   * Whether the card is locked (Wibu 000 §2.10: "it cannot longer be used for any encryption or authentication"):
+   * GENERAL AUTHENTICATE and GENERATE ASYMMETRIC KEY PAIR then answer 6985. The card's license container says so.
+   */
+  locked?: () => boolean;
 }
 
 export interface PivCapacity {
@@ -66,6 +71,7 @@ export class PivApplet implements Applet {
   private readonly applicationProperties = buildApplicationPropertyTemplate();
   private readonly vault: PivAppletOptions['vault'];
   private readonly capacity: PivCapacity | undefined;
+  private readonly locked: () => boolean;
   /** The last committed state (opened from the vault for one command); replaced only after a successful commit. */
   private state: PivState;
   // Security status (Part 2 3.2): volatile, cleared when the application is deselected.
@@ -81,6 +87,7 @@ export class PivApplet implements Applet {
     this.commit = options.commit;
     this.vault = options.vault;
     this.capacity = options.capacity;
+    this.locked = options.locked ?? (() => false);
     if (this.vault !== undefined) wipePivSecrets(this.state);
   }
 
@@ -126,8 +133,10 @@ export class PivApplet implements Applet {
       case PivIns.RESET_RETRY_COUNTER:
         return this.resetRetryCounter(command);
       case PivIns.GENERAL_AUTHENTICATE:
+        this.refuseWhileLocked();
         return this.generalAuthenticate(command);
       case PivIns.GENERATE_ASYMMETRIC_KEY_PAIR:
+        this.refuseWhileLocked();
         return this.generateKeyPair(command);
       case PivIns.PUT_DATA:
         return this.putData(command);
@@ -348,6 +357,11 @@ export class PivApplet implements Applet {
     }
     this.setVerified('pin', false);
     return EMPTY;
+  }
+
+  /** The key operations of a locked card answer 6985 (conditions of use not satisfied). */
+  private refuseWhileLocked(): void {
+    if (this.locked()) throw new SwError(SW.CONDITIONS_NOT_SATISFIED, 'the card is locked');
   }
 
   // ---- GENERAL AUTHENTICATE --------------------------------------------------------------------

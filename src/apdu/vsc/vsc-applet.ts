@@ -30,13 +30,23 @@ function expectP1P2Zero(command: CommandApdu): void {
   if (command.p1 !== 0 || command.p2 !== 0) throw new SwError(SW.INCORRECT_P1P2);
 }
 
+export interface VscAppletOptions {
+  /**
+   * Whether the card is locked (Wibu 000 §2.10: a card declared lost, broken or stolen "cannot longer be used for any
+   * encryption or authentication"): SIGN AND INCREMENT then answers 6985. The card's license container says so.
+   */
+  readonly locked?: () => boolean;
+}
+
 export class VscApplet implements Applet {
   readonly aid = VSC_AID;
   readonly name = 'VSC';
   private readonly serialBytes: Uint8Array;
+  private readonly locked: () => boolean;
 
-  constructor(private readonly card: VscCard) {
+  constructor(private readonly card: VscCard, options: VscAppletOptions = {}) {
     this.serialBytes = utf8(card.serial);
+    this.locked = options.locked ?? (() => false);
   }
 
   select(): Uint8Array {
@@ -73,6 +83,7 @@ export class VscApplet implements Applet {
     if (command.data.length !== HASH_LENGTH) {
       throw new SwError(SW.WRONG_LENGTH, `expected a ${HASH_LENGTH}-byte hash, got ${command.data.length} bytes`);
     }
+    if (this.locked()) throw new SwError(SW.CONDITIONS_NOT_SATISFIED, 'the card is locked');
     let result: SignAndIncrementResult | Promise<SignAndIncrementResult>;
     try {
       result = this.card.signAndIncrement(command.data);

@@ -3,3 +3,7 @@ export * from './restore-degree.js';
 export * from './restore-policy.js';
 export * from './restore-plan.js';
 export * from './backup-settings.js';
+export * from './backup-tree.js';
+export * from './backup-leaf.js';
+export * from './backup-file.js';
+export * from './backup-verify.js';

@@ -2,9 +2,12 @@
 // and lost licenses"): commands longer than a short APDU go out with command chaining (ISO/IEC 7816-4 5.3.3), long
 // answers come back through GET RESPONSE, and the applet's 91xx refusals become LicenseError with their reason.
 import { commandApdu, COUNTER_LENGTH, MAX_SHORT_NC } from '../../apdu/index.js';
-import { ITEM_REFERENCE_LENGTH, LICENSE_AID, LICENSE_CLA, LICENSE_NONCE_LENGTH, LicenseIns, MAX_CHALLENGE_LENGTH } from './license-applet.js';
+import {
+  BACKUP_LEAF_TAG, BACKUP_TEXT_LENGTH_BYTES, HOST_TIME_LENGTH, ITEM_REFERENCE_LENGTH, LICENSE_AID, LICENSE_CLA, LICENSE_NONCE_LENGTH, LicenseIns,
+  MAX_CHALLENGE_LENGTH,
+} from './license-applet.js';
 import { licenseReasonOfStatusWord } from './license-status-words.js';
-import { bytesToUint, concatBytes, uintToBytes, utf8 } from '../../bytes/index.js';
+import { bytesToUint, concatBytes, readUint16, uintToBytes, utf8 } from '../../bytes/index.js';
 import { ED25519_PUBLIC_KEY_LENGTH, ED25519_SIGNATURE_LENGTH, SHA256_LENGTH } from '../../crypto/index.js';
 import { assertBytes, assertInteger } from '../../errors/index.js';
 import { decodeLicenseContainer } from '../license-container-codec.js';
@@ -12,21 +15,32 @@ import { encodeUseRequest } from '../use-request-codec.js';
 import { LicenseError } from '../license-error.js';
 import { MAX_CODE, MAX_ITEM_DATA_BYTES, type LicenseContainer, type UseRequest } from '../license-model.js';
 import { MAX_UPDATE_BYTES } from '../license-update.js';
+import { MAX_LICENSE_TIME } from '../license-container-limits.js';
+import { FieldReader } from '../license-field-codec.js';
+import { MAX_BACKUP_FILE_BYTES } from '../backup/index.js';
+import { MAX_LOCK_SEQUENCE_BYTES } from '../locking/index.js';
 import { CardStatusError } from '../../card-client/index.js';
-import { exchange, MalformedResponseError, type CardTransport } from '../../card-client/index.js';
+import { exchange, MalformedResponseError, type CardTransport, type ExchangeOptions } from '../../card-client/index.js';
 
-/** A record the card signed (APPLY UPDATE, USE): with the nonce sent, it is a whole rental trail record. */
+/** A record the card signed (APPLY UPDATE, USE, BACKUP, LOCKING): with the nonce sent, it is a whole rental trail record. */
 export interface CardRecordAnswer {
   readonly counter: bigint;
   readonly signature: Uint8Array;
   readonly text: string;
 }
 
+/** BACKUP's answer: the record of "license backup items N root R at T" and the N leaves (backup-leaf.ts) in order. */
+export interface CardBackupAnswer {
+  readonly record: CardRecordAnswer;
+  readonly leaves: Uint8Array[];
+}
+
 const CHAINING_BIT = 0x10;
 const SELECT = { cla: 0x00, ins: 0xa4, p1: 0x04 /* select by DF name */, p2: 0x00 /* first or only occurrence */ } as const;
 const FATAL_UTF8 = new TextDecoder('utf-8', { fatal: true });
 const NAMES: Readonly<Record<number, string>> = {
-  0x30: 'READ CONTAINER', 0x32: 'APPLY UPDATE', 0x34: 'USE', 0x36: 'READ HIDDEN', 0x38: 'SECRET CHALLENGE', 0x3a: 'WRITE USER DATA',
+  0x30: 'READ CONTAINER', 0x32: 'APPLY UPDATE', 0x34: 'USE', 0x36: 'READ HIDDEN', 0x38: 'SECRET CHALLENGE', 0x3a: 'WRITE USER DATA', 0x3c: 'BACKUP',
+  0x3e: 'LOCKING',
 };
 
 const inputError = (message: string): LicenseError => new LicenseError('input', `license applet client: ${message}`);
@@ -42,6 +56,24 @@ export function parseCardRecordAnswer(data: Uint8Array): CardRecordAnswer {
     throw new MalformedResponseError('expected the record text in UTF-8', { cause });
   }
   return { counter: bytesToUint(data.subarray(0, COUNTER_LENGTH)), signature: data.slice(COUNTER_LENGTH, head), text };
+}
+
+/** Parses BACKUP's answer: counter (16) ‖ signature (64) ‖ text length (2) ‖ text ‖ field(01, leaf)*. */
+export function parseCardBackupAnswer(data: Uint8Array): CardBackupAnswer {
+  const head = COUNTER_LENGTH + ED25519_SIGNATURE_LENGTH;
+  if (data.length < head + BACKUP_TEXT_LENGTH_BYTES) throw new MalformedResponseError(`expected a counter, a signature and a text length (${head + BACKUP_TEXT_LENGTH_BYTES} bytes), got ${data.length}`);
+  const textEnd = head + BACKUP_TEXT_LENGTH_BYTES + readUint16(data, head);
+  if (textEnd > data.length) throw new MalformedResponseError(`expected a text of ${textEnd - head - BACKUP_TEXT_LENGTH_BYTES} bytes, got ${data.length - head - BACKUP_TEXT_LENGTH_BYTES}`);
+  const record = parseCardRecordAnswer(concatBytes(data.subarray(0, head), data.subarray(head + BACKUP_TEXT_LENGTH_BYTES, textEnd)));
+  let leaves: Uint8Array[];
+  try {
+    const reader = new FieldReader(data.subarray(textEnd), 'backup leaves');
+    leaves = reader.many(BACKUP_LEAF_TAG).map((leaf) => leaf.slice());
+    reader.end();
+  } catch (cause) {
+    throw new MalformedResponseError('expected the backup leaves as fields 01', { cause });
+  }
+  return { record, leaves };
 }
 
 function itemReference(licensorKey: Uint8Array, productCode: number): Uint8Array {
@@ -105,14 +137,33 @@ export class LicenseAppletClient {
     await this.#send(LicenseIns.WRITE_USER_DATA, concatBytes(reference, data));
   }
 
+  /**
+   * A backup of every firm item (Wibu 000 §2.1): the card moves its clock to max(clock, hostTime) and signs one record
+   * over the leaves' root. backup-file.ts assembleBackup makes the file of it.
+   */
+  async backup(nonce: Uint8Array, hostTime: number): Promise<CardBackupAnswer> {
+    checkNonce(nonce);
+    assertInteger('the host time', hostTime, 0, MAX_LICENSE_TIME, inputError);
+    const data = concatBytes(nonce, uintToBytes(BigInt(hostTime), HOST_TIME_LENGTH));
+    return parseCardBackupAnswer(await this.#send(LicenseIns.BACKUP, data, { maxResponseBytes: MAX_BACKUP_FILE_BYTES }));
+  }
+
+  /** Applies the central authority's lock or unlock sequence (lock-sequence.ts file form, 000 §2.10); the answer is its record. */
+  async locking(nonce: Uint8Array, sequenceFile: Uint8Array | string): Promise<CardRecordAnswer> {
+    checkNonce(nonce);
+    const file = typeof sequenceFile === 'string' ? utf8(sequenceFile) : sequenceFile;
+    assertBytes('the lock sequence', file, { min: 1, max: MAX_LOCK_SEQUENCE_BYTES }, inputError);
+    return parseCardRecordAnswer(await this.#send(LicenseIns.LOCKING, concatBytes(nonce, file)));
+  }
+
   /** Sends one command, chained in short APDUs when its data needs more than one; 91xx becomes LicenseError. */
-  async #send(ins: number, data: Uint8Array = new Uint8Array(0)): Promise<Uint8Array> {
+  async #send(ins: number, data: Uint8Array = new Uint8Array(0), options: ExchangeOptions = {}): Promise<Uint8Array> {
     try {
       let offset = 0;
       for (; data.length - offset > MAX_SHORT_NC; offset += MAX_SHORT_NC) {
         await exchange(this.transport, commandApdu({ cla: LICENSE_CLA | CHAINING_BIT, ins, data: data.subarray(offset, offset + MAX_SHORT_NC) }));
       }
-      return await exchange(this.transport, commandApdu({ cla: LICENSE_CLA, ins, data: data.subarray(offset), ne: 256 }));
+      return await exchange(this.transport, commandApdu({ cla: LICENSE_CLA, ins, data: data.subarray(offset), ne: 256 }), options);
     } catch (error) {
       const reason = error instanceof CardStatusError ? licenseReasonOfStatusWord(error.sw) : undefined;
       if (reason === undefined) throw error;

@@ -6,12 +6,14 @@ import { CardOs, parseCommandApdu, SoftwareVscCard, VscApplet, type CommandApdu 
 import { concatBytes, fromHex, toHex, utf8 } from '../../../src/bytes/index.js';
 import { MalformedResponseError, type CardTransport } from '../../../src/card-client/index.js';
 import { ed25519KeyFromSeed, hmacSha256 } from '../../../src/crypto/index.js';
+import { assembleBackup, parseContainerRecordText, splitBackup, verifyBackupItem } from '../../../src/license/index.js';
 import { EMPTY_CONTAINER, LicenseError, openHiddenData, parseLicenseRecordText, publicView, type LicenseContainer, type UseRequest, LicenseApplet, MemoryLicenseStore, LicenseAppletClient, parseCardRecordAnswer } from '../../../src/license/index.js';
 import { verifyRecord } from '../../../src/rental/index.js';
 import {
   CARD_SERIAL, containerWith, FIRM_CODE, firstUpdate, FULL_PRODUCT, LICENSOR, LICENSOR_SEED, productItem, signedUpdate, simpleProduct, T0,
   TEST_PUBLIC_KEY, TEST_SEED, updateFile,
 } from '../../support/index.js';
+import { AUTHORITY, lockFile } from '../locking/lock-fixture.js';
 
 const SECRET = Uint8Array.of(1, 2, 3, 4);
 
@@ -19,7 +21,9 @@ const SECRET = Uint8Array.of(1, 2, 3, 4);
 function clientFor(container: LicenseContainer = EMPTY_CONTAINER) {
   const card = new SoftwareVscCard({ serial: CARD_SERIAL, keyMode: 'individual', key: ed25519KeyFromSeed(TEST_SEED), counter: 0n });
   const store = new MemoryLicenseStore(container);
-  const os = new CardOs([new VscApplet(card), new LicenseApplet(card, { store, random: (length) => SECRET.slice(0, length) })]);
+  // generate-secret of 4 bytes draws SECRET; longer draws (a backup's salts) SECRET ‖ 00….
+  const random = (length: number) => concatBytes(SECRET, new Uint8Array(Math.max(0, length - SECRET.length))).slice(0, length);
+  const os = new CardOs([new VscApplet(card), new LicenseApplet(card, { store, random })]);
   os.powerOn();
   const sent: CommandApdu[] = [];
   const transport: CardTransport = {
@@ -102,6 +106,11 @@ describe('license applet client', () => {
     ['an empty challenge', (client) => client.secretChallenge(LICENSOR.publicKey, 1, new Uint8Array(0))],
     ['a challenge of 65 bytes', (client) => client.secretChallenge(LICENSOR.publicKey, 1, new Uint8Array(65))],
     ['user data past 1024 bytes', (client) => client.writeUserData(LICENSOR.publicKey, 1, new Uint8Array(1025))],
+    ['a backup with a short nonce', (client) => client.backup(new Uint8Array(15), T0)],
+    ['a backup with a negative host time', (client) => client.backup(new Uint8Array(16), -1)],
+    ['a backup with a fractional host time', (client) => client.backup(new Uint8Array(16), T0 + 0.5)],
+    ['an empty lock sequence', (client) => client.locking(new Uint8Array(16), '')],
+    ['a lock sequence past 4 KiB', (client) => client.locking(new Uint8Array(16), ' '.repeat(4097))],
   ])('refuses %s before sending anything', async (_name, call) => {
     const { client, sent } = clientFor();
     expect(licenseRefusal(await call(client).catch((error: unknown) => error))).toBe('input');
@@ -112,6 +121,10 @@ describe('license applet client', () => {
     ['a container that does not decode', fromHex('029000'), (client) => client.readContainer()],
     ['a record answer too short for counter and signature', concatBytes(new Uint8Array(79), fromHex('9000')), (client) => client.use(new Uint8Array(16), request)],
     ['an HMAC of the wrong length', fromHex('01029000'), (client) => client.secretChallenge(LICENSOR.publicKey, 1, Uint8Array.of(1))],
+    ['a backup answer without its text length', concatBytes(new Uint8Array(81), fromHex('9000')), (client) => client.backup(new Uint8Array(16), T0)],
+    ['a backup answer shorter than its text length', concatBytes(new Uint8Array(80), fromHex('0010'), utf8('license'), fromHex('9000')), (client) => client.backup(new Uint8Array(16), T0)],
+    ['a backup answer with a broken leaf field', concatBytes(new Uint8Array(80), fromHex('0001'), utf8('x'), fromHex('01000000ff00'), fromHex('9000')), (client) => client.backup(new Uint8Array(16), T0)],
+    ['a backup answer with a leaf of another tag', concatBytes(new Uint8Array(80), fromHex('0001'), utf8('x'), fromHex('020000000100'), fromHex('9000')), (client) => client.backup(new Uint8Array(16), T0)],
   ])('refuses %s as a malformed response', async (_name, response, call) => {
     const client = new LicenseAppletClient({ transmit: async () => response });
     expect(await call(client).catch((error: unknown) => error)).toBeInstanceOf(MalformedResponseError);
@@ -121,5 +134,41 @@ describe('license applet client', () => {
     const data = concatBytes(new Uint8Array(15), Uint8Array.of(7), new Uint8Array(64).fill(1), utf8('license time x'));
     expect(parseCardRecordAnswer(data)).toEqual({ counter: 7n, signature: new Uint8Array(64).fill(1), text: 'license time x' });
     expect(() => parseCardRecordAnswer(concatBytes(data.subarray(0, 80), Uint8Array.of(0xff)))).toThrow(MalformedResponseError);
+  });
+
+  it('backs up through GET RESPONSE past 64 KiB: one record over the root of every leaf, each item verifying for its licensor', async () => {
+    const firms = Array.from({ length: 300 }, (_, i) => ({
+      licensorKey: ed25519KeyFromSeed(new Uint8Array(32).fill(i & 0xff).map((byte, j) => (j === 0 ? i >> 8 : byte))).publicKey, firmCode: 1000 + i, text: `Licensor ${i}`,
+      updateCounter: 1, products: [productItem(simpleProduct(1, 100, { protectedData: new Uint8Array(64).fill(i % 256) }))],
+    }));
+    const { client, sent, store } = clientFor({ clock: T0, firms });
+    await client.select();
+    const nonce = new Uint8Array(16).fill(3);
+    const { record, leaves } = await client.backup(nonce, T0 + 60);
+    expect(sent.filter((command) => command.ins === 0xc0).length * 256).toBeGreaterThan(64 * 1024);
+    expect(verifyRecord({ nonce, ...record }, root)).toBe(true);
+    expect(parseContainerRecordText(record.text)).toMatchObject({ kind: 'backup', items: 300, at: T0 + 60 });
+    expect(store.read().clock).toBe(T0 + 60);
+    const file = assembleBackup({ box: { serial: CARD_SERIAL, cardPublicKey: TEST_PUBLIC_KEY, keyMode: 'individual', containerFormat: 1 }, record: { nonce, ...record }, leaves, user: [] });
+    for (const index of [0, 137, 299]) {
+      expect(verifyBackupItem(splitBackup(file)[index]!, { licensorKey: firms[index]!.licensorKey, cardPublicKey: TEST_PUBLIC_KEY }).firm.firmCode).toBe(1000 + index);
+    }
+  });
+
+  it('locks and unlocks with the authority\'s sequences; a locked card\'s refusals are LicenseError locked', async () => {
+    const { client } = clientFor({ ...containerWith([productItem(simpleProduct(9, 10))]), lockAuthority: AUTHORITY.publicKey });
+    await client.select();
+    const nonce = new Uint8Array(16).fill(5);
+    const locked = await client.locking(nonce, lockFile());
+    expect(verifyRecord({ nonce, ...locked }, root)).toBe(true);
+    expect(parseContainerRecordText(locked.text)).toMatchObject({ kind: 'lock', time: T0 + 1000 });
+    expect(licenseRefusal(await client.use(new Uint8Array(16), request).catch((error: unknown) => error))).toBe('locked');
+    expect(licenseRefusal(await client.backup(new Uint8Array(16), T0).catch((error: unknown) => error))).toBe('locked');
+    expect(licenseRefusal(await client.locking(nonce, lockFile()).catch((error: unknown) => error))).toBe('locked');
+    expect((await client.readContainer()).firms).toEqual([]);
+    expect(licenseRefusal(await client.locking(nonce, utf8(lockFile({ kind: 'unlock', time: T0 + 1000 }))).catch((error: unknown) => error))).toBe('replayed');
+    const unlocked = await client.locking(nonce, utf8(lockFile({ kind: 'unlock', time: T0 + 1001 })));
+    expect(parseContainerRecordText(unlocked.text)).toMatchObject({ kind: 'unlock', time: T0 + 1001 });
+    expect((await client.use(new Uint8Array(16), request)).text).toMatch(/^license use /);
   });
 });

@@ -3,61 +3,20 @@
 // under the card's key (patent 003 [0056], [0059]), one counter shared with the VSC applet, durable counting.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CardOs, COUNTER_MAX, commandApdu, encodeCommandApdu, parseResponseApdu, SoftwareVscCard, VscApplet, type VscKeyMode } from '../../../src/apdu/index.js';
-import { bytesToUint, concatBytes, toHex, uintToBytes, utf8 } from '../../../src/bytes/index.js';
+import { CardOs, COUNTER_MAX, commandApdu, encodeCommandApdu, parseResponseApdu, SoftwareVscCard, type VscKeyMode } from '../../../src/apdu/index.js';
+import { concatBytes, toHex, uintToBytes, utf8 } from '../../../src/bytes/index.js';
 import { ed25519KeyFromSeed, hmacSha256 } from '../../../src/crypto/index.js';
 import { decodeLicenseContainer, EMPTY_CONTAINER, encodeLicenseContainer, encodeUseRequest, LICENSE_REASONS, openHiddenData, parseLicenseRecordText,
-  publicView, type LicenseContainer, type UseRequest, LICENSE_AID, LicenseApplet, licenseReasonOfStatusWord, licenseStatusWord, MemoryLicenseStore, type LicenseStore } from '../../../src/license/index.js';
+  publicView, type UseRequest, LicenseApplet, licenseReasonOfStatusWord, licenseStatusWord, MemoryLicenseStore, type LicenseStore } from '../../../src/license/index.js';
 import { verifyRecord } from '../../../src/rental/index.js';
 import {
   CARD_SERIAL, containerWith, FIRM_CODE, firstUpdate, FULL_PRODUCT, LICENSOR, LICENSOR_SEED, OTHER_LICENSOR, productItem, signedUpdate, simpleProduct,
-  T0, TEST_PUBLIC_KEY, TEST_SEED, timeCertificate, updateFile,
+  T0, TEST_SEED, timeCertificate, updateFile,
 } from '../../support/index.js';
+import { lockFile } from '../locking/lock-fixture.js';
+import { licenseCard, nonce, SECRET, SELECT } from './license-card-fixture.js';
 
-const SELECT = commandApdu({ cla: 0x00, ins: 0xa4, p1: 0x04, data: LICENSE_AID });
-const nonce = (fill: number) => new Uint8Array(16).fill(fill);
 const item = (productCode: number, key = LICENSOR.publicKey) => concatBytes(key, uintToBytes(BigInt(productCode), 4));
-const SECRET = Uint8Array.of(0x5e, 0xc7, 0xe7);
-
-interface Init {
-  readonly container?: LicenseContainer;
-  readonly store?: LicenseStore;
-  readonly counter?: bigint;
-  readonly keyMode?: VscKeyMode;
-  readonly maxBytes?: number;
-  readonly disabled?: () => boolean;
-}
-
-async function licenseCard(init: Init = {}) {
-  const card = new SoftwareVscCard({ serial: CARD_SERIAL, keyMode: init.keyMode ?? 'individual', key: ed25519KeyFromSeed(TEST_SEED), counter: init.counter ?? 0n });
-  const store = init.store ?? new MemoryLicenseStore(init.container ?? EMPTY_CONTAINER, init.maxBytes === undefined ? {} : { maxBytes: init.maxBytes });
-  const os = new CardOs([new VscApplet(card), new LicenseApplet(card, { store, random: (length) => SECRET.slice(0, length), ...(init.disabled === undefined ? {} : { disabled: init.disabled }) })]);
-  os.powerOn();
-  /** One command, its 61xx answers collected with GET RESPONSE. */
-  const run = async (ins: number, data: Uint8Array = new Uint8Array(0), header: { cla?: number; p1?: number; p2?: number } = {}) => {
-    let response = parseResponseApdu(await os.transmit(encodeCommandApdu(commandApdu({ cla: 0x80, ins, data, ne: 256, ...header }))));
-    const parts = [response.data];
-    while (response.sw >> 8 === 0x61) {
-      response = parseResponseApdu(await os.transmit(Uint8Array.of(0x00, 0xc0, 0x00, 0x00, response.sw & 0xff)));
-      parts.push(response.data);
-    }
-    return { sw: response.sw, data: concatBytes(...parts), first: parts[0]! };
-  };
-  expect(parseResponseApdu(await os.transmit(encodeCommandApdu(SELECT))).sw).toBe(0x9000);
-  const read = async () => decodeLicenseContainer((await run(0x30)).data);
-  /** The VSC applet's counter, read through GET COUNTER after selecting it and the license applet again. */
-  const counter = async () => {
-    await os.transmit(Uint8Array.of(0x00, 0xa4, 0x04, 0x00, 0x06, 0xf0, 0x56, 0x53, 0x43, 0x00, 0x01));
-    const value = bytesToUint(parseResponseApdu(await os.transmit(Uint8Array.of(0x80, 0x22, 0x00, 0x00, 0x10))).data);
-    await os.transmit(encodeCommandApdu(SELECT));
-    return value;
-  };
-  const trustRoot = { publicKey: TEST_PUBLIC_KEY, serial: CARD_SERIAL, keyMode: init.keyMode ?? 'individual' } as const;
-  /** The answer of APPLY or USE as the trail record it makes with its nonce. */
-  const record = (fill: number, data: Uint8Array) => ({ nonce: nonce(fill), counter: bytesToUint(data.subarray(0, 16)), signature: data.slice(16, 80), text: new TextDecoder().decode(data.subarray(80)) });
-  return { os, card, store, run, read, counter, trustRoot, record };
-}
-
 /** A request every option of FULL_PRODUCT allows. */
 const allowed: UseRequest = {
   licensorKey: LICENSOR.publicKey, productCode: 7, features: 0b1, units: 1, hostTime: T0, country: 'DE', timeZoneOffsetMinutes: 60, user: 'alice',
@@ -267,8 +226,11 @@ describe('license applet: fuzz', () => {
     const os = new CardOs([new LicenseApplet(card, { store })], { onInternalError: (error) => internal.push(error) });
     os.powerOn();
     await os.transmit(encodeCommandApdu(SELECT));
-    const prefix = fc.constantFrom(new Uint8Array(0), nonce(0), item(7), item(9), concatBytes(nonce(0), encodeUseRequest(allowed)));
-    await fc.assert(fc.asyncProperty(fc.constantFrom(0x30, 0x32, 0x34, 0x36, 0x38, 0x3a), prefix, fc.uint8Array({ maxLength: 80 }), async (ins, head, tail) => {
+    const prefix = fc.constantFrom(
+      new Uint8Array(0), nonce(0), item(7), item(9), concatBytes(nonce(0), encodeUseRequest(allowed)), concatBytes(nonce(0), uintToBytes(BigInt(T0), 8)),
+      concatBytes(nonce(0), utf8(lockFile())),
+    );
+    await fc.assert(fc.asyncProperty(fc.constantFrom(0x30, 0x32, 0x34, 0x36, 0x38, 0x3a, 0x3c, 0x3e), prefix, fc.uint8Array({ maxLength: 80 }), async (ins, head, tail) => {
       const response = parseResponseApdu(await os.transmit(encodeCommandApdu(commandApdu({ cla: 0x80, ins, data: concatBytes(head, tail), ne: 256 }))));
       expect(response.sw).not.toBe(0x6f00);
     }), { numRuns: 300 });
