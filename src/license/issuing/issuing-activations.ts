@@ -14,6 +14,8 @@ import { refuse } from './issuing-refusal.js';
 import type { ActivationRequest } from './issuing-requests.js';
 import { activationSpec, renewalOperations, type ProductTemplate } from './product-template.js';
 import { ticketHash, ticketRef } from './ticket-code.js';
+import { refuseLocked } from './issuing-locks.js';
+import { deliverWithdrawal, withdrawalBefore } from './issuing-withdrawals.js';
 
 export interface SignedAnswer {
   /** The signed update file (license-update.ts). */
@@ -22,6 +24,8 @@ export interface SignedAnswer {
   readonly digest: string;
   /** An activation's answer: the licensor's card binding of the card it names (card-binding.ts), for its programs. */
   readonly binding?: string;
+  /** A license withdrawn from this container (001 blacklisting): apply it before `update`, which is signed for the counter after it. */
+  readonly withdrawal?: { readonly update: string; readonly digest: string };
 }
 
 type Activation = Selectable<ActivationsTable>;
@@ -44,7 +48,9 @@ async function repeated(backend: IssuingBackend, tx: IssuingTransaction, request
     && bytesEqual(Uint8Array.from(row.card_public_key), request.cardPublicKey) && nullableWhole(row.requested_counter) === request.firmUpdateCounter;
   if (!same) throw refuse.conflict('input', 'this requestId was used for another request: make a new one');
   await appendAudit(backend, tx, caller, { licensorId: whole(row.licensor_id), action: 'activation', subject: `ticket ${ticketRef(Uint8Array.from(row.code_hash))} serial ${row.serial}`, outcome: 'repeated' });
-  return answerOf(row);
+  // Signed after a withdrawal (its counter one past the one asked for): the withdrawal is part of the same answer.
+  const withdrawal = await withdrawalBefore(tx, whole(row.licensor_id), row.serial, nullableWhole(row.requested_counter), whole(row.update_counter));
+  return { ...answerOf(row), ...(withdrawal === undefined ? {} : { withdrawal }) };
 }
 
 /** The expiration the renewed product has on `serial` now: the latest any live update of its chain set. */
@@ -90,12 +96,16 @@ function reissuable(pending: Activation, request: ActivationRequest, firmText: s
   return request.firmUpdateCounter === null ? [{ op: 'create-firm', text: firmText }, ...rest] : rest;
 }
 
-/** POST /v1/activations. */
-export async function activateTicket(backend: IssuingBackend, request: ActivationRequest, caller: Caller): Promise<SignedAnswer> {
+/**
+ * POST /v1/activations. `options.lockAuthority`: the hub's key (`vsc license serve --hub-key`), set as the container's
+ * lock authority by its first update of this licensor (000 §2.10: so that a container reported lost can be locked).
+ */
+export async function activateTicket(backend: IssuingBackend, request: ActivationRequest, caller: Caller, options: { readonly lockAuthority?: Uint8Array } = {}): Promise<SignedAnswer> {
   return issuingTransaction(backend.database, async (tx) => {
     const first = await ticketByCode(tx, request.ticket);
     const licensorId = whole(first.licensor_id);
     await lockLicensor(backend, tx, licensorId);
+    await refuseLocked(tx, licensorId, request.serial, 'an activation');
     // Under the lock: a retry racing its first attempt finds it done and gets its answer.
     const seen = await repeated(backend, tx, request, caller);
     if (seen !== undefined) return { ...seen, binding: bindCardForLicensor(backend, await licensorById(tx, licensorId), request.serial, request.cardPublicKey) };
@@ -121,10 +131,12 @@ export async function activateTicket(backend: IssuingBackend, request: Activatio
       const seats = await tx.selectFrom('issuing_activations').select((eb) => eb.fn.countAll<number | string>().as('n')).where('ticket_id', '=', ticketId).where('state', '<>', 'deactivated').executeTakeFirstOrThrow();
       if (whole(seats.n) >= ticket.quantity) throw refuse.ticket(`ticket ${ref} is used up: all ${ticket.quantity} activations are taken`);
       const planned = await operationsFor(tx, licensor, ticket, template, request, now);
-      operations = planned.operations;
+      operations = request.firmUpdateCounter === null && options.lockAuthority !== undefined ? [...planned.operations, { op: 'set-lock-authority', key: options.lockAuthority.slice() }] : planned.operations;
       expiration = planned.expiration ?? null;
     }
-    const updateCounter = request.firmUpdateCounter ?? 0;
+    // A license withdrawn from this container (001 blacklisting) comes first, at its counter; this update after it.
+    const withdrawal = await deliverWithdrawal(backend, tx, licensor, request.serial, request.firmUpdateCounter);
+    const updateCounter = withdrawal === undefined ? request.firmUpdateCounter ?? 0 : withdrawal.counter + 1;
     const signed = signForLicensor(backend, licensor, {
       kind: 'update', serial: request.serial, licensorKey: licensor.publicKey, firmCode: licensor.firmCode, time: now, updateCounter, operations,
     });
@@ -145,7 +157,10 @@ export async function activateTicket(backend: IssuingBackend, request: Activatio
       licensorId, action: 'activation', subject: `ticket ${ref} serial ${request.serial}`, outcome: live === undefined ? 'ok' : 'reissued',
       detail: `update counter ${updateCounter}, ${operations.map((op) => op.op).join(' + ')}, digest ${toHex(signed.digest)}`,
     });
-    return { update: signed.text, digest: toHex(signed.digest), binding: bindCardForLicensor(backend, licensor, request.serial, request.cardPublicKey) };
+    return {
+      update: signed.text, digest: toHex(signed.digest), binding: bindCardForLicensor(backend, licensor, request.serial, request.cardPublicKey),
+      ...(withdrawal === undefined ? {} : { withdrawal: { update: withdrawal.update, digest: withdrawal.digest } }),
+    };
   });
 }
 

@@ -94,18 +94,27 @@ export async function ticketByCode(tx: IssuingTransaction, code: string): Promis
   return row;
 }
 
-/** Signs `body` (its licensorKey is the licensor's) with the licensor's key: the file text and its digest. */
-/** Runs `use` with the licensor's signing key, opened from its sealed seed for that call only. */
-function withLicensorKey<T>(backend: IssuingBackend, licensor: LicensorRecord, use: (key: Ed25519SigningKey) => T): T {
+/**
+ * Runs `use` with the licensor's seed, opened from its sealed form for that call only and wiped after: what opens
+ * hidden data sealed to the licensor (license-hidden-data.ts, Wibu 000 §2.7) and signs for it.
+ */
+export function withLicensorSeed<T>(backend: IssuingBackend, licensor: LicensorRecord, use: (seed: Uint8Array, key: Ed25519SigningKey) => T): T {
   const seed = backend.sealer.open('licensor-seed', seedBinding(licensor.firmCode, licensor.publicKey), licensor.sealedSeed);
   try {
     const key = ed25519KeyFromSeed(seed);
     if (!bytesEqual(key.publicKey, licensor.publicKey)) throw new IssuingDataError(`the sealed seed of licensor ${licensor.name} is not the key of its row`);
-    return use(key);
+    return use(seed, key);
   } finally {
     wipe(seed);
   }
 }
+
+/** Runs `use` with the licensor's signing key, opened from its sealed seed for that call only. */
+export function withLicensorKey<T>(backend: IssuingBackend, licensor: LicensorRecord, use: (key: Ed25519SigningKey) => T): T {
+  return withLicensorSeed(backend, licensor, (_seed, key) => use(key));
+}
+
+/** Signs `body` (its licensorKey is the licensor's) with the licensor's key: the file text and its digest. */
 
 export function signForLicensor(backend: IssuingBackend, licensor: LicensorRecord, body: LicenseBody): { readonly text: string; readonly digest: Uint8Array } {
   return withLicensorKey(backend, licensor, (key) => {

@@ -7,10 +7,19 @@ import { licenseBodyDigest, parseSignedBody } from '../license-update.js';
 import type { SignedAnswer, TicketView } from './issuing-activations.js';
 import type { AuditRecordView, DefinedProduct, Order, ProductDefinition } from './issuing-orders.js';
 import type { ReceiptAnswer } from './issuing-receipts.js';
-import { IssuingRefusal, isLicenseReason } from './issuing-refusal.js';
+import { IssuingRefusal, isLicenseReason, type RefusalDetails } from './issuing-refusal.js';
 import { activationRequestJson, deactivationRequestJson, receiptRequestJson, timeRequestJson, type ActivationRequest, type DeactivationRequest, type ReceiptRequest, type TimeRequest } from './issuing-requests.js';
 import { auditAnswer, orderAnswer, productAnswer, receiptAnswer, signedAnswer, ticketAnswer, timeAnswer } from './issuing-schemas.js';
 import type { TimeAnswer } from './issuing-time.js';
+import type { AlertView } from './issuing-alerts.js';
+import type { CheckpointAnswer } from './issuing-checkpoints.js';
+import type { LockView } from './issuing-locks.js';
+import {
+  checkpointRequestJson, proofRequestJson, reactivationRequestJson, restoreRequestJson, type CheckpointRequest, type ProofRequest, type ReactivationRequest, type RestoreRequest,
+} from './issuing-lost-requests.js';
+import { alertAnswer, alertsAnswer, checkpointAnswer, locksAnswer, policyAnswer, restoreAnswer, transferAnswer, transferredAnswer } from './issuing-lost-schemas.js';
+import type { RestoreAnswer } from './issuing-restores.js';
+import type { TransferAnswer, TransferredAnswer } from './issuing-transfers.js';
 import { checkShape, type Shape } from './json-shape.js';
 
 export const DEFAULT_CLIENT_TIMEOUT_MS = 30_000;
@@ -32,6 +41,26 @@ export interface IssuingClientOptions {
   readonly timeoutMs?: number;
 }
 
+/** An answered update must parse and be the one its digest names. */
+function checkDigest(update: string, digest: string): void {
+  let computed: string;
+  try {
+    computed = toHex(licenseBodyDigest(parseSignedBody(update)));
+  } catch (error) {
+    throw new IssuingUnavailableError(`the issuing service answered an update that does not parse: ${(error as Error).message}`, { cause: error });
+  }
+  if (computed !== digest) throw new IssuingUnavailableError('the issuing service answered an update whose digest is not the one it named');
+}
+
+/** The details beside a refusal's reason that have the expected types; anything else is left out. */
+function refusalDetails(value: { lockSequence?: unknown; alert?: unknown; dueAt?: unknown } | null): RefusalDetails {
+  const details: { lockSequence?: string; alert?: number; dueAt?: number } = {};
+  if (typeof value?.lockSequence === 'string' && value.lockSequence.length <= 16_384) details.lockSequence = value.lockSequence;
+  if (Number.isSafeInteger(value?.alert)) details.alert = value!.alert as number;
+  if (Number.isSafeInteger(value?.dueAt)) details.dueAt = value!.dueAt as number;
+  return details;
+}
+
 export class IssuingClient {
   readonly #base: URL;
   readonly #apiKey: string | undefined;
@@ -50,7 +79,7 @@ export class IssuingClient {
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS;
   }
 
-  async #call(method: 'GET' | 'POST', path: string, answer: Shape | undefined, body?: unknown, licensor = false): Promise<Record<string, unknown>> {
+  async #call(method: 'GET' | 'POST' | 'PUT', path: string, answer: Shape | undefined, body?: unknown, licensor = false): Promise<Record<string, unknown>> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (licensor) {
@@ -74,10 +103,11 @@ export class IssuingClient {
       throw new IssuingUnavailableError(`the issuing service answered HTTP ${response.status} with something that is not JSON`);
     }
     if (!response.ok) {
-      const error = (value as { error?: { reason?: unknown; message?: unknown } } | null)?.error;
+      const refused = value as { error?: { reason?: unknown; message?: unknown }; lockSequence?: unknown; alert?: unknown; dueAt?: unknown } | null;
+      const error = refused?.error;
       if (response.status < 500 && isLicenseReason(error?.reason) && typeof error.message === 'string') {
         const retry = Number(response.headers.get('retry-after'));
-        throw new IssuingRefusal(response.status, error.reason, error.message.slice(0, 1000), Number.isSafeInteger(retry) && retry > 0 ? retry : undefined);
+        throw new IssuingRefusal(response.status, error.reason, error.message.slice(0, 1000), Number.isSafeInteger(retry) && retry > 0 ? retry : undefined, refusalDetails(refused));
       }
       throw new IssuingUnavailableError(`the issuing service failed (HTTP ${response.status})`);
     }
@@ -117,13 +147,8 @@ export class IssuingClient {
 
   async #signed(path: string, body: Record<string, unknown>): Promise<SignedAnswer> {
     const answer = (await this.#call('POST', path, signedAnswer, body)) as unknown as SignedAnswer;
-    let digest: string;
-    try {
-      digest = toHex(licenseBodyDigest(parseSignedBody(answer.update)));
-    } catch (error) {
-      throw new IssuingUnavailableError(`the issuing service answered an update that does not parse: ${(error as Error).message}`, { cause: error });
-    }
-    if (digest !== answer.digest) throw new IssuingUnavailableError('the issuing service answered an update whose digest is not the one it named');
+    checkDigest(answer.update, answer.digest);
+    if (answer.withdrawal !== undefined) checkDigest(answer.withdrawal.update, answer.withdrawal.digest);
     return answer;
   }
 
@@ -145,6 +170,65 @@ export class IssuingClient {
   /** POST /v1/time: a time certificate from the licensor of the firm code. */
   async time(request: TimeRequest): Promise<TimeAnswer> {
     return (await this.#call('POST', '/v1/time', timeAnswer, timeRequestJson(request))) as unknown as TimeAnswer;
+  }
+
+  /** PUT /v1/restore-policy (licensor): the restore policy, reactivation rules and honey-pot setting (issuing-policies.ts JSON). */
+  setRestorePolicy(policy: Record<string, unknown>): Promise<Record<string, unknown>> {
+    return this.#call('PUT', '/v1/restore-policy', policyAnswer, policy, true);
+  }
+
+  /** GET /v1/restore-policy (licensor). */
+  restorePolicy(): Promise<Record<string, unknown>> {
+    return this.#call('GET', '/v1/restore-policy', policyAnswer, undefined, true);
+  }
+
+  /** POST /v1/restores: the signed update that restores a backed-up firm item onto the target (000 §2.2). */
+  async restore(request: RestoreRequest): Promise<RestoreAnswer> {
+    const answer = (await this.#call('POST', '/v1/restores', restoreAnswer, restoreRequestJson(request))) as unknown as RestoreAnswer;
+    checkDigest(answer.update, answer.digest);
+    return answer;
+  }
+
+  /** POST /v1/transfers: the delete-firm for the source (000 §2.12). */
+  async transfer(request: RestoreRequest): Promise<TransferAnswer> {
+    const answer = (await this.#call('POST', '/v1/transfers', transferAnswer, restoreRequestJson(request))) as unknown as TransferAnswer;
+    checkDigest(answer.deleteUpdate, answer.deleteDigest);
+    return answer;
+  }
+
+  /** POST /v1/transfers/:id/proof: the source card's record of the delete; the update for the target. */
+  async proveTransfer(id: number, proof: ProofRequest): Promise<TransferredAnswer> {
+    const answer = (await this.#call('POST', `/v1/transfers/${id}/proof`, transferredAnswer, proofRequestJson(proof))) as unknown as TransferredAnswer;
+    checkDigest(answer.update, answer.digest);
+    return answer;
+  }
+
+  /** GET /v1/locks (licensor): the local locking list. */
+  async locks(): Promise<LockView[]> {
+    return (await this.#call('GET', '/v1/locks', locksAnswer, undefined, true))['locks'] as LockView[];
+  }
+
+  /** GET /v1/alerts (licensor). */
+  async alerts(): Promise<AlertView[]> {
+    return (await this.#call('GET', '/v1/alerts', alertsAnswer, undefined, true))['alerts'] as AlertView[];
+  }
+
+  /** POST /v1/alerts/:id/approve (licensor). */
+  async approveAlert(id: number): Promise<AlertView> {
+    return (await this.#call('POST', `/v1/alerts/${id}/approve`, alertAnswer, undefined, true))['alert'] as AlertView;
+  }
+
+  /** POST /v1/reactivations (001). */
+  reactivate(request: ReactivationRequest): Promise<SignedAnswer> {
+    return this.#signed('/v1/reactivations', reactivationRequestJson(request));
+  }
+
+  /** POST /v1/checkpoints (001 checkpoint licenses). */
+  async checkpoint(request: CheckpointRequest): Promise<CheckpointAnswer> {
+    const answer = (await this.#call('POST', '/v1/checkpoints', checkpointAnswer, checkpointRequestJson(request))) as unknown as CheckpointAnswer;
+    checkDigest(answer.update, answer.digest);
+    if (answer.withdrawal !== undefined) checkDigest(answer.withdrawal.update, answer.withdrawal.digest);
+    return answer;
   }
 
   /** GET /openapi.json. */

@@ -96,6 +96,103 @@ export interface AuditTable {
   detail: string | null;
 }
 
+// ---- lost licenses (license-schema.sql, second part) ----
+
+export interface RestorePoliciesTable {
+  licensor_id: Whole;
+  policy: string;
+  updated_at: Whole;
+}
+
+export type LostUpdateKind = 'restore' | 'transfer-delete' | 'transfer' | 'reactivation' | 'checkpoint' | 'withdrawal';
+
+export interface UpdatesTable {
+  id: Id;
+  licensor_id: Whole;
+  kind: LostUpdateKind;
+  ticket_id: NullableWhole;
+  request_id: string | null;
+  request_digest: Uint8Array | null;
+  serial: string;
+  card_public_key: Uint8Array;
+  requested_counter: NullableWhole;
+  update_counter: Whole;
+  update_text: string;
+  update_digest: Uint8Array;
+  expiration: NullableWhole;
+  state: 'issued' | 'confirmed';
+  receipt: string | null;
+  created_at: Whole;
+  updated_at: Whole;
+}
+
+export interface RestoresTable {
+  id: Id;
+  licensor_id: Whole;
+  kind: 'restore' | 'transfer';
+  request_id: string;
+  request_digest: Uint8Array;
+  source_serial: string;
+  source_card_key: Uint8Array;
+  backup_time: Whole;
+  target_serial: string;
+  target_card_key: Uint8Array;
+  target_counter: NullableWhole;
+  item: string;
+  state: 'restored' | 'deleting' | 'transferred';
+  delete_update_id: NullableWhole;
+  update_id: NullableWhole;
+  restored: string | null;
+  skipped: string | null;
+  degree_hundredths: number | null;
+  created_at: Whole;
+  updated_at: Whole;
+}
+
+export interface LocksTable {
+  licensor_id: Whole;
+  serial: string;
+  reason: 'restore' | 'reactivation';
+  subject: string;
+  created_at: Whole;
+  reported_at: NullableWhole;
+}
+
+export interface CentralLocksTable {
+  serial: string;
+  lock_sequence: string;
+  fetched_at: Whole;
+}
+
+export type AlertState = 'notice' | 'pending' | 'approved' | 'used';
+
+export interface AlertsTable {
+  id: Id;
+  licensor_id: Whole;
+  kind: 'restore-chain' | 'reactivation';
+  subject: string;
+  detail: string;
+  chain: number | null;
+  state: AlertState;
+  created_at: Whole;
+  updated_at: Whole;
+}
+
+export interface WithdrawalsTable {
+  id: Id;
+  licensor_id: Whole;
+  serial: string;
+  card_public_key: Uint8Array;
+  product_code: Whole;
+  mode: 'delete' | 'honey-pot';
+  counter: Whole;
+  ticket_id: Whole;
+  update_id: NullableWhole;
+  state: 'waiting' | 'issued' | 'done';
+  created_at: Whole;
+  updated_at: Whole;
+}
+
 export interface IssuingSchema {
   issuing_schema_version: { version: number };
   issuing_licensors: LicensorsTable;
@@ -104,6 +201,13 @@ export interface IssuingSchema {
   issuing_tickets: TicketsTable;
   issuing_activations: ActivationsTable;
   issuing_audit: AuditTable;
+  issuing_restore_policies: RestorePoliciesTable;
+  issuing_updates: UpdatesTable;
+  issuing_restores: RestoresTable;
+  issuing_locks: LocksTable;
+  issuing_central_locks: CentralLocksTable;
+  issuing_alerts: AlertsTable;
+  issuing_withdrawals: WithdrawalsTable;
 }
 
 export type IssuingTransaction = Transaction<IssuingSchema>;

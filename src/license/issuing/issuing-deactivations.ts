@@ -11,17 +11,7 @@ import { refuse } from './issuing-refusal.js';
 import type { DeactivationRequest } from './issuing-requests.js';
 import type { SignedAnswer } from './issuing-activations.js';
 import { ticketHash, ticketRef } from './ticket-code.js';
-
-/** The firm update counter the container of `serial` has after every update this licensor issued to it. */
-async function issuedCounter(tx: IssuingTransaction, licensorId: number, serial: string): Promise<number> {
-  const rows = await tx.selectFrom('issuing_activations').select(['update_counter', 'deactivation_counter']).where('licensor_id', '=', licensorId).where('serial', '=', serial).execute();
-  let next = 0;
-  for (const row of rows) {
-    next = Math.max(next, whole(row.update_counter) + 1);
-    if (row.deactivation_counter !== null) next = Math.max(next, whole(row.deactivation_counter) + 1);
-  }
-  return next;
-}
+import { issuedCounter } from './issuing-updates.js';
 
 /** Refuses a deactivation beyond the template's cycling limit, saying when the next one is allowed. */
 async function checkCycling(tx: IssuingTransaction, ticketId: number, limit: { max: number; period: number }, now: UnixSeconds): Promise<void> {

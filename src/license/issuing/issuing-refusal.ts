@@ -2,8 +2,19 @@
 // answered with, as {"error": {"reason", "message"}}. The same class comes back out of issuing-client.ts.
 import { LicenseError, LICENSE_REASONS, type LicenseReason } from '../license-error.js';
 
+/**
+ * What a refusal carries beside its reason (answered next to "error"): the central lock sequence of a locked container
+ * (000 §2.10: the customer's CLI applies it and the card locks), the alert a request waits on for the licensor's
+ * approval (000 §2.11, 001), the time a checkpoint renewal is due (001).
+ */
+export interface RefusalDetails {
+  readonly lockSequence?: string;
+  readonly alert?: number;
+  readonly dueAt?: number;
+}
+
 export class IssuingRefusal extends LicenseError {
-  constructor(readonly status: number, reason: LicenseReason, message: string, readonly retryAfterSeconds?: number) {
+  constructor(readonly status: number, reason: LicenseReason, message: string, readonly retryAfterSeconds?: number, readonly details: RefusalDetails = {}) {
     super(reason, message);
   }
 }
@@ -42,4 +53,8 @@ export const refuse = {
   conflict: (reason: LicenseReason, message: string) => new IssuingRefusal(409, reason, message),
   limit: (message: string, retryAfterSeconds?: number) => new IssuingRefusal(429, 'limit', message, retryAfterSeconds),
   signature: (message: string) => new IssuingRefusal(422, 'signature', message),
+  locked: (message: string, lockSequence?: string) => new IssuingRefusal(423, 'locked', message, undefined, lockSequence === undefined ? {} : { lockSequence }),
+  notRestorable: (message: string) => new IssuingRefusal(422, 'not-restorable', message),
+  approval: (message: string, alert: number) => new IssuingRefusal(409, 'approval', message, undefined, { alert }),
+  notDue: (message: string, dueAt: number) => new IssuingRefusal(409, 'limit', message, undefined, { dueAt }),
 };

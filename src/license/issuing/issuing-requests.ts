@@ -24,7 +24,8 @@ export interface ActivationRequest {
 }
 
 export interface ReceiptRequest {
-  readonly ticket: string;
+  /** The activation's ticket; absent for the updates of the lost-license flows (restore, transfer, withdrawal, ...). */
+  readonly ticket?: string;
   readonly serial: string;
   /** The card-signed record of applying the update: `license update LD FIRM counter N digest D`. */
   readonly record: AuditRecord;
@@ -100,13 +101,13 @@ export function parseReceiptRequest(value: unknown, what = 'receipt'): ReceiptRe
   const problem = recordTextProblem(record['text']);
   if (problem !== undefined) throw new LicenseError('input', `${what}.record.text: ${problem}`);
   return {
-    ticket: body['ticket'] as string, serial: serialOf(body['serial'], what),
+    ...(body['ticket'] === undefined ? {} : { ticket: body['ticket'] as string }), serial: serialOf(body['serial'], what),
     record: { nonce: fromHex(record['nonce'] as string), text: record['text'] as string, counter: BigInt(`0x${record['counter'] as string}`), signature: fromHex(record['signature'] as string) },
   };
 }
 
 export function receiptRequestJson(request: ReceiptRequest): Json {
-  return { ticket: request.ticket, serial: request.serial, record: JSON.parse(encodeRecordLine(request.record)) as Json };
+  return { ...(request.ticket === undefined ? {} : { ticket: request.ticket }), serial: request.serial, record: JSON.parse(encodeRecordLine(request.record)) as Json };
 }
 
 /** The receipt file: exactly the POST /v1/receipts body. */

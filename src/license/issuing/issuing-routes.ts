@@ -14,9 +14,13 @@ import {
 } from './issuing-schemas.js';
 import { certifyTime } from './issuing-time.js';
 import type { Shape } from './json-shape.js';
+import type { HubLink } from './hub-link.js';
+import { LOST_LICENSE_ROUTES } from './issuing-lost-routes.js';
 
 export interface RouteContext {
   readonly backend: IssuingBackend;
+  /** The link to the hub (`vsc license serve --hub`), when the service has one. */
+  readonly hub?: HubLink;
   /** The authenticated licensor (licensor routes only). */
   readonly licensor?: LicensorRecord;
   readonly caller: Caller;
@@ -26,7 +30,7 @@ export interface RouteContext {
 }
 
 export interface IssuingRoute {
-  readonly method: 'GET' | 'POST';
+  readonly method: 'GET' | 'POST' | 'PUT';
   /** fastify's form: `:name` for a path parameter. */
   readonly url: string;
   readonly operationId: string;
@@ -38,6 +42,8 @@ export interface IssuingRoute {
   readonly querystring?: Shape;
   readonly answer: Shape;
   readonly status: 200 | 201;
+  /** A body limit of its own (restores carry a backup item), instead of the service's. */
+  readonly bodyLimit?: number;
   handle(context: RouteContext): Promise<unknown>;
 }
 
@@ -74,7 +80,7 @@ export const ISSUING_ROUTES: readonly IssuingRoute[] = [
   {
     method: 'POST', url: '/v1/activations', operationId: 'activate', licensor: false, body: activationBody, answer: signedAnswer, status: 200,
     summary: 'a signed update that puts the ticket\'s product onto the container (or renews it); the offline request file is this body',
-    handle: (context) => activateTicket(context.backend, parseActivationRequest(context.body, 'body'), context.caller),
+    handle: (context) => activateTicket(context.backend, parseActivationRequest(context.body, 'body'), context.caller, context.hub === undefined ? {} : { lockAuthority: context.hub.authorityKey }),
   },
   {
     method: 'POST', url: '/v1/receipts', operationId: 'receipt', licensor: false, body: receiptBody, answer: receiptAnswer, status: 200,
@@ -91,4 +97,5 @@ export const ISSUING_ROUTES: readonly IssuingRoute[] = [
     summary: 'a time certificate for one container from the licensor of the firm code (certified time)',
     handle: (context) => certifyTime(context.backend, parseTimeRequest(context.body, 'body'), context.caller),
   },
+  ...LOST_LICENSE_ROUTES,
 ];

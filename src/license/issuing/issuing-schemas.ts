@@ -13,10 +13,12 @@ const whole = (minimum: number, maximum: number, description?: string): Shape =>
 const seconds = (description?: string): Shape => whole(0, 2 ** 40, description);
 /** Text without control characters (the card's texts, serials); their UTF-8 length is checked by the parsers. */
 const text = (maxLength: number, description: string): Shape => ({ type: 'string', minLength: 1, maxLength, pattern: '^[^\\u0000-\\u001f\\u007f]+$', description });
+const str = (description?: string): Shape => ({ type: 'string', ...(description === undefined ? {} : { description }) });
 const object = (properties: Record<string, Shape>, required: readonly string[], description?: string): Shape => ({
   type: 'object', additionalProperties: false, required, properties, ...(description === undefined ? {} : { description }),
 });
 
+/** The builders above, for the lost-license shapes (issuing-lost-schemas.ts). */
 export const MAX_SERIAL_LENGTH = MAX_TEXT_BYTES;
 export const MAX_ORDER_ITEMS = 100;
 export const MAX_ORDER_QUANTITY = 10_000;
@@ -26,6 +28,9 @@ export const MAX_ORDER_TICKETS = 1_000;
 export const ticketShape: Shape = { type: 'string', pattern: TICKET_PATTERN, description: 'ticket code: 25 base32 characters in five groups' };
 const serial = text(MAX_SERIAL_LENGTH, 'the container\'s (card\'s) serial number');
 const requestId = hex(16, 'makes retries idempotent: the same request id gets the same answer');
+
+/** The builders and field shapes above, for the lost-license shapes (issuing-lost-schemas.ts). */
+export const shapeParts = { hex, anyHex, code, whole, seconds, text, object, str, serial, requestId } as const;
 
 /** The template of a product: ProductSpec JSON (license-update.ts) with relative times and the issuing rules. */
 export const templateShape: Shape = object({
@@ -58,6 +63,9 @@ export const templateShape: Shape = object({
   maxActivations: whole(1, 100_000, 'activations per ticket (volume; default 1)'),
   maxDeactivations: whole(0, 100_000, 'deactivations of one ticket per cyclePeriodSeconds'),
   cyclePeriodSeconds: whole(1, 2 ** 32 - 1, 'the period maxDeactivations counts over'),
+  checkpoint: object({
+    validityDays: whole(1, 100_000, 'expiration = activation (or renewal) + validity'), thresholdDays: whole(0, 100_000, 'a renewal is due once fewer days remain'),
+  }, ['validityDays', 'thresholdDays'], '001 checkpoint license: perpetual in business terms, renewed in the background (POST /v1/checkpoints)'),
 }, [], 'ProductSpec JSON of license-update.ts with relative times and the issuing rules');
 
 export const productBody: Shape = object({ code: code('product code'), text: text(MAX_TEXT_BYTES, 'product text'), template: templateShape }, ['code', 'text', 'template']);
@@ -93,7 +101,9 @@ export const recordShape: Shape = object({
   nonce: hex(16), text: { type: 'string', minLength: 1, maxLength: 512 }, counter: hex(16, 'the card\'s counter, 16 bytes'), signature: hex(64),
 }, ['nonce', 'text', 'counter', 'signature'], 'a card-signed audit record (rental trail line, patent 003 [0056])');
 
-export const receiptBody: Shape = object({ ticket: ticketShape, serial, record: recordShape }, ['ticket', 'serial', 'record']);
+export const receiptBody: Shape = object({
+  ticket: { ...ticketShape, description: 'the activation\'s ticket; none for a restore, transfer, reactivation, checkpoint or withdrawal update' }, serial, record: recordShape,
+}, ['serial', 'record']);
 
 export const deactivationBody: Shape = object({
   ticket: ticketShape,
@@ -106,20 +116,25 @@ export const timeBody: Shape = object({ serial, firmCode: code('the licensor\'s 
 
 // ---- answers (described in OpenAPI; the client checks what it uses) ----
 
-const str = (description?: string): Shape => ({ type: 'string', ...(description === undefined ? {} : { description }) });
 
 export const errorAnswer: Shape = object({
   error: object({ reason: { type: 'string', enum: [...LICENSE_REASONS] }, message: str() }, ['reason', 'message']),
+  lockSequence: str('423 locked: the central authority\'s lock sequence for the container (000 §2.10), when the hub has one'),
+  alert: whole(1, Number.MAX_SAFE_INTEGER, '409 approval: the alert the request waits on for the licensor\'s approval'),
+  dueAt: seconds('409 limit of a checkpoint renewal asked too early: when it is due'),
 }, ['error']);
 
 export const productAnswer: Shape = object({ product: object({ code: code('product code'), text: str(), template: templateShape }, ['code', 'text', 'template']) }, ['product']);
 export const orderAnswer: Shape = object({ orderId: str(), tickets: { type: 'array', maxItems: MAX_ORDER_TICKETS, items: ticketShape } }, ['orderId', 'tickets']);
+/** A license withdrawn from the asking container after its reactivation elsewhere (001): applied before the answer's update. */
+export const withdrawalShape: Shape = object({ update: str('signed update for this container, to apply first (001 blacklisting)'), digest: hex(32) }, ['update', 'digest']);
 export const signedAnswer: Shape = object({
   update: str('signed update file (license-update.ts)'), digest: hex(32, 'licenseBodyDigest of the update'),
   binding: str('an activation\'s answer: the licensor\'s card binding of the card (card-binding.ts), for its programs'),
+  withdrawal: withdrawalShape,
 }, ['update', 'digest']);
-export const receiptAnswer: Shape = object({ state: { type: 'string', enum: ['confirmed', 'deactivated'] }, serial: str(), ticket: str('ticket reference') }, ['state', 'serial', 'ticket']);
-export const timeAnswer: Shape = object({ certificate: str('signed time certificate (license-update.ts, kind time)'), time: seconds() }, ['certificate', 'time']);
+export const receiptAnswer: Shape = object({ state: { type: 'string', enum: ['confirmed', 'deactivated'] }, serial: str(), ticket: str('ticket reference') }, ['state', 'serial']);
+export const timeAnswer: Shape = object({ certificate: str('signed time certificate (license-update.ts, kind time)'), time: seconds(), withdrawal: withdrawalShape }, ['certificate', 'time']);
 
 const activationView: Shape = object({
   serial: str(), state: { type: 'string', enum: ['pending', 'confirmed', 'deactivating', 'deactivated'] }, digest: hex(32), createdAt: seconds(),

@@ -9,12 +9,15 @@ import { authenticateLicensor } from './issuing-licensors.js';
 import { issuingOpenApi, OPENAPI_PATH } from './issuing-openapi.js';
 import { IssuingRefusal, statusOf } from './issuing-refusal.js';
 import { ISSUING_ROUTES } from './issuing-routes.js';
+import type { HubLink } from './hub-link.js';
 
 export const ISSUING_BODY_LIMIT = 64 * 1024;
 export const DEFAULT_REQUESTS_PER_MINUTE = 600;
 
 export interface IssuingServiceOptions {
   readonly backend: IssuingBackend;
+  /** The link to the hub (its authority key goes onto restored containers; new locks are reported at once). */
+  readonly hub?: HubLink;
   /** Bytes of one request body (default 64 KiB). */
   readonly bodyLimit?: number;
   /** Requests one client address may make per minute (default 600); more are answered 429 with Retry-After. */
@@ -44,7 +47,8 @@ function send(reply: FastifyReply, refusal: IssuingRefusal | LicenseError): Fast
   const status = refusal instanceof IssuingRefusal ? refusal.status : statusOf(refusal.reason);
   if (refusal instanceof IssuingRefusal && refusal.retryAfterSeconds !== undefined) reply.header('retry-after', String(refusal.retryAfterSeconds));
   if (status === 401) reply.header('www-authenticate', 'Bearer');
-  return reply.code(status).send({ error: { reason: refusal.reason, message: refusal.message } });
+  const details = refusal instanceof IssuingRefusal ? refusal.details : {};
+  return reply.code(status).send({ error: { reason: refusal.reason, message: refusal.message }, ...details });
 }
 
 /** The service, not listening yet (startIssuingService listens). fastify loads here, not with the license module. */
@@ -81,11 +85,11 @@ export async function buildIssuingService(options: IssuingServiceOptions): Promi
   for (const route of ISSUING_ROUTES) {
     const schema = { ...(route.body === undefined ? {} : { body: route.body }), ...(route.params === undefined ? {} : { params: route.params }), ...(route.querystring === undefined ? {} : { querystring: route.querystring }) };
     app.route({
-      method: route.method, url: route.url, schema,
+      method: route.method, url: route.url, schema, ...(route.bodyLimit === undefined ? {} : { bodyLimit: Math.max(route.bodyLimit, bodyLimit) }),
       handler: async (request: FastifyRequest, reply: FastifyReply) => {
         const licensor = route.licensor ? await authenticateLicensor(options.backend, request.headers.authorization) : undefined;
         const answer = await route.handle({
-          backend: options.backend, caller: { actor: licensor === undefined ? 'customer' : `licensor ${licensor.name}`, client: request.ip },
+          backend: options.backend, ...(options.hub === undefined ? {} : { hub: options.hub }), caller: { actor: licensor === undefined ? 'customer' : `licensor ${licensor.name}`, client: request.ip },
           body: request.body, params: (request.params ?? {}) as Record<string, string>, query: (request.query ?? {}) as Record<string, string>,
           ...(licensor === undefined ? {} : { licensor }),
         });

@@ -7,6 +7,7 @@ export type Shape =
   | { readonly type: 'object'; readonly additionalProperties: false; readonly required: readonly string[]; readonly properties: Readonly<Record<string, Shape>>; readonly description?: string }
   | { readonly type: 'string'; readonly pattern?: string; readonly minLength?: number; readonly maxLength?: number; readonly enum?: readonly string[]; readonly description?: string }
   | { readonly type: 'integer' | readonly ['integer', 'null']; readonly minimum: number; readonly maximum: number; readonly description?: string }
+  | { readonly type: 'number'; readonly minimum: number; readonly maximum: number; readonly description?: string }
   | { readonly type: 'boolean'; readonly description?: string }
   | { readonly type: 'array'; readonly items: Shape; readonly minItems?: number; readonly maxItems: number; readonly description?: string };
 
@@ -49,6 +50,9 @@ export function checkShape(shape: Shape, value: unknown, what: string): void {
       if (!Array.isArray(value)) return fail('an array');
       if (value.length < (shape.minItems ?? 0) || value.length > shape.maxItems) fail(`${shape.minItems ?? 0}..${shape.maxItems} items`);
       value.forEach((item, index) => checkShape(shape.items, item, `${what}[${index}]`));
+      return;
+    case 'number':
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < shape.minimum || value > shape.maximum) fail(`a number in ${shape.minimum}..${shape.maximum}`);
       return;
     default: {
       if (value === null && Array.isArray(shape.type)) return;

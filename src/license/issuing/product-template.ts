@@ -6,6 +6,8 @@
 //   maxActivations           activations one ticket may carry (volume license; default 1): an order of N seats
 //                            makes ceil(N / maxActivations) tickets
 //   maxDeactivations, cyclePeriodSeconds   at most that many deactivations of one ticket per period (activation cycling)
+//   checkpoint {validityDays, thresholdDays}   001 checkpoint license: expiration = activation + validity, renewed
+//                            (POST /v1/checkpoints) once fewer than thresholdDays remain
 // For brevity the spec's productCode and text default to the product's own (and must equal them when given),
 // featureMap to 0, payment to prepaid, licenseQuantity to 1, protected / hidden / secret data to empty.
 import type { UnixSeconds } from '../license-model.js';
@@ -15,7 +17,15 @@ import { IssuingRefusal } from './issuing-refusal.js';
 export const MAX_ACTIVATIONS_PER_TICKET = 100_000;
 const MAX_TIME = 2 ** 40;
 const MAX_PERIOD = 2 ** 32 - 1;
-const RULES = ['durationSeconds', 'activationDelaySeconds', 'maxActivations', 'maxDeactivations', 'cyclePeriodSeconds'] as const;
+const RULES = ['durationSeconds', 'activationDelaySeconds', 'maxActivations', 'maxDeactivations', 'cyclePeriodSeconds', 'checkpoint'] as const;
+const DAY = 86_400;
+const MAX_DAYS = 100_000;
+
+/** 001 checkpoint license: "Validity: days from activation; Threshold: remaining days before the next renewal starts". */
+export interface CheckpointRule {
+  readonly validityDays: number;
+  readonly thresholdDays: number;
+}
 const DEFAULTS: Record<string, unknown> = { featureMap: 0, payment: 'prepaid', licenseQuantity: 1, protectedData: '', hiddenData: '', secretData: '' };
 
 export interface ProductTemplate {
@@ -26,6 +36,7 @@ export interface ProductTemplate {
   readonly maxActivations: number;
   readonly maxDeactivations?: number;
   readonly cyclePeriodSeconds?: number;
+  readonly checkpoint?: CheckpointRule;
 }
 
 const bad = (message: string) => new IssuingRefusal(400, 'input', `product template: ${message}`);
@@ -68,8 +79,29 @@ export function parseProductTemplate(value: unknown, product: { readonly code: n
     template.maxDeactivations = whole(rules['maxDeactivations'], 'maxDeactivations', 0, MAX_ACTIVATIONS_PER_TICKET);
     template.cyclePeriodSeconds = whole(rules['cyclePeriodSeconds'], 'cyclePeriodSeconds', 1, MAX_PERIOD);
   }
+  if (rules['checkpoint'] !== undefined) template.checkpoint = checkpointRule(rules['checkpoint'], spec.expiration !== undefined || template.durationSeconds !== undefined);
   return template;
 }
+
+function checkpointRule(value: unknown, expires: boolean): CheckpointRule {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad('expected checkpoint as {"validityDays", "thresholdDays"}');
+  const fields = value as Record<string, unknown>;
+  for (const key of Object.keys(fields)) if (key !== 'validityDays' && key !== 'thresholdDays') throw bad(`checkpoint: unknown field ${JSON.stringify(key.slice(0, 40))}`);
+  if (expires) throw bad('expected a checkpoint or an expiration (or durationSeconds), not both: the checkpoint sets the expiration');
+  const validityDays = whole(fields['validityDays'], 'checkpoint.validityDays', 1, MAX_DAYS);
+  // A threshold at or above the validity makes every contact a renewal: allowed (a licensor that wants that).
+  return { validityDays, thresholdDays: whole(fields['thresholdDays'], 'checkpoint.thresholdDays', 0, MAX_DAYS) };
+}
+
+/** A checkpoint license's expiration when activated or renewed at `now`: now + validity. */
+export function checkpointExpiration(rule: CheckpointRule, now: UnixSeconds): UnixSeconds {
+  const expiration = now + rule.validityDays * DAY;
+  if (expiration > MAX_TIME) throw bad('the checkpoint expiration would pass 2^40');
+  return expiration;
+}
+
+/** When a checkpoint renewal is due: once fewer than thresholdDays remain before `expiration`. */
+export const checkpointDue = (rule: CheckpointRule, expiration: UnixSeconds): UnixSeconds => expiration - rule.thresholdDays * DAY;
 
 /**
  * A spec as its product JSON (license-update.ts keeps that encoder to itself: it is read back out of the body text of a
@@ -83,14 +115,15 @@ export function productSpecJson(spec: ProductSpec): Record<string, unknown> {
 /** The template as JSON: what the database stores and the service answers (parseProductTemplate reads it back). */
 export function encodeProductTemplate(template: ProductTemplate): Record<string, unknown> {
   const out: Record<string, unknown> = productSpecJson(template.spec);
-  for (const key of RULES) if (template[key] !== undefined) out[key] = template[key];
+  for (const key of RULES) if (template[key] !== undefined) out[key] = key === 'checkpoint' ? { ...template.checkpoint } : template[key];
   return out;
 }
 
 /** The spec put-product carries for an activation at `now`, relative times made absolute. */
 export function activationSpec(template: ProductTemplate, now: UnixSeconds): ProductSpec {
   const activationTime = template.activationDelaySeconds === undefined ? template.spec.activationTime : now + template.activationDelaySeconds;
-  const expiration = template.durationSeconds === undefined ? template.spec.expiration : (activationTime ?? now) + template.durationSeconds;
+  const expiration = template.checkpoint !== undefined ? checkpointExpiration(template.checkpoint, activationTime ?? now)
+    : template.durationSeconds === undefined ? template.spec.expiration : (activationTime ?? now) + template.durationSeconds;
   if ((expiration ?? 0) > MAX_TIME || (activationTime ?? 0) > MAX_TIME) throw bad('the activation or expiration time would pass 2^40');
   return { ...template.spec, ...(activationTime === undefined ? {} : { activationTime }), ...(expiration === undefined ? {} : { expiration }) };
 }

@@ -10,13 +10,16 @@ import { signedDigest } from '../../../src/apdu/index.js';
 import { bytesEqual } from '../../../src/bytes/index.js';
 import { ed25519KeyFromSeed, generateEd25519Seed, type Ed25519SigningKey } from '../../../src/crypto/index.js';
 import {
-  addLicensor, applyLicenseBody, EMPTY_CONTAINER, IssuingClient, openIssuingBackend, parseSignedBody, startIssuingService, type ActivationRequest, type FirmItem,
+  addLicensor, applyLicenseBody, EMPTY_CONTAINER, HubLink, IssuingClient, openIssuingBackend, type HubLinkEvent, parseSignedBody, startIssuingService, type ActivationRequest, type FirmItem,
   type IssuingBackend, type LicenseContainer, type ProductItem,
 } from '../../../src/license/index.js';
 import { recordHash, type AuditRecord } from '../../../src/rental/index.js';
 
 export const START = 1_800_000_000;
-export const TABLES = ['issuing_licensors', 'issuing_products', 'issuing_orders', 'issuing_tickets', 'issuing_activations', 'issuing_audit'] as const;
+export const TABLES = [
+  'issuing_licensors', 'issuing_products', 'issuing_orders', 'issuing_tickets', 'issuing_activations', 'issuing_audit',
+  'issuing_restore_policies', 'issuing_updates', 'issuing_restores', 'issuing_locks', 'issuing_central_locks', 'issuing_alerts', 'issuing_withdrawals',
+] as const;
 
 export interface TestLicensor {
   readonly name: string;
@@ -33,16 +36,45 @@ export interface IssuingHarness {
   readonly a: TestLicensor;
   readonly b: TestLicensor;
   readonly customer: IssuingClient;
+  /** The link to the hub, when the harness has one. */
+  readonly hub?: HubLink;
   /** Rows of every issuing table, by name. */
   counts(): Promise<Record<string, number>>;
   close(): Promise<void>;
 }
 
-export async function startIssuingHarness(options: { databaseUrl?: string; perClientPerMinute?: number; trustProxy?: string } = {}): Promise<IssuingHarness> {
+/** A port free a moment ago (the service must know its public URL before it listens, as `--public-url` says it). */
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export interface HarnessOptions {
+  readonly databaseUrl?: string;
+  readonly perClientPerMinute?: number;
+  readonly trustProxy?: string;
+  /** A hub to link to (`vsc license serve --hub URL --hub-key HEX --public-url URL`); the link is not started. */
+  readonly hub?: { readonly url: string; readonly authorityKey: Uint8Array; readonly onEvent?: (event: HubLinkEvent) => void };
+  /** The clock the harness moves (a hub in the same test shares it). */
+  readonly clock?: { now: number };
+}
+
+export async function startIssuingHarness(options: HarnessOptions = {}): Promise<IssuingHarness> {
   const dir = mkdtempSync(join(tmpdir(), 'vsc-issuing-'));
-  const clock = { now: START };
+  const clock = options.clock ?? { now: START };
   const backend = await openIssuingBackend({ dataDir: join(dir, 'data'), now: () => clock.now, ...(options.databaseUrl === undefined ? {} : { databaseUrl: options.databaseUrl }) });
-  const service = await startIssuingService({ backend, host: '127.0.0.1', port: 0, perClientPerMinute: options.perClientPerMinute ?? 1_000_000, ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }) });
+  const port = options.hub === undefined ? 0 : await freePort();
+  const hub = options.hub === undefined ? undefined : new HubLink(backend, {
+    hubUrl: options.hub.url, authorityKey: options.hub.authorityKey, publicUrl: `http://127.0.0.1:${port}`, ...(options.hub.onEvent === undefined ? {} : { onEvent: options.hub.onEvent }),
+  });
+  const service = await startIssuingService({
+    backend, host: '127.0.0.1', port, perClientPerMinute: options.perClientPerMinute ?? 1_000_000, ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
+    ...(hub === undefined ? {} : { hub }),
+  });
   const licensor = async (name: string, firmCode: number): Promise<TestLicensor> => {
     const made = await addLicensor(backend, { name, firmCode });
     return { name, firmCode, publicKey: made.licensor.publicKey, apiKey: made.apiKey, client: new IssuingClient({ server: service.url, apiKey: made.apiKey }) };
@@ -50,7 +82,7 @@ export async function startIssuingHarness(options: { databaseUrl?: string; perCl
   const a = await licensor('Example Software', 1001);
   const b = await licensor('Other Software', 1002);
   return {
-    url: service.url, backend, clock, a, b, customer: new IssuingClient({ server: service.url }),
+    url: service.url, backend, clock, a, b, customer: new IssuingClient({ server: service.url }), ...(hub === undefined ? {} : { hub }),
     async counts() {
       const out: Record<string, number> = {};
       for (const table of TABLES) {
@@ -60,6 +92,7 @@ export async function startIssuingHarness(options: { databaseUrl?: string; perCl
       return out;
     },
     async close() {
+      await hub?.stop();
       await service.close();
       await backend.close();
       rmSync(dir, { recursive: true, force: true });

@@ -1,12 +1,14 @@
 // The issuing back end's store on a real PostgreSQL (`vsc license serve --db postgres://...`; Wibu 002 back-end issuing):
 // license-schema.sql applies there too, and the whole story holds (order, activation, receipt, renewal, deactivation,
 // idempotent order ids, a refused request leaves every table as it was). Concurrent activations of a ticket's last seat
-// from many clients hand it out once: the licensor's row lock serialises them. Runs in the `db` project.
+// from many clients hand it out once: the licensor's row lock serialises them. The lost-license tables too (restore
+// with its alert chain and lock, transfer, reactivation with a withdrawal, checkpoint). Runs in the `db` project.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { parseSignedBody, type UpdateBody } from '../../../src/license/index.js';
+import { backupItemFileJson, parseSignedBody, type UpdateBody } from '../../../src/license/index.js';
 import { freshPostgresDatabase } from '../../support/index.js';
 import { startIssuingHarness, START, template, TestCard, type IssuingHarness } from './issuing-fixture.js';
+import { activated, policy, RealCard, requestId } from './lost-fixture.js';
 
 let h: IssuingHarness;
 beforeAll(async () => {
@@ -67,5 +69,52 @@ describe('the issuing store on PostgreSQL', () => {
     const [one, two] = await Promise.all([h.a.client.placeOrder(order), h.a.client.placeOrder(order)]);
     expect(one.tickets).toHaveLength(2);
     expect(two.tickets).toEqual(one.tickets);
+  });
+
+  it('restores, transfers, reactivates and renews checkpoints with the lost-license tables on PostgreSQL', async () => {
+    await h.a.client.defineProduct({ code: 30, text: 'Editor', template: template({ hiddenData: 'c0ffee', unitLimit: 50 }) });
+    await h.a.client.defineProduct({ code: 40, text: 'Checkpoint', template: template({ checkpoint: { validityDays: 30, thresholdDays: 7 } }) });
+    await h.a.client.setRestorePolicy(policy({ alerts: { intervalSeconds: 86_400, alertAt: 2, stopAt: 2 }, reactivation: { maxPerPeriod: 1, periodSeconds: 86_400, approval: 'auto', blacklist: 'license' } }));
+    // Restore A -> B: the source locked; B -> C stops for approval (stopAt 2), approved, then goes ahead.
+    const a = await RealCard.open();
+    await activated(h, a, 30);
+    const b = await RealCard.open();
+    const restored = await h.customer.restore({ item: backupItemFileJson(await a.backupItem(h.a)), target: b.target(h.a), requestId: requestId() });
+    await h.customer.receipt({ serial: b.serial, record: await b.apply(restored.update) });
+    expect(b.product(h.a, 30)).toMatchObject({ unitLimit: 50 });
+    expect((await h.a.client.locks()).map((lock) => lock.serial)).toContain(a.serial);
+    const c = await RealCard.open();
+    const request = { item: backupItemFileJson(await b.backupItem(h.a)), target: c.target(h.a), requestId: requestId() };
+    const stopped = await h.customer.restore(request).catch((error: unknown) => error);
+    expect(stopped).toMatchObject({ status: 409, reason: 'approval' });
+    await h.a.client.approveAlert((stopped as { details: { alert: number } }).details.alert);
+    await c.apply((await h.customer.restore(request)).update);
+    // Transfer C -> D with its proof resent.
+    const d = await RealCard.open();
+    const started = await h.customer.transfer({ item: backupItemFileJson(await c.backupItem(h.a)), target: d.target(h.a), requestId: requestId() });
+    const proof = { record: await c.apply(started.deleteUpdate) };
+    const done = await h.customer.proveTransfer(started.transfer, proof);
+    expect(await h.customer.proveTransfer(started.transfer, proof)).toEqual(done);
+    await d.apply(done.update);
+    expect(d.product(h.a, 30)).toBeDefined();
+    // Reactivation on another device: the old container's license withdrawn at its next contact.
+    const e = await RealCard.open();
+    const ticket = await activated(h, e, 40);
+    const f = await RealCard.open();
+    await f.apply((await h.customer.reactivate({ ticket, ...f.target(h.a), requestId: requestId(), reason: 'other-device' })).update);
+    const time = await h.customer.time({ serial: e.serial, firmCode: h.a.firmCode, nonce: Uint8Array.from(randomBytes(16)) });
+    await e.apply(time.withdrawal!.update);
+    expect(e.product(h.a, 40)).toBeUndefined();
+    // Checkpoint renewal on the new container once due.
+    h.clock.now = START + 24 * 86_400;
+    try {
+      const renewed = await h.customer.checkpoint({ ticket, serial: f.serial, firmUpdateCounter: f.counter(h.a)!, requestId: requestId() });
+      await f.apply(renewed.update);
+      expect(f.product(h.a, 40)!.expiration).toBe(START + 54 * 86_400);
+    } finally {
+      h.clock.now = START;
+    }
+    const counts = await h.counts();
+    for (const table of ['issuing_restore_policies', 'issuing_updates', 'issuing_restores', 'issuing_locks', 'issuing_alerts', 'issuing_withdrawals']) expect(counts[table]).toBeGreaterThan(0);
   });
 });

@@ -149,9 +149,17 @@ describe('GET /openapi.json', () => {
       expect(operation!.responses['200']).toBeDefined();
       expect(operation!.responses['400']).toBeDefined();
       expect(operation!.security !== undefined).toBe(route.licensor);
-      if (route.method === 'POST') expect(operation!.requestBody).toMatchObject({ required: true, content: { 'application/json': { schema: { additionalProperties: false } } } });
+      if (route.body !== undefined) expect(operation!.requestBody).toMatchObject({ required: true, content: { 'application/json': { schema: { additionalProperties: false } } } });
+      else expect(operation!.requestBody).toBeUndefined();
     }
-    expect(Object.keys(doc.paths).sort()).toEqual(['/openapi.json', '/v1/activations', '/v1/audit', '/v1/deactivations', '/v1/orders', '/v1/products', '/v1/receipts', '/v1/tickets/{ticket}', '/v1/time']);
+    // Every POST and PUT but the approval of an alert (its id is in the path) has a body.
+    expect(ISSUING_ROUTES.filter((route) => route.method !== 'GET' && route.body === undefined).map((route) => route.url)).toEqual(['/v1/alerts/:id/approve']);
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      '/openapi.json', '/v1/activations', '/v1/alerts', '/v1/alerts/{id}/approve', '/v1/audit', '/v1/checkpoints', '/v1/deactivations', '/v1/locks', '/v1/orders', '/v1/products',
+      '/v1/reactivations', '/v1/receipts', '/v1/restore-policy', '/v1/restores', '/v1/tickets/{ticket}', '/v1/time', '/v1/transfers', '/v1/transfers/{id}/proof',
+    ]);
+    expect(doc.paths['/v1/restores']!['post']!.responses).toHaveProperty('423');
+    expect(doc.paths['/v1/restore-policy']).toHaveProperty('put');
   });
 });
 
