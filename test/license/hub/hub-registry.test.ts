@@ -1,0 +1,80 @@
+// The hub's licensor registry (src/license/hub/hub-registry.ts; Wibu 000 P002 §2.1 the hub "knows the Restoring Web
+// Services of all licensors who support such a restore", opt-in): registrations signed by the licensor key, the newest
+// signed time wins, stale, replayed, forged and malformed ones refused with nothing changed.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { toHex } from '../../../src/bytes/index.js';
+import { ed25519KeyFromSeed, generateEd25519Seed } from '../../../src/crypto/index.js';
+import { signHubLicensorRequest } from '../../../src/license/index.js';
+import { startHub, type HubHarness } from './hub-fixture.js';
+
+const KEY = ed25519KeyFromSeed(generateEd25519Seed());
+const OTHER = ed25519KeyFromSeed(generateEd25519Seed());
+const URL_A = 'http://127.0.0.1:9001/restoring';
+const URL_B = 'https://licensing.example.com';
+
+let hub: HubHarness;
+
+beforeEach(async () => {
+  hub = await startHub();
+});
+
+afterEach(async () => {
+  await hub.close();
+});
+
+const registration = (fields: { name?: string; restoreUrl?: string; time?: number } = {}, key = KEY) =>
+  signHubLicensorRequest({ name: fields.name ?? 'Example Software', restoreUrl: fields.restoreUrl ?? URL_A, time: fields.time ?? hub.clock.now }, key);
+
+const listed = async () => (await hub.call('GET', '/v1/licensors')).body['licensors'];
+
+describe('licensor registry', () => {
+  it('registers a licensor signed by its key and lists its key, name and restoring service', async () => {
+    expect(await listed()).toEqual([]);
+    const answer = await hub.call('POST', '/v1/licensors', registration());
+    expect(answer).toMatchObject({ status: 200, body: { licensor: { licensorKey: toHex(KEY.publicKey), name: 'Example Software', restoreUrl: URL_A } } });
+    expect(await listed()).toEqual([{ licensorKey: toHex(KEY.publicKey), name: 'Example Software', restoreUrl: URL_A }]);
+    const audit = await hub.hub.database.db.selectFrom('hub_audit').selectAll().execute();
+    expect(audit.map((row) => [row.action, row.outcome, row.actor])).toEqual([['licensor.register', 'ok', 'licensor Example Software']]);
+  });
+
+  it('lets the newest signed time win: a later registration moves the service, the same one again changes nothing', async () => {
+    const first = registration();
+    expect((await hub.call('POST', '/v1/licensors', first)).status).toBe(200);
+    expect((await hub.call('POST', '/v1/licensors', first)).status).toBe(200);
+    hub.clock.now += 60;
+    expect((await hub.call('POST', '/v1/licensors', registration())).status).toBe(200); // the service's timer: nothing new to audit
+    hub.clock.now += 60;
+    expect((await hub.call('POST', '/v1/licensors', registration({ restoreUrl: URL_B, name: 'Example Software GmbH' }))).status).toBe(200);
+    // The registration two minutes ago is older than the one taken since.
+    expect((await hub.call('POST', '/v1/licensors', registration({ time: hub.clock.now - 60 }))).status).toBe(409);
+    expect(await listed()).toEqual([{ licensorKey: toHex(KEY.publicKey), name: 'Example Software GmbH', restoreUrl: URL_B }]);
+    const audit = await hub.hub.database.db.selectFrom('hub_audit').selectAll().orderBy('id').execute();
+    expect(audit.map((row) => [row.action, row.outcome])).toEqual([['licensor.register', 'ok'], ['licensor.register', 'ok'], ['licensor.register', 'replayed']]);
+  });
+
+  describe('refuses with nothing changed', () => {
+    const cases: Array<[string, () => unknown, number, string]> = [
+      // The clock moved 60 s on since the registration taken.
+      ['an older registration than the one taken (replayed)', () => registration({ time: hub.clock.now - 70, restoreUrl: URL_B }), 409, 'replayed'],
+      ['the same time saying something else', () => registration({ time: hub.clock.now - 60, restoreUrl: URL_B }), 409, 'replayed'],
+      ['a time more than 5 minutes old', () => registration({ time: hub.clock.now - 301 + 60 }), 409, 'replayed'],
+      ['a time more than 5 minutes ahead', () => registration({ time: hub.clock.now + 301 + 60 }), 409, 'replayed'],
+      ['a signature that does not verify', () => ({ ...registration({ time: hub.clock.now + 60 }), signature: '00'.repeat(64) }), 422, 'signature'],
+      ['a registration signed by another key', () => ({ ...registration({ time: hub.clock.now + 60 }, OTHER), licensorKey: toHex(KEY.publicKey) }), 422, 'signature'],
+      ['an unknown field', () => ({ ...registration({ time: hub.clock.now + 60 }), extra: 1 }), 400, 'input'],
+      ['a URL that is not http(s)', () => ({ ...registration({ time: hub.clock.now + 60 }), restoreUrl: 'ftp://example.com' }), 400, 'input'],
+      ['a time as a string', () => ({ ...registration({ time: hub.clock.now + 60 }), time: String(hub.clock.now) }), 400, 'input'],
+    ];
+    it.each(cases)('%s', async (_what, body, status, reason) => {
+      expect((await hub.call('POST', '/v1/licensors', registration())).status).toBe(200);
+      hub.clock.now += 60;
+      const before = { rows: await hub.counts(), listed: await listed() };
+      const answer = await hub.call('POST', '/v1/licensors', body());
+      expect(answer.status).toBe(status);
+      expect(answer.body).toMatchObject({ error: { reason } });
+      expect(await listed()).toEqual(before.listed);
+      const after = await hub.counts();
+      expect({ ...after, hub_audit: 0 }).toEqual({ ...before.rows, hub_audit: 0 });
+    });
+  });
+});
