@@ -21,3 +21,8 @@ export * from './license-usage-report.js';
 export * from './card/index.js';
 export * from './network/index.js';
 export * from './backup/index.js';
+export * from './locking/index.js';
+export {
+  openHubBackend, startHubService, buildHubService, unlockSerial, checkSerial, HUB_ROUTES, RESTORE_ANSWER_FORMAT,
+  type HubBackend, type HubBackendOptions, type RunningHubService, type RestoreAnswerFile,
+} from './hub/index.js';

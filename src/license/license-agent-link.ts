@@ -43,6 +43,25 @@ function hexAnswer(fields: Fields, key: string): Uint8Array {
   return fromHex(value);
 }
 
+/** A backup file the agent wrote (license-backups.ts). */
+export interface AgentBackup {
+  readonly path: string;
+  readonly time: number;
+  /** Firm codes in the file. */
+  readonly firms: readonly number[];
+  /** Firm codes left out: their licensor restores nothing, or every trigger is off. */
+  readonly leftOut: readonly number[];
+}
+
+function agentBackupOf(value: unknown): AgentBackup {
+  const backup = value as Record<string, unknown> | null;
+  const codes = (list: unknown): list is number[] => Array.isArray(list) && list.every((code) => Number.isInteger(code));
+  if (typeof backup !== 'object' || backup === null || typeof backup['path'] !== 'string' || typeof backup['time'] !== 'number' || !codes(backup['firms']) || !codes(backup['leftOut'])) {
+    throw malformed('expected a backup as {"path", "time", "firms", "leftOut"}');
+  }
+  return { path: backup['path'], time: backup['time'], firms: backup['firms'], leftOut: backup['leftOut'] };
+}
+
 export class AgentLicenseLink implements LicenseCardLink {
   private constructor(private readonly client: RentalClient, readonly card: TrustRoot) {}
 
@@ -99,6 +118,37 @@ export class AgentLicenseLink implements LicenseCardLink {
   async writeUserData(licensorKey: Uint8Array, productCode: number, data: Uint8Array): Promise<void> {
     const answer = await this.client.extension('license.user-data', { licensorKey: toHex(licensorKey), productCode, data: toHex(data) });
     if ('refused' in answer) throw refusalOf(answer['refused']);
+  }
+
+  /** Backs the container up now (the user's demand, 000 §2.1): the agent writes the file beside the trail. */
+  async backup(): Promise<AgentBackup> {
+    const answer = await this.client.extension('license.backup', {});
+    if ('refused' in answer) throw refusalOf(answer['refused']);
+    return agentBackupOf(answer['backup']);
+  }
+
+  /** The newest backup the agent made and its last automatic backup's failure, if any. */
+  async backupStatus(): Promise<{ readonly latest?: AgentBackup; readonly lastFailure?: { readonly at: number; readonly trigger: string; readonly message: string } }> {
+    const answer = await this.client.extension('license.backup-status', {});
+    const failure = answer['lastFailure'] as Record<string, unknown> | undefined;
+    if (failure !== undefined && (typeof failure !== 'object' || failure === null || typeof failure['at'] !== 'number' || typeof failure['trigger'] !== 'string' || typeof failure['message'] !== 'string')) throw malformed('expected lastFailure as {"at", "trigger", "message"}');
+    return {
+      ...(answer['latest'] === undefined ? {} : { latest: agentBackupOf(answer['latest']) }),
+      ...(failure === undefined ? {} : { lastFailure: { at: failure['at'] as number, trigger: failure['trigger'] as string, message: failure['message'] as string } }),
+    };
+  }
+
+  /** The backup settings file's text; replaced by `settings` first when given (the agent checks it). */
+  async backupSettings(settings?: string): Promise<string> {
+    const answer = await this.client.extension('license.backup-settings', settings === undefined ? {} : { settings });
+    if ('refused' in answer) throw refusalOf(answer['refused']);
+    if (typeof answer['settings'] !== 'string') throw malformed('expected "settings" as the settings file\'s text');
+    return answer['settings'];
+  }
+
+  /** Applies a central authority's lock or unlock sequence (000 §2.10); the answer is the card's record of it. */
+  async locking(sequence: string): Promise<AuditRecord> {
+    return recordOrRefusal(await this.client.extension('license.locking', { sequence }));
   }
 
   async close(): Promise<void> {

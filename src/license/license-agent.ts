@@ -12,6 +12,11 @@
 //   license.hidden     {"licensorKey", "productCode"}            -> {"sealed": hex}  (hidden data sealed to the licensor)
 //   license.challenge  {"licensorKey", "productCode", "challenge"} -> {"response": hex}  (keyed by secret data)
 //   license.user-data  {"licensorKey", "productCode", "data"}    -> {"written": true}
+//   license.backup     {}                                        -> {"backup": {"path", "time", "firms", "leftOut"}} | {"refused"}
+//                      (on demand; the agent also backs up after updates and by interval: license-backups.ts)
+//   license.backup-status {}                                     -> {"latest"?: {...}, "lastFailure"?: {"at", "trigger", "message"}}
+//   license.backup-settings {"settings"?: settings file text}    -> {"settings": text}  (replaced first when given)
+//   license.locking    {"sequence": lock or unlock sequence text} -> {"record"} | {"refused"}  (000 §2.10)
 // A refusal by the card ("refused") is an answer: the program learns why. Malformed fields are refused by the rental
 // server's protocol with reason "input", and nothing reaches the card.
 import { readdirSync, readFileSync } from 'node:fs';
@@ -27,8 +32,14 @@ import { MAX_CODE, MAX_ITEM_DATA_BYTES } from './license-model.js';
 import { MAX_UPDATE_BYTES, parseSignedBody } from './license-update.js';
 import { useRequestFromJson } from './use-request-json.js';
 import { LicenseAppletClient } from './card/index.js';
+import { encodeBackupSettings } from './backup/index.js';
+import { LicenseBackups, type LicenseBackupsOptions } from './license-backups.js';
+import { parseLockSequence } from './locking/index.js';
 
-export const LICENSE_OPS = ['license.read', 'license.use', 'license.apply', 'license.bindings', 'license.bind', 'license.hidden', 'license.challenge', 'license.user-data'] as const;
+export const LICENSE_OPS = [
+  'license.read', 'license.use', 'license.apply', 'license.bindings', 'license.bind', 'license.hidden', 'license.challenge', 'license.user-data', 'license.backup', 'license.backup-status',
+  'license.backup-settings', 'license.locking',
+] as const;
 /** Card bindings live in this directory under the rental trail's directory, one file per licensor. */
 export const BINDINGS_DIRECTORY_NAME = 'licenses';
 const MAX_BINDINGS = 1000;
@@ -69,10 +80,16 @@ function refusedJson(error: unknown): Fields {
   throw error;
 }
 
-/** The license ops for `server`, whose trail lives in `trailDirectory` (card bindings are kept beside it). */
-export function licenseExtensions(server: RentalServer, trailDirectory: string): RentalExtensions {
+export interface LicenseExtensionOptions {
+  /** The backups' clock and interval check (license-backups.ts). */
+  readonly backups?: LicenseBackupsOptions;
+}
+
+/** The license ops for `server`, whose trail lives in `trailDirectory` (card bindings and backups are kept beside it). */
+export function licenseExtensions(server: RentalServer, trailDirectory: string, options: LicenseExtensionOptions = {}): RentalExtensions {
   const bindingsDirectory = join(trailDirectory, BINDINGS_DIRECTORY_NAME);
   const card = server.card;
+  const backups = new LicenseBackups(server, bindingsDirectory, options.backups);
 
   const applet = async <T>(body: (client: LicenseAppletClient) => Promise<T>): Promise<T> =>
     server.withCard(async ({ transport, client: vsc }) => {
@@ -128,7 +145,47 @@ export function licenseExtensions(server: RentalServer, trailDirectory: string):
       } catch (error) {
         return refusedJson(error);
       }
-      return signed('license update pending', (client, nonce) => client.apply(nonce, new TextEncoder().encode(update)));
+      const answer = await signed('license update pending', (client, nonce) => client.apply(nonce, new TextEncoder().encode(update)));
+      // 000 §2.1 trigger (1): a backup after an update of the firm item, made after the answer, in turn with the Writes.
+      if ('record' in answer) void backups.trigger('update', parseSignedBody(update).body.licensorKey);
+      return answer;
+    }],
+    ['license.backup', async (fields) => {
+      only(fields, 'license.backup', []);
+      try {
+        return { backup: await backups.trigger('demand') };
+      } catch (error) {
+        return refusedJson(error);
+      }
+    }],
+    ['license.backup-status', async (fields) => {
+      only(fields, 'license.backup-status', []);
+      return { ...backups.status() };
+    }],
+    ['license.backup-settings', async (fields) => {
+      const keys = Object.keys(fields);
+      if (keys.some((key) => key !== 'settings')) throw input('license.backup-settings: expected only the fields id, op, settings');
+      const text = fields['settings'];
+      try {
+        if (text !== undefined) {
+          if (typeof text !== 'string' || text.length > 256 * 1024) throw input('license.backup-settings: expected settings as the text of a settings file');
+          return { settings: encodeBackupSettings(backups.writeSettings(text)) };
+        }
+        return { settings: encodeBackupSettings(backups.settings()) };
+      } catch (error) {
+        return refusedJson(error);
+      }
+    }],
+    ['license.locking', async (fields) => {
+      only(fields, 'license.locking', ['sequence']);
+      const sequence = fields['sequence'];
+      if (typeof sequence !== 'string' || sequence.length === 0 || sequence.length > 4096) throw input('license.locking: expected sequence as the text of a lock or unlock sequence file');
+      try {
+        parseLockSequence(sequence); // a file that is no sequence never reaches the card
+      } catch (error) {
+        return refusedJson(error);
+      }
+      return signed('license locking pending', (client, nonce) => client.locking(nonce, sequence));
     }],
     ['license.bindings', async (fields) => {
       only(fields, 'license.bindings', []);

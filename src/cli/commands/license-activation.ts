@@ -10,6 +10,7 @@ import { ExitCode, UsageError } from '../../errors/index.js';
 import { writeFileAtomic } from '../../files/index.js';
 import { JSON_OPTION, optionText, requireOption, say, type Command, type OptionSpec, type OptionValues } from '../command.js';
 import { readTextFile, SOCKET_OPTION, ticketOf, wholeOption } from './license-customer.js';
+import { applyWithdrawal, lockedByAnswer } from './license-locked.js';
 
 const license = () => import('../../license/index.js');
 
@@ -67,7 +68,8 @@ const activate: Command = {
         say(values)({ event: 'request', serial: request.serial, file: requestOut }, `activation request for card ${request.serial} written to ${requestOut}: submit it from a machine online ("vsc license submit --request ${requestOut} ...")`);
         return ExitCode.ok;
       }
-      const answer = await client!.activate(request);
+      const answer = await lockedByAnswer(link, () => client!.activate(request));
+      await applyWithdrawal(link, client!, answer);
       if (answer.binding !== undefined) await link.bind(parseCardBinding(answer.binding));
       const record = await link.apply(answer.update);
       const confirmed = await client!.receipt({ ticket, serial: request.serial, record });
@@ -136,7 +138,7 @@ const deactivate: Command = {
     try {
       const licensorKey = (await client.ticket(ticket)).licensor.publicKey;
       const counter = await firmCounter(link, licensorKey);
-      const answer = await client.deactivate({ ticket, serial: link.card.serial, requestId: Uint8Array.from(randomBytes(16)), ...(counter === null ? {} : { firmUpdateCounter: counter }) });
+      const answer = await lockedByAnswer(link, () => client.deactivate({ ticket, serial: link.card.serial, requestId: Uint8Array.from(randomBytes(16)), ...(counter === null ? {} : { firmUpdateCounter: counter }) }));
       const record = await link.apply(answer.update);
       const confirmed = await client.receipt({ ticket, serial: link.card.serial, record });
       say(values)({ event: 'deactivated', serial: link.card.serial, text: record.text, confirmed }, `deactivated on card ${link.card.serial}: the seat is back with the licensor`);
@@ -160,7 +162,8 @@ const time: Command = {
     const client = await issuing(values);
     const link = await AgentLicenseLink.connect(optionText(values, 'socket'));
     try {
-      const answer = await client.time({ serial: link.card.serial, firmCode: wholeOption(values, 'firm-code', undefined), nonce: Uint8Array.from(randomBytes(16)) });
+      const answer = await lockedByAnswer(link, () => client.time({ serial: link.card.serial, firmCode: wholeOption(values, 'firm-code', undefined), nonce: Uint8Array.from(randomBytes(16)) }));
+      await applyWithdrawal(link, client, answer);
       const record = await link.apply(answer.certificate);
       say(values)({ event: 'time', serial: link.card.serial, time: answer.time, text: record.text }, `certified time ${new Date(answer.time * 1000).toISOString()} signed into card ${link.card.serial}'s trail`);
       return ExitCode.ok;

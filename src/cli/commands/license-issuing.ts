@@ -17,7 +17,7 @@ const DATA: Record<string, OptionSpec> = {
   data: { type: 'string', value: 'DIR', description: 'the issuing back end\'s data directory (made 0700): its sealing key, and the SQLite database by default' },
   db: { type: 'string', value: 'URL', description: 'database: a SQLite file or postgres://USER@HOST/DB, never with a password (use PGPASSWORD or ~/.pgpass) (default DIR/issuing.db)' },
 };
-const SERVICE: Record<string, OptionSpec> = {
+export const SERVICE: Record<string, OptionSpec> = {
   server: { type: 'string', value: 'URL', description: 'the issuing service, as "vsc license serve" printed it (e.g. http://127.0.0.1:8710)' },
   'api-key-file': { type: 'string', value: 'FILE', description: 'the licensor\'s API key ("vsc license licensor add --api-key-out"), a 0600 file' },
 };
@@ -50,7 +50,7 @@ function requireWhole(values: OptionValues, name: string, min: number, max: numb
   return whole(values, name, min, max)!;
 }
 
-async function client(values: OptionValues) {
+export async function licensorClient(values: OptionValues) {
   const { IssuingClient } = await license();
   const path = requireOption(values, 'api-key-file');
   let key: string;
@@ -68,9 +68,13 @@ const serve: Command = {
   name: 'serve',
   summary: 'run the license issuing service over HTTP: orders -> tickets -> activations, receipts, deactivations, certified time',
   details: [
-    'Licensor routes (Authorization: Bearer API key): POST /v1/products, POST /v1/orders, GET /v1/audit. Customer routes (the ticket is',
-    'the credential): GET /v1/tickets/:ticket, POST /v1/activations, POST /v1/receipts, POST /v1/deactivations, POST /v1/time.',
-    'GET /openapi.json describes them all. Bodies are JSON of at most 64 KiB; one client address gets --per-client requests a minute.',
+    'Licensor routes (Authorization: Bearer API key): POST /v1/products, POST /v1/orders, GET /v1/audit, PUT|GET /v1/restore-policy,',
+    'GET /v1/locks, GET /v1/alerts, POST /v1/alerts/:id/approve. Customer routes (the ticket or what the card signed is the credential):',
+    'GET /v1/tickets/:ticket, POST /v1/activations, POST /v1/receipts, POST /v1/deactivations, POST /v1/time, POST /v1/restores,',
+    'POST /v1/transfers, POST /v1/transfers/:id/proof, POST /v1/reactivations, POST /v1/checkpoints. The service is each licensor\'s',
+    'restoring service (Wibu 000 §2.2); with --hub it registers them at the hub, reports the containers it locks and downloads the',
+    'central locking list (--hub-key checks its sequences).',
+    'GET /openapi.json describes them all. Bodies are JSON of at most 64 KiB (a restore or transfer 160 KiB); one client address gets\n--per-client requests a minute.',
     'Prints the listening URL; logs one line per request on stderr (never a body, key or ticket). It listens without TLS: put it',
     'behind a TLS proxy on an untrusted network. SIGTERM or Ctrl-C stops it.',
   ].join('\n'),
@@ -79,10 +83,24 @@ const serve: Command = {
     listen: { type: 'string', value: 'HOST:PORT', description: 'where to listen (port 0: any free port)', default: '127.0.0.1:8710' },
     'per-client': { type: 'string', value: 'N', description: 'requests one client address may make per minute (more: HTTP 429)', default: '600' },
     'trust-proxy': { type: 'string', value: 'ADDRESSES', description: 'IP addresses or CIDRs (comma-separated) of TLS proxies in front: X-Forwarded-For from them names the client' },
+    hub: { type: 'string', value: 'URL', description: 'the restore hub (vsc license hub serve): each licensor registers this service there, locks are reported to it and its central locking list is downloaded' },
+    'hub-key': { type: 'string', value: 'HEX', description: 'the hub\'s central locking authority key (64 hex): its lock sequences are checked against it, and restored containers get it as their lock authority' },
+    'public-url': { type: 'string', value: 'URL', description: 'where the hub reaches this service (each licensor\'s restoreUrl); with --hub' },
+    'hub-sync': { type: 'string', value: 'SECONDS', description: 'how often to register and download the central locking list', default: '300' },
     ...JSON_OPTION,
   },
   async run(values) {
-    const { openIssuingBackend, startIssuingService } = await license();
+    const { openIssuingBackend, startIssuingService, HubLink, parseHubKey } = await license();
+    const hubUrl = text(values, 'hub');
+    const hubKeyText = text(values, 'hub-key');
+    const publicUrl = text(values, 'public-url');
+    if ((hubUrl === undefined) !== (hubKeyText === undefined) || (hubUrl === undefined) !== (publicUrl === undefined)) throw new UsageError('--hub, --hub-key and --public-url: expected all three or none');
+    const hubSync = whole(values, 'hub-sync', 1, 86_400) ?? 300;
+    for (const [name, url] of [['hub', hubUrl], ['public-url', publicUrl]] as const) {
+      if (url !== undefined && !/^https?:\/\/[^\s]+$/.test(url)) throw new UsageError(`--${name}: expected an http or https URL, got ${JSON.stringify(url.slice(0, 60))}`);
+    }
+    if (hubKeyText !== undefined && !/^[0-9a-f]{64}$/.test(hubKeyText)) throw new UsageError('--hub-key: expected the hub\'s authority key as 64 lowercase hex digits');
+    const hubKey = hubKeyText === undefined ? undefined : parseHubKey(hubKeyText);
     const dataDir = resolve(requireOption(values, 'data'));
     const listen = parseHostPort(text(values, 'listen') ?? '127.0.0.1:8710', { anyPort: true, what: '--listen', example: '127.0.0.1:8710' });
     const perClientPerMinute = whole(values, 'per-client', 1, 1_000_000) ?? 600;
@@ -90,10 +108,14 @@ const serve: Command = {
     const trustProxy = text(values, 'trust-proxy');
     const backend = await openIssuingBackend({ dataDir, ...(db === undefined ? {} : { databaseUrl: db }) });
     const json = values['json'] === true;
+    const hub = hubKey === undefined ? undefined : new HubLink(backend, {
+      hubUrl: hubUrl!, authorityKey: hubKey, publicUrl: publicUrl!, syncSeconds: hubSync,
+      onEvent: (event) => console.error(json ? JSON.stringify({ event: 'hub', ...event }) : `hub ${event.step} ${event.ok ? 'ok' : 'failed'}: ${event.detail}`),
+    });
     let service;
     try {
       service = await startIssuingService({
-        backend, host: listen.host, port: listen.port, perClientPerMinute, ...(trustProxy === undefined ? {} : { trustProxy }),
+        backend, host: listen.host, port: listen.port, perClientPerMinute, ...(trustProxy === undefined ? {} : { trustProxy }), ...(hub === undefined ? {} : { hub }),
         onRequest: (event) => console.error(json ? JSON.stringify({ event: 'request', ...event }) : `${event.method} ${event.route} ${event.status}${event.reason === undefined ? '' : ` ${event.reason}`} from ${event.client}`),
       });
     } catch (error) {
@@ -103,8 +125,10 @@ const serve: Command = {
     const stop = new AbortController();
     const signalled = Promise.race([once(process, 'SIGTERM', stop), once(process, 'SIGINT', stop)]).catch(() => undefined);
     say(values)({ event: 'serving', url: service.url, pid: process.pid }, `license issuing service listening on ${service.url}; SIGTERM or Ctrl-C stops it`);
+    await hub?.start();
     await signalled;
     stop.abort();
+    await hub?.stop();
     await service.close();
     await backend.close();
     say(values)({ event: 'stopped' }, 'license issuing service stopped');
@@ -226,7 +250,7 @@ const productDefine: Command = {
     const code = requireWhole(values, 'code', 0, 0xffff_ffff);
     const productText = requireOption(values, 'text');
     const template = await templateOf(values, code, productText);
-    const product = await (await client(values)).defineProduct({ code, text: productText, template });
+    const product = await (await licensorClient(values)).defineProduct({ code, text: productText, template });
     say(values)({ event: 'product-defined', ...product }, `product ${product.code} "${product.text}" defined: ${JSON.stringify(product.template)}`);
     return ExitCode.ok;
   },
@@ -249,7 +273,7 @@ const order: Command = {
     const productCode = requireWhole(values, 'product', 0, 0xffff_ffff);
     const quantity = whole(values, 'quantity', 1, 10_000) ?? 1;
     const renewalOf = text(values, 'renewal-of');
-    const answer = await (await client(values)).placeOrder({
+    const answer = await (await licensorClient(values)).placeOrder({
       orderId: requireOption(values, 'order-id'), items: [{ productCode, quantity, ...(renewalOf === undefined ? {} : { renewalOf }) }],
     });
     say(values)({ event: 'order', ...answer }, answer.tickets.join('\n'));
@@ -270,7 +294,7 @@ const audit: Command = {
   async run(values) {
     const after = whole(values, 'after', 0, Number.MAX_SAFE_INTEGER);
     const limit = whole(values, 'limit', 1, 1000);
-    const records = await (await client(values)).audit({ ...(after === undefined ? {} : { after }), ...(limit === undefined ? {} : { limit }) });
+    const records = await (await licensorClient(values)).audit({ ...(after === undefined ? {} : { after }), ...(limit === undefined ? {} : { limit }) });
     say(values)({ event: 'audit', records }, records.map((record) => [
       record.id, new Date(record.at * 1000).toISOString(), record.actor, record.client ?? '-', record.action, record.subject, record.outcome, record.detail ?? '',
     ].join('\t')).join('\n'));
