@@ -15,6 +15,7 @@ export * from './license-models.js';
 export * from './issuing/index.js';
 export * from './use-request-json.js';
 export * from './license-agent.js';
+export * from './license-backups.js';
 export * from './license-agent-link.js';
 export * from './license-sdk.js';
 export * from './license-usage-report.js';

@@ -4,7 +4,7 @@ import { fromHex } from '../../src/bytes/index.js';
 import { ed25519KeyFromSeed } from '../../src/crypto/index.js';
 import {
   encodeSignedBody, signLicenseBody, type FirmItem, type LicenseContainer, type ProductItem, type ProductSpec, type SignedLicenseBody,
-  type TimeBody, type UpdateBody, type UpdateOperation,
+  type LicenseBackupsOptions, type TimeBody, type UpdateBody, type UpdateOperation,
 } from '../../src/license/index.js';
 
 /** RFC 8032 section 7.1 TEST 2 and TEST 3 secret keys: the licensors' seeds. */
@@ -107,7 +107,7 @@ let agentReaders = 0;
  * A machine's license agent for unit tests: the real VSC and license applets on a software card in the in-process card
  * OS, a real RentalServer with its trail in a temporary directory, its socket with the license ops.
  */
-export async function startLicenseAgent(serial = CARD_SERIAL): Promise<RunningLicenseAgent> {
+export async function startLicenseAgent(serial = CARD_SERIAL, options: { readonly backups?: LicenseBackupsOptions } = {}): Promise<RunningLicenseAgent> {
   const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
@@ -125,7 +125,7 @@ export async function startLicenseAgent(serial = CARD_SERIAL): Promise<RunningLi
   const server = await RentalServer.open({ card: handleCardAccess(handle), directory: join(dir, 'trail') });
   const socket = join(dir, 'rental.sock');
   await claimRentalSocket(socket);
-  const listener = await RentalListener.listen(socket, server, licenseExtensions(server, join(dir, 'trail')));
+  const listener = await RentalListener.listen(socket, server, licenseExtensions(server, join(dir, 'trail'), options.backups === undefined ? {} : { backups: options.backups }));
   const root = { publicKey: card.publicKey, serial, keyMode: 'individual' as const };
   return {
     socket, root, trail: join(dir, 'trail', 'trail.jsonl'),
