@@ -55,6 +55,9 @@ export class HubLink {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
 
+  #reporting: Promise<void> | undefined;
+  #reportAgain = false;
+
   constructor(backend: IssuingBackend, options: HubLinkOptions) {
     if (!(options.authorityKey instanceof Uint8Array) || options.authorityKey.length !== ED25519_PUBLIC_KEY_LENGTH) throw new TypeError('expected the hub\'s authority key as 32 bytes');
     this.#backend = backend;
@@ -133,9 +136,24 @@ export class HubLink {
     return this.#running;
   }
 
-  /** Reports new locks now (after a restore or a reactivation locked a container), without waiting for the timer. */
+  /**
+   * Reports new locks now (after a restore or a reactivation locked a container), without waiting for the timer. One
+   * report runs at a time: locks that arrive meanwhile go with one more round after it, so a burst of restores makes
+   * a round or two, not one round per restore over every unreported lock.
+   */
   reportSoon(): void {
-    void this.report().catch(() => undefined);
+    if (this.#reporting !== undefined) {
+      this.#reportAgain = true;
+      return;
+    }
+    this.#reporting = (async () => {
+      do {
+        this.#reportAgain = false;
+        await this.report().catch(() => undefined);
+      } while (this.#reportAgain);
+    })().finally(() => {
+      this.#reporting = undefined;
+    });
   }
 
   /** A first round, then one every syncSeconds. */
