@@ -14,6 +14,7 @@ import { measurePivVersusSoftHsm, type PivVersusSoftHsm } from './piv-vs-softhsm
 import { dongleBenchTargets, dongleSection, measureDongle, type DongleFigures } from './dongle-bench.js';
 import { measureRental, rentalSection } from './rental-bench.js';
 import { licenseSection, measureLicense } from './license-bench.js';
+import { lostLicenseSection, measureLostLicenses } from './lost-license-bench.js';
 import { measureServerCycles, serverCyclesSection } from './server-cycles.js';
 import { measureSignRate } from './sign-rate.js';
 import { measureLatency, type LatencySummary } from './stats.js';
@@ -115,6 +116,7 @@ const rate = (value: number): string => `${Math.round(value).toLocaleString('en-
 const ONLY: Record<string, { heading: string; what: string; measure: () => Promise<string[]> }> = {
   rental: { heading: '## Software rental (patent 003)', what: 'software rental only: durable Writes, full and incremental trail validation', measure: async () => rentalSection(await measureRental()) },
   license: { heading: '## License containers (Wibu 002)', what: 'license containers only: activations with 100 clients, counted checks', measure: async () => licenseSection(await measureLicense()) },
+  lost: { heading: '## Lost licenses (Wibu 000)', what: 'lost licenses only: backup of 500 firm items, restore through the hub with 5 services', measure: async () => lostLicenseSection(await measureLostLicenses()) },
 };
 
 /**
@@ -201,6 +203,14 @@ export async function runBenchmarks(argv: string[]): Promise<number> {
     license = ['## License containers (Wibu 002)', '', `Not measured: ${(error as Error).message.split('\n')[0]}`, ''];
   }
 
+  console.log('benchmark: lost licenses: backup of 500 firm items, restore through the hub…');
+  let lost: string[];
+  try {
+    lost = lostLicenseSection(await measureLostLicenses());
+  } catch (error) {
+    lost = ['## Lost licenses (Wibu 000)', '', `Not measured: ${(error as Error).message.split('\n')[0]}`, ''];
+  }
+
   const rows = [
     '| figure | measured | goal | ratio to the goal |',
     '|---|---|---|---|',
@@ -265,6 +275,8 @@ export async function runBenchmarks(argv: string[]): Promise<number> {
     ...rental,
     '',
     ...license,
+    '',
+    ...lost,
   ].join('\n');
   writeFileSync(OUTPUT, text);
   console.log(text);

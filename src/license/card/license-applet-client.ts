@@ -95,7 +95,8 @@ export class LicenseAppletClient {
 
   /** The container as the card shows it: hidden and secret data empty. */
   async readContainer(): Promise<LicenseContainer> {
-    const answer = await this.#send(LicenseIns.READ_CONTAINER);
+    // A container may outgrow 64 KiB where its store has no such limit (a card's protected information keeps it smaller).
+    const answer = await this.#send(LicenseIns.READ_CONTAINER, new Uint8Array(0), { maxResponseBytes: MAX_BACKUP_FILE_BYTES });
     try {
       return decodeLicenseContainer(answer);
     } catch (cause) {
