@@ -1,8 +1,8 @@
 // The binary form of a license container (DESIGN.md "License containers and lost licenses"; Wibu 000 §2.2-2.8): field
 // 20 of the card's protected information. Fields as license-field-codec.ts (tag 1 ‖ length 4 ‖ value), in this order:
 //   container: format byte 01 · 01 clock (8) · 02 firm item*, ascending firm codes, unique licensor keys ·
-//              03 lock authority (32)? · 04 lock (time 8 ‖ digest 32)? (000 §2.10; absent, a container's bytes are
-//              those it had before locking existed)
+//              03 lock authority (32)? · 04 lock (time 8 ‖ digest 32)? · 05 unlocked at (8)? (000 §2.10; absent, a
+//              container's bytes are those it had before locking existed)
 //   firm item: 01 licensor key (32) · 02 firm code (4) · 03 text · 04 update counter (8) · 05 certified time (8)? ·
 //              06 product item*, ascending product codes
 //   product:   01 product code (4) · 02 text · 03 feature map (4) · 04 unit limit (8)? · 05 units used (8) ·
@@ -23,7 +23,7 @@ import { MAX_FIRM_ITEMS, MAX_ITEM_DATA_BYTES, MAX_PRODUCT_ITEMS_PER_FIRM, type C
 export const LICENSE_CONTAINER_FORMAT = 0x01;
 const BOUND_TO_LENGTH = 32;
 
-const enum C { clock = 0x01, firm = 0x02, lockAuthority = 0x03, lock = 0x04 }
+const enum C { clock = 0x01, firm = 0x02, lockAuthority = 0x03, lock = 0x04, unlockedAt = 0x05 }
 const enum F { key = 0x01, code = 0x02, text = 0x03, updateCounter = 0x04, certifiedTime = 0x05, product = 0x06 }
 const enum P {
   code = 0x01, text = 0x02, featureMap = 0x03, unitLimit = 0x04, unitsUsed = 0x05, payment = 0x06, expiration = 0x07, activationTime = 0x08,
@@ -87,6 +87,7 @@ export function encodeLicenseContainer(container: LicenseContainer): Uint8Array 
     Uint8Array.of(LICENSE_CONTAINER_FORMAT), field(C.clock, encodeUint(container.clock, 8)), ...container.firms.map((firm) => field(C.firm, encodeFirm(firm))),
     ...(container.lockAuthority === undefined ? [] : [field(C.lockAuthority, container.lockAuthority)]),
     ...(container.lock === undefined ? [] : [field(C.lock, concatBytes(encodeUint(container.lock.time, 8), container.lock.digest))]),
+    ...(container.unlockedAt === undefined ? [] : [field(C.unlockedAt, encodeUint(container.unlockedAt, 8))]),
   ]);
 }
 
@@ -96,7 +97,7 @@ export function encodedLicenseContainerLength(container: LicenseContainer): numb
 
 /** Whether the container is the one a card without licenses has (its protected information then carries no field). */
 export function isEmptyLicenseContainer(container: LicenseContainer): boolean {
-  return container.firms.length === 0 && container.clock === 0 && container.lockAuthority === undefined && container.lock === undefined;
+  return container.firms.length === 0 && container.clock === 0 && container.lockAuthority === undefined && container.lock === undefined && container.unlockedAt === undefined;
 }
 
 // ---- decoding ------------------------------------------------------------------------------------------------------
@@ -199,6 +200,7 @@ export function decodeLicenseContainer(bytes: Uint8Array): LicenseContainer {
   const rawFirms = r.many(C.firm);
   const rawAuthority = r.optional(C.lockAuthority);
   const rawLock = r.optional(C.lock);
+  const rawUnlocked = r.optional(C.unlockedAt);
   r.end();
   if (rawFirms.length > MAX_FIRM_ITEMS) throw fieldError(WHERE, `expected at most ${MAX_FIRM_ITEMS} firm items, got ${rawFirms.length}`);
   const lockAuthority = rawAuthority === undefined ? undefined : decodeBytes(rawAuthority, WHERE, 'lockAuthority', ED25519_PUBLIC_KEY_LENGTH);
@@ -210,6 +212,7 @@ export function decodeLicenseContainer(bytes: Uint8Array): LicenseContainer {
   const container: LicenseContainer = {
     firms: rawFirms.map((raw, i) => decodeFirm(raw, `${WHERE} firm ${i}`)), clock,
     ...(lockAuthority === undefined ? {} : { lockAuthority }), ...(lock === undefined ? {} : { lock }),
+    ...(rawUnlocked === undefined ? {} : { unlockedAt: decodeUint(rawUnlocked, 8, WHERE, 'unlockedAt') }),
   };
   checkLicenseContainer(container);
   return container;
@@ -228,6 +231,7 @@ export function publicView(container: LicenseContainer): LicenseContainer {
     firms: container.lock !== undefined ? [] : container.firms.map((firm) => ({ ...firm, products: firm.products.map((product) => ({ ...product, hiddenData: empty, secretData: empty })) })),
     ...(container.lockAuthority === undefined ? {} : { lockAuthority: container.lockAuthority.slice() }),
     ...(container.lock === undefined ? {} : { lock: { time: container.lock.time, digest: container.lock.digest.slice() } }),
+    ...(container.unlockedAt === undefined ? {} : { unlockedAt: container.unlockedAt }),
   };
 }
 

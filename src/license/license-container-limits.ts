@@ -121,4 +121,6 @@ export function checkLicenseContainer(container: LicenseContainer): void {
     whole(container.lock.time, WHERE, 'lock.time', 0, MAX_LICENSE_TIME);
     bytes(container.lock.digest, WHERE, 'lock.digest', LOCK_DIGEST_LENGTH, LOCK_DIGEST_LENGTH);
   }
+  if (container.unlockedAt !== undefined && container.lockAuthority === undefined) throw fieldError(WHERE, 'expected an unlock time only with a lock authority');
+  optionalWhole(container.unlockedAt, WHERE, 'unlockedAt', 0, MAX_LICENSE_TIME);
 }

@@ -140,6 +140,11 @@ export interface LicenseContainer {
   readonly lockAuthority?: Uint8Array;
   /** Present exactly while the container is locked: it then serves no license and signs nothing but its unlock. */
   readonly lock?: ContainerLock;
+  /**
+   * The time of the newest unlock sequence applied: a lock sequence must be newer, so an old sequence that a licensor
+   * still holds (a central list downloaded before the unlock) cannot lock the card again.
+   */
+  readonly unlockedAt?: UnixSeconds;
 }
 
 export const EMPTY_CONTAINER: LicenseContainer = Object.freeze({ firms: Object.freeze([]) as readonly FirmItem[], clock: 0 });

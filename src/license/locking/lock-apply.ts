@@ -2,7 +2,8 @@
 // box "permanently"; only the central service unlocks it again). Pure: the license applet stores the result and signs
 // its record text. Checked in this order:
 //   lock    the container's lock authority is the sequence's key (foreign), the serial is the card's (foreign), the
-//           signature verifies (signature), the container is not locked yet (locked: no double locking)
+//           signature verifies (signature), the container is not locked yet (locked: no double locking), the lock is
+//           newer than the last unlock (replayed: an old sequence a licensor still holds cannot lock the card again)
 //   unlock  the same three, then the container is locked (input otherwise), and the unlock is newer than the lock
 //           (replayed otherwise)
 import { bytesEqual, toHex } from '../../bytes/index.js';
@@ -29,11 +30,12 @@ export function applyLockSequence(container: LicenseContainer, signed: SignedLoc
   let next: LicenseContainer;
   if (body.kind === 'lock') {
     if (container.lock !== undefined) throw refuse('locked', 'the container is locked already');
+    if (container.unlockedAt !== undefined && body.time <= container.unlockedAt) throw refuse('replayed', `a lock of ${body.time} is not newer than the unlock of ${container.unlockedAt}`);
     next = { ...container, lock: { time: body.time, digest } };
   } else {
     if (container.lock === undefined) throw refuse('input', 'the container is not locked: nothing to unlock');
     if (body.time <= container.lock.time) throw refuse('replayed', `an unlock of ${body.time} is not newer than the lock of ${container.lock.time}`);
-    next = { firms: container.firms, clock: container.clock, lockAuthority: container.lockAuthority };
+    next = { firms: container.firms, clock: container.clock, lockAuthority: container.lockAuthority, unlockedAt: body.time };
   }
   const text = formatLicenseRecordText({ kind: body.kind, authority: licensorDigest(body.authorityKey), time: body.time, digest: toHex(digest) });
   return { container: next, text };

@@ -64,7 +64,7 @@ describe('license applet: LOCKING', () => {
     const signed = record(7, answer.data);
     expect(verifyRecord(signed, trustRoot)).toBe(true);
     expect(parseContainerRecordText(signed.text)).toMatchObject({ kind: 'unlock', time: T0 + 2000 });
-    expect(await read()).toEqual(before);
+    expect(await read()).toEqual({ ...before, unlockedAt: T0 + 2000 });
     expect((await run(0x34, use)).sw).toBe(0x9000);
     expect(await signAndIncrement()).toBe(0x9000);
   });

@@ -25,9 +25,16 @@ describe('applyLockSequence', () => {
   it('unlocks with a newer unlock: the container is as before the lock', () => {
     const signed = lockSequence({ kind: 'unlock', time: T0 + 1001 });
     const { container, text } = apply(LOCKED, signed);
-    expect(container).toEqual(OPEN);
+    expect(container).toEqual({ ...OPEN, unlockedAt: T0 + 1001 });
     expect(Object.keys(container)).not.toContain('lock');
     expect(parseContainerRecordText(text)).toMatchObject({ kind: 'unlock', time: T0 + 1001, digest: toHex(lockSequenceDigest(signed)) });
+  });
+
+  it('an old lock sequence cannot lock the card again after its unlock (a licensor\'s list downloaded before the unlock); a newer one can', () => {
+    const unlocked = apply(LOCKED, lockSequence({ kind: 'unlock', time: T0 + 1001 })).container;
+    expect(thrown(() => apply(unlocked, lockSequence()))).toMatchObject({ reason: 'replayed' });
+    expect(thrown(() => apply(unlocked, lockSequence({ time: T0 + 1001 })))).toMatchObject({ reason: 'replayed' });
+    expect(apply(unlocked, lockSequence({ time: T0 + 2000 })).container.lock?.time).toBe(T0 + 2000);
   });
 
   const tampered = (signed: SignedLockSequence): SignedLockSequence => ({ ...signed, signature: signed.signature.map((byte, i) => (i === 0 ? byte ^ 1 : byte)) });
