@@ -7,12 +7,11 @@
 // licensor's item from B to card C and deletes it at B; restores along the chain A -> B -> C raise the alert and
 // then stop until the licensor approves.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RentalClient } from '../../src/rental/index.js';
-import { runVsc, spawnVsc, startEmulator, waitForCard, type EmulatorProcess, type VscProcess } from '../support/index.js';
+import { freePort, runVsc, spawnVsc, startEmulator, waitForCard, type EmulatorProcess, type VscProcess } from '../support/index.js';
 
 const DAY = 86_400;
 const READERS = { a: 'Virtual PCD 00 00', b: 'Virtual PCD 00 01' } as const;
@@ -24,17 +23,6 @@ const emulators: EmulatorProcess[] = [];
 let hubUrl: string;
 const licensors: Array<{ name: string; key: string; url: string; apiKey: string }> = [];
 const socket = (card: string) => join(dir, `run-${card}`, 'rental.sock');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function vsc(args: string[], code = 0): Promise<Record<string, unknown>> {
   const run = await runVsc([...args, '--json']);

@@ -27,3 +27,4 @@ export * from './rental-server-fixture.js';
 export * from './server-held-server.js';
 export * from './server-held-memory.js';
 export * from './license-fixture.js';
+export * from './free-port.js';

@@ -6,7 +6,7 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
+import { freePort } from './free-port.js';
 import pg from 'pg';
 
 export const POSTGRES_INSTALL_COMMAND = 'apt-get install -y postgresql';
@@ -41,16 +41,6 @@ function run(file: string, args: readonly string[], asUser: string | undefined):
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * A PostgreSQL cluster of the test run's own. By default it trades durability for speed (fsync off,

@@ -14,6 +14,7 @@ import {
   type IssuingBackend, type LicenseContainer, type ProductItem,
 } from '../../../src/license/index.js';
 import { recordHash, type AuditRecord } from '../../../src/rental/index.js';
+import { freePort } from '../../support/index.js';
 
 export const START = 1_800_000_000;
 export const TABLES = [
@@ -44,15 +45,6 @@ export interface IssuingHarness {
 }
 
 /** A port free a moment ago (the service must know its public URL before it listens, as `--public-url` says it). */
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 export interface HarnessOptions {
   readonly databaseUrl?: string;
   readonly perClientPerMinute?: number;
