@@ -20,6 +20,15 @@ CREATE TABLE IF NOT EXISTS hub_licensors (
   updated_at    {BIGINT} NOT NULL
 );
 
+-- The licensors the hub's operator authorized (`vsc license hub authorize`; 000 §2.10 "checks whether the Request for
+-- Locking came from an authorized Licensor"): only they register a restoring service and report locks. Revoking one
+-- removes its registration too.
+CREATE TABLE IF NOT EXISTS hub_authorized_licensors (
+  licensor_key  {BYTES} PRIMARY KEY,
+  name          TEXT NOT NULL,
+  authorized_at {BIGINT} NOT NULL
+);
+
 -- The central locking list (000 §2.10 "a Locking Sequence is created and set into a database which can be read by
 -- authorized Licensors and Certified Time Server Partners"): one lock sequence per locked serial, signed by the
 -- authority key. An unlock removes the row (its sequence is kept in the audit).

@@ -11,7 +11,7 @@ import { CardOs, SoftwareVscCard, VscApplet } from '../src/apdu/index.js';
 import { bytesEqual, toHex } from '../src/bytes/index.js';
 import { ed25519KeyFromSeed, generateEd25519Seed } from '../src/crypto/index.js';
 import {
-  addLicensor, AgentLicenseLink, HubLink, IssuingClient, LicenseApplet, LicenseAppletClient, licenseExtensions, MemoryLicenseStore, openHubBackend, openIssuingBackend,
+  addLicensor, AgentLicenseLink, authorizeLicensor, HubLink, IssuingClient, LicenseApplet, LicenseAppletClient, licenseExtensions, MemoryLicenseStore, openHubBackend, openIssuingBackend,
   parseBackupFile, startHubService, startIssuingService,
 } from '../src/license/index.js';
 import { establishContext, ReaderSystem, SCARD_PROTOCOL_T1, SCARD_SHARE_SHARED } from '../src/reader-driver/index.js';
@@ -52,6 +52,7 @@ export async function measureLostLicenses(): Promise<LostLicenseFigures> {
       const licensors = [];
       for (let l = 0; l < FIRMS / SERVICES; l++) {
         const made = await addLicensor(backend, { name: `Licensor ${s}-${l}`, firmCode: s * 1000 + l + 1 });
+        await authorizeLicensor(hub, made.licensor.publicKey, `Licensor ${s}-${l}`, { actor: 'administrator' });
         const client = new IssuingClient({ server: service.url, apiKey: made.apiKey });
         await client.defineProduct({ code: 1, text: 'Product', template: { featureMap: 1, unitLimit: 1000 } });
         await client.setRestorePolicy({ mode: 'full', units: { maxTimeSeconds: 86_400, maxDegreePercent: 80, minTimeSeconds: 9 * 86_400, minDegreePercent: 10 }, secretData: { mode: 'none' }, alerts: { intervalSeconds: 86_400, alertAt: 10, stopAt: 20 } });

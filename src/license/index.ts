@@ -24,6 +24,6 @@ export * from './network/index.js';
 export * from './backup/index.js';
 export * from './locking/index.js';
 export {
-  openHubBackend, startHubService, buildHubService, unlockSerial, checkSerial, HUB_ROUTES, RESTORE_ANSWER_FORMAT,
+  openHubBackend, startHubService, buildHubService, unlockSerial, authorizeLicensor, revokeLicensor, checkSerial, HUB_ROUTES, RESTORE_ANSWER_FORMAT,
   type HubBackend, type HubBackendOptions, type RunningHubService, type RestoreAnswerFile,
 } from './hub/index.js';

@@ -64,7 +64,12 @@ describe('vsc license hub serve', () => {
     expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
     expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
     expect(await page.text()).toContain('<script type="module" src="/hub-page.js"></script>');
-    expect((await post('/v1/licensors', signHubLicensorRequest({ name: 'CLI Software', restoreUrl: 'http://127.0.0.1:9/', time: Math.floor(Date.now() / 1000) }, LICENSOR))).status).toBe(200);
+    const registration = () => signHubLicensorRequest({ name: 'CLI Software', restoreUrl: 'http://127.0.0.1:9/', time: Math.floor(Date.now() / 1000) }, LICENSOR);
+    expect((await post('/v1/licensors', registration())).status).toBe(403);
+    expect(await runHubCommand(['hub', 'authorize', '--data', data, '--licensor-key', toHex(LICENSOR.publicKey), '--name', 'CLI Software'])).toBe(0);
+    expect(await runHubCommand(['hub', 'authorize', '--data', data, '--licensor-key', 'abc', '--name', 'CLI Software'])).toBe(2);
+    expect(await runHubCommand(['hub', 'revoke', '--data', data, '--licensor-key', toHex(ed25519KeyFromSeed(generateEd25519Seed()).publicKey)])).toBe(3);
+    expect((await post('/v1/licensors', registration())).status).toBe(200);
     const locked = await post('/v1/locks', signHubLockRequest({ serial: 'CLI-LOST-1', time: Math.floor(Date.now() / 1000) }, LICENSOR));
     expect(locked.status).toBe(200);
     expect(toHex(parseLockSequence(locked.body['lockSequence'] as string).body.authorityKey)).toBe(authorityKey);

@@ -71,7 +71,7 @@ beforeAll(async () => {
     const data = join(dir, `issuing-${index}`);
     const apiKey = join(dir, `licensor-${index}.key`);
     const added = await vsc(['license', 'licensor', 'add', '--data', data, '--name', name, '--firm-code', String(10101 + index), '--api-key-out', apiKey]);
-    // AUTHORIZE await vsc(['license', 'hub', 'authorize', '--data', join(dir, 'hub'), '--licensor-key', added['publicKey'] as string, '--name', name]);
+    await vsc(['license', 'hub', 'authorize', '--data', join(dir, 'hub'), '--licensor-key', added['publicKey'] as string, '--name', name]);
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     const service = spawnVsc(['license', 'serve', '--data', data, '--listen', `127.0.0.1:${port}`, '--hub', hubUrl, '--hub-key', listening.authorityKey, '--public-url', url, '--hub-sync', '2', '--json']);

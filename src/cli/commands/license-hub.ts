@@ -124,10 +124,61 @@ const unlock: Command = {
   },
 };
 
+/** A licensor key given as 64 lowercase hex digits. */
+function licensorKey(values: OptionValues): Uint8Array {
+  const value = requireOption(values, 'licensor-key');
+  if (!/^[0-9a-f]{64}$/.test(value)) throw new UsageError('--licensor-key: expected 64 lowercase hex digits');
+  return Uint8Array.from(Buffer.from(value, 'hex'));
+}
+
+const KEY_OPTION: Record<string, OptionSpec> = { 'licensor-key': { type: 'string', value: 'HEX', description: 'the licensor\'s public key (vsc license licensor add prints it)' } };
+
+const authorize: Command = {
+  kind: 'command',
+  name: 'authorize',
+  summary: 'authorize a licensor at this hub: only authorized licensors register a restoring service and report locks',
+  details: 'Wibu 000 §2.10: the locking instance "checks whether the Request for Locking came from an authorized Licensor". Run it once per licensor, with the key its operator gave you; authorizing again renames it.',
+  options: { ...DATA, ...KEY_OPTION, name: { type: 'string', value: 'NAME', description: 'the licensor\'s name, for the audit and the page' }, ...JSON_OPTION },
+  async run(values) {
+    const { openHubBackend, authorizeLicensor } = await license();
+    const key = licensorKey(values);
+    const name = requireOption(values, 'name');
+    if (name.length > 128 || [...name].some((char) => char.charCodeAt(0) < 0x20 || char.charCodeAt(0) === 0x7f)) throw new UsageError('--name: expected at most 128 characters without control characters');
+    const hub = await openHubBackend({ dataDir: resolve(requireOption(values, 'data')) });
+    try {
+      const { changed } = await authorizeLicensor(hub, key, name, { actor: 'administrator', client: 'cli' });
+      say(values)({ event: 'authorized', licensorKey: toHex(key), name, changed }, `licensor ${name} (${toHex(key).slice(0, 16)}…) ${changed ? 'authorized' : 'was authorized already'}`);
+      return ExitCode.ok;
+    } finally {
+      await hub.close();
+    }
+  },
+};
+
+const revoke: Command = {
+  kind: 'command',
+  name: 'revoke',
+  summary: 'revoke a licensor: its registration goes, and it can no longer register or report locks (exit 3 when it was not authorized)',
+  options: { ...DATA, ...KEY_OPTION, ...JSON_OPTION },
+  async run(values) {
+    const { openHubBackend, revokeLicensor } = await license();
+    const key = licensorKey(values);
+    const hub = await openHubBackend({ dataDir: resolve(requireOption(values, 'data')) });
+    try {
+      const { revoked } = await revokeLicensor(hub, key, { actor: 'administrator', client: 'cli' });
+      if (!revoked) throw new VscError('license.not-authorized', `licensor ${toHex(key).slice(0, 16)}… is not authorized at this hub`, { exitCode: ExitCode.refusedByState });
+      say(values)({ event: 'revoked', licensorKey: toHex(key) }, `licensor ${toHex(key).slice(0, 16)}… revoked`);
+      return ExitCode.ok;
+    } finally {
+      await hub.close();
+    }
+  },
+};
+
 /** `vsc license hub ...`; the lead lists it in the `license` group. */
 export const licenseHubGroup: CommandGroup = {
   kind: 'group',
   name: 'hub',
   summary: 'the restore hub: licensor registry, restore jobs, central locking list, self-service page',
-  children: [serve, unlock],
+  children: [serve, authorize, revoke, unlock],
 };

@@ -22,6 +22,12 @@ export interface HubLicensorsTable {
   updated_at: Whole;
 }
 
+export interface HubAuthorizedLicensorsTable {
+  licensor_key: Uint8Array;
+  name: string;
+  authorized_at: Whole;
+}
+
 export interface HubLocksTable {
   serial: string;
   lock_sequence: string;
@@ -54,6 +60,7 @@ export interface HubAuditTable {
 export interface HubTables {
   hub_schema_version: { version: number };
   hub_licensors: HubLicensorsTable;
+  hub_authorized_licensors: HubAuthorizedLicensorsTable;
   hub_locks: HubLocksTable;
   hub_unlocks: HubUnlocksTable;
   hub_seen_reports: HubSeenReportsTable;

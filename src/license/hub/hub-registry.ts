@@ -4,7 +4,7 @@
 // something else is refused 'replayed', so a captured registration cannot move a licensor back to an old URL.
 import { bytesEqual, toHex } from '../../bytes/index.js';
 import { LicenseError } from '../license-error.js';
-import { verifyHubLicensorRequest, type HubLicensorRequest } from '../issuing/index.js';
+import { IssuingRefusal, verifyHubLicensorRequest, type HubLicensorRequest } from '../issuing/index.js';
 import { appendHubAudit, hubTransaction, hubWhole, type HubCaller, type HubLicensorsTable } from './hub-database.js';
 import type { HubBackend } from './hub-backend.js';
 import type { Selectable } from 'kysely';
@@ -37,7 +37,8 @@ export async function auditRefusal(hub: HubBackend, caller: HubCaller, action: s
 
 /**
  * POST /v1/licensors: verifies the signed registration (fresh within ±5 minutes) and stores it when it is newer than
- * the licensor's registration so far. Refusals: 'input', 'signature', 'replayed'.
+ * the licensor's registration so far. Refusals: 'input', 'signature', 'replayed', and 403 'unauthenticated' for a key
+ * the hub's operator has not authorized (000 §2.10: a stranger who could register could lock any container).
  */
 export async function registerLicensor(hub: HubBackend, body: unknown, caller: HubCaller): Promise<{ licensor: LicensorView; changed: boolean }> {
   let request: HubLicensorRequest;
@@ -53,6 +54,10 @@ export async function registerLicensor(hub: HubBackend, body: unknown, caller: H
   try {
     return await hubTransaction(hub.database, async (tx) => {
       const now = hub.now();
+      const authorized = await tx.selectFrom('hub_authorized_licensors').select('name').where('licensor_key', '=', request.licensorKey).executeTakeFirst();
+      if (authorized === undefined) {
+        throw new IssuingRefusal(403, 'unauthenticated', `licensor ${toHex(request.licensorKey).slice(0, 16)}… is not authorized at this hub: its operator runs vsc license hub authorize`);
+      }
       const row = await tx.selectFrom('hub_licensors').selectAll().where('licensor_key', '=', request.licensorKey).executeTakeFirst();
       const before = row === undefined ? undefined : registered(row);
       if (before !== undefined) {
@@ -77,6 +82,30 @@ export async function registerLicensor(hub: HubBackend, body: unknown, caller: H
     await auditRefusal(hub, who, 'licensor.register', subject, error);
     throw error;
   }
+}
+
+/** The operator authorizes a licensor key (000 §2.10); authorizing it again renames it. Audited. */
+export async function authorizeLicensor(hub: HubBackend, licensorKey: Uint8Array, name: string, caller: HubCaller): Promise<{ changed: boolean }> {
+  return hubTransaction(hub.database, async (tx) => {
+    const now = hub.now();
+    const row = await tx.selectFrom('hub_authorized_licensors').select('name').where('licensor_key', '=', licensorKey).executeTakeFirst();
+    if (row?.name === name) return { changed: false };
+    if (row === undefined) await tx.insertInto('hub_authorized_licensors').values({ licensor_key: licensorKey, name, authorized_at: now }).execute();
+    else await tx.updateTable('hub_authorized_licensors').set({ name }).where('licensor_key', '=', licensorKey).execute();
+    await appendHubAudit(tx, now, caller, { action: 'licensor.authorize', subject: `licensor ${toHex(licensorKey)}`, outcome: 'ok', detail: name });
+    return { changed: true };
+  });
+}
+
+/** The operator revokes a licensor: no more registrations or lock reports, and its registration is gone. Audited. */
+export async function revokeLicensor(hub: HubBackend, licensorKey: Uint8Array, caller: HubCaller): Promise<{ revoked: boolean }> {
+  return hubTransaction(hub.database, async (tx) => {
+    const removed = await tx.deleteFrom('hub_authorized_licensors').where('licensor_key', '=', licensorKey).executeTakeFirst();
+    await tx.deleteFrom('hub_licensors').where('licensor_key', '=', licensorKey).execute();
+    const revoked = Number(removed.numDeletedRows) > 0;
+    await appendHubAudit(tx, hub.now(), caller, { action: 'licensor.revoke', subject: `licensor ${toHex(licensorKey)}`, outcome: revoked ? 'ok' : 'not-authorized' });
+    return { revoked };
+  });
 }
 
 /** Every registered licensor, by name. */

@@ -14,7 +14,7 @@ import {
   assembleBackup, buildCardBackup, encodeBackupFile, encodeSignedBody, formatLicenseRecordText, licenseBodyDigest, signHubLicensorRequest, signLicenseBody,
   type BackupFile, type FirmItem, type UpdateBody,
 } from '../../../src/license/index.js';
-import { openHubBackend, startHubService, type HubBackend } from '../../../src/license/hub/index.js';
+import { authorizeLicensor, openHubBackend, startHubService, type HubBackend } from '../../../src/license/hub/index.js';
 import { recordHash } from '../../../src/rental/index.js';
 import { productItem, simpleProduct } from '../../support/index.js';
 
@@ -148,6 +148,7 @@ export async function startHub(options: { forwardTimeoutMs?: number } = {}): Pro
       return out;
     },
     async register(licensor, time = clock.now) {
+      await authorizeLicensor(hub, licensor.key.publicKey, licensor.name, { actor: 'administrator' });
       const answer = await call('POST', '/v1/licensors', signHubLicensorRequest({ name: licensor.name, restoreUrl: licensor.url, time }, licensor.key));
       return answer.status;
     },

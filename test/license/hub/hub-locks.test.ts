@@ -116,7 +116,9 @@ describe('central locking list', () => {
     const audit = await hub.call('GET', '/v1/audit', undefined, admin());
     const rows = (audit.body['records'] as Array<{ action: string; subject: string; outcome: string; actor: string }>).map((row) => [row.action, row.subject, row.outcome, row.actor]);
     expect(rows).toEqual([
+      ['licensor.authorize', `licensor ${first.keyHex}`, 'ok', 'administrator'],
       ['licensor.register', `licensor ${first.keyHex}`, 'ok', 'licensor First Software'],
+      ['licensor.authorize', `licensor ${second.keyHex}`, 'ok', 'administrator'],
       ['licensor.register', `licensor ${second.keyHex}`, 'ok', 'licensor Second Software'],
       ['lock', 'serial LOST-5', 'ok', 'licensor First Software'],
       ['lock.report', 'serial LOST-5', 'locked already', 'licensor Second Software'],

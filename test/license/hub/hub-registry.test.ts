@@ -4,7 +4,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { toHex } from '../../../src/bytes/index.js';
 import { ed25519KeyFromSeed, generateEd25519Seed } from '../../../src/crypto/index.js';
-import { signHubLicensorRequest } from '../../../src/license/index.js';
+import { authorizeLicensor, revokeLicensor, signHubLicensorRequest, signHubLockRequest } from '../../../src/license/index.js';
 import { startHub, type HubHarness } from './hub-fixture.js';
 
 const KEY = ed25519KeyFromSeed(generateEd25519Seed());
@@ -16,6 +16,7 @@ let hub: HubHarness;
 
 beforeEach(async () => {
   hub = await startHub();
+  await authorizeLicensor(hub.hub, KEY.publicKey, 'Example Software', { actor: 'administrator' });
 });
 
 afterEach(async () => {
@@ -28,13 +29,32 @@ const registration = (fields: { name?: string; restoreUrl?: string; time?: numbe
 const listed = async () => (await hub.call('GET', '/v1/licensors')).body['licensors'];
 
 describe('licensor registry', () => {
+  it('refuses a licensor the hub\'s operator has not authorized (403), with nothing stored: a stranger cannot register, hence cannot lock', async () => {
+    const before = await hub.counts();
+    const answer = await hub.call('POST', '/v1/licensors', registration({}, OTHER));
+    expect(answer.status).toBe(403);
+    expect(answer.body).toMatchObject({ error: { reason: 'unauthenticated' } });
+    expect(await listed()).toEqual([]);
+    expect((await hub.counts())['hub_licensors']).toBe(before['hub_licensors']);
+  });
+
+  it('a revoked licensor\'s registration is gone and its lock reports are refused (403)', async () => {
+    expect((await hub.call('POST', '/v1/licensors', registration())).status).toBe(200);
+    expect(await revokeLicensor(hub.hub, KEY.publicKey, { actor: 'administrator' })).toEqual({ revoked: true });
+    expect(await listed()).toEqual([]);
+    const report = await hub.call('POST', '/v1/locks', signHubLockRequest({ serial: 'VSC-LOST', time: hub.clock.now }, KEY));
+    expect(report.status).toBe(403);
+    expect((await hub.call('GET', '/v1/locks')).body['locks']).toEqual([]);
+    expect((await hub.call('POST', '/v1/licensors', registration({ time: hub.clock.now + 1 }))).status).toBe(403);
+  });
+
   it('registers a licensor signed by its key and lists its key, name and restoring service', async () => {
     expect(await listed()).toEqual([]);
     const answer = await hub.call('POST', '/v1/licensors', registration());
     expect(answer).toMatchObject({ status: 200, body: { licensor: { licensorKey: toHex(KEY.publicKey), name: 'Example Software', restoreUrl: URL_A } } });
     expect(await listed()).toEqual([{ licensorKey: toHex(KEY.publicKey), name: 'Example Software', restoreUrl: URL_A }]);
     const audit = await hub.hub.database.db.selectFrom('hub_audit').selectAll().execute();
-    expect(audit.map((row) => [row.action, row.outcome, row.actor])).toEqual([['licensor.register', 'ok', 'licensor Example Software']]);
+    expect(audit.map((row) => [row.action, row.outcome, row.actor])).toEqual([['licensor.authorize', 'ok', 'administrator'], ['licensor.register', 'ok', 'licensor Example Software']]);
   });
 
   it('lets the newest signed time win: a later registration moves the service, the same one again changes nothing', async () => {
@@ -49,7 +69,7 @@ describe('licensor registry', () => {
     expect((await hub.call('POST', '/v1/licensors', registration({ time: hub.clock.now - 60 }))).status).toBe(409);
     expect(await listed()).toEqual([{ licensorKey: toHex(KEY.publicKey), name: 'Example Software GmbH', restoreUrl: URL_B }]);
     const audit = await hub.hub.database.db.selectFrom('hub_audit').selectAll().orderBy('id').execute();
-    expect(audit.map((row) => [row.action, row.outcome])).toEqual([['licensor.register', 'ok'], ['licensor.register', 'ok'], ['licensor.register', 'replayed']]);
+    expect(audit.map((row) => [row.action, row.outcome])).toEqual([['licensor.authorize', 'ok'], ['licensor.register', 'ok'], ['licensor.register', 'ok'], ['licensor.register', 'replayed']]);
   });
 
   describe('refuses with nothing changed', () => {

@@ -13,7 +13,7 @@ import {
   backupItemFileJson, checkCentralSequence, encodeLockSequence, HubLink, IssuingRefusal, LicenseError, parseLockSequence, parseSignedBody, replaceCentralLocks, signLockSequence,
   type HubLinkEvent, type UpdateBody,
 } from '../../../src/license/index.js';
-import { openHubBackend, startHubService, unlockSerial, type HubBackend, type RunningHubService } from '../../../src/license/hub/index.js';
+import { authorizeLicensor, openHubBackend, startHubService, unlockSerial, type HubBackend, type RunningHubService } from '../../../src/license/hub/index.js';
 import { startIssuingHarness, START, template, type IssuingHarness } from './issuing-fixture.js';
 import { activated, policy, RealCard, requestId } from './lost-fixture.js';
 
@@ -32,6 +32,8 @@ beforeAll(async () => {
   await h.a.client.defineProduct({ code: 10, text: 'Editor', template: template() });
   await h.b.client.defineProduct({ code: 10, text: 'Viewer', template: template() });
   await h.a.client.setRestorePolicy(policy());
+  // The hub's operator authorized both licensors (vsc license hub authorize): only then do they register and report locks.
+  for (const licensor of [h.a, h.b]) await authorizeLicensor(hub, licensor.publicKey, licensor.name, { actor: 'administrator' });
   await h.hub!.sync();
 }, 30_000);
 afterAll(async () => {
