@@ -1,7 +1,8 @@
-// `vsc license hub serve | unlock` (Wibu 000 P002 the Hub Web Service; "CM-Box Backup" §2.10 the central locking
-// instance, unlocking "handled exclusively" by it): serve runs as its own process, makes the data directory with its
-// 0600 authority key and admin token, and prints the authority public key last; unlock prints the authority's unlock
-// sequence and takes the serial off the list. --json, --help, exit codes 0 ok, 2 usage, 3 refused.
+// `vsc license hub serve | authorize | revoke | unlock` (Wibu 000 P002 the Hub Web Service; "CM-Box Backup" §2.10 the
+// central locking instance, which takes requests from authorized licensors only, unlocking "handled exclusively" by
+// it): serve runs as its own process, makes the data directory with its 0600 authority key and admin token, and prints
+// the authority public key last; authorize and revoke decide which licensors register and report locks; unlock prints
+// the authority's unlock sequence and takes the serial off the list. --json, --help, exit codes 0 ok, 2 usage, 3 refused.
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { toHex } from '../../src/bytes/index.js';
 import { ed25519KeyFromSeed, generateEd25519Seed } from '../../src/crypto/index.js';
-import { parseLockSequence, signHubLicensorRequest, signHubLockRequest, verifyLockSequence } from '../../src/license/index.js';
+import {
+  buildHubService, openHubBackend, parseLockSequence, signHubLicensorRequest, signHubLockRequest, verifyLockSequence, type HubBackend,
+} from '../../src/license/index.js';
 import { spawnTsScript, type VscProcess } from '../support/index.js';
 import { runHubCommand } from './license-hub-runner.js';
 
@@ -109,6 +112,90 @@ describe('vsc license hub unlock', () => {
     expect(help.stdout).toContain('serve');
     expect(help.stdout).toContain('unlock');
     expect((await vsc('hub', 'serve', '--help')).stdout).toContain('--forward-timeout-seconds');
+  });
+});
+
+describe('vsc license hub authorize | revoke', () => {
+  const own = join(dir, 'authorize');
+  const key = ed25519KeyFromSeed(generateEd25519Seed());
+  const keyHex = toHex(key.publicKey);
+  const now = () => Math.floor(Date.now() / 1000);
+
+  it('authorizes a licensor, which then registers; revoke removes its registration and refuses its lock reports; both audited', async () => {
+    const authorized = await vsc('hub', 'authorize', '--data', own, '--licensor-key', keyHex, '--name', 'Own Software', '--json');
+    expect(authorized.code, authorized.stderr).toBe(0);
+    expect(JSON.parse(authorized.stdout)).toEqual({ event: 'authorized', licensorKey: keyHex, name: 'Own Software', changed: true });
+    const again = await vsc('hub', 'authorize', '--data', own, '--licensor-key', keyHex, '--name', 'Own Software');
+    expect(again).toMatchObject({ code: 0, stdout: `licensor Own Software (${keyHex.slice(0, 16)}…) was authorized already` });
+
+    // The hub's routes in-process (fastify's inject), on the data directory the commands work on.
+    const withHub = async <T>(work: (call: (method: 'GET' | 'POST', path: string, body?: unknown) => Promise<{ status: number; body: Record<string, unknown> }>, hub: HubBackend) => Promise<T>): Promise<T> => {
+      const hub = await openHubBackend({ dataDir: own });
+      const app = await buildHubService({ hub });
+      try {
+        return await work(async (method, path, body) => {
+          const answer = await app.inject({ method, url: path, ...(body === undefined ? {} : { payload: body as Record<string, unknown> }) });
+          return { status: answer.statusCode, body: answer.json() };
+        }, hub);
+      } finally {
+        await app.close();
+        await hub.close();
+      }
+    };
+    await withHub(async (call) => {
+      expect((await call('POST', '/v1/licensors', signHubLicensorRequest({ name: 'Own Software', restoreUrl: 'http://127.0.0.1:9/', time: now() }, key))).status).toBe(200);
+      expect(((await call('GET', '/v1/licensors')).body['licensors'] as Array<{ name: string }>).map((licensor) => licensor.name)).toEqual(['Own Software']);
+    });
+
+    const revoked = await vsc('hub', 'revoke', '--data', own, '--licensor-key', keyHex, '--json');
+    expect(revoked.code, revoked.stderr).toBe(0);
+    expect(JSON.parse(revoked.stdout)).toEqual({ event: 'revoked', licensorKey: keyHex });
+    await withHub(async (call, hub) => {
+      expect(await hub.database.db.selectFrom('hub_licensors').selectAll().execute()).toEqual([]);
+      expect(await hub.database.db.selectFrom('hub_authorized_licensors').selectAll().execute()).toEqual([]);
+      const report = await call('POST', '/v1/locks', signHubLockRequest({ serial: 'OWN-LOST-1', time: now() }, key));
+      expect(report).toMatchObject({ status: 403, body: { error: { reason: 'unauthenticated' } } });
+      expect((await call('GET', '/v1/locks')).body).toEqual({ locks: [] });
+      const audit = await hub.database.db.selectFrom('hub_audit').selectAll().orderBy('id').execute();
+      expect(audit.map((row) => [row.action, row.subject, row.outcome, row.actor, row.client])).toEqual([
+        ['licensor.authorize', `licensor ${keyHex}`, 'ok', 'administrator', 'cli'],
+        ['licensor.register', `licensor ${keyHex}`, 'ok', 'licensor Own Software', '127.0.0.1'],
+        ['licensor.revoke', `licensor ${keyHex}`, 'ok', 'administrator', 'cli'],
+        ['lock.report', 'serial OWN-LOST-1', 'unauthenticated', `licensor ${keyHex}`, '127.0.0.1'],
+      ]);
+    });
+
+    const twice = await vsc('hub', 'revoke', '--data', own, '--licensor-key', keyHex);
+    expect(twice).toMatchObject({ code: 3, stderr: `vsc: licensor ${keyHex.slice(0, 16)}… is not authorized at this hub` });
+  });
+
+  it.each([
+    [['hub', 'authorize', '--data', own, '--licensor-key', 'abc', '--name', 'X'], '--licensor-key: expected 64 lowercase hex digits, got "abc"'],
+    [['hub', 'authorize', '--data', own, '--licensor-key', 'AB'.repeat(32), '--name', 'X'], '--licensor-key: expected 64 lowercase hex digits'],
+    [['hub', 'authorize', '--data', own, '--licensor-key', 'ab'.repeat(33), '--name', 'X'], '--licensor-key: expected 64 lowercase hex digits'],
+    [['hub', 'authorize', '--data', own, '--name', 'X'], '--licensor-key is required'],
+    [['hub', 'authorize', '--data', own, '--licensor-key', 'ab'.repeat(32)], '--name is required'],
+    [['hub', 'authorize', '--data', own, '--licensor-key', 'ab'.repeat(32), '--name', 'A\nB'], '--name: expected at most 128 characters without control characters'],
+    [['hub', 'authorize', '--data', own, '--licensor-key', 'ab'.repeat(32), '--name', 'N'.repeat(129)], '--name: expected at most 128 characters'],
+    [['hub', 'revoke', '--data', own, '--licensor-key', 'xyz'], '--licensor-key: expected 64 lowercase hex digits, got "xyz"'],
+    [['hub', 'revoke', '--data', own], '--licensor-key is required'],
+  ])('refuses %j (exit 2), authorizing nobody', async (args, message) => {
+    const run = await vsc(...args);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(message);
+    const hub = await openHubBackend({ dataDir: own });
+    try {
+      expect(await hub.database.db.selectFrom('hub_authorized_licensors').selectAll().execute()).toEqual([]);
+    } finally {
+      await hub.close();
+    }
+  });
+
+  it('lists authorize and revoke in the group\'s help', async () => {
+    const help = await vsc('hub', '--help');
+    expect(help.stdout).toContain('authorize');
+    expect(help.stdout).toContain('revoke');
+    expect((await vsc('hub', 'authorize', '--help')).stdout).toContain('--licensor-key');
   });
 });
 

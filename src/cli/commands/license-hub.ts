@@ -1,10 +1,11 @@
-// `vsc license hub serve | unlock`: the restore hub (Wibu 000 P002 "Single Action License Restore Process": the Hub Web
-// Service; "CM-Box Backup" §2.10: the central locking instance, whose unlocking "is handled exclusively" by the central
-// authority). serve runs the HTTP service and its self-service page; unlock is the authority's own command on the data
-// directory (the same as POST /v1/unlocks with the admin token).
+// `vsc license hub serve | authorize | revoke | unlock`: the restore hub (Wibu 000 P002 "Single Action License Restore
+// Process": the Hub Web Service; "CM-Box Backup" §2.10: the central locking instance, which "checks whether the Request
+// for Locking came from an authorized Licensor" and whose unlocking "is handled exclusively" by the central authority).
+// serve runs the HTTP service and its self-service page; authorize, revoke and unlock are the operator's own commands
+// on the data directory (unlock is the same as POST /v1/unlocks with the admin token).
 import { once } from 'node:events';
 import { resolve } from 'node:path';
-import { toHex, utf8 } from '../../bytes/index.js';
+import { fromHex, toHex, utf8 } from '../../bytes/index.js';
 import { ExitCode, UsageError, VscError } from '../../errors/index.js';
 import { writeFileAtomic } from '../../files/index.js';
 import { parseHostPort } from '../../host-port/index.js';
@@ -31,7 +32,8 @@ const serve: Command = {
   summary: 'run the restore hub: licensor registry, restore jobs, the central locking list and the self-service page',
   details: [
     'GET / is the self-service page (restore a backup onto a new card, transfer, reactivation; a licensor\'s alerts). Licensors',
-    'register their restoring service (POST /v1/licensors, signed by their key) and report serials to lock (POST /v1/locks);',
+    'that you authorized (vsc license hub authorize; others are refused, 403) register their restoring service (POST',
+    '/v1/licensors, signed by their key) and report serials to lock (POST /v1/locks);',
     'GET /v1/locks is the central locking list; POST /v1/unlocks and GET /v1/audit need the admin token (DIR/admin.token).',
     'A restore job sends each licensor only its own item, all at once, each call limited by --forward-timeout-seconds.',
     'GET /openapi.json describes every route. Prints the listening URL and the authority public key last: containers take it',
@@ -127,8 +129,8 @@ const unlock: Command = {
 /** A licensor key given as 64 lowercase hex digits. */
 function licensorKey(values: OptionValues): Uint8Array {
   const value = requireOption(values, 'licensor-key');
-  if (!/^[0-9a-f]{64}$/.test(value)) throw new UsageError('--licensor-key: expected 64 lowercase hex digits');
-  return Uint8Array.from(Buffer.from(value, 'hex'));
+  if (!/^[0-9a-f]{64}$/.test(value)) throw new UsageError(`--licensor-key: expected 64 lowercase hex digits, got ${JSON.stringify(value.slice(0, 70))}`);
+  return fromHex(value);
 }
 
 const KEY_OPTION: Record<string, OptionSpec> = { 'licensor-key': { type: 'string', value: 'HEX', description: 'the licensor\'s public key (vsc license licensor add prints it)' } };
@@ -143,7 +145,7 @@ const authorize: Command = {
     const { openHubBackend, authorizeLicensor } = await license();
     const key = licensorKey(values);
     const name = requireOption(values, 'name');
-    if (name.length > 128 || [...name].some((char) => char.charCodeAt(0) < 0x20 || char.charCodeAt(0) === 0x7f)) throw new UsageError('--name: expected at most 128 characters without control characters');
+    if (name.length > 128 || [...name].some((char) => char.charCodeAt(0) < 0x20 || char.charCodeAt(0) === 0x7f)) throw new UsageError(`--name: expected at most 128 characters without control characters, got ${name.length} characters${name.length > 128 ? '' : ' with a control character'}`);
     const hub = await openHubBackend({ dataDir: resolve(requireOption(values, 'data')) });
     try {
       const { changed } = await authorizeLicensor(hub, key, name, { actor: 'administrator', client: 'cli' });

@@ -35,7 +35,8 @@ async function lockTime(tx: HubTransaction, serial: string, now: number): Promis
 /**
  * POST /v1/locks: a registered licensor reports a serial it restored elsewhere (signed, fresh within ±5 minutes). A serial
  * locked already answers its lock sequence as it is (no double locking); otherwise the authority signs a new one.
- * Refusals: 'input', 'signature', 'replayed' (stale, or a report taken before), 403 'unauthenticated' (not registered).
+ * Refusals: 'input', 'signature', 'replayed' (stale, or a report taken before), 403 'unauthenticated' (not authorized
+ * by the hub's operator, or not registered).
  */
 export async function reportLock(hub: HubBackend, body: unknown, caller: HubCaller): Promise<CentralLock & { created: boolean }> {
   let request: HubLockRequest;
@@ -51,10 +52,14 @@ export async function reportLock(hub: HubBackend, body: unknown, caller: HubCall
   const who = { ...caller, actor: `licensor ${licensor?.name ?? toHex(request.licensorKey)}` };
   const subject = `serial ${request.serial}`;
   try {
-    if (licensor === undefined) throw new IssuingRefusal(403, 'unauthenticated', 'only a licensor registered at this hub reports locks: register its restoring service first (POST /v1/licensors)');
+    // 000 §2.10: "checks whether the Request for Locking came from an authorized Licensor" — authorized by the hub's
+    // operator and registered; checked again in the transaction, so a revoke that lands meanwhile wins.
+    const refused = new IssuingRefusal(403, 'unauthenticated', `licensor ${toHex(request.licensorKey).slice(0, 16)}… is not authorized and registered at this hub: its operator runs vsc license hub authorize, then its restoring service registers (POST /v1/licensors)`);
+    if (licensor === undefined) throw refused;
     const report = sha256(request.signature);
     return await hubTransaction(hub.database, async (tx) => {
       const now = hub.now();
+      if (await tx.selectFrom('hub_authorized_licensors').select('name').where('licensor_key', '=', request.licensorKey).executeTakeFirst() === undefined) throw refused;
       const existing = await tx.selectFrom('hub_locks').select(['lock_sequence']).where('serial', '=', request.serial).executeTakeFirst();
       if (existing !== undefined) {
         await appendHubAudit(tx, now, who, { action: 'lock.report', subject, outcome: 'locked already', detail: 'answered the existing lock sequence' });

@@ -108,15 +108,22 @@ export async function revokeLicensor(hub: HubBackend, licensorKey: Uint8Array, c
   });
 }
 
-/** Every registered licensor, by name. */
+/**
+ * The registrations of authorized licensors only: a registration row whose key is not (or no longer) authorized — one
+ * stored before the hub checked authorization, say — is neither listed, nor forwarded to, nor takes lock reports.
+ */
+const authorizedRegistrations = (hub: HubBackend) => hub.database.db.selectFrom('hub_licensors')
+  .innerJoin('hub_authorized_licensors', 'hub_authorized_licensors.licensor_key', 'hub_licensors.licensor_key').selectAll('hub_licensors');
+
+/** Every registered (hence authorized) licensor, by name. */
 export async function listRegisteredLicensors(hub: HubBackend): Promise<RegisteredLicensor[]> {
-  const rows = await hub.database.db.selectFrom('hub_licensors').selectAll().orderBy('name').orderBy('licensor_key').execute();
+  const rows = await authorizedRegistrations(hub).orderBy('hub_licensors.name').orderBy('hub_licensors.licensor_key').execute();
   return rows.map(registered);
 }
 
-/** The registered licensor of `licensorKey`, or undefined. */
+/** The registered (hence authorized) licensor of `licensorKey`, or undefined. */
 export async function findRegisteredLicensor(hub: HubBackend, licensorKey: Uint8Array): Promise<RegisteredLicensor | undefined> {
-  const row = await hub.database.db.selectFrom('hub_licensors').selectAll().where('licensor_key', '=', licensorKey).executeTakeFirst();
+  const row = await authorizedRegistrations(hub).where('hub_licensors.licensor_key', '=', licensorKey).executeTakeFirst();
   const found = row === undefined ? undefined : registered(row);
   return found !== undefined && bytesEqual(found.licensorKey, licensorKey) ? found : undefined;
 }

@@ -60,12 +60,12 @@ export const HUB_ROUTES: readonly HubRoute[] = [
   },
   {
     method: 'POST', url: '/v1/licensors', operationId: 'registerLicensor', auth: 'none', body: registerBody, answer: registerAnswer, status: 200,
-    summary: 'a licensor registers (or moves) its restoring service, signed by its key; the newest signed time wins',
+    summary: 'a licensor the hub\'s operator authorized (vsc license hub authorize; else 403) registers or moves its restoring service, signed by its key; the newest signed time wins',
     handle: async (context) => ({ licensor: (await registerLicensor(context.hub, context.body, context.caller)).licensor }),
   },
   {
     method: 'POST', url: '/v1/locks', operationId: 'reportLock', auth: 'none', body: lockBody, answer: lockAnswer, status: 200,
-    summary: 'a registered licensor reports a serial it restored elsewhere (000 §2.10): the authority\'s lock sequence, made once',
+    summary: 'an authorized, registered licensor reports a serial it restored elsewhere (000 §2.10; else 403): the authority\'s lock sequence, made once',
     handle: (context) => reportLock(context.hub, context.body, context.caller),
   },
   {

@@ -122,7 +122,7 @@ export interface HubHarness {
   close(): Promise<void>;
 }
 
-export const HUB_TABLES = ['hub_licensors', 'hub_locks', 'hub_unlocks', 'hub_seen_reports', 'hub_audit'] as const;
+export const HUB_TABLES = ['hub_licensors', 'hub_authorized_licensors', 'hub_locks', 'hub_unlocks', 'hub_seen_reports', 'hub_audit'] as const;
 
 export async function startHub(options: { forwardTimeoutMs?: number } = {}): Promise<HubHarness> {
   const dir = mkdtempSync(join(tmpdir(), 'vsc-hub-'));
@@ -158,6 +158,16 @@ export async function startHub(options: { forwardTimeoutMs?: number } = {}): Pro
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A registration row of `licensor` with no authorization beside it, as a hub database from before the hub checked
+ * authorization holds one (or one an operator's revoke raced): written straight into the table.
+ */
+export async function storeUnauthorizedRegistration(hub: HubBackend, licensor: { key: Ed25519SigningKey; name: string; url?: string }, time = START): Promise<void> {
+  await hub.database.db.insertInto('hub_licensors').values({
+    licensor_key: licensor.key.publicKey, name: licensor.name, restore_url: licensor.url ?? 'http://127.0.0.1:9/', signed_time: time, registered_at: time, updated_at: time,
+  }).execute();
 }
 
 /** A firm item of `licensor` holding one product. */

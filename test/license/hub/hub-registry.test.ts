@@ -1,11 +1,12 @@
 // The hub's licensor registry (src/license/hub/hub-registry.ts; Wibu 000 P002 §2.1 the hub "knows the Restoring Web
 // Services of all licensors who support such a restore", opt-in): registrations signed by the licensor key, the newest
-// signed time wins, stale, replayed, forged and malformed ones refused with nothing changed.
+// signed time wins, stale, replayed, forged and malformed ones refused with nothing changed; only licensors the hub's
+// operator authorized register ("CM-Box Backup" §2.10 "checks whether the Request ... came from an authorized Licensor").
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { toHex } from '../../../src/bytes/index.js';
 import { ed25519KeyFromSeed, generateEd25519Seed } from '../../../src/crypto/index.js';
 import { authorizeLicensor, revokeLicensor, signHubLicensorRequest, signHubLockRequest } from '../../../src/license/index.js';
-import { startHub, type HubHarness } from './hub-fixture.js';
+import { startHub, storeUnauthorizedRegistration, type HubHarness } from './hub-fixture.js';
 
 const KEY = ed25519KeyFromSeed(generateEd25519Seed());
 const OTHER = ed25519KeyFromSeed(generateEd25519Seed());
@@ -34,8 +35,38 @@ describe('licensor registry', () => {
     const answer = await hub.call('POST', '/v1/licensors', registration({}, OTHER));
     expect(answer.status).toBe(403);
     expect(answer.body).toMatchObject({ error: { reason: 'unauthenticated' } });
+    expect((answer.body['error'] as { message: string }).message)
+      .toBe(`licensor ${toHex(OTHER.publicKey).slice(0, 16)}… is not authorized at this hub: its operator runs vsc license hub authorize`);
     expect(await listed()).toEqual([]);
-    expect((await hub.counts())['hub_licensors']).toBe(before['hub_licensors']);
+    const after = await hub.counts();
+    expect({ ...after, hub_audit: 0 }).toEqual({ ...before, hub_audit: 0 });
+    // Audited (000 §2.10 "the source of such wrong locking requests can be found ... and eliminated"), in a row of its own.
+    const audit = await hub.hub.database.db.selectFrom('hub_audit').selectAll().orderBy('id').execute();
+    expect(audit.map((row) => [row.action, row.subject, row.outcome])).toEqual([
+      ['licensor.authorize', `licensor ${toHex(KEY.publicKey)}`, 'ok'],
+      ['licensor.register', `licensor ${toHex(OTHER.publicKey)}`, 'unauthenticated'],
+    ]);
+  });
+
+  it('authorizing a licensor again renames it and changes nothing else; authorizing it as it is changes nothing', async () => {
+    expect(await authorizeLicensor(hub.hub, KEY.publicKey, 'Example Software', { actor: 'administrator' })).toEqual({ changed: false });
+    expect(await authorizeLicensor(hub.hub, KEY.publicKey, 'Example Software GmbH', { actor: 'administrator' })).toEqual({ changed: true });
+    const rows = await hub.hub.database.db.selectFrom('hub_authorized_licensors').select(['name', 'authorized_at']).execute();
+    expect(rows.map((row) => [row.name, Number(row.authorized_at)])).toEqual([['Example Software GmbH', hub.clock.now]]);
+    const audit = await hub.hub.database.db.selectFrom('hub_audit').select(['action', 'detail']).orderBy('id').execute();
+    expect(audit.map((row) => [row.action, row.detail])).toEqual([['licensor.authorize', 'Example Software'], ['licensor.authorize', 'Example Software GmbH']]);
+  });
+
+  it('neither lists nor lets lock a registration stored without an authorization (a hub database from before the check)', async () => {
+    await storeUnauthorizedRegistration(hub.hub, { key: OTHER, name: 'Old Software' }, hub.clock.now);
+    expect(await listed()).toEqual([]);
+    const report = await hub.call('POST', '/v1/locks', signHubLockRequest({ serial: 'VSC-LOST', time: hub.clock.now }, OTHER));
+    expect(report.status).toBe(403);
+    expect(report.body).toMatchObject({ error: { reason: 'unauthenticated' } });
+    expect((await hub.call('GET', '/v1/locks')).body['locks']).toEqual([]);
+    // Its operator authorizes it: the registration it has counts again.
+    await authorizeLicensor(hub.hub, OTHER.publicKey, 'Old Software', { actor: 'administrator' });
+    expect(await listed()).toEqual([{ licensorKey: toHex(OTHER.publicKey), name: 'Old Software', restoreUrl: 'http://127.0.0.1:9/' }]);
   });
 
   it('a revoked licensor\'s registration is gone and its lock reports are refused (403)', async () => {
@@ -46,6 +77,14 @@ describe('licensor registry', () => {
     expect(report.status).toBe(403);
     expect((await hub.call('GET', '/v1/locks')).body['locks']).toEqual([]);
     expect((await hub.call('POST', '/v1/licensors', registration({ time: hub.clock.now + 1 }))).status).toBe(403);
+    expect((await hub.counts())['hub_licensors']).toBe(0);
+    const audit = await hub.hub.database.db.selectFrom('hub_audit').selectAll().orderBy('id').execute();
+    expect(audit.map((row) => [row.action, row.outcome, row.actor])).toEqual([
+      ['licensor.authorize', 'ok', 'administrator'], ['licensor.register', 'ok', 'licensor Example Software'], ['licensor.revoke', 'ok', 'administrator'],
+      ['lock.report', 'unauthenticated', `licensor ${toHex(KEY.publicKey)}`], ['licensor.register', 'unauthenticated', 'licensor Example Software'],
+    ]);
+    // Revoking a licensor that is not authorized changes nothing and says so.
+    expect(await revokeLicensor(hub.hub, KEY.publicKey, { actor: 'administrator' })).toEqual({ revoked: false });
   });
 
   it('registers a licensor signed by its key and lists its key, name and restoring service', async () => {

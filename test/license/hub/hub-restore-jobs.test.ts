@@ -1,10 +1,12 @@
 // Restore jobs of the hub (src/license/hub/hub-restore-jobs.ts; Wibu 000 P002 §2.1 the hub sends each license to its
 // licensor's Restoring Web Service, "CM-Box Backup" §2.4 a licensor sees only its own item, §2.5 all licensors at the
-// same time, optionally only some): real fastify restoring services, one slow, one refusing, one not registered.
+// same time, optionally only some): real fastify restoring services, one slow, one refusing, one not registered, and
+// none that is not (or no longer) authorized by the hub's operator (§2.10).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseBackupItemFile, parseSignedBody } from '../../../src/license/index.js';
-import { cardBackup, NEW_SERIAL, OLD_SERIAL, startFakeLicensor, startHub, targetInfo, type Behaviour, type FakeLicensor, type HubHarness } from './hub-fixture.js';
+import { revokeLicensor } from '../../../src/license/hub/index.js';
+import { cardBackup, NEW_SERIAL, OLD_SERIAL, startFakeLicensor, startHub, storeUnauthorizedRegistration, targetInfo, type Behaviour, type FakeLicensor, type HubHarness } from './hub-fixture.js';
 
 interface JobItemJson { licensorKey: string; firmCode: number; name?: string; status: string; update?: string; reason?: string; message?: string; degreePercent?: number }
 interface JobJson { state: string; items: JobItemJson[] }
@@ -113,6 +115,21 @@ describe('restore jobs', () => {
     expect(done.items.map((item) => [item.licensorKey, item.status])).toEqual([[second.keyHex, 'restored']]);
     expect(restores(first)).toEqual([]);
     expect(restores(second)).toHaveLength(1);
+  });
+
+  it('does not ask a licensor its operator revoked, nor one whose registration was stored without an authorization', async () => {
+    const kept = await licensor('Kept', 251, 'restore');
+    const revoked = await licensor('Revoked', 252, 'restore');
+    const unauthorized = await licensor('Unauthorized', 253, 'restore', false);
+    expect(await revokeLicensor(hub.hub, revoked.key.publicKey, { actor: 'administrator' })).toEqual({ revoked: true });
+    await storeUnauthorizedRegistration(hub.hub, unauthorized, hub.clock.now);
+    const started = await hub.call('POST', '/v1/restore-jobs', { backup: JSON.parse(cardBackup([kept, revoked, unauthorized]).text), target: targetInfo() });
+    expect(started.status).toBe(202);
+    const done = await until((started.body as { job: string }).job, (view) => view.state === 'done');
+    expect(done.items.map((item) => [item.licensorKey, item.status])).toEqual([[kept.keyHex, 'restored'], [revoked.keyHex, 'not-restorable'], [unauthorized.keyHex, 'not-restorable']]);
+    expect(restores(kept)).toHaveLength(1);
+    expect(revoked.received).toEqual([]);
+    expect(unauthorized.received).toEqual([]);
   });
 
   it('asks again with the same request id when the same restore is started twice (the licensor answers the same)', async () => {
