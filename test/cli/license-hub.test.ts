@@ -14,11 +14,11 @@ import {
   buildHubService, openHubBackend, parseLockSequence, signHubLicensorRequest, signHubLockRequest, verifyLockSequence, type HubBackend,
 } from '../../src/license/index.js';
 import { spawnTsScript, type VscProcess } from '../support/index.js';
-import { runHubCommand } from './license-hub-runner.js';
+import { runLicenseCommand } from './license-runner.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vsc-license-hub-cli-'));
 const data = join(dir, 'data');
-const RUNNER = fileURLToPath(new URL('./license-hub-runner.ts', import.meta.url));
+const RUNNER = fileURLToPath(new URL('./license-runner.ts', import.meta.url));
 const LICENSOR = ed25519KeyFromSeed(generateEd25519Seed());
 
 async function vsc(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -27,7 +27,7 @@ async function vsc(...args: string[]): Promise<{ code: number; stdout: string; s
   const log = vi.spyOn(console, 'log').mockImplementation((...line: unknown[]) => void out.push(line.map(String).join(' ')));
   const error = vi.spyOn(console, 'error').mockImplementation((...line: unknown[]) => void err.push(line.map(String).join(' ')));
   try {
-    return { code: await runHubCommand(args), stdout: out.join('\n'), stderr: err.join('\n') };
+    return { code: await runLicenseCommand(args), stdout: out.join('\n'), stderr: err.join('\n') };
   } finally {
     log.mockRestore();
     error.mockRestore();
@@ -69,9 +69,9 @@ describe('vsc license hub serve', () => {
     expect(await page.text()).toContain('<script type="module" src="/hub-page.js"></script>');
     const registration = () => signHubLicensorRequest({ name: 'CLI Software', restoreUrl: 'http://127.0.0.1:9/', time: Math.floor(Date.now() / 1000) }, LICENSOR);
     expect((await post('/v1/licensors', registration())).status).toBe(403);
-    expect(await runHubCommand(['hub', 'authorize', '--data', data, '--licensor-key', toHex(LICENSOR.publicKey), '--name', 'CLI Software'])).toBe(0);
-    expect(await runHubCommand(['hub', 'authorize', '--data', data, '--licensor-key', 'abc', '--name', 'CLI Software'])).toBe(2);
-    expect(await runHubCommand(['hub', 'revoke', '--data', data, '--licensor-key', toHex(ed25519KeyFromSeed(generateEd25519Seed()).publicKey)])).toBe(3);
+    expect(await runLicenseCommand(['hub', 'authorize', '--data', data, '--licensor-key', toHex(LICENSOR.publicKey), '--name', 'CLI Software'])).toBe(0);
+    expect(await runLicenseCommand(['hub', 'authorize', '--data', data, '--licensor-key', 'abc', '--name', 'CLI Software'])).toBe(2);
+    expect(await runLicenseCommand(['hub', 'revoke', '--data', data, '--licensor-key', toHex(ed25519KeyFromSeed(generateEd25519Seed()).publicKey)])).toBe(3);
     expect((await post('/v1/licensors', registration())).status).toBe(200);
     const locked = await post('/v1/locks', signHubLockRequest({ serial: 'CLI-LOST-1', time: Math.floor(Date.now() / 1000) }, LICENSOR));
     expect(locked.status).toBe(200);

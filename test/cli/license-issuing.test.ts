@@ -9,12 +9,12 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { IssuingClient, openIssuingBackend, listLicensors } from '../../src/license/index.js';
 import { spawnTsScript, type VscProcess } from '../support/index.js';
-import { runIssuingCommand } from './license-issuing-runner.js';
+import { runLicenseCommand } from './license-runner.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vsc-license-issuing-cli-'));
 const data = join(dir, 'data');
 const keyFile = join(dir, 'example.key');
-const RUNNER = fileURLToPath(new URL('./license-issuing-runner.ts', import.meta.url));
+const RUNNER = fileURLToPath(new URL('./license-runner.ts', import.meta.url));
 
 async function vsc(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const out: string[] = [];
@@ -22,7 +22,7 @@ async function vsc(...args: string[]): Promise<{ code: number; stdout: string; s
   const log = vi.spyOn(console, 'log').mockImplementation((...line: unknown[]) => void out.push(line.map(String).join(' ')));
   const error = vi.spyOn(console, 'error').mockImplementation((...line: unknown[]) => void err.push(line.map(String).join(' ')));
   try {
-    return { code: await runIssuingCommand(args), stdout: out.join('\n'), stderr: err.join('\n') };
+    return { code: await runLicenseCommand(args), stdout: out.join('\n'), stderr: err.join('\n') };
   } finally {
     log.mockRestore();
     error.mockRestore();

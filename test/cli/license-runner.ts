@@ -1,15 +1,15 @@
-// Runs the restore hub's commands (src/cli/commands/license-hub.ts) as `vsc license hub ...` will once the `license`
-// group lists them: in-process for the tests (runHubCommand), or as a program of its own through tsx for `serve`,
-// which runs until SIGTERM (`node --import tsx test/cli/license-hub-runner.ts hub serve --data ...`).
+// Runs `vsc license ...` (src/cli/commands/license.ts) from the sources: in-process for the tests (runLicenseCommand),
+// or as a program of its own through tsx for the services, which run until SIGTERM
+// (`node --import tsx test/cli/license-runner.ts serve --data ...`, `... hub serve --data ...`).
 import { pathToFileURL } from 'node:url';
 import { commandHelp, groupHelp, parseCommandOptions, type Command, type CommandGroup } from '../../src/cli/command.js';
-import { licenseHubGroup } from '../../src/cli/commands/license-hub.js';
+import { licenseGroup } from '../../src/cli/commands/license.js';
 import { ExitCode, UsageError, VscError } from '../../src/errors/index.js';
 
-const LICENSE: CommandGroup = { kind: 'group', name: 'license', summary: 'license containers', children: [licenseHubGroup] };
+const LICENSE: CommandGroup = licenseGroup;
 
 /** `vsc license ...args`: the exit code; errors printed as main() prints them. */
-export async function runHubCommand(args: readonly string[]): Promise<number> {
+export async function runLicenseCommand(args: readonly string[]): Promise<number> {
   let node: Command | CommandGroup = LICENSE;
   let path = 'vsc license';
   const rest = [...args];
@@ -39,5 +39,5 @@ export async function runHubCommand(args: readonly string[]): Promise<number> {
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   process.umask(0o077);
-  process.exitCode = await runHubCommand(process.argv.slice(2));
+  process.exitCode = await runLicenseCommand(process.argv.slice(2));
 }
