@@ -24,11 +24,18 @@ const DONGLE_STEPS = ['dongle.insert.opened', 'dongle.grant.counter-written', 'd
  */
 const RENTAL_STEPS = ['rental.write.intent-journaled', 'rental.write.signed', 'rental.write.answer-journaled', 'rental.write.appended', 'rental.write.backup-appended', 'rental.write.torn'] as const;
 
+/**
+ * VSC server, group commit (commit-groups.ts): a group of two or more operations written, each in its
+ * savepoint, and not yet committed; none of them answered.
+ */
+const GROUP_STEPS = ['commit-group.committing'] as const;
+
 export type CrashPoint =
   | `server.${(typeof OPERATIONS)[number]}.${(typeof SERVER_STEPS)[number]}`
   | `client.${(typeof OPERATIONS)[number]}.${(typeof CLIENT_STEPS)[number]}`
   | (typeof DONGLE_STEPS)[number]
-  | (typeof RENTAL_STEPS)[number];
+  | (typeof RENTAL_STEPS)[number]
+  | (typeof GROUP_STEPS)[number];
 
 /** Every step a test can name. */
 export const CRASH_POINTS: readonly CrashPoint[] = Object.freeze([
@@ -36,6 +43,7 @@ export const CRASH_POINTS: readonly CrashPoint[] = Object.freeze([
   ...OPERATIONS.flatMap((operation) => CLIENT_STEPS.map((step) => `client.${operation}.${step}` as const)),
   ...DONGLE_STEPS,
   ...RENTAL_STEPS,
+  ...GROUP_STEPS,
 ]);
 
 /** Whether VSC_CRASH_AT names `step`: for a crash point that must do something before dying (a torn write). */

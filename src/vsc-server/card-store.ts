@@ -18,7 +18,8 @@ import {
 } from './card-records.js';
 import { CardTransactions } from './card-transaction.js';
 import { DEFAULT_COUNTER_WINDOW, allocateWindow, returnUnusedValues } from './counter-ranges.js';
-import type { VscDatabase } from './database.js';
+import { CommitGroups } from './commit-groups.js';
+import type { VscDatabase, VscDatabaseSchema } from './database.js';
 import { cardLockFor } from './dialect/index.js';
 import { checkHolder, gaveBack, isHolder, notTheHolder, recoveryMark } from './holder-checks.js';
 import type { OwnerProof } from './owner-authentication.js';
@@ -53,9 +54,21 @@ export interface CardStoreOptions {
    * for such cards; without it they are refused.
    */
   readonly heldSeeds?: HeldSeedSealer;
+  /** Commit groups under way at once on PostgreSQL (default POSTGRES_COMMIT_LANES); SQLite has one. */
+  readonly commitLanes?: number;
+  /** Called with a commit group's size just before its commit (crash injection: `server.group.committing`). */
+  readonly beforeGroupCommit?: (size: number) => void;
   /** Signs the attestation an insert of a server-held card carries; without it inserts carry none. */
   readonly attester?: ServerAttester;
 }
+
+/**
+ * Commit groups under way at once on PostgreSQL, each on a pool connection of its own (the pool has 10;
+ * reads outside operations take others). SQLite has one writer, so one.
+ */
+export const POSTGRES_COMMIT_LANES = 4;
+/** Operations at most in one commit group. */
+export const MAX_GROUP_SIZE = 64;
 
 const SALT_DOMAIN = utf8('vsc-kdf-salt/1\0');
 const WRONG_TOKEN = (serial: string): OperationRefused => new OperationRefused('authentication', `wrong enrollment token, or card ${serial} awaits no enrollment`);
@@ -64,6 +77,8 @@ export class CardStore {
   private readonly counterWindow: bigint;
   private readonly saltSecret: Uint8Array;
   private readonly cards: CardTransactions;
+  /** The commit groups of this store's operations (their sizes so far: `groups.groupSizes`). */
+  readonly groups: CommitGroups<VscDatabaseSchema>;
   private readonly admin: CardAdmin;
   private readonly heldSeeds: HeldSeedSealer | undefined;
   private readonly attester: ServerAttester | undefined;
@@ -71,7 +86,11 @@ export class CardStore {
   constructor(database: VscDatabase, options: CardStoreOptions = {}) {
     this.counterWindow = options.counterWindow ?? DEFAULT_COUNTER_WINDOW;
     this.saltSecret = options.saltSecret ?? new Uint8Array(randomBytes(32));
-    this.cards = new CardTransactions(database.db, cardLockFor(database.dialect), options.now ?? Date.now, options.beforeCommit ?? (() => undefined));
+    const groups = new CommitGroups(database.db, {
+      lanes: database.dialect === 'postgres' ? options.commitLanes ?? POSTGRES_COMMIT_LANES : 1, maxGroupSize: MAX_GROUP_SIZE, ...(options.beforeGroupCommit === undefined ? {} : { beforeCommit: options.beforeGroupCommit }),
+    });
+    this.groups = groups;
+    this.cards = new CardTransactions(database.db, cardLockFor(database.dialect), options.now ?? Date.now, options.beforeCommit ?? (() => undefined), groups);
     this.heldSeeds = options.heldSeeds;
     this.attester = options.attester;
     this.admin = new CardAdmin(this.cards, this.heldSeeds);

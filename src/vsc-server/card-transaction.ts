@@ -1,10 +1,12 @@
-// One operation on one serial as one database transaction (DESIGN.md "Card states", [0081]): lock
-// the card row through the dialect's CardLock, authenticate whoever acts (the owner through the
-// failure buckets of owner-authentication.ts), run the change, append the event row, commit.
+// One operation on one serial as one savepoint of a group's transaction (DESIGN.md "Card states",
+// [0081]; commit-groups.ts): lock the card row through the dialect's CardLock, authenticate whoever
+// acts (the owner through the failure buckets of owner-authentication.ts), run the change, append the
+// event row; the group's commit makes it durable before it is answered.
 import type { Kysely, Transaction } from 'kysely';
 import { OperationRefused } from '../vsc-protocol/index.js';
 import { checkSerial, type CardOperation } from './card-records.js';
 import type { CardsTable, VscDatabaseSchema } from './database.js';
+import type { CommitGroups } from './commit-groups.js';
 import type { CardLock } from './dialect/index.js';
 import { OwnerAuthentication, type OwnerProof } from './owner-authentication.js';
 
@@ -41,6 +43,7 @@ export class CardTransactions {
     readonly lock: CardLock,
     readonly now: () => number,
     private readonly beforeCommit: (operation: CardOperation) => void,
+    private readonly groups: CommitGroups<VscDatabaseSchema>,
   ) {
     this.owners = new OwnerAuthentication(now);
   }
@@ -53,8 +56,9 @@ export class CardTransactions {
   }
 
   /**
-   * One operation on one serial: a transaction that locks the card row (refusing, not waiting, when
-   * another operation holds it), authenticates the owner, runs `change` and appends the event row.
+   * One operation on one serial, in a savepoint of its commit group: it locks the card row (refusing,
+   * not waiting, when another server process holds it; one process meets the serial's operations in one
+   * lane, one after the other), authenticates the owner, runs `change` and appends the event row.
    * A wrong password is committed as a failure in its bucket and then refused; any other refusal
    * rolls everything back and is counted in an aggregated event row. A serial that names no card is
    * refused as `onMissing` says: to a peer that has not proven the owner it looks like any other card.
@@ -67,10 +71,9 @@ export class CardTransactions {
     onMissing: () => OperationRefused = () => new OperationRefused('unknown-card', `no card ${serial}`),
   ): Promise<T> {
     checkSerial(serial);
-    let outcome: { refused: OperationRefused } | { value: T };
-    let known = true;
-    try {
-      outcome = await this.db.transaction().execute(async (tx) => {
+    const outcome = await this.groups.run(serial, async (tx, undo): Promise<{ refused: OperationRefused } | { value: T }> => {
+      let known = true;
+      try {
         const row = await this.lock.lockCard(tx, serial);
         known = row !== undefined;
         if ('owner' in authority) {
@@ -86,12 +89,15 @@ export class CardTransactions {
         else await tx.insertInto('events').values({ serial, at: this.now(), operation, outcome: 'ok', from_state: from, to_state: to, detail: detail ?? null }).execute();
         if (operation !== 'unblock') this.beforeCommit(operation);
         return { value };
-      });
-    } catch (caught) {
-      const error = this.lock.isLockConflict(caught) ? new OperationRefused('busy', `card ${serial} is busy with another operation; try again`) : caught;
-      if (error instanceof OperationRefused && known && error.reason !== 'unknown-card') await this.countRefusal(this.db, serial, operation, error.reason);
-      throw error;
-    }
+      } catch (caught) {
+        const error = this.lock.isLockConflict(caught) ? new OperationRefused('busy', `card ${serial} is busy with another operation; try again`) : caught;
+        if (!(error instanceof OperationRefused)) throw error;
+        // A refusal takes back what the operation wrote and is counted in its place, in the same group.
+        await undo();
+        if (known && error.reason !== 'unknown-card') await this.countRefusal(tx, serial, operation, error.reason);
+        return { refused: error };
+      }
+    });
     // A wrong password: its failure count and event are committed, then it is refused.
     if ('refused' in outcome) throw outcome.refused;
     return outcome.value;

@@ -7,6 +7,7 @@ export { OPERATION_HANDLERS, handleOperation, handleSign, type HandlerContext, t
 export { checkImplementation } from './implementation-check.js';
 export { enrolledCardKey, issueCardKeyfile, type CardKeyfileRequest } from './card-keyfile.js';
 export * from './card-store.js';
+export { CommitGroups, type CommitGroupsOptions, type GroupWork, type Undo } from './commit-groups.js';
 export * from './card-counts.js';
 export * from './database.js';
 export * from './server-data.js';

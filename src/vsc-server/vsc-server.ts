@@ -45,6 +45,9 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
   const attester = settled.attestationSeed === undefined ? undefined : serverAttester(settled.attestationSeed, keys.channelPublicKey);
   const store = new CardStore(database, {
     now, counterWindow, saltSecret: unknownSerialSaltSecret(keys.channelPrivateKey), beforeCommit: (operation) => crashPoint(`server.${operation}.in-transaction`),
+    beforeGroupCommit: (size) => {
+      if (size >= 2) crashPoint('commit-group.committing');
+    },
     heldSeeds: heldSeedSealer(keys), ...(attester === undefined ? {} : { attester }),
   });
   const { limits } = settled;
