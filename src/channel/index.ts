@@ -2,3 +2,5 @@
 export * from './channel-error.js';
 export * from './noise-nk.js';
 export * from './session.js';
+export * from './channel-connections.js';
+export * from './channel-socket.js';

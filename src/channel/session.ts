@@ -1,9 +1,13 @@
-// One Noise NK session per WebSocket connection (DESIGN.md "Protected channel"): one Noise
-// message per binary WebSocket message, prologue "vsc-channel/1", empty handshake payloads.
+// Noise NK sessions over WebSocket connections (DESIGN.md "Protected channel"): one Noise message per
+// binary WebSocket message, prologue "vsc-channel/1", empty handshake payloads. One session carries
+// one operation; a connection carries sessions one after another (channel-socket.ts), each with its
+// own handshake and fresh ephemeral keys, the next beginning only after the server's last message.
 import WebSocket from 'ws';
 import { toHex, utf8 } from '../bytes/index.js';
 import { assertBytes } from '../errors/index.js';
+import type { ChannelConnections } from './channel-connections.js';
 import { ChannelError } from './channel-error.js';
+import { ChannelSocket, CLOSE_NORMAL, CLOSE_POLICY_VIOLATION, CLOSE_TRY_AGAIN_LATER, type FrameSink } from './channel-socket.js';
 import { MAX_MESSAGE_LENGTH, NoiseHandshake, type NoiseTransport, type X25519KeyPair } from './noise-nk.js';
 
 export const CHANNEL_PROLOGUE = utf8('vsc-channel/1');
@@ -22,14 +26,22 @@ export const DEFAULT_CHANNEL_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_QUEUED_MESSAGES = 16;
 export const DEFAULT_MAX_QUEUED_BYTES = 16 * MAX_MESSAGE_LENGTH;
 
-/** RFC 6455 section 7.4.1 close codes. */
-const CLOSE_NORMAL = 1000;
-const CLOSE_POLICY_VIOLATION = 1008;
-
 export interface ChannelSession {
   send(plaintext: Uint8Array): Promise<void>;
   /** Next plaintext in order; rejects with ChannelError once the session is closed or broken. */
   receive(timeoutMs?: number): Promise<Uint8Array>;
+  /**
+   * Server side: sends the operation's last message and ends the session in one step, so that the
+   * client's next handshake, however soon it comes, finds the connection between sessions. Resolves,
+   * once sent, whether the connection may carry another session (as end()).
+   */
+  finish(plaintext: Uint8Array): Promise<boolean>;
+  /**
+   * Ends the session and keeps its connection for the next one; returns whether it could. A session
+   * with anything unread, waited for or broken cannot: its connection is closed instead.
+   */
+  end(): boolean;
+  /** Closes the session and its connection (nothing after end()). */
   close(): void;
   readonly handshakeHash: Uint8Array;
 }
@@ -43,6 +55,8 @@ export interface SessionOptions {
   maxQueuedBytes?: number;
   /** Client side: the local address to connect from (a test's second loopback address). */
   localAddress?: string;
+  /** Client side: kept connections to take an idle one from and to give it back to at end(). */
+  connections?: ChannelConnections;
 }
 
 interface QueueBounds {
@@ -67,6 +81,10 @@ function resolveTimeout(options: SessionOptions | undefined): number {
   return timeoutMs;
 }
 
+/** Errors of a normal end, made once: closing a session builds no Error object. */
+const CLOSED_LOCALLY = new ChannelError('channel.closed', 'the channel was closed locally');
+const SESSION_ENDED = new ChannelError('channel.state', 'the session has ended; the next operation needs a new session');
+
 function frameBytes(data: WebSocket.RawData): Uint8Array {
   if (Array.isArray(data)) return Uint8Array.from(Buffer.concat(data));
   if (data instanceof ArrayBuffer) return new Uint8Array(data.slice(0));
@@ -79,9 +97,9 @@ interface Waiter {
   timer: NodeJS.Timeout;
 }
 
-/** Drives one socket: the handshake first, then the transport. */
+/** One session on a connection: the handshake first, then the transport, until it ends or breaks. */
 class SocketSession implements ChannelSession {
-  readonly #socket: WebSocket;
+  readonly #channel: ChannelSocket;
   readonly #timeoutMs: number;
   #handshake: NoiseHandshake | undefined;
   #transport: NoiseTransport | undefined;
@@ -92,16 +110,24 @@ class SocketSession implements ChannelSession {
   readonly #bounds: QueueBounds;
   readonly #waiters: Waiter[] = [];
   #onHandshake: ((error: ChannelError | undefined) => void) | undefined;
+  /** Called with the connection when the session ended cleanly and the connection may carry another. */
+  readonly #onEnd: ((channel: ChannelSocket) => void) | undefined;
+  readonly #sink: FrameSink;
 
-  constructor(socket: WebSocket, handshake: NoiseHandshake, timeoutMs: number, bounds: QueueBounds) {
-    this.#socket = socket;
+  constructor(channel: ChannelSocket, handshake: NoiseHandshake, timeoutMs: number, bounds: QueueBounds, onEnd?: (channel: ChannelSocket) => void) {
+    this.#channel = channel;
     this.#bounds = bounds;
     this.#handshake = handshake;
     this.#timeoutMs = timeoutMs;
-    socket.binaryType = 'nodebuffer';
-    socket.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
-    socket.on('close', (code) => this.#fail(this.#closedError(code)));
-    socket.on('error', (cause) => this.#fail(new ChannelError('channel.closed', 'the WebSocket failed', { cause })));
+    this.#onEnd = onEnd;
+    this.#sink = {
+      frame: (data, isBinary) => this.#onMessage(data, isBinary),
+      socketEnded: (code, cause) => {
+        if (this.#failure !== undefined) return;
+        this.#fail(cause === undefined ? this.#closedError(code) : new ChannelError('channel.closed', 'the WebSocket failed', { cause }));
+      },
+    };
+    channel.attach(this.#sink);
   }
 
   get handshakeHash(): Uint8Array {
@@ -110,10 +136,11 @@ class SocketSession implements ChannelSession {
   }
 
   #closedError(code: number): ChannelError {
-    // In NK the server checks message 1 against its static key, so a wrong pinned key shows up
-    // on the client as the server refusing the handshake.
-    if (this.#handshake !== undefined && code === CLOSE_POLICY_VIOLATION) {
-      return new ChannelError('channel.handshake', 'the server refused the handshake (close code 1008); check the pinned server public key');
+    if (this.#handshake !== undefined) {
+      // In NK the server checks message 1 against its static key, so a wrong pinned key shows up
+      // on the client as the server refusing the handshake.
+      if (code === CLOSE_POLICY_VIOLATION) return new ChannelError('channel.handshake', 'the server refused the handshake (close code 1008); check the pinned server public key');
+      if (code === CLOSE_TRY_AGAIN_LATER) return new ChannelError('channel.connect', 'the server refused a new session: too many new sessions from this address; try again later (close code 1013)');
     }
     return new ChannelError('channel.closed', `the peer closed the channel (WebSocket close code ${code})`);
   }
@@ -122,6 +149,7 @@ class SocketSession implements ChannelSession {
   handshakeDone(): Promise<void> {
     return new Promise((resolve, reject) => {
       if (this.#failure !== undefined) return reject(this.#failure);
+      if (this.#transport !== undefined) return resolve();
       const timer = setTimeout(() => this.#violation(new ChannelError('channel.timeout', `no handshake within ${this.#timeoutMs} ms`), CLOSE_NORMAL), this.#timeoutMs);
       this.#onHandshake = (error) => {
         clearTimeout(timer);
@@ -132,24 +160,31 @@ class SocketSession implements ChannelSession {
     });
   }
 
-  /** Initiator: sends message 1 once the socket is open. */
+  /** Initiator: sends message 1 (the socket is open). */
   start(): void {
     const handshake = this.#handshake;
     if (handshake === undefined) return;
     this.#sendFrame(handshake.writeMessage(new Uint8Array(0)));
   }
 
-  async send(plaintext: Uint8Array): Promise<void> {
-    if (this.#failure !== undefined) throw this.#failure;
+  send(plaintext: Uint8Array): Promise<void> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
     const transport = this.#transport;
-    if (transport === undefined) throw new ChannelError('channel.state', 'the handshake is not complete');
+    if (transport === undefined) return Promise.reject(new ChannelError('channel.state', 'the handshake is not complete'));
     const message = transport.encrypt(plaintext);
-    await new Promise<void>((resolve, reject) => {
-      this.#socket.send(message, { binary: true }, (error) => {
+    return new Promise<void>((resolve, reject) => {
+      this.#channel.send(message, (error) => {
         if (error === undefined || error === null) resolve();
         else reject(new ChannelError('channel.closed', 'the WebSocket could not send', { cause: error }));
       });
     });
+  }
+
+  async finish(plaintext: Uint8Array): Promise<boolean> {
+    const sent = this.send(plaintext);
+    const kept = this.end();
+    await sent;
+    return kept;
   }
 
   receive(timeoutMs: number = this.#timeoutMs): Promise<Uint8Array> {
@@ -168,8 +203,21 @@ class SocketSession implements ChannelSession {
     });
   }
 
+  end(): boolean {
+    if (this.#failure === SESSION_ENDED) return true;
+    if (this.#failure !== undefined || this.#transport === undefined || this.#queue.length > 0 || this.#waiters.length > 0) {
+      this.close();
+      return false;
+    }
+    this.#fail(SESSION_ENDED);
+    this.#channel.detach(this.#sink);
+    this.#onEnd?.(this.#channel);
+    return true;
+  }
+
   close(): void {
-    this.#violation(new ChannelError('channel.closed', 'the channel was closed locally'), CLOSE_NORMAL, false);
+    if (this.#failure === SESSION_ENDED) return;
+    this.#violation(CLOSED_LOCALLY, CLOSE_NORMAL, false);
   }
 
   #onMessage(data: WebSocket.RawData, isBinary: boolean): void {
@@ -216,25 +264,19 @@ class SocketSession implements ChannelSession {
   }
 
   #sendFrame(message: Uint8Array): void {
-    this.#socket.send(message, { binary: true }, (error) => {
+    this.#channel.send(message, (error) => {
       if (error) this.#fail(new ChannelError('channel.closed', 'the WebSocket could not send', { cause: error }));
     });
   }
 
-  /** A broken or abandoned session: drop what was queued, close the socket, reject everyone. */
+  /** A broken or abandoned session: drop what was queued, close the connection, reject everyone. */
   #violation(error: ChannelError, code = CLOSE_POLICY_VIOLATION, dropQueue = true): void {
     if (dropQueue) {
       this.#queue.length = 0;
       this.#queuedBytes = 0;
     }
     this.#fail(error);
-    if (this.#socket.readyState === WebSocket.OPEN || this.#socket.readyState === WebSocket.CONNECTING) {
-      try {
-        this.#socket.close(code, error.code);
-      } catch {
-        this.#socket.terminate();
-      }
-    }
+    this.#channel.close(code, error.code);
   }
 
   /** Records the first failure; later ones (the close that follows) keep the original cause. */
@@ -249,15 +291,35 @@ class SocketSession implements ChannelSession {
     }
   }
 }
+/** Client side without kept connections: a session's end closes its connection, which nobody will reuse. */
+const closeWhenDone = (channel: ChannelSocket): void => channel.close(CLOSE_NORMAL, 'done');
 
-/** Client side: opens `url`, runs the handshake against the pinned server key. */
+/**
+ * Client side: a session with the server at `url` pinned to its key, on a kept connection from
+ * `options.connections` when one is idle, else on a new one. A kept connection the server closed
+ * meanwhile (its idle timeout, a restart) is dropped for a new one: its handshake never reached the
+ * server's operations.
+ */
 export async function connectSession(url: string, serverPublicKey: Uint8Array, options?: SessionOptions): Promise<ChannelSession> {
   const timeoutMs = resolveTimeout(options);
   const bounds = resolveQueueBounds(options);
+  const pool = options?.connections;
+  const onEnd = pool === undefined ? closeWhenDone : (channel: ChannelSocket) => pool.give(url, channel);
+  for (let kept = pool?.take(url); kept !== undefined; kept = pool?.take(url)) {
+    const session = new SocketSession(kept, NoiseHandshake.initiator({ remoteStatic: serverPublicKey, prologue: CHANNEL_PROLOGUE }), timeoutMs, bounds, onEnd);
+    const done = session.handshakeDone();
+    session.start();
+    try {
+      await done;
+      return session;
+    } catch (error) {
+      if (!(error instanceof ChannelError && error.code === 'channel.closed')) throw error;
+    }
+  }
   const handshake = NoiseHandshake.initiator({ remoteStatic: serverPublicKey, prologue: CHANNEL_PROLOGUE });
   const from = options?.localAddress === undefined ? {} : { localAddress: options.localAddress };
   const socket = new WebSocket(url, { maxPayload: CHANNEL_WS_MAX_PAYLOAD, handshakeTimeout: timeoutMs, ...from });
-  const session = new SocketSession(socket, handshake, timeoutMs, bounds);
+  const session = new SocketSession(new ChannelSocket(socket), handshake, timeoutMs, bounds, onEnd);
   const done = session.handshakeDone();
   socket.once('open', () => {
     try {
@@ -278,12 +340,15 @@ export async function connectSession(url: string, serverPublicKey: Uint8Array, o
   return session;
 }
 
-/** Server side: runs the handshake on a socket that is already open. Call it on 'connection'. */
-export async function acceptSession(socket: WebSocket, keyPair: X25519KeyPair, options?: SessionOptions): Promise<ChannelSession> {
+/**
+ * Server side: runs the handshake of the next session on a connection (a socket just opened, or a
+ * kept connection whose next session began: ChannelSocket.nextSession). Call it on 'connection'.
+ */
+export async function acceptSession(socket: WebSocket | ChannelSocket, keyPair: X25519KeyPair, options?: SessionOptions): Promise<ChannelSession> {
   const timeoutMs = resolveTimeout(options);
   const bounds = resolveQueueBounds(options);
   const handshake = NoiseHandshake.responder({ staticKeyPair: keyPair, prologue: CHANNEL_PROLOGUE });
-  const session = new SocketSession(socket, handshake, timeoutMs, bounds);
+  const session = new SocketSession(socket instanceof ChannelSocket ? socket : new ChannelSocket(socket), handshake, timeoutMs, bounds);
   await session.handshakeDone();
   return session;
 }

@@ -13,3 +13,4 @@ export * from './known-cards.js';
 export * from './pending-upload.js';
 export * from './pending-delivery.js';
 export * from './dongle-card-process.js';
+export { ChannelConnections, type ChannelConnectionsOptions } from '../channel/index.js';

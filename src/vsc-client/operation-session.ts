@@ -3,7 +3,7 @@
 // implementation proofs ([0042], [0048]) beside the operation's own fields, and reads the result; transport
 // failures are tried again where the operation allows it. Used by server-operations.ts and server-signature.ts.
 import { wipe } from '../bytes/index.js';
-import { ChannelError, connectSession } from '../channel/index.js';
+import { ChannelError, connectSession, type ChannelConnections } from '../channel/index.js';
 import { ExitCode, VscError } from '../errors/index.js';
 import { crashPoint } from '../fault-injection/index.js';
 import {
@@ -28,6 +28,11 @@ export interface ServerEndpoint {
   /** What this machine remembers of its cards: a server lowering KDF parameters or serving an older version is refused. */
   readonly knownCards?: KnownCards;
   readonly timeoutMs?: number;
+  /**
+   * Kept connections to reuse across operations (a program running many of them, the load generator):
+   * each operation still runs its own Noise NK session. Without it each operation opens and closes its own.
+   */
+  readonly connections?: ChannelConnections;
   /**
    * How long an operation whose outcome is unknown (the connection failed after the proof was
    * sent), or a remove the server could not take yet (unreachable, busy, internal), is retried on new
@@ -97,11 +102,16 @@ export async function operate<O extends SessionOperation>(endpoint: ServerEndpoi
 /** One operation in one session. Returns the result; refusals throw OperationRefused. */
 async function operateOnce<O extends SessionOperation>(endpoint: ServerEndpoint, operation: O, serial: string, exchange: Exchange<O>, attempt: { proofSent: boolean }): Promise<SessionResult<O>> {
   const codec = codecOf(operation);
-  const session = await connectSession(endpoint.url, endpoint.serverKey, { timeoutMs: endpoint.timeoutMs ?? 30_000 });
+  const connections = endpoint.connections === undefined ? {} : { connections: endpoint.connections };
+  const session = await connectSession(endpoint.url, endpoint.serverKey, { timeoutMs: endpoint.timeoutMs ?? 30_000, ...connections });
   try {
     await session.send(encodeHello({ operation, serial }));
     const answer = codec.challenge(await session.receive());
-    if (answer.refused) throw new OperationRefused(answer.refusal.reason, answer.refusal.message);
+    if (answer.refused) {
+      // The server's refusal is its last message: the connection may carry the next session.
+      session.end();
+      throw new OperationRefused(answer.refusal.reason, answer.refusal.message);
+    }
     const challenge = answer.message;
     const kdf: KdfParams = { algorithm: 'argon2id', salt: challenge.salt, memoryKiB: challenge.memoryKiB, iterations: challenge.iterations, parallelism: challenge.parallelism };
     const { ri1, keyfileKey } = challenge;
@@ -138,11 +148,13 @@ async function operateOnce<O extends SessionOperation>(endpoint: ServerEndpoint,
       if (keys !== undefined) wipe(keys.authKey, keys.protectionKey);
     }
     const result = codec.result(await session.receive());
+    session.end();
     if (result.refused) throw new OperationRefused(result.refusal.reason, result.refusal.message);
     crashPoint(`client.${operation}.answered`);
     if (ownerAuthenticated && 'password' in exchange.credentials!) endpoint.knownCards?.remember(serial, kdf, operation === 'enroll' ? 1n : 0n);
     return result.message as SessionResult<O>;
   } finally {
+    // Ended above when the server's last message came; else the session is abandoned with its connection.
     session.close();
   }
 }

@@ -29,6 +29,8 @@ export interface ServerLimits {
   readonly maxFailedProofBlockSeconds: number;
   /** Handshake and hello must arrive within this many ms of the connection; the proof keeps CHALLENGE_LIFETIME_MS. */
   readonly preAuthTimeoutMs: number;
+  /** A kept connection with no session under way is closed after this many ms (1000, "idle"). */
+  readonly idleTimeoutMs: number;
   /** Messages a session may have received and not yet read; beyond, it is closed (1008). */
   readonly maxQueuedMessages: number;
   /** Bytes a session may have received and not yet read; beyond, it is closed (1008). */
@@ -55,7 +57,11 @@ export interface ServerLimits {
  *   bounds the operations one address has under way at once to 5, plenty for a machine or a small
  *   office (raise it behind a big NAT).
  * - 5 s before authentication: a handshake and a hello are one round trip each; everything after
- *   keeps the 30 s of [0042] (the client runs Argon2id between challenge and proof).
+ *   keeps the 30 s of [0042] (the client runs Argon2id between challenge and proof). The same 5 s
+ *   count again from the first message of each later session on a kept connection.
+ * - 30 s for a kept connection between sessions: a client running many operations keeps its socket
+ *   (each operation still its own Noise NK session); an idle one holds a connection slot, so not long.
+ *   Each later session counts against the session rates like a new connection.
  * - 4 unread messages, 4 x 64 KiB: a session carries hello then proof, each read as it arrives; a
  *   peer that pushes more is not running the protocol.
  */
@@ -72,6 +78,7 @@ export const DEFAULT_LIMITS: ServerLimits = Object.freeze({
   failedProofBlockSeconds: 60,
   maxFailedProofBlockSeconds: 3600,
   preAuthTimeoutMs: 5000,
+  idleTimeoutMs: 30_000,
   maxQueuedMessages: 4,
   maxQueuedBytes: 4 * MAX_MESSAGE_LENGTH,
 });
@@ -80,7 +87,7 @@ export type LimitName = keyof ServerLimits;
 export const LIMIT_NAMES: readonly LimitName[] = Object.freeze(Object.keys(DEFAULT_LIMITS) as LimitName[]);
 
 /** Whole numbers only, each at least this (a limit of 0 would refuse everyone). */
-const LIMIT_MINIMUMS: Readonly<Partial<Record<LimitName, number>>> = { preAuthTimeoutMs: 100, maxQueuedBytes: MAX_MESSAGE_LENGTH };
+const LIMIT_MINIMUMS: Readonly<Partial<Record<LimitName, number>>> = { preAuthTimeoutMs: 100, idleTimeoutMs: 100, maxQueuedBytes: MAX_MESSAGE_LENGTH };
 /** setTimeout and rate-limiter-flexible take 32-bit milliseconds; no limit needs more. */
 const LIMIT_MAXIMUM = 2 ** 31 - 1;
 

@@ -1,10 +1,11 @@
-// The VSC server's session side: a WebSocket endpoint where every connection is one protected-channel
-// session carrying one operation (hello → challenge → proof → result, [0095]). It authenticates the
+// The VSC server's session side: a WebSocket endpoint whose connections carry protected-channel
+// sessions one after another, each session one operation (hello → challenge → proof → result, [0095])
+// with its own Noise NK handshake. It authenticates the
 // implementation and the owner before it acts; operation-handlers.ts acts through the card store.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { acceptSession, CHANNEL_WS_MAX_PAYLOAD, encodeServerPublicKey, type ChannelSession } from '../channel/index.js';
+import { acceptSession, CHANNEL_WS_MAX_PAYLOAD, ChannelSocket, CLOSE_TRY_AGAIN_LATER, encodeServerPublicKey, type ChannelSession } from '../channel/index.js';
 import { utf8, wipe } from '../bytes/index.js';
 import { ed25519KeyFromSeed, hmacSha256 } from '../crypto/index.js';
 import { crashPoint } from '../fault-injection/index.js';
@@ -62,10 +63,29 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
   wss.on('connection', (socket, request) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    void serveConnection(socket, request.socket.remoteAddress ?? 'unknown');
+    void serveConnection(new ChannelSocket(socket), request.socket.remoteAddress ?? 'unknown');
   });
 
-  async function serveConnection(socket: WebSocket, remoteAddress: string): Promise<void> {
+  /**
+   * The sessions of one connection, one after another: the first was admitted at the upgrade; each
+   * later one counts against the session rates at its first message, before any crypto, and is cut
+   * with close code 1013 when over them. A connection idle between sessions is closed after
+   * idleTimeoutMs.
+   */
+  async function serveConnection(channel: ChannelSocket, remoteAddress: string): Promise<void> {
+    if (!(await serveSession(channel, remoteAddress))) return;
+    while (await channel.nextSession(limits.idleTimeoutMs)) {
+      const refusal = await guard.admitSessionRate(remoteAddress).catch(() => ({ retryInS: 1 }));
+      if (refusal !== undefined) {
+        channel.close(CLOSE_TRY_AGAIN_LATER, `too many new sessions; retry in ${refusal.retryInS} s`);
+        return;
+      }
+      if (!(await serveSession(channel, remoteAddress))) return;
+    }
+  }
+
+  /** One session: handshake, hello, the operation, its last message. Returns whether the connection may carry another. */
+  async function serveSession(channel: ChannelSocket, remoteAddress: string): Promise<boolean> {
     const startedAt = performance.now();
     observer.sessionOpened();
     let session: ChannelSession;
@@ -73,16 +93,17 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
     const preAuthDeadline = startedAt + limits.preAuthTimeoutMs;
     const channelOptions = { timeoutMs: limits.preAuthTimeoutMs, maxQueuedMessages: limits.maxQueuedMessages, maxQueuedBytes: limits.maxQueuedBytes };
     try {
-      session = await acceptSession(socket, { publicKey: keys.channelPublicKey, privateKey: keys.channelPrivateKey }, channelOptions);
+      session = await acceptSession(channel, { publicKey: keys.channelPublicKey, privateKey: keys.channelPrivateKey }, channelOptions);
     } catch {
       observer.sessionClosed();
-      return; // the channel already closed the socket; an unauthenticated peer gets nothing
+      return false; // the channel already closed the socket; an unauthenticated peer gets nothing
     }
     let operation: SessionOperation | 'unknown' = 'unknown';
     let serial: string | undefined;
     let outcome: 'ok' | Refusal = 'ok';
     let failure: unknown;
     let release = (): void => undefined;
+    let kept = false;
     const reached = { cardStore: false };
     try {
       const hello = decodeHello(await session.receive(Math.max(1, preAuthDeadline - performance.now())));
@@ -91,23 +112,24 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
       const admission = await guard.admitOperation(remoteAddress);
       if (!admission.admitted) throw refuseOperation(admission.refusal);
       release = admission.release;
-      await session.send(hello.operation === SIGN_OPERATION ? await runSign(session, hello.serial, reached) : await runOperation(session, hello.serial, hello.operation, reached));
+      kept = await session.finish(hello.operation === SIGN_OPERATION ? await runSign(session, hello.serial, reached) : await runOperation(session, hello.serial, hello.operation, reached));
     } catch (error) {
       // Counted before the session's slot is given back (finally), so the peer's budget never has a gap.
       if (reached.cardStore && isFailedProof(error)) await guard.recordFailedProof(remoteAddress).catch(() => undefined);
       const [reason, message] = describeFailure(error);
       outcome = reason;
       if (reason === 'internal') failure = error;
-      await session.send(encodeRefusal({ reason, message })).catch(() => undefined);
+      kept = await session.finish(encodeRefusal({ reason, message })).catch(() => false);
     } finally {
       release();
-      session.close();
+      if (!kept) session.close();
       observer.operationFinished({
         operation, serial, outcome, durationMs: performance.now() - startedAt, remoteAddress,
         ...(failure === undefined ? {} : { error: failure }),
       });
       observer.sessionClosed();
     }
+    return kept;
   }
 
   /**

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ServerEndpoint } from '../../src/vsc-client/index.js';
-import { CardStore, initServerData, loadServerKeys, openDatabase, startVscServer, type RunningVscServer, type ServerKeys, type VscDatabase } from '../../src/vsc-server/index.js';
+import { CardStore, initServerData, loadServerKeys, openDatabase, startVscServer, type RunningVscServer, type ServerKeys, type ServerLimits, type VscDatabase } from '../../src/vsc-server/index.js';
 
 export interface InProcessServer {
   readonly dir: string;
@@ -18,12 +18,13 @@ export interface InProcessServer {
   close(): Promise<void>;
 }
 
-export async function startInProcessServer(prefix: string): Promise<InProcessServer> {
+/** `limits`: the server's (defaults otherwise), for the tests of its caps and rates. */
+export async function startInProcessServer(prefix: string, options: { readonly limits?: Partial<ServerLimits> } = {}): Promise<InProcessServer> {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   await initServerData(join(dir, 'server'));
   const keys = loadServerKeys(join(dir, 'server'));
   const database = await openDatabase(join(dir, 'server', 'vsc.db'));
-  const server = await startVscServer({ keys, database });
+  const server = await startVscServer({ keys, database, ...(options.limits === undefined ? {} : { limits: options.limits }) });
   return {
     dir, keys, database, server, store: new CardStore(database),
     endpoint: { url: server.url, serverKey: keys.channelPublicKey, masterKey: keys.masterKey },
