@@ -7,7 +7,7 @@ import { defineConfig } from 'vitest/config';
 const setupFiles = ['test/support/kill-all-setup.ts'];
 
 /** Test files that need PostgreSQL (they call inject('postgresUrl')); the cluster is started only for them and e2e. */
-const DB_TESTS = ['test/vsc-server/card-store.test.ts', 'test/vsc-server/commit-groups.test.ts', 'test/vsc-server/database.test.ts', 'test/vsc-server/observability.test.ts', 'test/vsc-server/event-retention.test.ts', 'test/license/issuing/issuing-postgres.test.ts'];
+const DB_TESTS = ['test/vsc-server/card-store.test.ts', 'test/vsc-server/commit-groups.test.ts', 'test/vsc-server/prepared-query.test.ts', 'test/vsc-server/database.test.ts', 'test/vsc-server/observability.test.ts', 'test/vsc-server/event-retention.test.ts', 'test/license/issuing/issuing-postgres.test.ts'];
 
 export default defineConfig({
   test: {

@@ -148,7 +148,7 @@ export class CardStore {
    * secret and the serial, the same at every ask, so that unknown and enrolled serials look alike.
    */
   async kdfParameters(serial: string): Promise<{ salt: Uint8Array; memoryKiB: number; iterations: number; parallelism: number }> {
-    const row = await this.cards.db.selectFrom('cards').select(['enrolled', 'kdf_salt', 'kdf_memory_kib', 'kdf_iterations', 'kdf_parallelism']).where('serial', '=', serial).executeTakeFirst();
+    const row = await this.cards.hot.kdfParameters(this.cards.db, serial);
     if (row === undefined || row.enrolled !== 1 || row.kdf_salt === null) {
       return { salt: hmacSha256(this.saltSecret, SALT_DOMAIN, utf8(serial)).slice(0, KDF_SALT_LENGTH), ...DEFAULT_KDF };
     }
@@ -204,14 +204,8 @@ export class CardStore {
         return { from: 'in-use', to: 'in-use', detail: `repeated for its holder: window ${window[0]}..${window[1]}`, value: grant(window) };
       }
       if (row.state !== 'idle') throw new OperationRefused('wrong-state', `card ${serial} is ${row.state}, not idle`);
-      const [start, end] = await allocateWindow(tx, this.cards.lock, row.card_id, this.counterWindow);
-      const moved = await tx
-        .updateTable('cards')
-        .set({ state: 'in-use', muk: holder.muk, holder_hash: holder.holderHash, window_start: start.toString(), window_end: end.toString(), updated_at: this.cards.now() })
-        .where('serial', '=', serial)
-        .where('state', '=', 'idle')
-        .executeTakeFirst();
-      if (moved.numUpdatedRows !== 1n) throw new OperationRefused('wrong-state', `card ${serial} is no longer idle`);
+      const [start, end] = await allocateWindow(tx, this.cards.hot, row.card_id, this.counterWindow);
+      if (!(await this.cards.hot.markInUse(tx, serial, holder, [start.toString(), end.toString()], this.cards.now()))) throw new OperationRefused('wrong-state', `card ${serial} is no longer idle`);
       await this.cards.owners.rememberMachine(tx, serial, holder.muk);
       return { from: 'idle', to: 'in-use', detail: `window ${start}..${end}`, value: grant([start, end] as const) };
     });
@@ -237,13 +231,8 @@ export class CardStore {
       const next = upload.nextCounter ?? end;
       if (next < start || next > end) throw new OperationRefused('wrong-state', `the reported counter ${next} is outside the granted window`);
       if (upload.sealedVersion !== toBigInt(row.sealed_version) + 1n) throw new OperationRefused('wrong-state', `expected sealed version ${toBigInt(row.sealed_version) + 1n}, got ${upload.sealedVersion}`);
-      await tx
-        .updateTable('cards')
-        .set({ state: 'idle', ...NO_HOLDER, last_holder_hash: holder.holderHash, sealed: upload.sealed, sealed_version: upload.sealedVersion.toString(), updated_at: this.cards.now() })
-        .where('serial', '=', serial)
-        .where('state', '=', 'in-use')
-        .execute();
-      await returnUnusedValues(tx, row.card_id, end, next);
+      await this.cards.hot.markIdle(tx, serial, holder.holderHash, upload.sealed, upload.sealedVersion, this.cards.now());
+      await returnUnusedValues(tx, this.cards.hot, row.card_id, end, next);
       return { from: 'in-use', to: 'idle', detail: upload.nextCounter === undefined ? `kept upload; counter floor ${end}` : `next counter ${next}`, value: undefined };
     }, () => notTheHolder(serial));
   }
@@ -257,8 +246,8 @@ export class CardStore {
     return this.cards.run(serial, 'extend', { by: 'holder' }, async (tx, row) => {
       checkHolder(serial, row, holder);
       if (isServerHeld(row)) throw new OperationRefused('wrong-state', `card ${serial} is server-held: its server signs and counts, so it needs no counter windows`);
-      const window = await allocateWindow(tx, this.cards.lock, row.card_id, this.counterWindow);
-      await tx.updateTable('cards').set({ window_start: window[0].toString(), window_end: window[1].toString(), updated_at: this.cards.now() }).where('serial', '=', serial).where('state', '=', 'in-use').execute();
+      const window = await allocateWindow(tx, this.cards.hot, row.card_id, this.counterWindow);
+      await this.cards.hot.newWindow(tx, serial, window, this.cards.now());
       return { from: 'in-use', to: 'in-use', detail: `window ${window[0]}..${window[1]}`, value: window };
     }, () => notTheHolder(serial));
   }

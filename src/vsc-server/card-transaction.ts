@@ -8,6 +8,7 @@ import { checkSerial, type CardOperation } from './card-records.js';
 import type { CardsTable, VscDatabaseSchema } from './database.js';
 import type { CommitGroups } from './commit-groups.js';
 import type { CardLock } from './dialect/index.js';
+import { HotStatements } from './hot-statements.js';
 import { OwnerAuthentication, type OwnerProof } from './owner-authentication.js';
 
 /**
@@ -37,6 +38,8 @@ export const REFUSAL_EVENT_PERIOD_MS = 60 * 60 * 1000;
 
 export class CardTransactions {
   readonly owners: OwnerAuthentication;
+  /** The hot path's statements, prepared once. */
+  readonly hot: HotStatements;
 
   constructor(
     readonly db: Kysely<VscDatabaseSchema>,
@@ -45,7 +48,8 @@ export class CardTransactions {
     private readonly beforeCommit: (operation: CardOperation) => void,
     private readonly groups: CommitGroups<VscDatabaseSchema>,
   ) {
-    this.owners = new OwnerAuthentication(now);
+    this.hot = new HotStatements(db, lock);
+    this.owners = new OwnerAuthentication(now, this.hot);
   }
 
   /** The card row outside any transaction (reads that lock nothing). */
@@ -74,7 +78,7 @@ export class CardTransactions {
     const outcome = await this.groups.run(serial, async (tx, undo): Promise<{ refused: OperationRefused } | { value: T }> => {
       let known = true;
       try {
-        const row = await this.lock.lockCard(tx, serial);
+        const row = await this.hot.lockCard(tx, serial);
         known = row !== undefined;
         if ('owner' in authority) {
           const failure = await this.owners.check(tx, serial, row, authority.owner);
@@ -86,7 +90,7 @@ export class CardTransactions {
         if (row === undefined) throw onMissing();
         const { from, to, detail, value, counted } = await change(tx, row);
         if (counted === true) await this.countEvent(tx, serial, operation, 'ok', { from, to, detail: detail ?? null });
-        else await tx.insertInto('events').values({ serial, at: this.now(), operation, outcome: 'ok', from_state: from, to_state: to, detail: detail ?? null }).execute();
+        else await this.hot.event(tx, serial, this.now(), operation, from, to, detail ?? null);
         if (operation !== 'unblock') this.beforeCommit(operation);
         return { value };
       } catch (caught) {

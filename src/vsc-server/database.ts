@@ -3,8 +3,10 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type SQLite from 'better-sqlite3';
-import type { Generated, Kysely, SqliteDatabase, Transaction } from 'kysely';
+import type { Generated, Kysely, PostgresPool, PostgresPoolClient, SqliteDatabase, Transaction } from 'kysely';
+import type { Pool as PgPool } from 'pg';
 import { VscError } from '../errors/index.js';
+import { preparedStatementName } from './prepared-query.js';
 
 export const SCHEMA_VERSION = 4;
 const SCHEMA_PATH = fileURLToPath(new URL('../../schema.sql', import.meta.url));
@@ -171,7 +173,7 @@ export async function openKysely<S>(url: string): Promise<{ readonly db: Kysely<
     // An idle connection the database closed (restart, failover): the pool drops it and connects
     // anew when needed. Without a listener, Node would end the whole server on it.
     pool.on('error', () => undefined);
-    return { db: new Kysely<S>({ dialect: new PostgresDialect({ pool }) }), dialect };
+    return { db: new Kysely<S>({ dialect: new PostgresDialect({ pool: withNamedStatements(pool) }) }), dialect };
   }
   const { default: SQLite } = await import('better-sqlite3');
   let sqlite: SQLite.Database;
@@ -185,6 +187,27 @@ export async function openKysely<S>(url: string): Promise<{ readonly db: Kysely<
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   return { db: new Kysely<S>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) }), dialect };
+}
+
+/**
+ * The pool as kysely sees it, with the prepared queries' texts (prepared-query.ts) run as named
+ * statements: PostgreSQL parses and plans each once per connection instead of at every call. Other
+ * texts run unnamed, as kysely runs them.
+ */
+function withNamedStatements(pool: PgPool): PostgresPool {
+  return {
+    async connect() {
+      const client = await pool.connect();
+      const query = (text: string | object, values?: readonly unknown[]) => {
+        // A cursor (kysely's streaming, unused here) passes through as it came.
+        if (typeof text !== 'string') return client.query(text as unknown as string);
+        const name = preparedStatementName(text);
+        return name === undefined ? client.query(text, [...(values ?? [])]) : client.query({ name, text, values: [...(values ?? [])] });
+      };
+      return { query, release: () => client.release() } as unknown as PostgresPoolClient;
+    },
+    end: () => pool.end(),
+  };
 }
 
 /** Prepared statements kept per SQL text, a bounded number of them. */

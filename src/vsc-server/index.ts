@@ -8,6 +8,7 @@ export { checkImplementation } from './implementation-check.js';
 export { enrolledCardKey, issueCardKeyfile, type CardKeyfileRequest } from './card-keyfile.js';
 export * from './card-store.js';
 export { CommitGroups, type CommitGroupsOptions, type GroupWork, type Undo } from './commit-groups.js';
+export { prepare, PreparedQuery, type SlotOf, type QueryRunner } from './prepared-query.js';
 export * from './card-counts.js';
 export * from './database.js';
 export * from './server-data.js';

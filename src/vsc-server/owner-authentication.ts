@@ -13,6 +13,7 @@ import { concatBytes, constantTimeEqual, utf8 } from '../bytes/index.js';
 import { sha256 } from '../crypto/index.js';
 import { OperationRefused } from '../vsc-protocol/index.js';
 import type { CardsTable, VscDatabaseSchema } from './database.js';
+import type { HotStatements } from './hot-statements.js';
 
 /** A bucket blocks after this many failures (the patent's card would have blocked after 10). */
 export const MAX_BUCKET_FAILURES = 100;
@@ -49,14 +50,16 @@ export interface OwnerProof {
 type Tx = Transaction<VscDatabaseSchema>;
 
 export class OwnerAuthentication {
-  constructor(private readonly now: () => number) {}
+  constructor(
+    private readonly now: () => number,
+    private readonly hot: HotStatements,
+  ) {}
 
   /** The bucket a proof from `muk` counts in: its own if that machine has held the card. */
   async bucketOf(tx: Tx, serial: string, muk: Uint8Array | undefined): Promise<Uint8Array> {
     if (muk === undefined) return STRANGERS_BUCKET;
     const machine = machineMark(muk);
-    const known = await tx.selectFrom('card_machines').select('serial').where('serial', '=', serial).where('machine', '=', machine).executeTakeFirst();
-    return known === undefined ? STRANGERS_BUCKET : machine;
+    return (await this.hot.knownMachine(tx, serial, machine)) ? machine : STRANGERS_BUCKET;
   }
 
   /**
@@ -67,7 +70,7 @@ export class OwnerAuthentication {
    */
   async check(tx: Tx, serial: string, row: CardsTable | undefined, proof: OwnerProof): Promise<OperationRefused | undefined> {
     const bucket = await this.bucketOf(tx, serial, proof.muk);
-    const counted = await tx.selectFrom('auth_failures').select(['failures', 'last_failure_at']).where('serial', '=', serial).where('bucket', '=', bucket).executeTakeFirst();
+    const counted = await this.hot.failures(tx, serial, bucket);
     const failures = counted?.failures ?? 0;
     const now = this.now();
     if (failures >= MAX_BUCKET_FAILURES) throw blockedRefusal(serial);
@@ -94,11 +97,7 @@ export class OwnerAuthentication {
 
   /** Records that `muk`'s machine holds (or enrolled) the card: its failures count apart from now on. */
   async rememberMachine(tx: Tx, serial: string, muk: Uint8Array): Promise<void> {
-    await tx
-      .insertInto('card_machines')
-      .values({ serial, machine: machineMark(muk), since: this.now() })
-      .onConflict((conflict) => conflict.columns(['serial', 'machine']).doNothing())
-      .execute();
+    await this.hot.rememberMachine(tx, serial, machineMark(muk), this.now());
   }
 
   /** Empties every bucket of the card (the owner's recovery code, an administrator's unblock). */

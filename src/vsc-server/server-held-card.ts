@@ -16,20 +16,14 @@ import { attestServerHeld, type ServerAttester } from './server-attestation.js';
 export async function insertServerHeld(
   cards: CardTransactions, attester: ServerAttester | undefined, tx: Transaction<VscDatabaseSchema>, serial: string, row: CardsTable, holder: HolderProof,
 ): Promise<TransitionOutcome<InsertGrant>> {
-  const next = BigInt((await cards.lock.lockCounterRange(tx, row.card_id)).next_unallocated);
+  const next = BigInt((await cards.hot.lockCounterRange(tx, row.card_id)).next_unallocated);
   const attestation = attester === undefined || row.public_key === null ? undefined : await attestServerHeld(attester, serial, asBytes(row.public_key), cards.now());
   const grant: InsertGrant = Object.freeze({
     cardId: asBytes(row.card_id), sealed: asBytes(row.sealed!), sealedVersion: toBigInt(row.sealed_version), counterWindow: [next, next] as const, ...(attestation === undefined ? {} : { attestation }),
   });
   if (row.state === 'in-use' && isHolder(row, holder)) return { from: 'in-use', to: 'in-use', detail: `repeated for its holder: server-held, next counter ${next}`, value: grant };
   if (row.state !== 'idle') throw new OperationRefused('wrong-state', `card ${serial} is ${row.state}, not idle`);
-  const moved = await tx
-    .updateTable('cards')
-    .set({ state: 'in-use', muk: holder.muk, holder_hash: holder.holderHash, window_start: null, window_end: null, updated_at: cards.now() })
-    .where('serial', '=', serial)
-    .where('state', '=', 'idle')
-    .executeTakeFirst();
-  if (moved.numUpdatedRows !== 1n) throw new OperationRefused('wrong-state', `card ${serial} is no longer idle`);
+  if (!(await cards.hot.markInUse(tx, serial, holder, [null, null], cards.now()))) throw new OperationRefused('wrong-state', `card ${serial} is no longer idle`);
   await cards.owners.rememberMachine(tx, serial, holder.muk);
   return { from: 'idle', to: 'in-use', detail: `server-held, next counter ${next}`, value: grant };
 }

@@ -28,7 +28,7 @@ export function signForHolder(cards: CardTransactions, seeds: HeldSeedSealer, se
   return cards.run(serial, 'sign', { by: 'holder' }, async (tx, row) => {
     checkHolder(serial, row, holder);
     const sealed = heldSeedOf(serial, row);
-    const range = await cards.lock.lockCounterRange(tx, row.card_id);
+    const range = await cards.hot.lockCounterRange(tx, row.card_id);
     const counter = BigInt(range.next_unallocated);
     if (counter >= COUNTER_MAX) throw new OperationRefused('wrong-state', `the counter of card ${serial} reached 2^128-1 and never rolls over`);
     const digest = signedDigest(h, counter, 'individual', serial);

@@ -7,7 +7,7 @@ import { driverErrorCode, type CardLock } from '../card-lock.js';
 export const PG_LOCK_NOT_AVAILABLE = '55P03';
 
 export const POSTGRES_CARD_LOCK: CardLock = Object.freeze({
-  lockCard: (tx, serial) => tx.selectFrom('cards').selectAll().where('serial', '=', serial).forUpdate().noWait().executeTakeFirst(),
-  lockCounterRange: (tx, cardId) => tx.selectFrom('counter_ranges').select('next_unallocated').where('card_id', '=', cardId).forUpdate().noWait().executeTakeFirstOrThrow(),
+  lockCardQuery: (db, serial) => db.selectFrom('cards').selectAll().where('serial', '=', serial).forUpdate().noWait(),
+  lockCounterRangeQuery: (db, cardId) => db.selectFrom('counter_ranges').select('next_unallocated').where('card_id', '=', cardId).forUpdate().noWait(),
   isLockConflict: (error) => driverErrorCode(error) === PG_LOCK_NOT_AVAILABLE,
 } satisfies CardLock);

@@ -3,7 +3,7 @@
 import { driverErrorCode, type CardLock } from '../card-lock.js';
 
 export const SQLITE_CARD_LOCK: CardLock = Object.freeze({
-  lockCard: (tx, serial) => tx.selectFrom('cards').selectAll().where('serial', '=', serial).executeTakeFirst(),
-  lockCounterRange: (tx, cardId) => tx.selectFrom('counter_ranges').select('next_unallocated').where('card_id', '=', cardId).executeTakeFirstOrThrow(),
+  lockCardQuery: (db, serial) => db.selectFrom('cards').selectAll().where('serial', '=', serial),
+  lockCounterRangeQuery: (db, cardId) => db.selectFrom('counter_ranges').select('next_unallocated').where('card_id', '=', cardId),
   isLockConflict: (error) => driverErrorCode(error) === 'SQLITE_BUSY',
 } satisfies CardLock);
