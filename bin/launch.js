@@ -3,6 +3,7 @@
 // never built), run it with the command line, and exit with its code.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { setTimeout } from 'node:timers';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -19,4 +20,14 @@ export async function launch(module) {
     ({ main } = await import(pathToFileURL(join(ROOT, 'src', `${module}.ts`)).href));
   }
   process.exitCode = await main(process.argv.slice(2));
+  // A finished command ends, its output written: every long-running command awaits its own end (a
+  // signal, its card removed), so whatever a library left open (a socket in its close handshake, a
+  // timer) must not keep it running. Unref'd: a process whose loop drains exits at once, as always.
+  setTimeout(() => {
+    if (process.argv.includes('--debug')) console.error(`vsc: still open after the command finished: ${process.getActiveResourcesInfo().join(', ')}`);
+    process.exit();
+  }, FINISHED_GRACE_MS).unref();
 }
+
+/** How long a finished command may take to close what it still has open. */
+const FINISHED_GRACE_MS = 2_000;

@@ -81,7 +81,7 @@ export const cardClientCommands: Command[] = [
       ...MACHINE,
     },
     async (values) => {
-      const { runCardProcess, machineUniqueKey, readPassword, stateDirectory, dataDirectory } = await client();
+      const { runCardProcess, machineUniqueKey, readPassword, stateDirectory, dataDirectory, ChannelConnections } = await client();
       const { parseVpcdAddress } = await import('../../reader-driver/index.js');
       const machine = flags(values);
       const vpcd = text(values, 'vpcd') === undefined ? undefined : parseVpcdAddress(text(values, 'vpcd')!);
@@ -110,7 +110,9 @@ export const cardClientCommands: Command[] = [
       if (text(values, 'challenge-table') !== undefined) throw new UsageError('--challenge-table needs --dongle');
       const giveUp = text(values, 'give-up-after');
       if (giveUp !== undefined && !/^[0-9]{1,6}$/.test(giveUp)) throw new UsageError('--give-up-after: expected whole seconds');
-      const endpoint = { ...(await endpointOf(machine)), ...(giveUp === undefined ? {} : { retryMs: Number(giveUp) * 1000 }) };
+      // The card's operations (a server-held card's signatures, many a second) share kept connections.
+      const connections = new ChannelConnections();
+      const endpoint = { ...(await endpointOf(machine)), connections, ...(giveUp === undefined ? {} : { retryMs: Number(giveUp) * 1000 }) };
       const serial = requireOption(values, 'serial');
       const password = await readPassword(text(values, 'password-file'));
       const muk = await machineUniqueKey(machine);
@@ -118,7 +120,7 @@ export const cardClientCommands: Command[] = [
       const end = await runCardProcess({
         endpoint, serial, password, muk, readMuk: () => machineUniqueKey(machine), stateDir: stateDirectory(machine), dataDir: dataDirectory(machine), ...(vpcd === undefined ? {} : { vpcd }),
         ...(poll === undefined ? {} : { pollIntervalMs: Number(poll) }), ...(attestationOut === undefined ? {} : { attestationOut }), say: say(values),
-      });
+      }).finally(() => connections.close());
       if (end.removed) return ExitCode.ok;
       throw end.error instanceof VscError ? end.error : new VscError('card.remove', (end.error as Error).message);
     },
