@@ -107,11 +107,8 @@ async function operateOnce<O extends SessionOperation>(endpoint: ServerEndpoint,
   try {
     await session.send(encodeHello({ operation, serial }));
     const answer = codec.challenge(await session.receive());
-    if (answer.refused) {
-      // The server's refusal is its last message: the connection may carry the next session.
-      session.end();
-      throw new OperationRefused(answer.refusal.reason, answer.refusal.message);
-    }
+    // A refusal closes the connection (the server keeps it only after an operation done).
+    if (answer.refused) throw new OperationRefused(answer.refusal.reason, answer.refusal.message);
     const challenge = answer.message;
     const kdf: KdfParams = { algorithm: 'argon2id', salt: challenge.salt, memoryKiB: challenge.memoryKiB, iterations: challenge.iterations, parallelism: challenge.parallelism };
     const { ri1, keyfileKey } = challenge;
@@ -148,8 +145,9 @@ async function operateOnce<O extends SessionOperation>(endpoint: ServerEndpoint,
       if (keys !== undefined) wipe(keys.authKey, keys.protectionKey);
     }
     const result = codec.result(await session.receive());
-    session.end();
     if (result.refused) throw new OperationRefused(result.refusal.reason, result.refusal.message);
+    // The result is the server's last message: the connection may carry the next session.
+    session.end();
     crashPoint(`client.${operation}.answered`);
     if (ownerAuthenticated && 'password' in exchange.credentials!) endpoint.knownCards?.remember(serial, kdf, operation === 'enroll' ? 1n : 0n);
     return result.message as SessionResult<O>;

@@ -54,6 +54,8 @@ export interface CardStoreOptions {
    * for such cards; without it they are refused.
    */
   readonly heldSeeds?: HeldSeedSealer;
+  /** Called with a commit group's size once its commit is durable (the metrics). */
+  readonly groupCommitted?: (size: number) => void;
   /** Commit groups under way at once on PostgreSQL (default POSTGRES_COMMIT_LANES); SQLite has one. */
   readonly commitLanes?: number;
   /** Called with a commit group's size just before its commit (crash injection: `server.group.committing`). */
@@ -69,6 +71,11 @@ export interface CardStoreOptions {
 export const POSTGRES_COMMIT_LANES = 4;
 /** Operations at most in one commit group. */
 export const MAX_GROUP_SIZE = 64;
+/**
+ * On PostgreSQL: each operation's savepoint that writes is a subtransaction, and a backend caches at
+ * most 64 of them before every other backend's snapshots must look them up on disk.
+ */
+export const POSTGRES_MAX_GROUP_SIZE = 32;
 
 const SALT_DOMAIN = utf8('vsc-kdf-salt/1\0');
 const WRONG_TOKEN = (serial: string): OperationRefused => new OperationRefused('authentication', `wrong enrollment token, or card ${serial} awaits no enrollment`);
@@ -87,7 +94,9 @@ export class CardStore {
     this.counterWindow = options.counterWindow ?? DEFAULT_COUNTER_WINDOW;
     this.saltSecret = options.saltSecret ?? new Uint8Array(randomBytes(32));
     const groups = new CommitGroups(database.db, {
-      lanes: database.dialect === 'postgres' ? options.commitLanes ?? POSTGRES_COMMIT_LANES : 1, maxGroupSize: MAX_GROUP_SIZE, ...(options.beforeGroupCommit === undefined ? {} : { beforeCommit: options.beforeGroupCommit }),
+      lanes: database.dialect === 'postgres' ? options.commitLanes ?? POSTGRES_COMMIT_LANES : 1,
+      maxGroupSize: database.dialect === 'postgres' ? POSTGRES_MAX_GROUP_SIZE : MAX_GROUP_SIZE,
+      ...(options.beforeGroupCommit === undefined ? {} : { beforeCommit: options.beforeGroupCommit }), ...(options.groupCommitted === undefined ? {} : { committed: options.groupCommitted }),
     });
     this.groups = groups;
     this.cards = new CardTransactions(database.db, cardLockFor(database.dialect), options.now ?? Date.now, options.beforeCommit ?? (() => undefined), groups);

@@ -47,9 +47,15 @@ export function createServerMetrics(options: ServerMetricsOptions): ServerMetric
   });
   const durations = new Histogram({
     name: 'vsc_operation_duration_seconds',
-    help: 'From the WebSocket connection to the answer sent, client round trips included.',
+    help: 'From the session\'s first message (a new connection\'s, or the next on a kept one) to the answer sent, client round trips included.',
     labelNames: ['operation'] as const,
     buckets: [...DURATION_BUCKETS_SECONDS],
+    registers: [registry],
+  });
+  const groups = new Histogram({
+    name: 'vsc_commit_group_operations',
+    help: 'Operations per durable database commit (group commit: those that arrive together share one).',
+    buckets: [1, 2, 4, 8, 16, 32, 64],
     registers: [registry],
   });
   const sessions = new Gauge({ name: 'vsc_sessions_active', help: 'WebSocket sessions being served now.', registers: [registry] });
@@ -104,6 +110,7 @@ export function createServerMetrics(options: ServerMetricsOptions): ServerMetric
     },
     peerRefused: (refusal: GuardRefusal) => limitRefusals.inc({ kind: refusal.kind, scope: refusal.scope }),
     connectionsChanged: (open: number) => connections.set(open),
+    groupCommitted: (size: number) => groups.observe(size),
     limitsConfigured(limits: ServerLimits) {
       for (const name of LIMIT_NAMES) limitGauge.set({ name }, limits[name]);
     },

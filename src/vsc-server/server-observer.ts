@@ -20,9 +20,9 @@ export interface FinishedOperation {
 }
 
 export interface VscServerObserver {
-  /** A WebSocket connection arrived (before the handshake). */
+  /** A session began on a connection (before its handshake): a new connection, or the next session on a kept one. */
   sessionOpened(): void;
-  /** That connection is done with; called exactly once per sessionOpened. */
+  /** That session is done with; called exactly once per sessionOpened. */
   sessionClosed(): void;
   /** Called once per session that completed the handshake, after the answer was sent. */
   operationFinished(info: FinishedOperation): void;
@@ -32,6 +32,8 @@ export interface VscServerObserver {
   connectionsChanged?(open: number): void;
   /** Once, at start: the limits the server enforces. */
   limitsConfigured?(limits: ServerLimits): void;
+  /** A commit group of `size` operations is durable (commit-groups.ts). */
+  groupCommitted?(size: number): void;
 }
 
 export const NO_OBSERVER: VscServerObserver = Object.freeze({ sessionOpened() {}, sessionClosed() {}, operationFinished() {} });
@@ -57,5 +59,6 @@ export function combineObservers(...observers: readonly VscServerObserver[]): Vs
     peerRefused: (refusal: GuardRefusal) => each((observer) => observer.peerRefused?.(refusal)),
     connectionsChanged: (open: number) => each((observer) => observer.connectionsChanged?.(open)),
     limitsConfigured: (limits: ServerLimits) => each((observer) => observer.limitsConfigured?.(limits)),
+    groupCommitted: (size: number) => each((observer) => observer.groupCommitted?.(size)),
   });
 }

@@ -49,6 +49,7 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
     beforeGroupCommit: (size) => {
       if (size >= 2) crashPoint('commit-group.committing');
     },
+    groupCommitted: (size) => observer.groupCommitted?.(size),
     heldSeeds: heldSeedSealer(keys), ...(attester === undefined ? {} : { attester }),
   });
   const { limits } = settled;
@@ -69,8 +70,8 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
   /**
    * The sessions of one connection, one after another: the first was admitted at the upgrade; each
    * later one counts against the session rates at its first message, before any crypto, and is cut
-   * with close code 1013 when over them. A connection idle between sessions is closed after
-   * idleTimeoutMs.
+   * with close code 1013 when over them. Only an operation done keeps the connection; a refusal
+   * closes it. A connection idle between sessions is closed after idleTimeoutMs.
    */
   async function serveConnection(channel: ChannelSocket, remoteAddress: string): Promise<void> {
     if (!(await serveSession(channel, remoteAddress))) return;
@@ -119,7 +120,10 @@ export async function startVscServer(options: VscServerOptions): Promise<Running
       const [reason, message] = describeFailure(error);
       outcome = reason;
       if (reason === 'internal') failure = error;
-      kept = await session.finish(encodeRefusal({ reason, message })).catch(() => false);
+      // A refusal is the session's last message and ends the connection too: only an operation done
+      // keeps it, so a peer that is refused (a wrong password, a broken message) opens a new connection
+      // for its next try, under the connection caps and rates.
+      await session.send(encodeRefusal({ reason, message })).catch(() => undefined);
     } finally {
       release();
       if (!kept) session.close();

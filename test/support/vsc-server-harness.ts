@@ -133,7 +133,11 @@ export async function startServerHarness(options: ServerHarnessOptions): Promise
       const card: RunningCard = Object.assign(spawnVsc(['card', 'insert', ...clientOn(index, serial, password), ...machine(machineName), ...extra]), { server: index });
       cards.add(card);
       void card.exited.then(() => cards.delete(card));
-      await card.waitFor(/inserted/, 60_000).catch(() => undefined); // or exited: the caller looks at how
+      // Or exited: the caller looks at how. Still running without having said so is a stuck insert:
+      // fail here with what it printed, not later on a remove that finds no card process to ask.
+      await card.waitFor(/inserted/, 120_000).catch((error: unknown) => {
+        if (card.running()) throw new Error(`vsc card insert on machine ${machineName} neither said "inserted" nor ended within 120 s:\n${card.output()}`, { cause: error });
+      });
       return card;
     },
     async enroll(serial, password, extra = []) {

@@ -113,7 +113,7 @@ describe.each(['sqlite', 'postgres'] as const)('operations and cards on %s', { t
     await removeCard(endpoint, 'OBS-1', unchangedUpload(inserted, MUK_A, inserted.counterWindow[0]));
     const after = await scrape();
 
-    const delta = (name: string, labels: Record<string, string>): number => sample(after, name, labels) - sample(before, name, labels);
+    const delta = (name: string, labels: Record<string, string> = {}): number => sample(after, name, labels) - sample(before, name, labels);
     expect(sample(before, 'vsc_operations_total', { operation: 'enroll', outcome: 'ok' })).toBe(2);
     expect(delta('vsc_operations_total', { operation: 'insert', outcome: 'ok' })).toBe(1);
     expect(delta('vsc_operations_total', { operation: 'insert', outcome: 'authentication' })).toBe(1);
@@ -122,6 +122,10 @@ describe.each(['sqlite', 'postgres'] as const)('operations and cards on %s', { t
     expect(delta('vsc_operation_duration_seconds_count', { operation: 'remove' })).toBe(1);
     expect(delta('vsc_operation_duration_seconds_bucket', { operation: 'insert', le: '+Inf' })).toBe(2);
     expect(delta('vsc_operation_duration_seconds_sum', { operation: 'insert' })).toBeGreaterThan(0);
+    // Three operations, one at a time: three commits of one (the wrong password's count is committed too).
+    expect(delta('vsc_commit_group_operations_count')).toBe(3);
+    expect(delta('vsc_commit_group_operations_sum')).toBe(3);
+    expect(delta('vsc_commit_group_operations_bucket', { le: '1' })).toBe(3);
     // Sessions are counted while served: none is open between operations.
     expect(sample(after, 'vsc_sessions_active')).toBe(0);
 
