@@ -16,6 +16,7 @@ import { measureRental, rentalSection } from './rental-bench.js';
 import { licenseSection, measureLicense } from './license-bench.js';
 import { lostLicenseSection, measureLostLicenses } from './lost-license-bench.js';
 import { measureServerCycles, serverCyclesSection } from './server-cycles.js';
+import { SERVER_CYCLES_HEADING } from './server-cycles-section.js';
 import { measureSignRate } from './sign-rate.js';
 import { measureLatency, type LatencySummary } from './stats.js';
 
@@ -114,13 +115,26 @@ const rate = (value: number): string => `${Math.round(value).toLocaleString('en-
 
 /** The sections `npm run bench -- --only NAME` re-measures alone, in the order BENCHMARKS.md holds them. */
 const ONLY: Record<string, { heading: string; what: string; measure: () => Promise<string[]> }> = {
+  server: { heading: SERVER_CYCLES_HEADING, what: 'VSC server only: crypto floor, closed and open loop, SQLite and PostgreSQL, the code before issue 18', measure: async () => serverCyclesSection(await measureServerCycles()) },
   rental: { heading: '## Software rental (patent 003)', what: 'software rental only: durable Writes, full and incremental trail validation', measure: async () => rentalSection(await measureRental()) },
   license: { heading: '## License containers (Wibu 002)', what: 'license containers only: activations with 100 clients, counted checks', measure: async () => licenseSection(await measureLicense()) },
   lost: { heading: '## Lost licenses (Wibu 000)', what: 'lost licenses only: backup of 500 firm items, restore through the hub with 5 services', measure: async () => lostLicenseSection(await measureLostLicenses()) },
 };
 
 /**
- * `npm run bench -- --only rental|license`: measures one section alone and puts it in place of the same section of
+ * `text` with the section under `heading` (up to the next level-2 heading, which may be one no
+ * --only re-measures, e.g. the dongles' after the server's) replaced by `lines`; appended when absent.
+ */
+export function replaceSection(text: string, heading: string, lines: readonly string[]): string {
+  const at = text.indexOf(`${heading}\n`);
+  const nextHeading = at === -1 ? -1 : text.indexOf('\n## ', at + heading.length);
+  const before = (at === -1 ? text : text.slice(0, at)).trimEnd();
+  const after = nextHeading === -1 ? '' : text.slice(nextHeading + 1).trimEnd();
+  return [before, '', ...lines, '', ...(after === '' ? [] : [after, ''])].join('\n');
+}
+
+/**
+ * `npm run bench -- --only server|rental|license|lost`: measures one section alone and puts it in place of the same section of
  * BENCHMARKS.md (every ratio in it is still measured in the same run as its figure); the rest of the file is kept.
  */
 async function runOnly(name: string): Promise<number> {
@@ -133,13 +147,8 @@ async function runOnly(name: string): Promise<number> {
   } catch {
     previous = '# Benchmarks\n';
   }
-  const at = previous.indexOf(only.heading);
-  const next = at === -1 ? -1 : Object.values(ONLY).map((entry) => previous.indexOf(entry.heading, at + 1)).filter((index) => index > at).sort((a, b) => a - b)[0] ?? -1;
-  const before = (at === -1 ? previous : previous.slice(0, at)).trimEnd();
-  const after = next === -1 ? '' : previous.slice(next).trimEnd();
   const stamp = `(This section re-measured on ${new Date().toISOString()} with \`npm run bench -- --only ${name}\`.)`;
-  const text = [before, '', ...section, stamp, '', ...(after === '' ? [] : [after, ''])].join('\n');
-  writeFileSync(OUTPUT, text);
+  writeFileSync(OUTPUT, replaceSection(previous, only.heading, [...section, stamp]));
   console.log(section.join('\n'));
   return 0;
 }

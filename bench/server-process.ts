@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SHARED_ADDRESS_SERVER_ARGS } from '../test/support/index.js';
 
-const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** This checkout: the root bin/vsc.js runs from unless a benchmark names another (an older commit's worktree). */
+export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLOCK_TICKS = ((): number => {
   try {
     const value = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
@@ -26,10 +27,10 @@ export function processCpuSeconds(pid: number): number {
   return (utime + stime) / CLOCK_TICKS;
 }
 
-/** Runs `vsc ARGS` to completion (server init) and returns its stdout. */
-export function runVsc(args: readonly string[]): Promise<string> {
+/** Runs `vsc ARGS` of the checkout at `root` to completion (server init) and returns its stdout. */
+export function runVsc(args: readonly string[], root: string = REPO_ROOT): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/vsc.js', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['bin/vsc.js', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
@@ -53,13 +54,15 @@ export interface ServerProcessOptions {
   readonly db?: string;
   /** Extra node flags for the server process (e.g. --cpu-prof --cpu-prof-dir=DIR). */
   readonly nodeArgs?: readonly string[];
+  /** Repository root whose bin/vsc.js runs the server (default this checkout; bench/baseline-server.ts makes an older one). */
+  readonly root?: string;
 }
 
 /** Starts `vsc server start --data DIR [--db URL] --listen 127.0.0.1:0` and waits for its address. */
 export async function startServerProcess(options: ServerProcessOptions): Promise<ServerProcess> {
   const db = options.db === undefined ? [] : ['--db', options.db];
   const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), 'bin/vsc.js', 'server', 'start', '--data', options.data, ...db, '--listen', '127.0.0.1:0', ...SHARED_ADDRESS_SERVER_ARGS], {
-    cwd: REPO_ROOT,
+    cwd: options.root ?? REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
