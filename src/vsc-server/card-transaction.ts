@@ -75,7 +75,7 @@ export class CardTransactions {
     onMissing: () => OperationRefused = () => new OperationRefused('unknown-card', `no card ${serial}`),
   ): Promise<T> {
     checkSerial(serial);
-    const outcome = await this.groups.run(serial, async (tx, undo): Promise<{ refused: OperationRefused } | { value: T }> => {
+    const outcome = await this.groups.run(serial, async (tx, undo): Promise<{ refused: OperationRefused; countAfter?: true } | { value: T }> => {
       let known = true;
       try {
         const row = await this.hot.lockCard(tx, serial);
@@ -94,16 +94,25 @@ export class CardTransactions {
         if (operation !== 'unblock') this.beforeCommit(operation);
         return { value };
       } catch (caught) {
-        const error = this.lock.isLockConflict(caught) ? new OperationRefused('busy', `card ${serial} is busy with another operation; try again`) : caught;
+        const conflict = this.lock.isLockConflict(caught);
+        const error = conflict ? new OperationRefused('busy', `card ${serial} is busy with another operation; try again`) : caught;
         if (!(error instanceof OperationRefused)) throw error;
-        // A refusal takes back what the operation wrote and is counted in its place, in the same group.
+        // A refusal takes back what the operation wrote and is counted in its place, in the same group,
+        // under the card's lock. A card busy in another process is not locked by this one: its refusal
+        // is counted after the group, on its own, so that this group never waits on that card's event
+        // row while the other process's group waits on one of this group's.
         await undo();
+        if (conflict) return { refused: error, countAfter: true };
         if (known && error.reason !== 'unknown-card') await this.countRefusal(tx, serial, operation, error.reason);
         return { refused: error };
       }
     });
-    // A wrong password: its failure count and event are committed, then it is refused.
-    if ('refused' in outcome) throw outcome.refused;
+    if ('refused' in outcome) {
+      // A count that fails (the database gone meanwhile) does not change the answer: the card is busy.
+      if (outcome.countAfter === true) await this.countRefusal(this.db, serial, operation, 'busy').catch(() => undefined);
+      // A wrong password: its failure count and event are committed, then it is refused.
+      throw outcome.refused;
+    }
     return outcome.value;
   }
 
