@@ -110,7 +110,10 @@ export class CommitGroups<S> {
       await open.commit().execute();
     } catch (error) {
       if (tx !== undefined) await tx.rollback().execute().catch(() => undefined);
-      for (const { queued } of members) queued.reject(error);
+      // No transaction at all (the database unreachable): what waits fails now, as each operation's
+      // own transaction would have, rather than the lane trying again and again.
+      const failed = tx === undefined ? lane.queue.splice(0) : members.map((member) => member.queued);
+      for (const queued of failed) queued.reject(error);
       return;
     }
     this.groupSizes[members.length] = (this.groupSizes[members.length] ?? 0) + 1;

@@ -118,6 +118,14 @@ describe.each(['sqlite', 'postgres'] as const)('commit groups on %s', (dialect) 
     expect(await notes(database.db)).toEqual(['after', 'before']);
   });
 
+  it('a database that cannot begin a transaction fails what waits at once, without trying again and again', async () => {
+    const opened = await openDatabase(dialect === 'postgres' ? await freshPostgresDatabase(inject('postgresUrl')) : join(dir, 'other.db'));
+    const groups = new CommitGroups(opened.db, { lanes: 1, maxGroupSize: 64 });
+    await opened.close();
+    const results = await Promise.allSettled(['a', 'b', 'c'].map((name) => groups.run(name, async () => name)));
+    expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected', 'rejected']);
+  });
+
   it('groups are bounded in size, and one key always finds the same lane', async () => {
     const sizes: number[] = [];
     const groups = new CommitGroups(database.db, { lanes: dialect === 'postgres' ? 3 : 1, maxGroupSize: 4, beforeCommit: (size) => sizes.push(size) });
