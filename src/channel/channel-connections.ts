@@ -19,8 +19,10 @@ export interface ChannelConnectionsOptions {
 
 interface Idle {
   readonly channel: ChannelSocket;
-  readonly timer: NodeJS.Timeout;
-  readonly forget: () => void;
+  /** Closes it once it stayed idle too long. */
+  timer?: NodeJS.Timeout;
+  /** Stops listening for its end. */
+  forget: () => void;
 }
 
 /** Idle connections per server URL, handed to one session at a time. */
@@ -61,22 +63,22 @@ export class ChannelConnections {
       channel.close(1000, 'done');
       return;
     }
+    const entry: Idle = { channel, forget: () => undefined };
     const remove = (): void => {
       const at = list.indexOf(entry);
       if (at !== -1) list.splice(at, 1);
     };
-    const timer = setTimeout(() => {
+    entry.timer = setTimeout(() => {
       remove();
-      forget();
+      entry.forget();
       channel.close(1000, 'idle');
     }, this.idleTimeoutMs);
-    timer.unref();
+    entry.timer.unref();
     // The server closing it (its idle timeout, a restart) takes it off the list.
-    const forget = channel.onEnd(() => {
-      clearTimeout(timer);
+    entry.forget = channel.onEnd(() => {
+      clearTimeout(entry.timer);
       remove();
     });
-    const entry: Idle = { channel, timer, forget };
     list.push(entry);
     this.#idle.set(url, list);
     holdsProcess(channel, false);
