@@ -19,7 +19,7 @@ import {
 import { CardTransactions } from './card-transaction.js';
 import { DEFAULT_COUNTER_WINDOW, allocateWindow, returnUnusedValues } from './counter-ranges.js';
 import { CommitGroups } from './commit-groups.js';
-import type { VscDatabase, VscDatabaseSchema } from './database.js';
+import type { VscDatabase } from './database.js';
 import { cardLockFor } from './dialect/index.js';
 import { checkHolder, gaveBack, isHolder, notTheHolder, recoveryMark } from './holder-checks.js';
 import type { OwnerProof } from './owner-authentication.js';
@@ -84,8 +84,6 @@ export class CardStore {
   private readonly counterWindow: bigint;
   private readonly saltSecret: Uint8Array;
   private readonly cards: CardTransactions;
-  /** The commit groups of this store's operations (their sizes so far: `groups.groupSizes`). */
-  readonly groups: CommitGroups<VscDatabaseSchema>;
   private readonly admin: CardAdmin;
   private readonly heldSeeds: HeldSeedSealer | undefined;
   private readonly attester: ServerAttester | undefined;
@@ -98,7 +96,6 @@ export class CardStore {
       maxGroupSize: database.dialect === 'postgres' ? POSTGRES_MAX_GROUP_SIZE : MAX_GROUP_SIZE,
       ...(options.beforeGroupCommit === undefined ? {} : { beforeCommit: options.beforeGroupCommit }), ...(options.groupCommitted === undefined ? {} : { committed: options.groupCommitted }),
     });
-    this.groups = groups;
     this.cards = new CardTransactions(database.db, cardLockFor(database.dialect), options.now ?? Date.now, options.beforeCommit ?? (() => undefined), groups);
     this.heldSeeds = options.heldSeeds;
     this.attester = options.attester;

@@ -48,8 +48,6 @@ const ROLLBACK_TO = sql.raw('ROLLBACK TO SAVEPOINT vsc_operation');
 
 export class CommitGroups<S> {
   readonly #lanes: Lane<S>[];
-  /** Operations in groups of each size so far, for the metrics and the tests: index = size. */
-  readonly groupSizes: number[] = [];
 
   constructor(
     private readonly db: Kysely<S>,
@@ -116,7 +114,6 @@ export class CommitGroups<S> {
       for (const queued of failed) queued.reject(error);
       return;
     }
-    this.groupSizes[members.length] = (this.groupSizes[members.length] ?? 0) + 1;
     this.options.committed?.(members.length);
     for (const { settle } of members) settle();
   }
